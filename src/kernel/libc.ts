@@ -1,0 +1,93 @@
+/**
+ * The few libc calls berth needs that Node does not offer (netlink sockets, setns, unshare,
+ * mount), bound through koffi. Only the kernel worker thread calls these: setns and unshare
+ * change the calling thread's namespace, so they must never run on the main thread or on a
+ * thread pool.
+ */
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0x80000;
+export const NETLINK_ROUTE = 0;
+export const SOL_NETLINK = 270;
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
+export const CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 4096;
+export const MS_REC = 16384;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const closeFn = libc.func('int close(int fd)');
+const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)');
+const sendFn = libc.func('intptr_t send(int fd, const void *buf, uintptr_t len, int flags)');
+const recvFn = libc.func('intptr_t recv(int fd, _Out_ void *buf, uintptr_t len, int flags)');
+const setnsFn = libc.func('int setns(int fd, int nstype)');
+const unshareFn = libc.func('int unshare(int flags)');
+const mountFn = libc.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data)');
+const umount2Fn = libc.func('int umount2(const char *target, int flags)');
+const strerrorFn = libc.func('const char *strerror(int errnum)');
+
+/** A failed system call, with the errno name-independent number and the kernel's message. */
+export class SyscallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    detail?: string,
+  ) {
+    super(`${call}: ${detail ?? strerrorFn(errno)}`);
+    this.name = 'SyscallError';
+  }
+}
+
+function check(call: string, result: number | bigint): number {
+  const n = Number(result);
+  if (n < 0) throw new SyscallError(call, koffi.errno());
+  return n;
+}
+
+export function strerror(errno: number): string {
+  return strerrorFn(errno) as string;
+}
+
+export function socket(domain: number, type: number, protocol: number): number {
+  return check('socket', socketFn(domain, type, protocol));
+}
+
+export function close(fd: number): void {
+  closeFn(fd);
+}
+
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const buf = Buffer.alloc(4);
+  buf.writeInt32LE(value);
+  check('setsockopt', setsockoptFn(fd, level, name, buf, 4));
+}
+
+export function send(fd: number, buf: Buffer): number {
+  return check('send', sendFn(fd, buf, buf.length, 0));
+}
+
+export function recv(fd: number, buf: Buffer): number {
+  return check('recv', recvFn(fd, buf, buf.length, 0));
+}
+
+export function setns(fd: number, nstype: number): void {
+  check('setns', setnsFn(fd, nstype));
+}
+
+export function unshare(flags: number): void {
+  check('unshare', unshareFn(flags));
+}
+
+export function mount(src: string, target: string, fstype: string | null, flags: number): void {
+  check(`mount ${target}`, mountFn(src, target, fstype, flags, null));
+}
+
+export function umount2(target: string, flags: number): void {
+  check(`umount ${target}`, umount2Fn(target, flags));
+}

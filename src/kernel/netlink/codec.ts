@@ -1,0 +1,381 @@
+/**
+ * rtnetlink wire format: just the messages and attributes berth uses (links, addresses, routes).
+ * Pure code: builds request buffers and parses replies, never touches a socket.
+ * Layouts follow linux/netlink.h, linux/rtnetlink.h and linux/if_link.h.
+ */
+
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
+export const RTM_GETLINK = 18;
+export const RTM_SETLINK = 19;
+export const RTM_NEWADDR = 20;
+export const RTM_DELADDR = 21;
+export const RTM_GETADDR = 22;
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
+export const RTM_GETROUTE = 26;
+
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP = 0x300;
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+const NLM_F_ACK_TLVS = 0x200;
+const NLMSGERR_ATTR_MSG = 1;
+
+const AF_INET = 2;
+const AF_UNSPEC = 0;
+export const IFF_UP = 0x1;
+
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_LINK = 5;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_IFALIAS = 20;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_BROADCAST = 4;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PREFSRC = 7;
+const RTA_TABLE = 15;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RTPROT_KERNEL = 2;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const RTN_UNICAST = 1;
+const NLA_F_NESTED = 0x8000;
+const NLA_TYPE_MASK = 0x3fff;
+
+const HEADER_LEN = 16;
+const align4 = (n: number) => (n + 3) & ~3;
+
+/** One netlink attribute (TLV); nested attributes carry their children already encoded. */
+type Attr = { type: number; value: Buffer };
+
+function attr(type: number, value: Buffer): Attr {
+  return { type, value };
+}
+const u32Attr = (type: number, v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return attr(type, b);
+};
+const strAttr = (type: number, s: string) => attr(type, Buffer.from(`${s}\0`));
+const ipv4Attr = (type: number, ip: string) => attr(type, ipv4Bytes(ip));
+const nested = (type: number, children: Attr[]) => attr(type | NLA_F_NESTED, encodeAttrs(children));
+
+export function ipv4Bytes(ip: string): Buffer {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new Error(`not an IPv4 address: ${ip}`);
+  }
+  return Buffer.from(parts);
+}
+
+export function macBytes(mac: string): Buffer {
+  const parts = mac.split(':');
+  if (parts.length !== 6) throw new Error(`not a MAC address: ${mac}`);
+  return Buffer.from(parts.map((p) => parseInt(p, 16)));
+}
+
+function encodeAttrs(attrs: Attr[]): Buffer {
+  const chunks: Buffer[] = [];
+  for (const a of attrs) {
+    const len = 4 + a.value.length;
+    const buf = Buffer.alloc(align4(len));
+    buf.writeUInt16LE(len, 0);
+    buf.writeUInt16LE(a.type, 2);
+    a.value.copy(buf, 4);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A request before its sequence number is known; the socket stamps seq when sending. */
+export interface NetlinkRequest {
+  type: number;
+  flags: number;
+  body: Buffer;
+}
+
+function request(type: number, flags: number, fixed: Buffer, attrs: Attr[] = []): NetlinkRequest {
+  return { type, flags: flags | NLM_F_REQUEST, body: Buffer.concat([fixed, encodeAttrs(attrs)]) };
+}
+
+export function encodeMessage(req: NetlinkRequest, seq: number): Buffer {
+  const buf = Buffer.alloc(HEADER_LEN + align4(req.body.length));
+  buf.writeUInt32LE(HEADER_LEN + req.body.length, 0);
+  buf.writeUInt16LE(req.type, 4);
+  buf.writeUInt16LE(req.flags, 6);
+  buf.writeUInt32LE(seq, 8);
+  buf.writeUInt32LE(0, 12);
+  req.body.copy(buf, HEADER_LEN);
+  return buf;
+}
+
+function ifinfomsg(index = 0, flags = 0, change = 0, family = AF_UNSPEC): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt8(family, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+function ifaddrmsg(prefix: number, index: number, scope = RT_SCOPE_UNIVERSE): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt8(AF_INET, 0);
+  b.writeUInt8(prefix, 1);
+  b.writeUInt8(scope, 3);
+  b.writeUInt32LE(index, 4);
+  return b;
+}
+
+function rtmsg(dstLen: number, scope: number, protocol = RTPROT_BOOT): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(AF_INET, 0);
+  b.writeUInt8(dstLen, 1);
+  b.writeUInt8(RT_TABLE_MAIN, 4);
+  b.writeUInt8(protocol, 5);
+  b.writeUInt8(scope, 6);
+  b.writeUInt8(RTN_UNICAST, 7);
+  return b;
+}
+
+const CREATE = NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+
+export interface LinkCommon {
+  mtu?: number;
+  up?: boolean;
+}
+
+export function newBridge(name: string, opts: LinkCommon & { mac?: string } = {}): NetlinkRequest {
+  const attrs = [strAttr(IFLA_IFNAME, name), nested(IFLA_LINKINFO, [strAttr(IFLA_INFO_KIND, 'bridge')])];
+  if (opts.mtu) attrs.push(u32Attr(IFLA_MTU, opts.mtu));
+  if (opts.mac) attrs.push(attr(IFLA_ADDRESS, macBytes(opts.mac)));
+  const up = opts.up ? IFF_UP : 0;
+  return request(RTM_NEWLINK, CREATE, ifinfomsg(0, up, up), attrs);
+}
+
+export interface VethSpec extends LinkCommon {
+  name: string;
+  /** Attach the host end to this bridge in the same message. */
+  masterIndex?: number;
+  peerName: string;
+  /** File descriptor of the namespace the peer is created in. */
+  peerNetnsFd: number;
+  peerMac?: string;
+}
+
+/**
+ * A veth pair with its peer created straight inside the target namespace. The host end may be
+ * brought up and enslaved here; the peer cannot be created up (the kernel answers ENOTCONN), so
+ * it is brought up from inside its namespace afterwards.
+ */
+export function newVeth(spec: VethSpec): NetlinkRequest {
+  const peerAttrs = [strAttr(IFLA_IFNAME, spec.peerName), u32Attr(IFLA_NET_NS_FD, spec.peerNetnsFd)];
+  if (spec.peerMac) peerAttrs.push(attr(IFLA_ADDRESS, macBytes(spec.peerMac)));
+  if (spec.mtu) peerAttrs.push(u32Attr(IFLA_MTU, spec.mtu));
+  const peer = attr(VETH_INFO_PEER, Buffer.concat([ifinfomsg(), encodeAttrs(peerAttrs)]));
+  const attrs = [
+    strAttr(IFLA_IFNAME, spec.name),
+    nested(IFLA_LINKINFO, [strAttr(IFLA_INFO_KIND, 'veth'), nested(IFLA_INFO_DATA, [peer])]),
+  ];
+  if (spec.mtu) attrs.push(u32Attr(IFLA_MTU, spec.mtu));
+  if (spec.masterIndex) attrs.push(u32Attr(IFLA_MASTER, spec.masterIndex));
+  const up = spec.up ? IFF_UP : 0;
+  return request(RTM_NEWLINK, CREATE, ifinfomsg(0, up, up), attrs);
+}
+
+/** Set a link up or down, addressed by index, or by name when index is 0. */
+export function setLinkUp(target: { index?: number; name?: string }, up = true): NetlinkRequest {
+  const attrs = target.index ? [] : [strAttr(IFLA_IFNAME, target.name ?? '')];
+  return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(target.index ?? 0, up ? IFF_UP : 0, IFF_UP), attrs);
+}
+
+/** IFLA_IFALIAS is ignored when a link is created, so it is set by a second message. */
+export function setAlias(index: number, alias: string): NetlinkRequest {
+  return request(RTM_SETLINK, NLM_F_ACK, ifinfomsg(index), [strAttr(IFLA_IFALIAS, alias)]);
+}
+
+export function deleteLink(target: { index?: number; name?: string }): NetlinkRequest {
+  const attrs = target.index ? [] : [strAttr(IFLA_IFNAME, target.name ?? '')];
+  return request(RTM_DELLINK, NLM_F_ACK, ifinfomsg(target.index ?? 0), attrs);
+}
+
+export function getLink(name: string): NetlinkRequest {
+  return request(RTM_GETLINK, 0, ifinfomsg(), [strAttr(IFLA_IFNAME, name)]);
+}
+
+export function dumpLinks(): NetlinkRequest {
+  return request(RTM_GETLINK, NLM_F_DUMP, ifinfomsg());
+}
+
+export function newAddress(index: number, ip: string, prefix: number, broadcast?: string): NetlinkRequest {
+  const attrs = [ipv4Attr(IFA_LOCAL, ip), ipv4Attr(IFA_ADDRESS, ip)];
+  if (broadcast) attrs.push(ipv4Attr(IFA_BROADCAST, broadcast));
+  return request(RTM_NEWADDR, CREATE, ifaddrmsg(prefix, index), attrs);
+}
+
+export function dumpAddresses(): NetlinkRequest {
+  return request(RTM_GETADDR, NLM_F_DUMP, ifaddrmsg(0, 0));
+}
+
+export function newDefaultRoute(gateway: string, oifIndex: number): NetlinkRequest {
+  return request(RTM_NEWROUTE, CREATE, rtmsg(0, RT_SCOPE_UNIVERSE), [
+    ipv4Attr(RTA_GATEWAY, gateway),
+    u32Attr(RTA_OIF, oifIndex),
+  ]);
+}
+
+export function deleteDefaultRoute(oifIndex: number): NetlinkRequest {
+  return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(0, RT_SCOPE_UNIVERSE), [u32Attr(RTA_OIF, oifIndex)]);
+}
+
+export function dumpRoutes(): NetlinkRequest {
+  return request(RTM_GETROUTE, NLM_F_DUMP, rtmsg(0, RT_SCOPE_UNIVERSE, 0));
+}
+
+/* ---------------------------------------------------------------- replies */
+
+export interface Message {
+  type: number;
+  flags: number;
+  seq: number;
+  body: Buffer;
+}
+
+/** Splits a received datagram into messages; bodies are copies, so the receive buffer can be reused. */
+export function* splitMessages(buf: Buffer, length: number): Generator<Message> {
+  let off = 0;
+  while (off + HEADER_LEN <= length) {
+    const len = buf.readUInt32LE(off);
+    if (len < HEADER_LEN || off + len > length) break;
+    yield {
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      seq: buf.readUInt32LE(off + 8),
+      body: Buffer.from(buf.subarray(off + HEADER_LEN, off + len)),
+    };
+    off += align4(len);
+  }
+}
+
+/** An NLMSG_ERROR body: errno 0 is an ACK; otherwise the kernel's extended message if it sent one. */
+export function parseError(msg: Message): { errno: number; detail?: string } {
+  const errno = -msg.body.readInt32LE(0);
+  if (errno === 0 || !(msg.flags & NLM_F_ACK_TLVS)) return { errno };
+  // With NETLINK_CAP_ACK the echoed request is only its 16-byte header.
+  const attrs = parseAttrs(msg.body.subarray(4 + HEADER_LEN));
+  const text = attrs.get(NLMSGERR_ATTR_MSG);
+  return { errno, detail: text ? cString(text) : undefined };
+}
+
+function parseAttrs(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let off = 0;
+  while (off + 4 <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > buf.length) break;
+    out.set(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, buf.subarray(off + 4, off + len));
+    off += align4(len);
+  }
+  return out;
+}
+
+const cString = (b: Buffer) => b.toString('utf8', 0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length);
+const formatIpv4 = (b: Buffer) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+const formatMac = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  flags: number;
+  up: boolean;
+  mtu?: number;
+  mac?: string;
+  master?: number;
+  /** For a veth, the peer's index (in the peer's namespace). */
+  link?: number;
+  kind?: string;
+  alias?: string;
+}
+
+export function parseLink(body: Buffer): LinkInfo {
+  const attrs = parseAttrs(body.subarray(16));
+  const info = attrs.get(IFLA_LINKINFO);
+  const kind = info ? parseAttrs(info).get(IFLA_INFO_KIND) : undefined;
+  const get32 = (t: number) => attrs.get(t)?.readUInt32LE(0);
+  const flags = body.readUInt32LE(8);
+  const mac = attrs.get(IFLA_ADDRESS);
+  const alias = attrs.get(IFLA_IFALIAS);
+  return {
+    index: body.readInt32LE(4),
+    name: cString(attrs.get(IFLA_IFNAME) ?? Buffer.alloc(0)),
+    flags,
+    up: (flags & IFF_UP) !== 0,
+    mtu: get32(IFLA_MTU),
+    mac: mac?.length === 6 ? formatMac(mac) : undefined,
+    master: get32(IFLA_MASTER),
+    link: get32(IFLA_LINK),
+    kind: kind ? cString(kind) : undefined,
+    alias: alias ? cString(alias) : undefined,
+  };
+}
+
+export interface AddressInfo {
+  index: number;
+  address: string;
+  prefix: number;
+}
+
+export function parseAddress(body: Buffer): AddressInfo | undefined {
+  if (body.readUInt8(0) !== AF_INET) return undefined;
+  const attrs = parseAttrs(body.subarray(8));
+  const ip = attrs.get(IFA_LOCAL) ?? attrs.get(IFA_ADDRESS);
+  if (!ip) return undefined;
+  return { index: body.readUInt32LE(4), address: formatIpv4(ip), prefix: body.readUInt8(1) };
+}
+
+export interface RouteInfo {
+  dst: string;
+  prefix: number;
+  gateway?: string;
+  oif?: number;
+  table: number;
+  protocol: number;
+  prefsrc?: string;
+}
+
+export function parseRoute(body: Buffer): RouteInfo | undefined {
+  if (body.readUInt8(0) !== AF_INET) return undefined;
+  const attrs = parseAttrs(body.subarray(12));
+  const dst = attrs.get(RTA_DST);
+  const gw = attrs.get(RTA_GATEWAY);
+  const src = attrs.get(RTA_PREFSRC);
+  return {
+    dst: dst ? formatIpv4(dst) : '0.0.0.0',
+    prefix: body.readUInt8(1),
+    gateway: gw ? formatIpv4(gw) : undefined,
+    oif: attrs.get(RTA_OIF)?.readUInt32LE(0),
+    table: attrs.get(RTA_TABLE)?.readUInt32LE(0) ?? body.readUInt8(4),
+    protocol: body.readUInt8(5),
+    prefsrc: src ? formatIpv4(src) : undefined,
+  };
+}
+
+export const ROUTE_PROTOCOL_KERNEL = RTPROT_KERNEL;
+export const ROUTE_SCOPE_LINK = RT_SCOPE_LINK;

@@ -1,0 +1,106 @@
+/**
+ * A blocking rtnetlink socket bound to the namespace it was opened in. rtnetlink answers "doit"
+ * requests inside send(), so a blocking recv() never waits on the kernel; several requests go out
+ * in one send() and each gets its own ACK, matched by sequence number. A batch is not a
+ * transaction: every reply is read (keeping the socket in step) before the first error is thrown,
+ * and callers undo what succeeded.
+ */
+import * as libc from '../libc.js';
+import {
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLM_F_ACK,
+  encodeMessage,
+  parseError,
+  splitMessages,
+  type Message,
+  type NetlinkRequest,
+} from './codec.js';
+
+export class NetlinkError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly what: string,
+    detail?: string,
+  ) {
+    super(`${what}: ${detail ? `${detail} (${libc.strerror(errno)})` : libc.strerror(errno)}`);
+    this.name = 'NetlinkError';
+  }
+}
+
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const ENOENT = 2;
+export const ESRCH = 3;
+
+export class NetlinkSocket {
+  private readonly fd: number;
+  private seq = Math.floor(Math.random() * 1e6);
+  private readonly buf = Buffer.alloc(256 * 1024);
+
+  /** Opens a socket in the calling thread's current network namespace. */
+  constructor() {
+    this.fd = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_CLOEXEC, libc.NETLINK_ROUTE);
+    try {
+      libc.setsockoptInt(this.fd, libc.SOL_NETLINK, libc.NETLINK_CAP_ACK, 1);
+      libc.setsockoptInt(this.fd, libc.SOL_NETLINK, libc.NETLINK_EXT_ACK, 1);
+    } catch (err) {
+      libc.close(this.fd);
+      throw err;
+    }
+  }
+
+  close(): void {
+    libc.close(this.fd);
+  }
+
+  /**
+   * Sends the requests in one write and returns, per request, the data messages the kernel
+   * answered with (empty for a plain ACK). `labels` name each request in error messages.
+   */
+  transact(requests: NetlinkRequest[], labels: string[]): Message[][] {
+    const first = this.seq + 1;
+    const packets = requests.map((r) => encodeMessage({ ...r, flags: r.flags | NLM_F_ACK }, ++this.seq));
+    libc.send(this.fd, Buffer.concat(packets));
+    const replies: Message[][] = requests.map(() => []);
+    const errors: (NetlinkError | undefined)[] = [];
+    let pending = requests.length;
+    while (pending > 0) {
+      const n = libc.recv(this.fd, this.buf);
+      for (const msg of splitMessages(this.buf, n)) {
+        const i = msg.seq - first;
+        if (i < 0 || i >= requests.length) continue; // a stale reply from an earlier, failed exchange
+        if (msg.type === NLMSG_ERROR) {
+          const { errno, detail } = parseError(msg);
+          if (errno !== 0) errors[i] = new NetlinkError(errno, labels[i] ?? 'netlink', detail);
+          pending--;
+        } else {
+          replies[i]!.push(msg);
+        }
+      }
+    }
+    const failure = errors.find((e) => e !== undefined);
+    if (failure) throw Object.assign(failure, { index: errors.indexOf(failure) });
+    return replies;
+  }
+
+  /** Runs one dump request and returns all its data messages. */
+  dump(request: NetlinkRequest, label: string): Message[] {
+    const seq = ++this.seq;
+    libc.send(this.fd, encodeMessage(request, seq));
+    const out: Message[] = [];
+    for (;;) {
+      const n = libc.recv(this.fd, this.buf);
+      for (const msg of splitMessages(this.buf, n)) {
+        if (msg.seq !== seq) continue;
+        if (msg.type === NLMSG_DONE) return out;
+        if (msg.type === NLMSG_ERROR) {
+          const { errno, detail } = parseError(msg);
+          if (errno !== 0) throw new NetlinkError(errno, label, detail);
+          return out;
+        }
+        out.push(msg);
+      }
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * The kernel operations the engine asks for, each a short sequence of netlink messages. They run
+ * on the kernel worker thread (see worker.ts); the engine reaches them through kernel.ts. Every
+ * argument and result is plain data so it can cross the thread boundary.
+ */
+import * as fs from 'node:fs';
+import * as nl from './netlink/codec.js';
+import { NetlinkSocket, EEXIST, ENODEV } from './netlink/socket.js';
+import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
+import { NftContext } from './nft.js';
+
+let hostSocket: NetlinkSocket | undefined;
+const host = () => (hostSocket ??= new NetlinkSocket());
+
+let hostNft: NftContext | undefined;
+
+function linkByName(sock: NetlinkSocket, name: string): nl.LinkInfo | undefined {
+  try {
+    const [reply] = sock.transact([nl.getLink(name)], [`look up link ${name}`]);
+    return reply?.[0] ? nl.parseLink(reply[0].body) : undefined;
+  } catch (err) {
+    if ((err as { errno?: number }).errno === ENODEV) return undefined;
+    throw err;
+  }
+}
+
+export interface BridgeSpec {
+  name: string;
+  alias: string;
+  gateway: string;
+  prefix: number;
+  broadcast: string;
+  mtu?: number;
+}
+
+/**
+ * Creates the bridge if missing, up, with the gateway address. Idempotent, so the reconciler can
+ * call it to restore a bridge someone deleted. Returns the bridge's index and whether it was made.
+ */
+export function ensureBridge(spec: BridgeSpec): { index: number; created: boolean } {
+  const sock = host();
+  let link = linkByName(sock, spec.name);
+  let created = false;
+  if (!link) {
+    sock.transact([nl.newBridge(spec.name, { mtu: spec.mtu, up: true })], [`create bridge ${spec.name}`]);
+    link = linkByName(sock, spec.name);
+    created = true;
+  } else if (link.kind !== 'bridge') {
+    throw new Error(`link ${spec.name} exists and is not a bridge (kind ${link.kind ?? 'unknown'}): choose another bridge name`);
+  }
+  if (!link) throw new Error(`bridge ${spec.name} vanished right after it was created`);
+  sock.transact([nl.setLinkUp({ index: link.index }), nl.setAlias(link.index, spec.alias)], [`bring ${spec.name} up`, `mark ${spec.name}`]);
+  try {
+    sock.transact([nl.newAddress(link.index, spec.gateway, spec.prefix, spec.broadcast)], [`add ${spec.gateway}/${spec.prefix} to ${spec.name}`]);
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== EEXIST) throw err;
+  }
+  // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
+  writeSysctl(`net/ipv4/conf/${spec.name}/route_localnet`, '1');
+  return { index: link.index, created };
+}
+
+export function deleteLink(name: string): boolean {
+  try {
+    host().transact([nl.deleteLink({ name })], [`delete link ${name}`]);
+    return true;
+  } catch (err) {
+    if ((err as { errno?: number }).errno === ENODEV) return false;
+    throw err;
+  }
+}
+
+export interface SandboxSpec {
+  path: string;
+}
+
+/** A container's network namespace with its loopback up (what `--network none` is). */
+export function createSandbox(spec: SandboxSpec): void {
+  createNetns(spec.path, () => {
+    const sock = new NetlinkSocket();
+    try {
+      sock.transact([nl.setLinkUp({ index: 1 })], ['bring lo up']);
+    } finally {
+      sock.close();
+    }
+  });
+}
+
+export function deleteSandbox(spec: SandboxSpec): void {
+  deleteNetns(spec.path);
+}
+
+export interface AttachSpec {
+  netnsPath: string;
+  bridge: string;
+  hostVeth: string;
+  alias: string;
+  ifname: string;
+  mac: string;
+  ip: string;
+  prefix: number;
+  broadcast: string;
+  gateway: string;
+  mtu?: number;
+  defaultRoute: boolean;
+}
+
+/**
+ * Plugs a sandbox into a bridge: one NEWLINK makes the veth with its peer inside the sandbox and
+ * the host end up on the bridge; one batch inside the sandbox brings the peer up and gives it its
+ * address and route. On failure the host end is deleted, which also removes the peer.
+ */
+export function attach(spec: AttachSpec): { hostIndex: number } {
+  const sock = host();
+  const bridge = linkByName(sock, spec.bridge);
+  if (!bridge) throw new Error(`bridge ${spec.bridge} is missing: run \`berth system reconcile\` to restore it`);
+  const nsFd = openNetns(spec.netnsPath);
+  try {
+    sock.transact(
+      [
+        nl.newVeth({
+          name: spec.hostVeth,
+          masterIndex: bridge.index,
+          up: true,
+          mtu: spec.mtu,
+          peerName: spec.ifname,
+          peerNetnsFd: nsFd,
+          peerMac: spec.mac,
+        }),
+      ],
+      [`create veth ${spec.hostVeth} for ${spec.ifname}`],
+    );
+  } finally {
+    fs.closeSync(nsFd);
+  }
+  try {
+    withNetns(spec.netnsPath, () => configureInside(spec));
+  } catch (err) {
+    deleteLink(spec.hostVeth);
+    throw err;
+  }
+  const hostEnd = linkByName(sock, spec.hostVeth);
+  if (hostEnd) sock.transact([nl.setAlias(hostEnd.index, spec.alias)], [`mark ${spec.hostVeth}`]);
+  return { hostIndex: hostEnd?.index ?? 0 };
+}
+
+function configureInside(spec: AttachSpec): void {
+  const sock = new NetlinkSocket();
+  try {
+    const peer = linkByName(sock, spec.ifname);
+    if (!peer) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
+    const steps = [nl.setLinkUp({ index: peer.index }), nl.newAddress(peer.index, spec.ip, spec.prefix, spec.broadcast)];
+    const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`];
+    if (spec.defaultRoute) {
+      steps.push(nl.newDefaultRoute(spec.gateway, peer.index));
+      labels.push(`add default route via ${spec.gateway}`);
+    }
+    sock.transact(steps, labels);
+  } finally {
+    sock.close();
+  }
+}
+
+/** Removes a sandbox's interface (and so its veth pair). Idempotent. */
+export function detach(spec: { netnsPath: string; ifname: string }): boolean {
+  if (!fs.existsSync(spec.netnsPath)) return false;
+  return withNetns(spec.netnsPath, () => {
+    const sock = new NetlinkSocket();
+    try {
+      sock.transact([nl.deleteLink({ name: spec.ifname })], [`delete ${spec.ifname}`]);
+      return true;
+    } catch (err) {
+      if ((err as { errno?: number }).errno === ENODEV) return false;
+      throw err;
+    } finally {
+      sock.close();
+    }
+  });
+}
+
+/** Points a sandbox's default route at a gateway through `ifname` (replacing any other). */
+export function setDefaultRoute(spec: { netnsPath: string; ifname: string; gateway: string }): void {
+  withNetns(spec.netnsPath, () => {
+    const sock = new NetlinkSocket();
+    try {
+      const link = linkByName(sock, spec.ifname);
+      if (!link) throw new Error(`interface ${spec.ifname} not found in the sandbox`);
+      const routes = sock.dump(nl.dumpRoutes(), 'list routes').map((m) => nl.parseRoute(m.body));
+      const defaults = routes.filter((r) => r && r.prefix === 0 && r.table === 254);
+      for (const r of defaults) {
+        if (r?.oif) sock.transact([nl.deleteDefaultRoute(r.oif)], ['delete default route']);
+      }
+      sock.transact([nl.newDefaultRoute(spec.gateway, link.index)], [`add default route via ${spec.gateway}`]);
+    } finally {
+      sock.close();
+    }
+  });
+}
+
+export interface HostView {
+  links: nl.LinkInfo[];
+  addresses: nl.AddressInfo[];
+  routes: nl.RouteInfo[];
+}
+
+/** Links, IPv4 addresses and main-table routes of the host namespace (or of `netnsPath`). */
+export function inspect(spec: { netnsPath?: string } = {}): HostView {
+  const read = (sock: NetlinkSocket): HostView => ({
+    links: sock.dump(nl.dumpLinks(), 'list links').map((m) => nl.parseLink(m.body)),
+    addresses: sock
+      .dump(nl.dumpAddresses(), 'list addresses')
+      .map((m) => nl.parseAddress(m.body))
+      .filter((a): a is nl.AddressInfo => a !== undefined),
+    routes: sock
+      .dump(nl.dumpRoutes(), 'list routes')
+      .map((m) => nl.parseRoute(m.body))
+      .filter((r): r is nl.RouteInfo => r !== undefined && r.table === 254),
+  });
+  if (!spec.netnsPath) return read(host());
+  return withNetns(spec.netnsPath, () => {
+    const sock = new NetlinkSocket();
+    try {
+      return read(sock);
+    } finally {
+      sock.close();
+    }
+  });
+}
+
+export function writeSysctl(key: string, value: string): void {
+  fs.writeFileSync(`/proc/sys/${key}`, value);
+}
+
+export function readSysctl(key: string): string {
+  return fs.readFileSync(`/proc/sys/${key}`, 'utf8').trim();
+}
+
+/** Runs an nftables script in the host namespace as one transaction. */
+export function nft(spec: { script: string }): string {
+  hostNft ??= new NftContext();
+  return hostNft.run(spec.script);
+}
+
+export function prepareRunDir(spec: { dir: string }): void {
+  ensureSharedMountDir(spec.dir);
+}
+
+export function releaseRunDir(spec: { dir: string }): void {
+  releaseSharedMountDir(spec.dir);
+}
+
+export function netnsExists(spec: { path: string }): boolean {
+  return fs.existsSync(spec.path);
+}
+
+export function ping(): string {
+  return 'pong';
+}
