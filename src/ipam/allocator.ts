@@ -1,0 +1,122 @@
+/**
+ * Address allocation for one network, following Docker's IPAM: dynamic addresses come from the
+ * --ip-range (or the whole subnet), lowest free first, so a removed container's address is the
+ * next one handed out; a requested --ip only has to lie in the subnet. The functions are pure:
+ * the caller owns the set of addresses in use (from the store) and records the result.
+ */
+import { conflict, invalid } from '../errors.js';
+import {
+  broadcastOf,
+  cidrContains,
+  cidrContainsCidr,
+  firstHost,
+  formatIpv4,
+  lastHost,
+  type Cidr,
+} from './ipv4.js';
+
+export interface PoolSpec {
+  readonly subnet: Cidr;
+  readonly gateway: number;
+  /** Restricts dynamic allocation; always inside `subnet` (see validatePoolSpec). */
+  readonly ipRange?: Cidr;
+}
+
+/** Smallest subnet that fits a gateway and one container besides network and broadcast. */
+const SMALLEST_PREFIX = 30;
+
+/**
+ * The lowest address not in use and not reserved. Scanning up from the bottom stops at the first
+ * gap, and by pigeonhole that gap lies at most `inUse.size + 1` steps up, so the cost follows the
+ * number of containers, never the size of the subnet.
+ */
+export function allocateAddress(pool: PoolSpec, inUse: ReadonlySet<number>, networkName?: string): number {
+  const { first, last } = dynamicBounds(pool);
+  for (let ip = first; ip <= last; ip++) {
+    if (ip !== pool.gateway && !inUse.has(ip)) return ip;
+  }
+  const range = (pool.ipRange ?? pool.subnet).text;
+  const owner = networkName === undefined ? '' : ` (network "${networkName}" is full)`;
+  throw conflict(`no free address left in ${range}${owner}: remove a container or use a larger subnet/--ip-range`);
+}
+
+/**
+ * Checks an address the user asked for (--ip). Like Docker, it may lie outside --ip-range, which
+ * is how users keep static addresses clear of dynamic ones.
+ */
+export function checkRequestedAddress(
+  pool: PoolSpec,
+  ip: number,
+  inUse: ReadonlySet<number>,
+  networkName: string,
+): void {
+  const { subnet } = pool;
+  const address = formatIpv4(ip);
+  const where = `network "${networkName}"'s subnet ${subnet.text}`;
+  if (!cidrContains(subnet, ip)) throw invalid(`Invalid address ${address}: it does not belong to ${where}`);
+  if (ip === subnet.network) throw invalid(`Invalid address ${address}: it is the network address of ${where}`);
+  if (ip === broadcastOf(subnet)) throw invalid(`Invalid address ${address}: it is the broadcast address of ${where}`);
+  if (ip === pool.gateway) {
+    throw invalid(`Invalid address ${address}: it is the gateway of network "${networkName}"; pick another address`);
+  }
+  if (inUse.has(ip)) throw conflict(`address ${address} is already in use on network "${networkName}"`);
+}
+
+/**
+ * Checks the addressing options of a new network and fills in the default gateway (the first
+ * host, as Docker does).
+ */
+export function validatePoolSpec(subnet: Cidr, gateway?: number, ipRange?: Cidr): PoolSpec {
+  if (subnet.prefix > SMALLEST_PREFIX) {
+    throw invalid(
+      `subnet ${subnet.text} is too small: a network needs at least a /${SMALLEST_PREFIX} ` +
+        '(network address, gateway, one container, broadcast address)',
+    );
+  }
+  const pool: PoolSpec = { subnet, gateway: gateway ?? firstHost(subnet), ...(ipRange && { ipRange }) };
+  checkGateway(subnet, pool.gateway);
+  if (ipRange) checkIpRange(pool, ipRange);
+  return pool;
+}
+
+function checkGateway(subnet: Cidr, gateway: number): void {
+  const address = formatIpv4(gateway);
+  if (!cidrContains(subnet, gateway)) {
+    throw invalid(`no matching subnet for gateway ${address}: the gateway must be inside ${subnet.text}`);
+  }
+  const suggestion = `use a host address such as ${formatIpv4(firstHost(subnet))}`;
+  if (gateway === subnet.network) {
+    throw invalid(`invalid gateway ${address}: it is the network address of ${subnet.text}; ${suggestion}`);
+  }
+  if (gateway === broadcastOf(subnet)) {
+    throw invalid(`invalid gateway ${address}: it is the broadcast address of ${subnet.text}; ${suggestion}`);
+  }
+}
+
+function checkIpRange(pool: PoolSpec, ipRange: Cidr): void {
+  if (!cidrContainsCidr(pool.subnet, ipRange)) {
+    throw invalid(`no matching subnet for range ${ipRange.text}: --ip-range must be inside ${pool.subnet.text}`);
+  }
+  // Docker accepts such a range and fails every later `run`; refusing it up front is kinder.
+  const { first, last } = dynamicBounds(pool);
+  const gatewayInside = pool.gateway >= first && pool.gateway <= last;
+  if (last - first + 1 - (gatewayInside ? 1 : 0) <= 0) {
+    throw invalid(
+      `--ip-range ${ipRange.text} leaves no address for containers in ${pool.subnet.text} once the ` +
+        'network, broadcast and gateway addresses are set aside; use a larger range',
+    );
+  }
+}
+
+/**
+ * The inclusive span dynamic allocation draws from. The range's own first and last addresses are
+ * usable unless they are the subnet's network or broadcast address: Docker treats an --ip-range as
+ * a plain block of addresses, not as a network of its own.
+ */
+function dynamicBounds(pool: PoolSpec): { first: number; last: number } {
+  const range = pool.ipRange ?? pool.subnet;
+  return {
+    first: Math.max(range.network, firstHost(pool.subnet)),
+    last: Math.min(broadcastOf(range), lastHost(pool.subnet)),
+  };
+}
