@@ -56,7 +56,7 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
     if ((err as { errno?: number }).errno !== EEXIST) throw err;
   }
   // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
-  writeSysctl(`net/ipv4/conf/${spec.name}/route_localnet`, '1');
+  writeSysctl({ key: `net/ipv4/conf/${spec.name}/route_localnet`, value: '1' });
   return { index: link.index, created };
 }
 
@@ -227,12 +227,12 @@ export function inspect(spec: { netnsPath?: string } = {}): HostView {
   });
 }
 
-export function writeSysctl(key: string, value: string): void {
-  fs.writeFileSync(`/proc/sys/${key}`, value);
+export function writeSysctl(spec: { key: string; value: string }): void {
+  fs.writeFileSync(`/proc/sys/${spec.key}`, spec.value);
 }
 
-export function readSysctl(key: string): string {
-  return fs.readFileSync(`/proc/sys/${key}`, 'utf8').trim();
+export function readSysctl(spec: { key: string }): string {
+  return fs.readFileSync(`/proc/sys/${spec.key}`, 'utf8').trim();
 }
 
 /** Runs an nftables script in the host namespace as one transaction. */

@@ -276,7 +276,7 @@ export function* splitMessages(buf: Buffer, length: number): Generator<Message> 
 
 /** An NLMSG_ERROR body: errno 0 is an ACK; otherwise the kernel's extended message if it sent one. */
 export function parseError(msg: Message): { errno: number; detail?: string } {
-  const errno = -msg.body.readInt32LE(0);
+  const errno = Math.abs(msg.body.readInt32LE(0));
   if (errno === 0 || !(msg.flags & NLM_F_ACK_TLVS)) return { errno };
   // With NETLINK_CAP_ACK the echoed request is only its 16-byte header.
   const attrs = parseAttrs(msg.body.subarray(4 + HEADER_LEN));

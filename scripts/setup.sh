@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a fresh Debian machine (idempotent): system packages, npm
+# dependencies, and the TypeScript build. Every other script calls this first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# iproute2 (ip, for tests), nftables (libnftables, which the daemon loads), util-linux (nsenter,
+# unshare), busybox-static (container commands in tests and the demo), curl and dnsutils (clients).
+PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies (better-sqlite3 compiles from source: about 2 minutes)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npx tsc -p tsconfig.json

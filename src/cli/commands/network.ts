@@ -1,0 +1,166 @@
+/** `berth network …`: Docker's network commands, sent to the daemon's Docker-compatible API. */
+import type { Command } from 'commander';
+import { invalid } from '../../errors.js';
+import type { ApiClient } from '../../api/client.js';
+import type { NetworkView } from '../../engine/views.js';
+import { collect, fail, printJson, table } from '../output.js';
+
+function keyValues(list: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw invalid(`invalid ${what} "${item}": expected key=value`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+const enc = encodeURIComponent;
+
+export function registerNetworkCommands(program: Command, api: () => ApiClient): void {
+  const network = program.command('network').description('Manage networks');
+
+  network
+    .command('create')
+    .description('Create a network')
+    .argument('<name>')
+    .option('-d, --driver <driver>', 'driver', 'bridge')
+    .option('--subnet <cidr>', 'subnet in CIDR form, e.g. 10.1.0.0/16')
+    .option('--gateway <ip>', 'gateway address (default: first address of the subnet)')
+    .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
+    .option('--internal', 'no access to or from outside the host')
+    .option('--label <k=v>', 'set a label (repeatable)', collect, [])
+    .option('-o, --opt <k=v>', 'set a driver option (repeatable)', collect, [])
+    .action(async (name: string, o) => {
+      try {
+        if (!o.subnet && (o.gateway || o.ipRange)) throw invalid('--gateway and --ip-range need --subnet: pass the subnet they belong to');
+        const res = await api().request<{ Id: string }>('POST', '/networks/create', {
+          Name: name,
+          Driver: o.driver,
+          Internal: Boolean(o.internal),
+          IPAM: { Driver: 'default', Config: o.subnet ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange }] : [] },
+          Options: keyValues(o.opt, 'option'),
+          Labels: keyValues(o.label, 'label'),
+        });
+        console.log(res.Id);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  network
+    .command('ls')
+    .alias('list')
+    .description('List networks')
+    .option('-q, --quiet', 'only ids')
+    .option('-f, --filter <k=v>', 'filter (name, id, driver, label, type, dangling)', collect, [])
+    .option('--format <format>', 'table or json', 'table')
+    .option('--no-trunc', 'do not truncate ids')
+    .action(async (o) => {
+      try {
+        const filters: Record<string, Record<string, boolean>> = {};
+        for (const f of o.filter as string[]) {
+          const eq = f.indexOf('=');
+          if (eq <= 0) throw invalid(`invalid filter "${f}": expected key=value`);
+          (filters[f.slice(0, eq)] ??= {})[f.slice(eq + 1)] = true;
+        }
+        const q = Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
+        const list = await api().request<NetworkView[]>('GET', `/networks${q}`);
+        const id = (n: NetworkView) => (o.trunc ? n.Id.slice(0, 12) : n.Id);
+        if (o.quiet) list.forEach((n) => console.log(id(n)));
+        else if (o.format === 'json') printJson(list);
+        else console.log(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], list.map((n) => [id(n), n.Name, n.Driver, n.Scope])));
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  network
+    .command('inspect')
+    .description('Show networks in detail (JSON)')
+    .argument('<network...>')
+    .action(async (refs: string[]) => {
+      const out: NetworkView[] = [];
+      let failed: unknown;
+      for (const ref of refs) {
+        try {
+          out.push(await api().request<NetworkView>('GET', `/networks/${enc(ref)}`));
+        } catch (err) {
+          failed = err;
+        }
+      }
+      printJson(out);
+      if (failed) fail(failed);
+    });
+
+  network
+    .command('rm')
+    .alias('remove')
+    .description('Remove networks')
+    .argument('<network...>')
+    .action(async (refs: string[]) => {
+      let failed: unknown;
+      for (const ref of refs) {
+        try {
+          await api().request('DELETE', `/networks/${enc(ref)}`);
+          console.log(ref);
+        } catch (err) {
+          failed = err;
+          process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+        }
+      }
+      if (failed) process.exit(1);
+    });
+
+  network
+    .command('prune')
+    .description('Remove all unused user-defined networks')
+    .option('-f, --force', 'do not prompt (berth never prompts)')
+    .option('--filter <label=k=v>', 'only networks with this label (label=k or label=k=v)', collect, [])
+    .action(async (o) => {
+      try {
+        const filters: Record<string, Record<string, boolean>> = {};
+        for (const f of o.filter as string[]) {
+          const eq = f.indexOf('=');
+          (filters[f.slice(0, eq)] ??= {})[f.slice(eq + 1)] = true;
+        }
+        const q = Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
+        const res = await api().request<{ NetworksDeleted: string[] }>('POST', `/networks/prune${q}`);
+        if (res.NetworksDeleted.length) console.log(`Deleted Networks:\n${res.NetworksDeleted.join('\n')}`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  network
+    .command('connect')
+    .description('Connect a running container to a network')
+    .argument('<network>')
+    .argument('<container>')
+    .option('--ip <ip>', 'IPv4 address on that network')
+    .option('--alias <name>', 'network-scoped alias (repeatable)', collect, [])
+    .action(async (net: string, container: string, o) => {
+      try {
+        await api().request('POST', `/networks/${enc(net)}/connect`, {
+          Container: container,
+          EndpointConfig: { IPAMConfig: o.ip ? { IPv4Address: o.ip } : null, Aliases: o.alias },
+        });
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  network
+    .command('disconnect')
+    .description('Disconnect a container from a network')
+    .argument('<network>')
+    .argument('<container>')
+    .option('-f, --force', 'succeed even if the container is not connected')
+    .action(async (net: string, container: string, o) => {
+      try {
+        await api().request('POST', `/networks/${enc(net)}/disconnect`, { Container: container, Force: Boolean(o.force) });
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

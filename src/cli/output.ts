@@ -1,0 +1,22 @@
+/** How the CLI prints: tables like Docker's, JSON when asked, errors on stderr with an exit code. */
+import { isBerthError, messageOf } from '../errors.js';
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 4)}\n`);
+}
+
+/** Exit codes: 1 for a refused request, 125 when `run` itself failed (as Docker does). */
+export function fail(err: unknown, exitCode = 1): never {
+  const prefix = isBerthError(err) && err.kind !== 'unavailable' ? 'Error response from daemon: ' : 'Error: ';
+  process.stderr.write(`${prefix}${messageOf(err)}\n`);
+  process.exit(exitCode);
+}
+
+/** Collects a repeatable option into an array. */
+export const collect = (value: string, previous: string[] = []) => [...previous, value];

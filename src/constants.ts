@@ -1,0 +1,32 @@
+/**
+ * Names, paths and option keys in one place. Option keys are Docker's, so the same `-o` flags work.
+ */
+export const DEFAULT_ROOT = '/var/lib/berth';
+export const DEFAULT_HOST = 'unix:///run/berth/berth.sock';
+export const API_VERSION = '1.41';
+export const BERTH_VERSION = '0.1.0';
+
+export const DEFAULT_NETWORK = 'bridge';
+export const DEFAULT_BRIDGE = 'berth0';
+export const DEFAULT_SUBNET = '172.17.0.0/16';
+export const DEFAULT_GATEWAY = '172.17.0.1';
+export const DEFAULT_MTU = 1500;
+
+export const OPT_BRIDGE_NAME = 'com.docker.network.bridge.name';
+export const OPT_MTU = 'com.docker.network.driver.mtu';
+export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
+export const OPT_MASQUERADE = 'com.docker.network.bridge.enable_ip_masquerade';
+export const OPT_DEFAULT_BRIDGE = 'com.docker.network.bridge.default_bridge';
+export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
+
+/** Bridge names berth derives: `berth-` + 9 hex digits of the network id (15 characters, the kernel's limit). */
+export const BRIDGE_PREFIX = 'berth-';
+/** Host ends of veth pairs: `bv` + 12 hex digits of the endpoint id. */
+export const VETH_PREFIX = 'bv';
+/** IFLA_IFALIAS marks on every link berth creates, so the reconciler only ever touches its own. */
+export const ALIAS_NETWORK = 'berth:network:';
+export const ALIAS_ENDPOINT = 'berth:endpoint:';
+
+export const MAX_IFNAME = 15;
+/** Docker's rule for network names, enforced here (Docker 20.10 accepts anything). */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -1,0 +1,244 @@
+/**
+ * Container lifecycle: create (record only), start (sandbox, endpoints, ports, /etc files, then
+ * the process), stop (process, then network), remove. Starting is all-or-nothing: whatever was
+ * set up is undone if a later step fails.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { DEFAULT_NETWORK, NAME_PATTERN } from '../constants.js';
+import { BerthError, conflict, invalid } from '../errors.js';
+import { parseIpv4, parseMac } from '../ipam/ipv4.js';
+import { parseExtraHost } from '../dns/hosts-file.js';
+import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/store.js';
+import { launchArgv } from '../runtime/launch.js';
+import { isAlive, processStartTime, terminate } from '../runtime/process.js';
+import type { ContainerNetState, EngineContext } from './context.js';
+import { joinNetwork, leaveNetwork } from './endpoints.js';
+import { etcFilePaths, writeEtcFiles } from './etc-files.js';
+import { newId, shortId } from './ids.js';
+import { getContainer, getNetwork } from './lookup.js';
+import { resolveBindings } from './ports.js';
+
+export interface CreateContainerRequest {
+  name?: string;
+  cmd: string[];
+  hostname?: string;
+  networkMode?: string;
+  ip?: string;
+  mac?: string;
+  aliases?: string[];
+  dns?: string[];
+  addHosts?: string[];
+  ports?: ContainerConfig['ports'];
+  autoRemove?: boolean;
+}
+
+export type NetworkMode = { kind: 'host' } | { kind: 'none' } | { kind: 'container'; ref: string } | { kind: 'network'; ref: string };
+
+export function parseNetworkMode(mode: string | undefined): NetworkMode {
+  const m = mode || DEFAULT_NETWORK;
+  if (m === 'host') return { kind: 'host' };
+  if (m === 'none') return { kind: 'none' };
+  if (m.startsWith('container:')) {
+    const ref = m.slice('container:'.length);
+    if (!ref) throw invalid('--network container:NAME needs the name of a running container');
+    return { kind: 'container', ref };
+  }
+  return { kind: 'network', ref: m };
+}
+
+function randomName(ctx: EngineContext): string {
+  for (;;) {
+    const name = `berth_${newId().slice(0, 8)}`;
+    if (!ctx.store.containerByName(name)) return name;
+  }
+}
+
+export function createContainer(ctx: EngineContext, req: CreateContainerRequest): ContainerRecord {
+  if (!req.cmd || req.cmd.length === 0) throw invalid('a command is required: berth run [OPTIONS] -- CMD [ARGS…]');
+  const name = req.name ?? randomName(ctx);
+  if (!NAME_PATTERN.test(name)) throw invalid(`invalid container name "${name}": use letters, digits, '_', '.' and '-'`);
+  const existing = ctx.store.containerByName(name);
+  if (existing) {
+    throw conflict(`Conflict. The container name "/${name}" is already in use by container "${existing.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+  }
+  const mode = parseNetworkMode(req.networkMode);
+  const ports = req.ports ?? [];
+  if (mode.kind === 'container') {
+    if (ports.length) throw invalid('conflicting options: port publishing and the container type network mode');
+    if (req.ip || req.mac) throw invalid('conflicting options: --ip/--mac-address and the container type network mode');
+    if (req.hostname) throw invalid('conflicting options: hostname and the network mode (a container:NAME container shares NAME\'s hostname)');
+  }
+  if (mode.kind === 'network') getNetwork(ctx.store, mode.ref);
+  if (req.ip) parseIpv4(req.ip, '--ip address');
+  for (const h of req.addHosts ?? []) parseExtraHost(h);
+  if (req.mac) parseMac(req.mac);
+  const id = newId();
+  const config: ContainerConfig = {
+    cmd: req.cmd,
+    hostname: req.hostname || shortId(id),
+    networkMode: req.networkMode || DEFAULT_NETWORK,
+    dns: req.dns ?? [],
+    addHosts: req.addHosts ?? [],
+    // Docker discards published ports in host mode (with a warning) and they mean nothing in none mode.
+    ports: mode.kind === 'network' ? ports : [],
+    networks: mode.kind === 'network' ? [{ network: mode.ref, ip: req.ip, aliases: req.aliases ?? [], mac: req.mac }] : [],
+    autoRemove: req.autoRemove ?? false,
+  };
+  const record: ContainerRecord = {
+    id,
+    name,
+    created: new Date().toISOString(),
+    config,
+    state: 'created',
+    pid: null,
+    pidStart: null,
+    exitCode: null,
+    netnsPath: null,
+    sharesWith: null,
+  };
+  try {
+    ctx.store.insertContainer(record);
+  } catch (err) {
+    if (String(err).includes('UNIQUE')) throw conflict(`Conflict. The container name "/${name}" is already in use`);
+    throw err;
+  }
+  return record;
+}
+
+export function netState(ctx: EngineContext, containerId: string): ContainerNetState {
+  return {
+    ports: ctx.store.portsOfContainer(containerId),
+    networkIds: ctx.store.endpointsOfContainer(containerId).map((e) => e.networkId),
+  };
+}
+
+const EMPTY: ContainerNetState = { ports: [], networkIds: [] };
+
+/** Sets up the container's network: everything but its process. */
+export async function startNetwork(ctx: EngineContext, id: string): Promise<ContainerRecord> {
+  const c = getContainer(ctx.store, id);
+  if (c.state === 'running') throw conflict(`container ${c.name} is already running`);
+  const mode = parseNetworkMode(c.config.networkMode);
+  let netnsPath: string;
+  let sharesWith: string | null = null;
+  let ownSandbox = false;
+  const joined: EndpointRecord[] = [];
+  try {
+    if (mode.kind === 'host') {
+      netnsPath = ctx.hostNetns;
+    } else if (mode.kind === 'container') {
+      const owner = getContainer(ctx.store, mode.ref);
+      if (owner.state !== 'running' || !owner.netnsPath) {
+        throw invalid(`cannot join the network of container ${mode.ref}: it is not running (start it first)`);
+      }
+      netnsPath = owner.netnsPath;
+      sharesWith = owner.id;
+    } else {
+      netnsPath = path.join(ctx.paths.netns, c.id);
+      await ctx.kernel.call('createSandbox', { path: netnsPath });
+      ownSandbox = true;
+      for (const want of c.config.networks) {
+        const net = getNetwork(ctx.store, want.network);
+        joined.push(await joinNetwork(ctx, c, net, { ip: want.ip, aliases: want.aliases, mac: want.mac }, netnsPath));
+      }
+      const first = joined[0];
+      if (c.config.ports.length > 0 && first) {
+        const ports = await resolveBindings(ctx, c.id, c.config.ports, first.ip);
+        ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
+      }
+    }
+    ctx.store.updateContainer(c.id, { state: 'running', netnsPath, sharesWith, exitCode: null, pid: null, pidStart: null });
+    const started = getContainer(ctx.store, c.id);
+    writeEtcFiles(ctx, started);
+    await ctx.hooks.containerChanged(c.id, EMPTY, netState(ctx, c.id));
+    return started;
+  } catch (err) {
+    ctx.store.deletePortsOfContainer(c.id);
+    for (const e of joined) ctx.store.deleteEndpoint(e.id);
+    if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: path.join(ctx.paths.netns, c.id) }).catch(() => undefined);
+    ctx.store.updateContainer(c.id, { state: 'created', netnsPath: null });
+    throw err;
+  }
+}
+
+/** Spawns the container's process in the background (`berth run -d`), its output in a log file. */
+export function spawnDetached(ctx: EngineContext, c: ContainerRecord, onExit: (code: number) => void): number {
+  const dir = path.join(ctx.paths.containers, c.id);
+  const log = fs.openSync(path.join(dir, 'output.log'), 'a');
+  try {
+    const argv = launchArgvFor(ctx, c);
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
+    if (!child.pid) throw new BerthError('internal', `could not start ${c.config.cmd.join(' ')}`);
+    child.on('exit', (code, signal) => onExit(code ?? (signal ? 128 + signalNumber(signal) : 1)));
+    child.unref();
+    return child.pid;
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 };
+  return table[signal] ?? 0;
+}
+
+export function launchArgvFor(ctx: EngineContext, c: ContainerRecord): string[] {
+  const mode = parseNetworkMode(c.config.networkMode);
+  return launchArgv({
+    netnsPath: c.netnsPath!,
+    hostMode: mode.kind === 'host',
+    hostname: hostnameOf(ctx, c),
+    files: etcFilePaths(ctx, c.sharesWith ?? c.id),
+    cmd: c.config.cmd,
+  });
+}
+
+export function hostnameOf(ctx: EngineContext, c: ContainerRecord): string {
+  const owner = c.sharesWith ? ctx.store.container(c.sharesWith) : undefined;
+  return owner?.config.hostname ?? c.config.hostname;
+}
+
+export function recordPid(ctx: EngineContext, id: string, pid: number): void {
+  ctx.store.updateContainer(id, { pid, pidStart: processStartTime(pid) ?? null });
+}
+
+/** Tears the network down after the process is gone; the record stays (state `exited`). */
+export async function stopNetwork(ctx: EngineContext, id: string, exitCode: number | null): Promise<void> {
+  const c = ctx.store.container(id);
+  if (!c || c.state !== 'running') return;
+  const before = netState(ctx, id);
+  const ownSandbox = c.netnsPath !== null && c.sharesWith === null && c.netnsPath.startsWith(ctx.paths.netns);
+  ctx.store.transaction(() => {
+    ctx.store.deletePortsOfContainer(id);
+    for (const e of ctx.store.endpointsOfContainer(id)) ctx.store.deleteEndpoint(e.id);
+    ctx.store.updateContainer(id, { state: 'exited', exitCode, pid: null, pidStart: null, netnsPath: null });
+  });
+  await ctx.hooks.containerChanged(id, before, EMPTY);
+  if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
+}
+
+export async function stopContainer(ctx: EngineContext, id: string, graceMs: number): Promise<void> {
+  const c = getContainer(ctx.store, id);
+  if (c.state !== 'running') return;
+  if (c.pid) await terminate(c.pid, c.pidStart, graceMs);
+  await stopNetwork(ctx, c.id, c.pid ? 137 : null);
+}
+
+export async function removeContainer(ctx: EngineContext, id: string, force: boolean): Promise<void> {
+  const c = getContainer(ctx.store, id);
+  if (c.state === 'running') {
+    if (!force) throw conflict(`You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`);
+    await stopContainer(ctx, c.id, 0);
+  }
+  ctx.store.deleteContainer(c.id);
+  fs.rmSync(path.join(ctx.paths.containers, c.id), { recursive: true, force: true });
+}
+
+/** Containers whose process died while nobody watched (daemon restart, CLI killed). */
+export function isRunningProcess(c: ContainerRecord): boolean {
+  return c.state === 'running' && c.pid !== null && isAlive(c.pid, c.pidStart);
+}
+
+export { leaveNetwork };

@@ -1,0 +1,45 @@
+/**
+ * What every engine operation works with: the store (desired state), the kernel (actual state),
+ * the paths under the root, and the hooks that keep the firewall and DNS in step with the store.
+ */
+import * as path from 'node:path';
+import type { Kernel } from '../kernel/kernel.js';
+import type { Store } from '../store/store.js';
+import type { Logger } from '../log.js';
+
+export interface Paths {
+  root: string;
+  /** Bind mounts of container network namespaces; a shared mount point. */
+  netns: string;
+  containers: string;
+}
+
+export function pathsUnder(root: string): Paths {
+  return { root, netns: path.join(root, 'netns'), containers: path.join(root, 'containers') };
+}
+
+/** Side effects that follow changes of the store: firewall elements and DNS records. */
+export interface StateHooks {
+  networkAdded(networkId: string): Promise<void>;
+  networkRemoved(networkId: string): Promise<void>;
+  /** A container's endpoints or ports changed (started, connected, disconnected, stopped). */
+  containerChanged(containerId: string, before: ContainerNetState, after: ContainerNetState): Promise<void>;
+}
+
+/** The parts of a container's network state the firewall and DNS care about. */
+export interface ContainerNetState {
+  ports: import('../store/store.js').PortRecord[];
+  networkIds: string[];
+}
+
+export interface EngineContext {
+  store: Store;
+  kernel: Kernel;
+  paths: Paths;
+  log: Logger;
+  hooks: StateHooks;
+  /** /proc/PID/ns/net of the daemon: what host-mode containers join. */
+  hostNetns: string;
+  /** The host's resolv.conf (or --resolv-conf), read when a container starts. */
+  resolvConfPath: string;
+}

@@ -1,0 +1,120 @@
+/**
+ * Endpoints: a container's interface on a bridge network. Joining follows the engine's rule for
+ * every operation: reserve in the store (the address, as a `pending` endpoint, guarded by a unique
+ * index), apply to the kernel, then mark it active; on failure undo the kernel work and release.
+ */
+import { ALIAS_ENDPOINT, MAX_IFNAME, VETH_PREFIX } from '../constants.js';
+import { BerthError, conflict, forbidden, invalid } from '../errors.js';
+import { allocateAddress, checkRequestedAddress, type PoolSpec } from '../ipam/allocator.js';
+import { broadcastOf, formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
+import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../store/store.js';
+import type { EngineContext } from './context.js';
+import { newId } from './ids.js';
+import { isBridgeNetwork, isDefaultBridge, networkMtu } from './networks.js';
+
+export interface JoinRequest {
+  ip?: string;
+  aliases: string[];
+  mac?: string;
+}
+
+export function poolOf(net: NetworkRecord): PoolSpec {
+  return {
+    subnet: parseCidr(net.subnet!),
+    gateway: parseIpv4(net.gateway!),
+    ipRange: net.ipRange ? parseCidr(net.ipRange) : undefined,
+  };
+}
+
+function chooseAddress(ctx: EngineContext, net: NetworkRecord, requested: string | undefined): string {
+  const pool = poolOf(net);
+  const inUse = new Set(ctx.store.addressesInUse(net.id).map((ip) => parseIpv4(ip)));
+  if (requested === undefined) return formatIpv4(allocateAddress(pool, inUse, net.name));
+  if (isDefaultBridge(net)) {
+    throw invalid(`user specified IP address is not supported on the default bridge network: create a network with --subnet and use it`);
+  }
+  if (!net.userSubnet) {
+    throw invalid(
+      `user specified IP address is supported only when connecting to networks with user configured subnets: network ${net.name} was created without --subnet`,
+    );
+  }
+  const ip = parseIpv4(requested, 'IP address');
+  checkRequestedAddress(pool, ip, inUse, net.name);
+  return formatIpv4(ip);
+}
+
+/** The next free interface name in the container: eth0, eth1, … */
+export function nextIfname(ctx: EngineContext, containerId: string): string {
+  const used = new Set(ctx.store.endpointsOfContainer(containerId).map((e) => e.ifname));
+  for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
+}
+
+export async function joinNetwork(
+  ctx: EngineContext,
+  container: ContainerRecord,
+  net: NetworkRecord,
+  req: JoinRequest,
+  netnsPath: string,
+): Promise<EndpointRecord> {
+  if (!isBridgeNetwork(net)) {
+    throw forbidden(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
+  }
+  if (ctx.store.endpointsOfContainer(container.id).some((e) => e.networkId === net.id)) {
+    throw conflict(`endpoint with name ${container.name} already exists in network ${net.name}`);
+  }
+  const ip = chooseAddress(ctx, net, req.ip);
+  const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
+  const id = newId();
+  const ifname = nextIfname(ctx, container.id);
+  const endpoint: EndpointRecord = {
+    id,
+    containerId: container.id,
+    networkId: net.id,
+    ifname,
+    ip,
+    mac,
+    aliases: req.aliases,
+    hostVeth: `${VETH_PREFIX}${id.slice(0, MAX_IFNAME - VETH_PREFIX.length - 1)}`,
+    state: 'pending',
+  };
+  try {
+    ctx.store.insertEndpoint(endpoint);
+  } catch (err) {
+    if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${ip} on network ${net.name}`);
+    throw err;
+  }
+  const subnet = parseCidr(net.subnet!);
+  try {
+    await ctx.kernel.call('attach', {
+      netnsPath,
+      bridge: net.bridge!,
+      hostVeth: endpoint.hostVeth,
+      alias: `${ALIAS_ENDPOINT}${id}`,
+      ifname,
+      mac,
+      ip,
+      prefix: subnet.prefix,
+      broadcast: formatIpv4(broadcastOf(subnet)),
+      gateway: net.gateway!,
+      mtu: networkMtu(net),
+      defaultRoute: ifname === 'eth0',
+    });
+  } catch (err) {
+    ctx.store.deleteEndpoint(id);
+    throw new BerthError('internal', `could not connect ${container.name} to ${net.name}: ${(err as Error).message}`, { cause: err });
+  }
+  ctx.store.setEndpointState(id, 'active');
+  return { ...endpoint, state: 'active' };
+}
+
+/**
+ * Removes an endpoint. When the whole sandbox is about to be dropped the kernel removes the veth
+ * with it, so only the store is updated (`kernelToo` false): that is the fast teardown path.
+ */
+export async function leaveNetwork(ctx: EngineContext, endpoint: EndpointRecord, netnsPath: string | null, kernelToo: boolean): Promise<void> {
+  if (kernelToo && netnsPath) {
+    await ctx.kernel.call('detach', { netnsPath, ifname: endpoint.ifname });
+    await ctx.kernel.call('deleteLink', endpoint.hostVeth).catch(() => false);
+  }
+  ctx.store.deleteEndpoint(endpoint.id);
+}

@@ -1,0 +1,224 @@
+/**
+ * The engine: every door (CLI through the API, the CNI plugin, the library) calls these methods.
+ * Mutations run one at a time (see mutex.ts) and each is logged once with its duration.
+ */
+import * as fs from 'node:fs';
+import { Kernel } from '../kernel/kernel.js';
+import { Store, type NetworkRecord } from '../store/store.js';
+import { conflict, invalid } from '../errors.js';
+import { logged, type Logger } from '../log.js';
+import { pathsUnder, type EngineContext, type StateHooks } from './context.js';
+import { joinNetwork, leaveNetwork } from './endpoints.js';
+import { writeEtcFiles } from './etc-files.js';
+import { getContainer, getNetwork } from './lookup.js';
+import { Mutex } from './mutex.js';
+import * as containers from './containers.js';
+import * as networks from './networks.js';
+import { containerSummary, containerView, networkView } from './views.js';
+import { reconcile, type ReconcileReport } from './reconcile.js';
+
+export interface EngineOptions {
+  root: string;
+  log: Logger;
+  resolvConfPath?: string;
+  /** Builds the firewall/DNS hooks once the context exists; tests may pass none. */
+  hooks?: (ctx: EngineContext) => StateHooks & { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
+}
+
+const RECONCILE_EVERY_MS = 60_000;
+
+const NO_HOOKS: StateHooks = {
+  async networkAdded() {},
+  async networkRemoved() {},
+  async containerChanged() {},
+};
+
+export class Engine {
+  readonly ctx: EngineContext;
+  private readonly mutex = new Mutex();
+  private readonly lifecycle: { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
+  private watcher: NodeJS.Timeout | undefined;
+  private reconciler: NodeJS.Timeout | undefined;
+
+  private constructor(opts: EngineOptions) {
+    const paths = pathsUnder(opts.root);
+    this.ctx = {
+      store: new Store(opts.root),
+      kernel: new Kernel(),
+      paths,
+      log: opts.log,
+      hooks: NO_HOOKS,
+      hostNetns: `/proc/${process.pid}/ns/net`,
+      resolvConfPath: opts.resolvConfPath ?? '/etc/resolv.conf',
+    };
+    const hooks = opts.hooks?.(this.ctx);
+    if (hooks) this.ctx.hooks = hooks;
+    this.lifecycle = hooks ?? {};
+  }
+
+  /** Opens the store, prepares the run directory, restores networks and repairs drift. */
+  static async open(opts: EngineOptions): Promise<Engine> {
+    const engine = new Engine(opts);
+    const { ctx } = engine;
+    fs.mkdirSync(ctx.paths.containers, { recursive: true, mode: 0o700 });
+    await ctx.kernel.call('prepareRunDir', { dir: ctx.paths.netns });
+    // Containers reach beyond the host only if the host namespace forwards.
+    await ctx.kernel.call('writeSysctl', { key: 'net/ipv4/ip_forward', value: '1' });
+    networks.ensurePredefinedNetworks(ctx);
+    await engine.mutex.run(() => reconcile(ctx));
+    await engine.lifecycle.start?.();
+    engine.watcher = setInterval(() => void engine.reapDeadContainers(), 1000).unref();
+    engine.reconciler = setInterval(() => void engine.reconcile().catch((err) => ctx.log.warn('periodic reconcile failed', { error: String(err) })), RECONCILE_EVERY_MS).unref();
+    return engine;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watcher);
+    clearInterval(this.reconciler);
+    await this.mutex.run(async () => {
+      await this.lifecycle.stop?.();
+      await this.ctx.kernel.close();
+      this.ctx.store.close();
+    });
+  }
+
+  private op<T>(name: string, fields: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(() => logged(this.ctx.log, name, fields, fn));
+  }
+
+  /* networks */
+
+  createNetwork(req: networks.CreateNetworkRequest) {
+    return this.op('network create', { name: req.name }, async () => networkView(this.ctx.store, await networks.createNetwork(this.ctx, req)));
+  }
+
+  removeNetwork(ref: string) {
+    return this.op('network rm', { network: ref }, async () => {
+      await networks.removeNetwork(this.ctx, ref);
+    });
+  }
+
+  pruneNetworks(keep?: (n: NetworkRecord) => boolean) {
+    return this.op('network prune', {}, () => networks.pruneNetworks(this.ctx, keep));
+  }
+
+  listNetworks() {
+    return this.ctx.store.networks().map((n) => networkView(this.ctx.store, n, false));
+  }
+
+  inspectNetwork(ref: string) {
+    return networkView(this.ctx.store, getNetwork(this.ctx.store, ref));
+  }
+
+  connect(netRef: string, containerRef: string, req: { ip?: string; aliases?: string[] }) {
+    return this.op('network connect', { network: netRef, container: containerRef }, async () => {
+      const net = getNetwork(this.ctx.store, netRef);
+      const c = getContainer(this.ctx.store, containerRef);
+      if (c.sharesWith) throw invalid(`container ${c.name} shares the network of another container: connect that one instead`);
+      const mode = containers.parseNetworkMode(c.config.networkMode);
+      if (mode.kind === 'host') throw invalid(`container ${c.name} uses the host network: it cannot be connected to other networks`);
+      if (c.state !== 'running' || !c.netnsPath) {
+        throw conflict(`container ${c.name} is not running: berth connects running containers (start it first)`);
+      }
+      const before = containers.netState(this.ctx, c.id);
+      await joinNetwork(this.ctx, c, net, { ip: req.ip, aliases: req.aliases ?? [] }, c.netnsPath);
+      writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
+      await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
+    });
+  }
+
+  disconnect(netRef: string, containerRef: string, force: boolean) {
+    return this.op('network disconnect', { network: netRef, container: containerRef }, async () => {
+      const net = getNetwork(this.ctx.store, netRef);
+      const c = getContainer(this.ctx.store, containerRef);
+      const endpoint = this.ctx.store.endpointsOfContainer(c.id).find((e) => e.networkId === net.id);
+      if (!endpoint) {
+        if (force) return;
+        if (!net.bridge) throw invalid(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
+        throw invalid(`container ${c.id} is not connected to network ${net.name}`);
+      }
+      const before = containers.netState(this.ctx, c.id);
+      // Published ports point at the first endpoint's address; they go with it.
+      const ports = this.ctx.store.portsOfContainer(c.id).filter((p) => p.containerIp === endpoint.ip);
+      if (ports.length > 0) this.ctx.store.deletePortsOfContainer(c.id);
+      await leaveNetwork(this.ctx, endpoint, c.netnsPath, true);
+      writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
+      await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
+    });
+  }
+
+  /* containers */
+
+  createContainer(req: containers.CreateContainerRequest) {
+    return this.op('container create', { name: req.name }, async () => containers.createContainer(this.ctx, req));
+  }
+
+  /** Sets up the network; with `detach` also spawns the process. Returns what an attached client needs to spawn it. */
+  startContainer(ref: string, detach: boolean) {
+    return this.op('container start', { container: ref, detach }, async () => {
+      const c = await containers.startNetwork(this.ctx, ref);
+      if (detach) {
+        const pid = containers.spawnDetached(this.ctx, c, (code) => {
+          this.containerExited(c.id, code).catch((err) => this.ctx.log.debug('exit after removal', { error: String(err) }));
+        });
+        containers.recordPid(this.ctx, c.id, pid);
+      }
+      return { id: c.id, argv: containers.launchArgvFor(this.ctx, c) };
+    });
+  }
+
+  /** An attached client spawned the process itself and reports its PID. */
+  recordPid(ref: string, pid: number) {
+    return this.op('container pid', { container: ref, pid }, async () => containers.recordPid(this.ctx, getContainer(this.ctx.store, ref).id, pid));
+  }
+
+  containerExited(ref: string, exitCode: number) {
+    return this.op('container exited', { container: ref, exitCode }, async () => {
+      const c = this.ctx.store.container(ref) ?? getContainer(this.ctx.store, ref);
+      await containers.stopNetwork(this.ctx, c.id, exitCode);
+      if (c.config.autoRemove) await containers.removeContainer(this.ctx, c.id, true);
+    });
+  }
+
+  stopContainer(ref: string, graceMs = 10_000) {
+    return this.op('container stop', { container: ref }, () => containers.stopContainer(this.ctx, ref, graceMs));
+  }
+
+  removeContainer(ref: string, force: boolean) {
+    return this.op('container rm', { container: ref, force }, () => containers.removeContainer(this.ctx, ref, force));
+  }
+
+  listContainers(all: boolean) {
+    return this.ctx.store
+      .containers()
+      .filter((c) => all || c.state === 'running')
+      .map((c) => containerSummary(this.ctx.store, c));
+  }
+
+  inspectContainer(ref: string) {
+    return containerView(this.ctx.store, getContainer(this.ctx.store, ref));
+  }
+
+  /* maintenance */
+
+  /** Repairs drift between store and kernel, then rewrites the firewall from the store. */
+  reconcile(): Promise<ReconcileReport> {
+    return this.op('reconcile', {}, async () => {
+      const report = await reconcile(this.ctx);
+      await this.lifecycle.resync?.();
+      return report;
+    });
+  }
+
+  /** Marks containers whose process is gone as exited and frees their network. */
+  private async reapDeadContainers(): Promise<void> {
+    const grace = Date.now() - 30_000;
+    for (const c of this.ctx.store.containers()) {
+      if (c.state !== 'running') continue;
+      // An attached client reports its PID right after start; give it time before judging.
+      if (c.pid === null && Date.parse(c.created) > grace) continue;
+      if (c.pid !== null && containers.isRunningProcess(c)) continue;
+      await this.containerExited(c.id, c.exitCode ?? 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Each container's own /etc/hosts, /etc/resolv.conf and /etc/hostname, kept under its state
+ * directory and bind-mounted over the host's inside the container's mount namespace. They are
+ * rewritten in place (same inode) on connect/disconnect, so the bind mounts see the change.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseExtraHost, renderHostsFile } from '../dns/hosts-file.js';
+import { defaultBridgeResolvConf, parseResolvConf, renderResolvConf, userNetworkResolvConf } from '../dns/resolv-conf.js';
+import type { ContainerRecord } from '../store/store.js';
+import type { EngineContext } from './context.js';
+import { parseNetworkMode } from './containers.js';
+import { isDefaultBridge } from './networks.js';
+
+export function etcFilePaths(ctx: EngineContext, containerId: string) {
+  const dir = path.join(ctx.paths.containers, containerId);
+  return { hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf'), hostname: path.join(dir, 'hostname') };
+}
+
+function hostResolvConf(ctx: EngineContext) {
+  try {
+    return parseResolvConf(fs.readFileSync(ctx.resolvConfPath, 'utf8'));
+  } catch {
+    return parseResolvConf('');
+  }
+}
+
+function resolvConfFor(ctx: EngineContext, c: ContainerRecord): string {
+  const host = hostResolvConf(ctx);
+  const mode = parseNetworkMode(c.config.networkMode);
+  if (mode.kind === 'host' || mode.kind === 'none') {
+    return renderResolvConf(c.config.dns.length ? { ...host, nameservers: c.config.dns } : host);
+  }
+  // The first user-defined network's gateway is where berth's resolver answers for it.
+  const first = ctx.store.endpointsOfContainer(c.id).map((e) => ctx.store.network(e.networkId)).find((n) => n && !isDefaultBridge(n));
+  if (first?.gateway) return renderResolvConf(userNetworkResolvConf(host, first.gateway));
+  return renderResolvConf(defaultBridgeResolvConf(host, { dns: c.config.dns }));
+}
+
+/** Writes (or rewrites in place) the container's files; for container:NAME mode, the owner's serve. */
+export function writeEtcFiles(ctx: EngineContext, c: ContainerRecord): void {
+  if (c.sharesWith) return;
+  const files = etcFilePaths(ctx, c.id);
+  fs.mkdirSync(path.dirname(files.hosts), { recursive: true, mode: 0o755 });
+  const mode = parseNetworkMode(c.config.networkMode);
+  const addresses = ctx.store.endpointsOfContainer(c.id).map((e) => e.ip);
+  const hosts =
+    mode.kind === 'host'
+      ? safeRead('/etc/hosts')
+      : renderHostsFile({ hostname: c.config.hostname, addresses, extraHosts: c.config.addHosts.map((h) => parseExtraHost(h)) });
+  fs.writeFileSync(files.hosts, hosts);
+  fs.writeFileSync(files.resolvConf, resolvConfFor(ctx, c));
+  fs.writeFileSync(files.hostname, `${c.config.hostname}\n`);
+}
+
+function safeRead(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}

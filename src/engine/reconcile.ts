@@ -1,0 +1,89 @@
+/**
+ * The reconciler compares the store (desired state) with the kernel and repairs the difference:
+ * half-done operations are rolled back, bridges that vanished are restored, and every berth-owned
+ * link or namespace that nothing references is removed. It runs at start-up, on demand
+ * (`berth system reconcile`) and periodically, so a crash at any point leaves nothing behind.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ALIAS_ENDPOINT, ALIAS_NETWORK } from '../constants.js';
+import type { EngineContext } from './context.js';
+import { isRunningProcess, stopNetwork } from './containers.js';
+import { ensureBridgeFor, isBridgeNetwork } from './networks.js';
+
+export interface ReconcileReport {
+  bridgesRestored: string[];
+  containersExited: string[];
+  endpointsRolledBack: string[];
+  linksRemoved: string[];
+  namespacesRemoved: string[];
+  orphanRowsRemoved: number;
+}
+
+export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
+  const report: ReconcileReport = {
+    bridgesRestored: [],
+    containersExited: [],
+    endpointsRolledBack: [],
+    linksRemoved: [],
+    namespacesRemoved: [],
+    orphanRowsRemoved: 0,
+  };
+  const { store, kernel } = ctx;
+
+  for (const net of store.networks().filter(isBridgeNetwork)) {
+    if (await ensureBridgeFor(ctx, net)) report.bridgesRestored.push(net.bridge!);
+  }
+
+  // Containers whose process died (or whose namespace vanished) while no daemon watched.
+  for (const c of store.containers()) {
+    if (c.state !== 'running') continue;
+    // Only berth's own namespace files can vanish under it; host mode points at the daemon's /proc entry.
+    const nsGone = c.netnsPath !== null && c.netnsPath.startsWith(ctx.paths.netns) && !fs.existsSync(c.netnsPath);
+    const dead = c.pid !== null && !isRunningProcess(c);
+    if (nsGone || dead) {
+      await stopNetwork(ctx, c.id, c.exitCode);
+      report.containersExited.push(c.name);
+    }
+  }
+
+  // Rows a crash left behind: endpoints still pending, endpoints or ports of stopped containers.
+  for (const e of store.endpoints()) {
+    const c = store.container(e.containerId);
+    if (e.state === 'pending' || !c || c.state !== 'running') {
+      if (c?.netnsPath && e.state === 'pending') await kernel.call('detach', { netnsPath: c.netnsPath, ifname: e.ifname }).catch(() => false);
+      store.deleteEndpoint(e.id);
+      report.endpointsRolledBack.push(e.id);
+    }
+  }
+  for (const p of store.ports()) {
+    if (store.container(p.containerId)?.state !== 'running') {
+      store.deletePortsOfContainer(p.containerId);
+      report.orphanRowsRemoved++;
+    }
+  }
+
+  // berth-marked links that no stored network or endpoint references.
+  const endpointIds = new Set(store.endpoints().map((e) => e.id));
+  const networkIds = new Set(store.networks().map((n) => n.id));
+  const view = await kernel.call('inspect', {});
+  for (const link of view.links) {
+    const alias = link.alias ?? '';
+    const orphanEndpoint = alias.startsWith(ALIAS_ENDPOINT) && !endpointIds.has(alias.slice(ALIAS_ENDPOINT.length));
+    const orphanNetwork = alias.startsWith(ALIAS_NETWORK) && !networkIds.has(alias.slice(ALIAS_NETWORK.length));
+    if (orphanEndpoint || orphanNetwork) {
+      await kernel.call('deleteLink', link.name);
+      report.linksRemoved.push(link.name);
+    }
+  }
+
+  // Namespaces under berth's run directory that no running container uses.
+  const inUse = new Set(store.containers().filter((c) => c.state === 'running').map((c) => c.netnsPath));
+  for (const name of fs.existsSync(ctx.paths.netns) ? fs.readdirSync(ctx.paths.netns) : []) {
+    const nsPath = path.join(ctx.paths.netns, name);
+    if (inUse.has(nsPath)) continue;
+    await kernel.call('deleteSandbox', { path: nsPath });
+    report.namespacesRemoved.push(name);
+  }
+  return report;
+}

@@ -1,0 +1,50 @@
+/**
+ * Container processes are identified by PID plus start time: a PID alone can be reused by an
+ * unrelated process after the container exits.
+ */
+import * as fs from 'node:fs';
+
+/** Field 22 of /proc/PID/stat (clock ticks since boot), or undefined if the process is gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number | null, startTime: string | null): boolean {
+  if (!pid) return false;
+  const now = processStartTime(pid);
+  if (now === undefined) return false;
+  if (startTime && now !== startTime) return false;
+  // A zombie has exited; its parent just has not reaped it yet.
+  try {
+    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(-200).includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** Sends SIGTERM, waits up to `graceMs`, then SIGKILL; resolves when the process is gone. */
+export async function terminate(pid: number, startTime: string | null, graceMs: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (isAlive(pid, startTime)) process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid, startTime) && Date.now() < deadline) await sleep(20);
+  if (!isAlive(pid, startTime)) return;
+  signal('SIGKILL');
+  const killDeadline = Date.now() + 5000;
+  while (isAlive(pid, startTime) && Date.now() < killDeadline) await sleep(20);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,347 @@
+/**
+ * Desired state in SQLite (WAL, synchronous=NORMAL): networks, containers, endpoints and port
+ * bindings. Unique indexes are the last line of defence against double allocation: an address is
+ * unique per network, a host address/port/protocol is unique, a name is unique. Every multi-row
+ * change runs in a transaction, so a crash leaves either all of it or none.
+ */
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: string;
+  bridge: string | null;
+  subnet: string | null;
+  gateway: string | null;
+  ipRange: string | null;
+  internal: boolean;
+  /** Set when the user passed --subnet: only then may containers pin an address with --ip. */
+  userSubnet: boolean;
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  created: string;
+  predefined: boolean;
+}
+
+export type ContainerState = 'created' | 'running' | 'exited';
+
+export interface ContainerConfig {
+  cmd: string[];
+  hostname: string;
+  networkMode: string;
+  dns: string[];
+  addHosts: string[];
+  /** Docker's `-p` bindings as asked for (host port 0 = ephemeral). */
+  ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number; hostPortRange?: [number, number] }[];
+  /** Networks to join at start, with per-network requests (first one gets eth0). */
+  networks: { network: string; ip?: string; aliases: string[]; mac?: string }[];
+  autoRemove: boolean;
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  created: string;
+  config: ContainerConfig;
+  state: ContainerState;
+  pid: number | null;
+  /** The process's start time (from /proc/PID/stat), so a reused PID is not mistaken for it. */
+  pidStart: string | null;
+  exitCode: number | null;
+  /** The network namespace the container's processes run in. */
+  netnsPath: string | null;
+  /** For container:NAME mode, the container whose namespace this one shares. */
+  sharesWith: string | null;
+}
+
+export type EndpointState = 'pending' | 'active';
+
+export interface EndpointRecord {
+  id: string;
+  containerId: string;
+  networkId: string;
+  ifname: string;
+  ip: string;
+  mac: string;
+  aliases: string[];
+  hostVeth: string;
+  state: EndpointState;
+}
+
+export interface PortRecord {
+  containerId: string;
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  containerIp: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS networks (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, driver TEXT NOT NULL, bridge TEXT UNIQUE,
+  subnet TEXT, gateway TEXT, ip_range TEXT, internal INTEGER NOT NULL, user_subnet INTEGER NOT NULL,
+  options TEXT NOT NULL, labels TEXT NOT NULL, created TEXT NOT NULL, predefined INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS containers (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL, config TEXT NOT NULL,
+  state TEXT NOT NULL, pid INTEGER, pid_start TEXT, exit_code INTEGER, netns_path TEXT, shares_with TEXT);
+CREATE TABLE IF NOT EXISTS endpoints (
+  id TEXT PRIMARY KEY, container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  network_id TEXT NOT NULL REFERENCES networks(id), ifname TEXT NOT NULL, ip TEXT NOT NULL,
+  mac TEXT NOT NULL, aliases TEXT NOT NULL, host_veth TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
+  UNIQUE (network_id, ip), UNIQUE (container_id, network_id), UNIQUE (container_id, ifname));
+CREATE TABLE IF NOT EXISTS ports (
+  container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE, protocol TEXT NOT NULL,
+  host_ip TEXT NOT NULL, host_port INTEGER NOT NULL, container_port INTEGER NOT NULL,
+  container_ip TEXT NOT NULL, UNIQUE (protocol, host_ip, host_port));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+type Row = Record<string, unknown>;
+const bool = (v: unknown) => v === 1;
+const json = <T>(v: unknown) => JSON.parse(String(v)) as T;
+
+function toNetwork(r: Row): NetworkRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    driver: String(r.driver),
+    bridge: (r.bridge as string | null) ?? null,
+    subnet: (r.subnet as string | null) ?? null,
+    gateway: (r.gateway as string | null) ?? null,
+    ipRange: (r.ip_range as string | null) ?? null,
+    internal: bool(r.internal),
+    userSubnet: bool(r.user_subnet),
+    options: json(r.options),
+    labels: json(r.labels),
+    created: String(r.created),
+    predefined: bool(r.predefined),
+  };
+}
+
+function toContainer(r: Row): ContainerRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    created: String(r.created),
+    config: json(r.config),
+    state: r.state as ContainerState,
+    pid: (r.pid as number | null) ?? null,
+    pidStart: (r.pid_start as string | null) ?? null,
+    exitCode: (r.exit_code as number | null) ?? null,
+    netnsPath: (r.netns_path as string | null) ?? null,
+    sharesWith: (r.shares_with as string | null) ?? null,
+  };
+}
+
+function toEndpoint(r: Row): EndpointRecord {
+  return {
+    id: String(r.id),
+    containerId: String(r.container_id),
+    networkId: String(r.network_id),
+    ifname: String(r.ifname),
+    ip: String(r.ip),
+    mac: String(r.mac),
+    aliases: json(r.aliases),
+    hostVeth: String(r.host_veth),
+    state: r.state as EndpointState,
+  };
+}
+
+function toPort(r: Row): PortRecord {
+  return {
+    containerId: String(r.container_id),
+    protocol: r.protocol as 'tcp' | 'udp',
+    hostIp: String(r.host_ip),
+    hostPort: Number(r.host_port),
+    containerPort: Number(r.container_port),
+    containerIp: String(r.container_ip),
+  };
+}
+
+export class Store {
+  private readonly db: Database.Database;
+
+  constructor(root: string) {
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    this.db = new Database(path.join(root, 'berth.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /* networks */
+  insertNetwork(n: NetworkRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO networks VALUES (@id, @name, @driver, @bridge, @subnet, @gateway, @ipRange, @internal,
+         @userSubnet, @options, @labels, @created, @predefined)`,
+      )
+      .run({
+        ...n,
+        internal: n.internal ? 1 : 0,
+        userSubnet: n.userSubnet ? 1 : 0,
+        predefined: n.predefined ? 1 : 0,
+        options: JSON.stringify(n.options),
+        labels: JSON.stringify(n.labels),
+      });
+  }
+
+  deleteNetwork(id: string): void {
+    this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
+  }
+
+  networks(): NetworkRecord[] {
+    return (this.db.prepare('SELECT * FROM networks ORDER BY created, name').all() as Row[]).map(toNetwork);
+  }
+
+  network(id: string): NetworkRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM networks WHERE id = ?').get(id) as Row | undefined;
+    return r ? toNetwork(r) : undefined;
+  }
+
+  networkByName(name: string): NetworkRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM networks WHERE name = ?').get(name) as Row | undefined;
+    return r ? toNetwork(r) : undefined;
+  }
+
+  /** Networks whose id starts with `prefix` (Docker accepts any unique id prefix). */
+  networksByIdPrefix(prefix: string): NetworkRecord[] {
+    return (this.db.prepare("SELECT * FROM networks WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toNetwork);
+  }
+
+  /* containers */
+  insertContainer(c: ContainerRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO containers VALUES (@id, @name, @created, @config, @state, @pid, @pidStart, @exitCode,
+         @netnsPath, @sharesWith)`,
+      )
+      .run({ ...c, config: JSON.stringify(c.config) });
+  }
+
+  updateContainer(
+    id: string,
+    fields: Partial<Pick<ContainerRecord, 'state' | 'pid' | 'pidStart' | 'exitCode' | 'netnsPath' | 'sharesWith'>>,
+  ): void {
+    const cols: Record<string, string> = {
+      state: 'state',
+      pid: 'pid',
+      pidStart: 'pid_start',
+      exitCode: 'exit_code',
+      netnsPath: 'netns_path',
+      sharesWith: 'shares_with',
+    };
+    const keys = Object.keys(fields);
+    if (keys.length === 0) return;
+    const sets = keys.map((k) => `${cols[k]} = @${k}`).join(', ');
+    this.db.prepare(`UPDATE containers SET ${sets} WHERE id = @id`).run({ ...fields, id });
+  }
+
+  deleteContainer(id: string): void {
+    this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+  }
+
+  containers(): ContainerRecord[] {
+    return (this.db.prepare('SELECT * FROM containers ORDER BY created').all() as Row[]).map(toContainer);
+  }
+
+  container(id: string): ContainerRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
+    return r ? toContainer(r) : undefined;
+  }
+
+  containerByName(name: string): ContainerRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM containers WHERE name = ?').get(name) as Row | undefined;
+    return r ? toContainer(r) : undefined;
+  }
+
+  containersByIdPrefix(prefix: string): ContainerRecord[] {
+    return (this.db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toContainer);
+  }
+
+  containersSharing(id: string): ContainerRecord[] {
+    return (this.db.prepare('SELECT * FROM containers WHERE shares_with = ?').all(id) as Row[]).map(toContainer);
+  }
+
+  /* endpoints */
+  insertEndpoint(e: EndpointRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostVeth, @state)`,
+      )
+      .run({ ...e, aliases: JSON.stringify(e.aliases) });
+  }
+
+  setEndpointState(id: string, state: EndpointState): void {
+    this.db.prepare('UPDATE endpoints SET state = ? WHERE id = ?').run(state, id);
+  }
+
+  deleteEndpoint(id: string): void {
+    this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id);
+  }
+
+  endpoints(): EndpointRecord[] {
+    return (this.db.prepare('SELECT * FROM endpoints ORDER BY container_id, ifname').all() as Row[]).map(toEndpoint);
+  }
+
+  endpointsOfContainer(containerId: string): EndpointRecord[] {
+    return (this.db.prepare('SELECT * FROM endpoints WHERE container_id = ? ORDER BY ifname').all(containerId) as Row[]).map(toEndpoint);
+  }
+
+  endpointsOfNetwork(networkId: string): EndpointRecord[] {
+    return (this.db.prepare('SELECT * FROM endpoints WHERE network_id = ? ORDER BY ip').all(networkId) as Row[]).map(toEndpoint);
+  }
+
+  /** Addresses in use on a network, for the allocator. */
+  addressesInUse(networkId: string): string[] {
+    return (this.db.prepare('SELECT ip FROM endpoints WHERE network_id = ?').all(networkId) as { ip: string }[]).map((r) => r.ip);
+  }
+
+  /* ports */
+  insertPort(p: PortRecord): void {
+    this.db
+      .prepare('INSERT INTO ports VALUES (@containerId, @protocol, @hostIp, @hostPort, @containerPort, @containerIp)')
+      .run(p);
+  }
+
+  deletePortsOfContainer(containerId: string): void {
+    this.db.prepare('DELETE FROM ports WHERE container_id = ?').run(containerId);
+  }
+
+  ports(): PortRecord[] {
+    return (this.db.prepare('SELECT * FROM ports').all() as Row[]).map(toPort);
+  }
+
+  portsOfContainer(containerId: string): PortRecord[] {
+    return (this.db.prepare('SELECT * FROM ports WHERE container_id = ?').all(containerId) as Row[]).map(toPort);
+  }
+
+  portHolder(protocol: string, hostIp: string, hostPort: number): PortRecord | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM ports WHERE protocol = ? AND host_ip = ? AND host_port = ?')
+      .get(protocol, hostIp, hostPort) as Row | undefined;
+    return r ? toPort(r) : undefined;
+  }
+
+  /* meta */
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}
