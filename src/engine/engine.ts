@@ -10,7 +10,7 @@ import { logged, type Logger } from '../log.js';
 import { pathsUnder, type EngineContext, type StateHooks } from './context.js';
 import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { writeEtcFiles } from './etc-files.js';
-import { getContainer, getNetwork } from './lookup.js';
+import { findContainer, getContainer, getNetwork } from './lookup.js';
 import { Mutex } from './mutex.js';
 import * as containers from './containers.js';
 import * as networks from './networks.js';
@@ -174,7 +174,9 @@ export class Engine {
 
   containerExited(ref: string, exitCode: number) {
     return this.op('container exited', { container: ref, exitCode }, async () => {
-      const c = this.ctx.store.container(ref) ?? getContainer(this.ctx.store, ref);
+      // A process that exits after its container was removed has nothing left to free.
+      const c = this.ctx.store.container(ref) ?? findContainer(this.ctx.store, ref);
+      if (!c) return;
       await containers.stopNetwork(this.ctx, c.id, exitCode);
       if (c.config.autoRemove) await containers.removeContainer(this.ctx, c.id, true);
     });

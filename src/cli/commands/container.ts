@@ -26,6 +26,9 @@ interface Summary {
 
 const enc = encodeURIComponent;
 
+/** `berth exec NAME -- CMD`: the `--` after a positional argument reaches us as part of CMD. */
+const withoutSeparator = (cmd: string[]) => (cmd[0] === '--' ? cmd.slice(1) : cmd);
+
 /** -p specs plus, with -P, every --expose'd port on an ephemeral host port. */
 function portRequests(publish: string[], expose: string[], publishAll: boolean): PortBinding[] {
   const out = publish.flatMap(parsePortSpec);
@@ -73,7 +76,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .option('-p, --publish <spec>', 'publish a port: [IP:][HOSTPORT:]CPORT[/tcp|/udp] (repeatable)', collect, [])
     .option('-P, --publish-all', 'publish every --expose\'d port on an ephemeral host port')
     .option('--expose <port>', 'expose a port or range: PORT[/proto] (repeatable)', collect, [])
-    .action(async (cmd: string[], o) => {
+    .action(async (rawCmd: string[], o) => {
+      const cmd = withoutSeparator(rawCmd);
       const client = api();
       let id: string | undefined;
       try {
@@ -175,7 +179,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .description("Run a command in a running container's namespaces")
     .argument('<container>')
     .argument('<cmd...>')
-    .action(async (ref: string, cmd: string[]) => {
+    .action(async (ref: string, rawCmd: string[]) => {
+      const cmd = withoutSeparator(rawCmd);
       try {
         const c = await api().request<Inspect>('GET', `/containers/${enc(ref)}/json`);
         if (c.State.Status !== 'running' || !c.State.Pid) throw invalid(`container ${ref} is not running`);

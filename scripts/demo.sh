@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# berth's demo: a sandbox "host" namespace with a berth daemon in it, a web and a database
+# container on a user-defined network (web reaches db by name), a published port reached from a
+# LAN peer, a host-mode and a none-mode container; prints the topology, then removes everything.
+# It never touches this machine's own network namespace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+
+HOST=berth-demo-$$
+LAN=berth-demo-lan-$$
+ROOT=$(mktemp -d /tmp/berth-demo-XXXX)
+SOCK=$ROOT/berth.sock
+export BERTH_HOST=unix://$SOCK
+BERTH="node $PWD/bin/berth"
+BB=/bin/busybox
+DAEMON_PID=
+
+cleanup() {
+  set +e
+  if [ -n "$DAEMON_PID" ]; then
+    $BERTH rm -f $($BERTH ps -aq 2>/dev/null) >/dev/null 2>&1
+    kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null
+  fi
+  for m in "$ROOT"/state/netns/*; do [ -e "$m" ] && umount -l "$m"; done
+  mountpoint -q "$ROOT/state/netns" 2>/dev/null && umount -l "$ROOT/state/netns"
+  ip netns del "$LAN" 2>/dev/null
+  ip netns del "$HOST" 2>/dev/null
+  rm -rf "$ROOT"
+  echo "== cleaned up: namespaces $HOST and $LAN, daemon, mounts and $ROOT removed"
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+in_host() { nsenter --net=/run/netns/$HOST -- "$@"; }
+
+step "sandbox host namespace $HOST, and a LAN peer $LAN (192.168.200.2) linked to it"
+ip netns add "$HOST"
+ip netns add "$LAN"
+ip -n "$HOST" link set lo up
+ip -n "$HOST" link add lan0 type veth peer name eth0 netns "$LAN"
+ip -n "$HOST" addr add 192.168.200.1/24 dev lan0 && ip -n "$HOST" link set lan0 up
+ip -n "$LAN" addr add 192.168.200.2/24 dev eth0 && ip -n "$LAN" link set eth0 up && ip -n "$LAN" link set lo up
+echo "nameserver 192.168.200.2" > "$ROOT/resolv.conf"
+
+step "berth daemon, running inside $HOST"
+nsenter --net=/run/netns/$HOST -- node bin/berth daemon --root "$ROOT/state" --host "$BERTH_HOST" \
+  --resolv-conf "$ROOT/resolv.conf" --log-level warn &
+DAEMON_PID=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+$BERTH network ls
+
+step "a user-defined network, and a database and a web container on it"
+$BERTH network create shop
+$BERTH run -d --name db --network shop -- $BB nc -ll -p 5432 -e /bin/echo "db says: 42 rows" >/dev/null
+mkdir -p "$ROOT/www" && echo "<h1>hello from the web container</h1>" > "$ROOT/www/index.html"
+$BERTH run -d --name web --network shop -p 8080:80 -- $BB httpd -f -p 80 -h "$ROOT/www" >/dev/null
+$BERTH run -d --name hostmode --network host -- $BB sleep 3600 >/dev/null
+$BERTH run -d --name offline --network none -- $BB sleep 3600 >/dev/null
+$BERTH ps
+
+step "web reaches db by name, through berth's DNS"
+$BERTH exec web -- $BB nc -w 2 db 5432
+
+step "a LAN peer reaches web's published port 8080 at the host's address"
+nsenter --net=/run/netns/$LAN -- curl -s --max-time 3 http://192.168.200.1:8080/
+
+step "topology"
+echo "-- network namespaces under berth's root:"; ls "$ROOT/state/netns"
+echo "-- host namespace links (bridges and veth ports):"; in_host ip -br link
+echo "-- ports of each bridge:"; in_host bridge link
+for c in db web; do
+  echo "-- $c: $(nsenter --net="$($BERTH inspect $c | grep -o '"SandboxKey": "[^"]*' | cut -d'"' -f4)" -- ip -br -4 addr | tr -s ' ' | tr '\n' ';')"
+done
+echo "-- hostmode sees the host's links: $($BERTH exec hostmode -- ip -o link | wc -l) links"
+echo "-- offline (none) has: $($BERTH exec offline -- ip -o link | awk -F': ' '{print $2}' | tr '\n' ' ')"
+echo "-- berth's nftables tables in the host namespace:"; in_host nft list tables
