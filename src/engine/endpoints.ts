@@ -16,6 +16,8 @@ export interface JoinRequest {
   ip?: string;
   aliases: string[];
   mac?: string;
+  /** The interface name inside the sandbox; the next free ethN when unset. */
+  ifname?: string;
 }
 
 export function poolOf(net: NetworkRecord): PoolSpec {
@@ -65,7 +67,10 @@ export async function joinNetwork(
   const ip = chooseAddress(ctx, net, req.ip);
   const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
   const id = newId();
-  const ifname = nextIfname(ctx, container.id);
+  const ifname = req.ifname ?? nextIfname(ctx, container.id);
+  if (ctx.store.endpointsOfContainer(container.id).some((e) => e.ifname === ifname)) {
+    throw conflict(`interface ${ifname} already exists in container ${container.name}`);
+  }
   const endpoint: EndpointRecord = {
     id,
     containerId: container.id,
@@ -97,7 +102,8 @@ export async function joinNetwork(
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.gateway!,
       mtu: networkMtu(net),
-      defaultRoute: ifname === 'eth0',
+      // The first interface carries the default route; later ones only reach their own subnet.
+      defaultRoute: ctx.store.endpointsOfContainer(container.id).length === 1,
     });
   } catch (err) {
     ctx.store.deleteEndpoint(id);

@@ -14,6 +14,8 @@ import { findContainer, getContainer, getNetwork } from './lookup.js';
 import { Mutex } from './mutex.js';
 import * as containers from './containers.js';
 import * as networks from './networks.js';
+import * as cni from './cni.js';
+import type { CniEnv, PluginConfig } from '../cni/protocol.js';
 import { containerSummary, containerView, networkView } from './views.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 
@@ -201,6 +203,28 @@ export class Engine {
     return containerView(this.ctx.store, getContainer(this.ctx.store, ref));
   }
 
+  /* CNI attachments (the runtime owns the container and its namespace) */
+
+  cniAdd(env: CniEnv, config: PluginConfig) {
+    return this.op('cni add', { container: env.containerId, ifname: env.ifname }, () => cni.cniAdd(this.ctx, env, config));
+  }
+
+  cniDel(env: CniEnv) {
+    return this.op('cni del', { container: env.containerId, ifname: env.ifname }, () => cni.cniDel(this.ctx, env));
+  }
+
+  cniCheck(env: CniEnv, config: PluginConfig) {
+    return this.op('cni check', { container: env.containerId, ifname: env.ifname }, () => cni.cniCheck(this.ctx, env, config));
+  }
+
+  cniGc(config: PluginConfig) {
+    return this.op('cni gc', { network: config.network ?? config.name }, () => cni.cniGc(this.ctx, config));
+  }
+
+  cniStatus(config: PluginConfig) {
+    cni.cniStatus(this.ctx, config);
+  }
+
   /* maintenance */
 
   /** Repairs drift between store and kernel, then rewrites the firewall from the store. */
@@ -216,7 +240,7 @@ export class Engine {
   private async reapDeadContainers(): Promise<void> {
     const grace = Date.now() - 30_000;
     for (const c of this.ctx.store.containers()) {
-      if (c.state !== 'running') continue;
+      if (c.state !== 'running' || c.config.cni) continue;
       // An attached client reports its PID right after start; give it time before judging.
       if (c.pid === null && Date.parse(c.created) > grace) continue;
       if (c.pid !== null && containers.isRunningProcess(c)) continue;

@@ -38,6 +38,8 @@ export interface ContainerConfig {
   /** Networks to join at start, with per-network requests (first one gets eth0). */
   networks: { network: string; ip?: string; aliases: string[]; mac?: string }[];
   autoRemove: boolean;
+  /** Set for containers a runtime attached through the CNI plugin: berth owns no process or namespace of theirs. */
+  cni?: { containerId: string };
 }
 
 export interface ContainerRecord {

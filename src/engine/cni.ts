@@ -1,0 +1,173 @@
+/**
+ * Attachments made through the CNI plugin. The runtime owns the container and its namespace; berth
+ * owns the interface, the address, the published ports and the DNS names. Each CNI container is a
+ * container record named `cni-<CNI_CONTAINERID>` with no process, so it shows in `berth ps` and
+ * `berth network inspect` and gets the same IPAM, DNS and ports as a `berth run` container.
+ */
+import * as fs from 'node:fs';
+import { NAME_PATTERN } from '../constants.js';
+import { isBerthError } from '../errors.js';
+import { parseCidr } from '../ipam/ipv4.js';
+import type { ContainerRecord, NetworkRecord } from '../store/store.js';
+import { CniCode, CniError, portRequests, type Attachment, type CniEnv, type PluginConfig } from '../cni/protocol.js';
+import type { EngineContext } from './context.js';
+import { netState } from './containers.js';
+import { joinNetwork, leaveNetwork } from './endpoints.js';
+import { newId } from './ids.js';
+import { findNetwork } from './lookup.js';
+import { resolveBindings } from './ports.js';
+
+export function cniContainerName(containerId: string): string {
+  const name = `cni-${containerId.replace(/[^a-zA-Z0-9_.-]/g, '_')}`.slice(0, 128);
+  if (!NAME_PATTERN.test(name)) throw new CniError(CniCode.invalidEnvironment, `CNI_CONTAINERID "${containerId}" cannot name a container`);
+  return name;
+}
+
+function networkOf(ctx: EngineContext, config: PluginConfig): NetworkRecord {
+  const ref = config.network ?? config.name;
+  const net = findNetwork(ctx.store, ref);
+  if (!net || !net.bridge) {
+    throw new CniError(CniCode.invalidConfig, `berth network "${ref}" not found: create it with \`berth network create ${ref}\` or set "network" in the plugin config`);
+  }
+  return net;
+}
+
+/** Turns engine errors into CNI errors with the spec's codes; CNI errors pass through. */
+function asCniError(err: unknown): CniError {
+  if (err instanceof CniError) return err;
+  if (isBerthError(err)) {
+    const code = err.kind === 'invalid' ? CniCode.invalidConfig : err.kind === 'not-found' ? CniCode.unknownContainer : err.kind === 'conflict' ? CniCode.tryAgainLater : CniCode.ioFailure;
+    return new CniError(code, err.message);
+  }
+  return new CniError(CniCode.ioFailure, (err as Error).message ?? String(err));
+}
+
+export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConfig): Promise<Attachment> {
+  try {
+    const net = networkOf(ctx, config);
+    if (!fs.existsSync(env.netns)) throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS ${env.netns} does not exist: pass the path of the container's network namespace`);
+    const rc = config.runtimeConfig ?? {};
+    const requestedIp = rc.ips?.[0]?.split('/')[0];
+    const name = cniContainerName(env.containerId);
+    let container = ctx.store.containerByName(name);
+    const created = !container;
+    if (!container) container = insertCniContainer(ctx, name, env, config, net);
+    if (ctx.store.endpointsOfContainer(container.id).some((e) => e.ifname === env.ifname)) {
+      throw new CniError(CniCode.invalidEnvironment, `interface ${env.ifname} already exists in container ${env.containerId}: DEL it first`);
+    }
+    try {
+      const before = netState(ctx, container.id);
+      const endpoint = await joinNetwork(ctx, container, net, { ip: requestedIp, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
+      const ports = await resolveBindings(ctx, container.id, portRequests(config), endpoint.ip).catch(async (err) => {
+        await leaveNetwork(ctx, endpoint, env.netns, true);
+        throw err;
+      });
+      ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
+      await ctx.hooks.containerChanged(container.id, before, netState(ctx, container.id));
+      return {
+        hostVeth: endpoint.hostVeth,
+        ifname: endpoint.ifname,
+        mac: endpoint.mac,
+        netns: env.netns,
+        ip: endpoint.ip,
+        prefix: parseCidr(net.subnet!).prefix,
+        gateway: net.gateway!,
+        dns: { nameservers: [net.gateway!] },
+      };
+    } catch (err) {
+      if (created) ctx.store.deleteContainer(container.id);
+      throw err;
+    }
+  } catch (err) {
+    throw asCniError(err);
+  }
+}
+
+function insertCniContainer(ctx: EngineContext, name: string, env: CniEnv, config: PluginConfig, net: NetworkRecord): ContainerRecord {
+  const record: ContainerRecord = {
+    id: newId(),
+    name,
+    created: new Date().toISOString(),
+    config: {
+      cmd: ['(cni)'],
+      hostname: name,
+      networkMode: net.name,
+      dns: config.runtimeConfig?.dns?.servers ?? [],
+      addHosts: [],
+      ports: [],
+      networks: [],
+      autoRemove: false,
+      cni: { containerId: env.containerId },
+    },
+    state: 'running',
+    pid: null,
+    pidStart: null,
+    exitCode: null,
+    netnsPath: env.netns,
+    sharesWith: null,
+  };
+  ctx.store.insertContainer(record);
+  return record;
+}
+
+/** Idempotent: unknown containers, interfaces and missing namespaces all succeed. */
+export async function cniDel(ctx: EngineContext, env: CniEnv): Promise<void> {
+  try {
+    const c = ctx.store.containerByName(cniContainerName(env.containerId));
+    if (!c) return;
+    const endpoint = ctx.store.endpointsOfContainer(c.id).find((e) => e.ifname === env.ifname);
+    const before = netState(ctx, c.id);
+    if (endpoint) {
+      const nsAlive = env.netns !== '' && fs.existsSync(env.netns);
+      if (ctx.store.portsOfContainer(c.id).some((p) => p.containerIp === endpoint.ip)) ctx.store.deletePortsOfContainer(c.id);
+      await leaveNetwork(ctx, endpoint, nsAlive ? env.netns : null, true);
+      if (!nsAlive) await ctx.kernel.call('deleteLink', endpoint.hostVeth).catch(() => false);
+    }
+    await ctx.hooks.containerChanged(c.id, before, netState(ctx, c.id));
+    if (ctx.store.endpointsOfContainer(c.id).length === 0) ctx.store.deleteContainer(c.id);
+  } catch (err) {
+    throw asCniError(err);
+  }
+}
+
+/** Verifies the interface, address and default route are as ADD left them. */
+export async function cniCheck(ctx: EngineContext, env: CniEnv, config: PluginConfig): Promise<void> {
+  const net = networkOf(ctx, config);
+  const c = ctx.store.containerByName(cniContainerName(env.containerId));
+  const endpoint = c && ctx.store.endpointsOfContainer(c.id).find((e) => e.ifname === env.ifname && e.networkId === net.id);
+  if (!c || !endpoint) throw new CniError(CniCode.unknownContainer, `container ${env.containerId} has no interface ${env.ifname} on network ${net.name}`);
+  if (!fs.existsSync(env.netns)) throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS ${env.netns} does not exist`);
+  const view = await ctx.kernel.call('inspect', { netnsPath: env.netns });
+  const link = view.links.find((l) => l.name === env.ifname);
+  const fail = (what: string) => new CniError(100, `CHECK failed for ${env.containerId}/${env.ifname}: ${what}`);
+  if (!link) throw fail(`interface ${env.ifname} is missing`);
+  if (!link.up) throw fail(`interface ${env.ifname} is down`);
+  if (link.mac !== endpoint.mac) throw fail(`MAC is ${link.mac}, expected ${endpoint.mac}`);
+  const prefix = parseCidr(net.subnet!).prefix;
+  if (!view.addresses.some((a) => a.index === link.index && a.address === endpoint.ip && a.prefix === prefix)) {
+    throw fail(`address ${endpoint.ip}/${prefix} is missing`);
+  }
+  const isFirst = ctx.store.endpointsOfContainer(c.id)[0]?.id === endpoint.id;
+  if (isFirst && !view.routes.some((r) => r.prefix === 0 && r.gateway === net.gateway && r.oif === link.index)) {
+    throw fail(`default route via ${net.gateway} is missing`);
+  }
+}
+
+/** Removes this network's CNI attachments that the runtime no longer lists as valid. */
+export async function cniGc(ctx: EngineContext, config: PluginConfig): Promise<string[]> {
+  const net = networkOf(ctx, config);
+  const valid = new Set((config['cni.dev/valid-attachments'] ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
+  const removed: string[] = [];
+  for (const e of ctx.store.endpointsOfNetwork(net.id)) {
+    const c = ctx.store.container(e.containerId);
+    const cniId = c?.config.cni?.containerId;
+    if (!c || cniId === undefined || valid.has(`${cniId}\0${e.ifname}`)) continue;
+    await cniDel(ctx, { command: 'DEL', containerId: cniId, netns: c.netnsPath ?? '', ifname: e.ifname, args: '' });
+    removed.push(`${cniId}/${e.ifname}`);
+  }
+  return removed;
+}
+
+export function cniStatus(ctx: EngineContext, config: PluginConfig): void {
+  networkOf(ctx, config);
+}
