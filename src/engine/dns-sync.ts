@@ -48,7 +48,8 @@ export class DnsSync {
     for (const e of this.ctx.store.endpointsOfNetwork(networkId)) {
       const c = this.ctx.store.container(e.containerId);
       if (!c) continue;
-      const names = [c.name, c.config.hostname, shortId(c.id), ...e.aliases, `${c.name}.${net.name}`];
+      // The first name answers PTR lookups: `name.network`, as Docker answers.
+      const names = [`${c.name}.${net.name}`, c.name, c.config.hostname, shortId(c.id), ...e.aliases];
       records.push({ ip: e.ip, names: [...new Set(names)], upstreams: upstreamsOf(c.config.dns) });
     }
     this.directory.setNetwork(networkId, { internal: net.internal, records });

@@ -59,6 +59,7 @@ export class Sandbox {
   readonly resolvConf: string;
   private daemon: ChildProcess | undefined;
   private readonly peers: Peer[] = [];
+  private readonly background: ChildProcess[] = [];
   daemonLog = '';
 
   private constructor(tag: string) {
@@ -149,6 +150,13 @@ export class Sandbox {
     return (await this.inspect(container)).NetworkSettings.SandboxKey;
   }
 
+  /** Starts a long-running command in a namespace; it is killed (by PID) in destroy(). */
+  spawnIn(nsPath: string, cmd: string, args: string[]): ChildProcess {
+    const child = spawn('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], { stdio: 'ignore' });
+    this.background.push(child);
+    return child;
+  }
+
   /**
    * Adds a peer namespace linked to the sandbox host by a veth pair on `subnet` (a /24 given as
    * its first three octets): the host gets .1, the peer .2 with a default route via the host.
@@ -185,6 +193,7 @@ export class Sandbox {
         if (ids.length) await this.berth('rm', '-f', ...ids);
       });
     }
+    for (const child of this.background) await attempt(() => child.exitCode === null && child.kill('SIGKILL'));
     await attempt(() => this.stopDaemon('SIGKILL'));
     await attempt(() => this.killProcessesInOurNamespaces());
     const netnsDir = path.join(this.root, 'state', 'netns');

@@ -1,0 +1,127 @@
+/**
+ * What the embedded resolver knows about containers. The engine owns the truth and implements (or
+ * feeds) a `DnsDirectory`; the resolver only asks it questions, so the resolver can be tested with
+ * no engine at all and the engine never has to know the DNS wire format.
+ */
+import { isIP, isIPv4 } from 'node:net';
+import { invalid } from '../errors.js';
+
+export interface DnsDirectory {
+  /** IPv4 addresses that `name` (lower-case, no trailing dot) resolves to for a client on `networkId`: container names, hostnames, aliases, short ids. Empty array = not a container name (forward it). */
+  lookup(networkId: string, name: string): readonly string[];
+  /** Container name for a PTR lookup of `ip` on that network, or undefined. */
+  reverse(networkId: string, ip: string): string | undefined;
+  /** Upstream resolvers for a query from `clientIp` on `networkId`: the container's own --dns servers if it has any, else the host's; [] for internal networks (no forwarding). */
+  upstreams(networkId: string, clientIp: string): readonly Upstream[];
+}
+
+export interface Upstream {
+  address: string;
+  port: number;
+}
+
+/** One container endpoint on a network. */
+export interface DnsRecord {
+  ip: string;
+  /** Every name the endpoint answers to. The first one is what a PTR lookup of `ip` returns. */
+  names: readonly string[];
+  /** The container's own `--dns` servers; when absent or empty the host's are used. */
+  upstreams?: readonly Upstream[];
+}
+
+export interface NetworkRecords {
+  /** Internal networks never forward: no route out is the point of them. */
+  internal: boolean;
+  records: readonly DnsRecord[];
+}
+
+/** A network's records indexed for O(1) answers; rebuilt whole on every `setNetwork`. */
+interface NetworkIndex {
+  internal: boolean;
+  byName: Map<string, readonly string[]>;
+  byIp: Map<string, string>;
+  upstreamsByIp: Map<string, readonly Upstream[]>;
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+const NO_UPSTREAMS: readonly Upstream[] = Object.freeze([]);
+
+/**
+ * In-memory directory. Updates are synchronous and answers are never cached, so a container that
+ * joins or leaves is visible (or gone) for the very next query.
+ */
+export class MemoryDirectory implements DnsDirectory {
+  private readonly networks = new Map<string, NetworkIndex>();
+  private hostUpstreams: readonly Upstream[] = NO_UPSTREAMS;
+
+  /** Replaces everything known about `networkId`. Throws `invalid` and changes nothing on bad input. */
+  setNetwork(networkId: string, network: NetworkRecords): void {
+    this.networks.set(networkId, buildIndex(networkId, network));
+  }
+
+  removeNetwork(networkId: string): void {
+    this.networks.delete(networkId);
+  }
+
+  /** The host's resolvers (from its resolv.conf), used when a container has no `--dns` of its own. */
+  setHostUpstreams(upstreams: readonly Upstream[]): void {
+    this.hostUpstreams = freezeUpstreams(upstreams, 'host upstreams');
+  }
+
+  lookup(networkId: string, name: string): readonly string[] {
+    return this.networks.get(networkId)?.byName.get(normalizeName(name)) ?? NONE;
+  }
+
+  reverse(networkId: string, ip: string): string | undefined {
+    return this.networks.get(networkId)?.byIp.get(ip);
+  }
+
+  /** An unknown network gets no upstreams: failing closed keeps an internal network from leaking while it is being set up or torn down. */
+  upstreams(networkId: string, clientIp: string): readonly Upstream[] {
+    const network = this.networks.get(networkId);
+    if (!network || network.internal) return NO_UPSTREAMS;
+    return network.upstreamsByIp.get(clientIp) ?? this.hostUpstreams;
+  }
+}
+
+/** DNS names compare case-insensitively and the root label is implicit. */
+export function normalizeName(name: string): string {
+  return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+}
+
+function buildIndex(networkId: string, network: NetworkRecords): NetworkIndex {
+  const byName = new Map<string, string[]>();
+  const byIp = new Map<string, string>();
+  const upstreamsByIp = new Map<string, readonly Upstream[]>();
+  for (const record of network.records) {
+    validateRecord(networkId, record);
+    for (const raw of record.names) addAddress(byName, normalizeName(raw), record.ip);
+    if (!byIp.has(record.ip) && record.names.length > 0) byIp.set(record.ip, normalizeName(record.names[0]!));
+    if (record.upstreams && record.upstreams.length > 0) {
+      upstreamsByIp.set(record.ip, freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`));
+    }
+  }
+  for (const addresses of byName.values()) Object.freeze(addresses);
+  return { internal: network.internal, byName, byIp, upstreamsByIp };
+}
+
+function addAddress(byName: Map<string, string[]>, name: string, ip: string): void {
+  const addresses = byName.get(name);
+  if (!addresses) byName.set(name, [ip]);
+  else if (!addresses.includes(ip)) addresses.push(ip);
+}
+
+function validateRecord(networkId: string, record: DnsRecord): void {
+  if (!isIPv4(record.ip)) throw invalid(`DNS record on network ${networkId}: "${record.ip}" is not an IPv4 address`);
+  for (const name of record.names) {
+    if (normalizeName(name).length === 0) throw invalid(`DNS record ${record.ip} on network ${networkId}: empty name`);
+  }
+}
+
+function freezeUpstreams(upstreams: readonly Upstream[], what: string): readonly Upstream[] {
+  for (const u of upstreams) {
+    if (isIP(u.address) === 0) throw invalid(`${what}: "${u.address}" is not an IP address`);
+    if (!Number.isInteger(u.port) || u.port < 1 || u.port > 65535) throw invalid(`${what}: port ${u.port} is out of range 1-65535`);
+  }
+  return Object.freeze(upstreams.map((u) => Object.freeze({ address: u.address, port: u.port })));
+}

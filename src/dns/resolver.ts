@@ -1,0 +1,354 @@
+/**
+ * berth's embedded DNS resolver: one UDP socket and one TCP listener per user-defined network (on
+ * its gateway address, like aardvark-dns), answering container names from a `DnsDirectory` scoped
+ * to that network and forwarding everything else upstream.
+ *
+ * Every query is handled on its own: answers about containers are computed synchronously and sent
+ * at once, whatever forwards are pending, so a dead upstream never delays them. Forwards in flight
+ * are capped; past the cap the answer is REFUSED at once rather than queued, so a dead upstream
+ * cannot make memory grow.
+ *
+ * When there is nowhere to forward (internal networks, or no upstream configured) the answer is
+ * SERVFAIL, which is what Docker's resolver answers when it has no external server.
+ */
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { setMaxListeners } from 'node:events';
+import { createServer, isIP, type Server, type Socket as TcpSocket } from 'node:net';
+import { BerthError, conflict, invalid, messageOf } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { normalizeName, type DnsDirectory, type Upstream } from './directory.js';
+import { forward, type Transport } from './forwarder.js';
+import {
+  FrameReader,
+  MAX_TCP_BYTES,
+  MAX_UDP_BYTES,
+  RCODE,
+  buildReply,
+  decodeQuery,
+  frame,
+  reverseAddress,
+  truncateForwarded,
+  type LocalRecord,
+  type Query,
+  type Rcode,
+} from './packet.js';
+
+export interface DnsResolverOptions {
+  directory: DnsDirectory;
+  /** Per upstream, before failing over. */
+  forwardTimeoutMs?: number;
+  /** Forwards in flight across all networks; beyond it queries are REFUSED. */
+  maxInFlight?: number;
+  /** TCP connections with no traffic for this long are closed. */
+  tcpIdleMs?: number;
+  /** TCP connections per network; more are closed on accept. */
+  maxTcpConnections?: number;
+  log?: Logger;
+}
+
+export interface DnsCounters {
+  /** Every packet received, well-formed or not. */
+  queries: number;
+  answeredLocally: number;
+  /** Queries sent upstream (counted once, however many upstreams were tried). */
+  forwarded: number;
+  /** SERVFAIL answered because every upstream failed or there was none. */
+  failures: number;
+  /** Packets answered FORMERR/NOTIMP or dropped. */
+  malformed: number;
+  /** Queries REFUSED because too many forwards were in flight. */
+  refused: number;
+  /** UDP answers cut to the client's size, TC set. */
+  truncated: number;
+}
+
+export interface ListenResult {
+  udpPort: number;
+  tcpPort: number;
+}
+
+const DEFAULTS = { forwardTimeoutMs: 2000, maxInFlight: 1024, tcpIdleMs: 10_000, maxTcpConnections: 256 };
+/** Upstreams tried per query, like Docker and glibc. */
+const MAX_UPSTREAMS = 3;
+/** A TCP client that stops reading its answers is cut off once this much is queued for it. */
+const MAX_TCP_BACKLOG_BYTES = 1 << 20;
+
+interface Listener {
+  networkId: string;
+  address: string;
+  udp: UdpSocket;
+  tcp: Server;
+  udpPort: number;
+  tcpPort: number;
+  connections: Set<TcpSocket>;
+  closed: boolean;
+}
+
+type Reply = Buffer | undefined;
+
+export class DnsResolver {
+  private readonly directory: DnsDirectory;
+  private readonly settings: typeof DEFAULTS;
+  private readonly log: Logger;
+  private readonly listeners = new Map<string, Listener>();
+  /** Networks whose listen() is still binding, so a second call for one cannot race it. */
+  private readonly starting = new Set<string>();
+  private readonly aborter = new AbortController();
+  private readonly stats: DnsCounters = { queries: 0, answeredLocally: 0, forwarded: 0, failures: 0, malformed: 0, refused: 0, truncated: 0 };
+  private inFlight = 0;
+  private closed = false;
+
+  constructor(options: DnsResolverOptions) {
+    this.directory = options.directory;
+    this.log = options.log ?? silentLogger;
+    this.settings = {
+      forwardTimeoutMs: options.forwardTimeoutMs ?? DEFAULTS.forwardTimeoutMs,
+      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      tcpIdleMs: options.tcpIdleMs ?? DEFAULTS.tcpIdleMs,
+      maxTcpConnections: options.maxTcpConnections ?? DEFAULTS.maxTcpConnections,
+    };
+    // Every forward in flight listens for close(); that many listeners is expected, not a leak.
+    setMaxListeners(this.settings.maxInFlight + 1, this.aborter.signal);
+  }
+
+  /** A snapshot of the counters, for metrics. */
+  get counters(): Readonly<DnsCounters> {
+    return { ...this.stats };
+  }
+
+  /** Serves `networkId` on `address`; port 0 picks free ports (UDP and TCP then differ). */
+  async listen(networkId: string, address: string, port: number): Promise<ListenResult> {
+    if (this.closed) throw new BerthError('unavailable', 'DNS resolver is closed');
+    if (isIP(address) === 0) throw invalid(`DNS listen address "${address}" is not an IP address`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`DNS listen port ${port} is out of range 0-65535`);
+    if (this.listeners.has(networkId) || this.starting.has(networkId)) throw conflict(`DNS resolver already listening for network ${networkId}`);
+    this.starting.add(networkId);
+    try {
+      const listener = await this.open(networkId, address, port);
+      if (this.closed) {
+        await closeListener(listener);
+        throw new BerthError('unavailable', 'DNS resolver closed while it was starting to listen');
+      }
+      this.listeners.set(networkId, listener);
+      return { udpPort: listener.udpPort, tcpPort: listener.tcpPort };
+    } finally {
+      this.starting.delete(networkId);
+    }
+  }
+
+  /** Stops serving `networkId`; answers still being forwarded for it are dropped. */
+  async unlisten(networkId: string): Promise<void> {
+    const listener = this.listeners.get(networkId);
+    if (!listener) return;
+    this.listeners.delete(networkId);
+    await closeListener(listener);
+  }
+
+  /** Stops everything: every listener, every connection and every forward in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.aborter.abort();
+    await Promise.all([...this.listeners.keys()].map((id) => this.unlisten(id)));
+  }
+
+  private async open(networkId: string, address: string, port: number): Promise<Listener> {
+    const udp = await bindUdp(address, port).catch((err: unknown) => {
+      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${port}/udp for network ${networkId}: ${messageOf(err)}`, { cause: err });
+    });
+    const tcp = await listenTcp(address, port, this.settings.maxTcpConnections).catch((err: unknown) => {
+      udp.close();
+      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${port}/tcp for network ${networkId}: ${messageOf(err)}`, { cause: err });
+    });
+    const listener: Listener = {
+      networkId,
+      address,
+      udp,
+      tcp,
+      udpPort: udp.address().port,
+      tcpPort: tcpPortOf(tcp),
+      connections: new Set(),
+      closed: false,
+    };
+    udp.on('message', (msg, from) => this.onDatagram(listener, msg, from));
+    udp.on('error', (err) => this.log.warn('dns udp socket error', { network: networkId, error: err.message }));
+    tcp.on('connection', (socket) => this.onConnection(listener, socket));
+    tcp.on('error', (err) => this.log.warn('dns tcp listener error', { network: networkId, error: err.message }));
+    return listener;
+  }
+
+  private onDatagram(listener: Listener, msg: Buffer, from: RemoteInfo): void {
+    this.reply(listener, msg, 'udp', from.address, (answer) => {
+      if (listener.closed) return;
+      listener.udp.send(answer, from.port, from.address, (err) => err && this.log.debug('dns udp send failed', { error: err.message }));
+    });
+  }
+
+  private onConnection(listener: Listener, socket: TcpSocket): void {
+    listener.connections.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.settings.tcpIdleMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy()); // resets by clients are routine
+    socket.on('close', () => listener.connections.delete(socket));
+    const reader = new FrameReader();
+    const clientIp = unmapped(socket.remoteAddress ?? '');
+    socket.on('data', (chunk) => {
+      for (const msg of reader.push(chunk)) {
+        this.reply(listener, msg, 'tcp', clientIp, (answer) => {
+          if (socket.destroyed) return;
+          if (socket.writableLength > MAX_TCP_BACKLOG_BYTES) socket.destroy();
+          else socket.write(frame(answer));
+        });
+      }
+    });
+  }
+
+  /** Answers one packet through `send`, now or when its forward completes. Never throws. */
+  private reply(listener: Listener, msg: Buffer, transport: Transport, clientIp: string, send: (answer: Buffer) => void): void {
+    const deliver = (answer: Reply): void => {
+      if (!answer) return;
+      try {
+        send(answer);
+      } catch (err) {
+        this.log.debug('dns reply not sent', { network: listener.networkId, error: messageOf(err) });
+      }
+    };
+    const answer = this.answer(listener, msg, transport, clientIp);
+    if (answer instanceof Promise) answer.then(deliver, (err: unknown) => this.log.warn('dns query failed', { error: messageOf(err) }));
+    else deliver(answer);
+  }
+
+  private answer(listener: Listener, msg: Buffer, transport: Transport, clientIp: string): Reply | Promise<Reply> {
+    this.stats.queries++;
+    const decoded = decodeQuery(msg, transport === 'udp' ? MAX_UDP_BYTES : MAX_TCP_BYTES);
+    if (decoded.kind !== 'query') {
+      this.stats.malformed++;
+      return decoded.kind === 'error' ? decoded.reply : undefined;
+    }
+    const query = decoded.query;
+    const limit = transport === 'udp' ? query.udpLimit : MAX_TCP_BYTES;
+    try {
+      const records = this.localRecords(listener.networkId, query);
+      if (records) {
+        this.stats.answeredLocally++;
+        return this.build(query, RCODE.NOERROR, records, limit);
+      }
+      return this.forwardQuery(listener, query, transport, clientIp);
+    } catch (err) {
+      this.log.warn('dns local answer failed', { network: listener.networkId, name: query.name, error: messageOf(err) });
+      this.stats.failures++;
+      return this.build(query, RCODE.SERVFAIL, [], limit);
+    }
+  }
+
+  /** The answer for a name the directory knows on this network, or undefined when it is not ours. */
+  private localRecords(networkId: string, query: Query): LocalRecord[] | undefined {
+    if (query.class !== 'IN') return undefined;
+    const ip = query.type === 'PTR' ? reverseAddress(query.name) : undefined;
+    if (ip !== undefined) {
+      const target = this.directory.reverse(networkId, ip);
+      return target === undefined ? undefined : [{ type: 'PTR', target }];
+    }
+    const addresses = this.directory.lookup(networkId, normalizeName(query.name));
+    if (addresses.length === 0) return undefined;
+    // The name exists but has only IPv4 addresses: AAAA and other types get NOERROR with no records.
+    return query.type === 'A' ? shuffled(addresses).map((address): LocalRecord => ({ type: 'A', address })) : [];
+  }
+
+  private async forwardQuery(listener: Listener, query: Query, transport: Transport, clientIp: string): Promise<Reply> {
+    const limit = transport === 'udp' ? query.udpLimit : MAX_TCP_BYTES;
+    const upstreams = this.usableUpstreams(listener.networkId, clientIp);
+    if (upstreams.length === 0) {
+      this.stats.failures++;
+      return this.build(query, RCODE.SERVFAIL, [], limit);
+    }
+    if (this.inFlight >= this.settings.maxInFlight) {
+      this.stats.refused++;
+      return this.build(query, RCODE.REFUSED, [], limit);
+    }
+    this.inFlight++;
+    this.stats.forwarded++;
+    let answer: Buffer | undefined;
+    try {
+      answer = await forward(query, upstreams, transport, { timeoutMs: this.settings.forwardTimeoutMs, signal: this.aborter.signal });
+    } finally {
+      this.inFlight--;
+    }
+    if (!answer) {
+      this.stats.failures++;
+      return this.build(query, RCODE.SERVFAIL, [], limit);
+    }
+    if (answer.length <= limit) return answer;
+    this.stats.truncated++;
+    return truncateForwarded(answer, query);
+  }
+
+  /** At most three upstreams, never one of our own sockets: a host resolv.conf naming the gateway must not make queries loop. */
+  private usableUpstreams(networkId: string, clientIp: string): readonly Upstream[] {
+    const own = (u: Upstream): boolean =>
+      [...this.listeners.values()].some((l) => l.address === u.address && (l.udpPort === u.port || l.tcpPort === u.port));
+    return this.directory.upstreams(networkId, clientIp).filter((u) => !own(u)).slice(0, MAX_UPSTREAMS);
+  }
+
+  private build(query: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): Buffer {
+    const { bytes, truncated } = buildReply(query, rcode, records, limit);
+    if (truncated) this.stats.truncated++;
+    return bytes;
+  }
+}
+
+/** A fresh random order per answer, like Docker: clients that take the first address spread out. */
+function shuffled(addresses: readonly string[]): string[] {
+  const out = [...addresses];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; the directory knows them as a.b.c.d. */
+function unmapped(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+function bindUdp(address: string, port: number): Promise<UdpSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
+    const fail = (err: Error): void => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', fail);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', fail);
+      resolve(socket);
+    });
+  });
+}
+
+function listenTcp(address: string, port: number, maxConnections: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.maxConnections = maxConnections;
+    server.once('error', reject);
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function tcpPortOf(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new BerthError('internal', 'DNS TCP listener has no port');
+  return address.port;
+}
+
+async function closeListener(listener: Listener): Promise<void> {
+  listener.closed = true;
+  for (const socket of listener.connections) socket.destroy();
+  await Promise.all([
+    new Promise<void>((resolve) => listener.udp.close(() => resolve())),
+    new Promise<void>((resolve) => listener.tcp.close(() => resolve())),
+  ]);
+}

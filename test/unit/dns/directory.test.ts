@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryDirectory } from '../../../src/dns/directory.js';
+
+const HOST = [{ address: '192.0.2.53', port: 53 }];
+
+test('lookup: case-insensitive, trailing dot ignored, shared names collect every address once', () => {
+  const dir = new MemoryDirectory();
+  dir.setNetwork('n', {
+    internal: false,
+    records: [
+      { ip: '10.0.0.2', names: ['Web1', 'www', 'www'] },
+      { ip: '10.0.0.3', names: ['web2', 'WWW.'] },
+    ],
+  });
+  assert.deepEqual(dir.lookup('n', 'web1'), ['10.0.0.2']);
+  assert.deepEqual(dir.lookup('n', 'www'), ['10.0.0.2', '10.0.0.3']);
+  assert.deepEqual(dir.lookup('n', 'nope'), []);
+  assert.deepEqual(dir.lookup('other', 'web1'), []);
+  assert.equal(dir.reverse('n', '10.0.0.2'), 'web1', 'PTR answers the first name');
+  assert.equal(dir.reverse('n', '10.0.0.9'), undefined);
+});
+
+test('setNetwork replaces a network, removeNetwork forgets it', () => {
+  const dir = new MemoryDirectory();
+  dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.2', names: ['a'] }] });
+  dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.3', names: ['b'] }] });
+  assert.deepEqual(dir.lookup('n', 'a'), []);
+  assert.deepEqual(dir.lookup('n', 'b'), ['10.0.0.3']);
+  dir.removeNetwork('n');
+  assert.deepEqual(dir.lookup('n', 'b'), []);
+});
+
+test('upstreams: the container’s own, else the host’s; none on internal or unknown networks', () => {
+  const dir = new MemoryDirectory();
+  dir.setHostUpstreams(HOST);
+  const own = [{ address: '198.51.100.1', port: 5353 }];
+  dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.2', names: ['a'], upstreams: own }, { ip: '10.0.0.3', names: ['b'] }] });
+  dir.setNetwork('i', { internal: true, records: [{ ip: '10.1.0.2', names: ['c'], upstreams: own }] });
+  assert.deepEqual(dir.upstreams('n', '10.0.0.2'), own);
+  assert.deepEqual(dir.upstreams('n', '10.0.0.3'), HOST);
+  assert.deepEqual(dir.upstreams('i', '10.1.0.2'), []);
+  assert.deepEqual(dir.upstreams('unknown', '10.0.0.2'), []);
+});
+
+test('bad records are rejected and leave the network as it was', () => {
+  const dir = new MemoryDirectory();
+  dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.2', names: ['a'] }] });
+  assert.throws(() => dir.setNetwork('n', { internal: false, records: [{ ip: 'fe80::1', names: ['b'] }] }), { kind: 'invalid', message: /not an IPv4 address/ });
+  assert.throws(() => dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.3', names: ['.'] }] }), { kind: 'invalid', message: /empty name/ });
+  assert.throws(() => dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.3', names: ['b'], upstreams: [{ address: 'x', port: 53 }] }] }), { kind: 'invalid' });
+  assert.throws(() => dir.setHostUpstreams([{ address: '192.0.2.1', port: 0 }]), { kind: 'invalid', message: /port 0/ });
+  assert.deepEqual(dir.lookup('n', 'a'), ['10.0.0.2']);
+});
