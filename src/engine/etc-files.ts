@@ -34,7 +34,7 @@ function resolvConfFor(ctx: EngineContext, c: ContainerRecord): string {
   // The first user-defined network's gateway is where berth's resolver answers for it.
   const first = ctx.store.endpointsOfContainer(c.id).map((e) => ctx.store.network(e.networkId)).find((n) => n && !isDefaultBridge(n));
   if (first?.gateway) return renderResolvConf(userNetworkResolvConf(host, first.gateway));
-  return renderResolvConf(defaultBridgeResolvConf(host, { dns: c.config.dns }));
+  return renderResolvConf(defaultBridgeResolvConf(host, c.config.dns.length ? { dns: c.config.dns } : {}));
 }
 
 /** Writes (or rewrites in place) the container's files; for container:NAME mode, the owner's serve. */

@@ -1,0 +1,185 @@
+/**
+ * Issue 4 with real queries from inside containers: names, aliases, PTR, AAAA, scoping, the
+ * default bridge, forwarding to a resolver that runs in a test namespace (never the machine's),
+ * a dead upstream, /etc files, and changes visible within 10 ms.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BUSYBOX, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
+
+/** dig, run in a container's namespace, against `server`; returns the answer section's data. */
+async function dig(sb: Sandbox, ns: string, server: string, name: string, type = 'A'): Promise<{ status: string; answers: string[] }> {
+  const r = await sb.inNs(ns, 'dig', [`@${server}`, '+tries=1', '+time=3', type, name]);
+  const status = /status: (\w+)/.exec(r.stdout)?.[1] ?? `no answer (${r.code}: ${r.stdout.slice(-200)})`;
+  const short = await sb.inNs(ns, 'dig', [`@${server}`, '+tries=1', '+time=3', '+short', type, name]);
+  return { status, answers: short.stdout.trim().split('\n').filter(Boolean) };
+}
+
+describe('embedded DNS', () => {
+  let sb: Sandbox;
+  let upstream: Peer;
+  let gw: string;
+  let ns: (c: string) => Promise<string>;
+
+  before(async () => {
+    sb = await Sandbox.create('d', { startDaemon: false });
+    // The "internet" resolver: a peer namespace answering example.test from a zone file.
+    upstream = await sb.addPeer('u', '10.203.0');
+    const zoneDir = fs.mkdtempSync(path.join(sb.root, 'zone-'));
+    fs.writeFileSync(path.join(zoneDir, 'hosts'), '10.203.0.77 www.example.test\n');
+    sb.spawnIn(upstream.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zoneDir}/hosts`, '--local=/#/', '--listen-address=10.203.0.2', '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    fs.writeFileSync(sb.resolvConf, `nameserver ${upstream.address}\nsearch sandbox.test\n`);
+    await sb.startDaemon();
+    await sb.berthOk('network', 'create', 'dnsnet');
+    await sb.berthOk('network', 'create', 'othernet');
+    gw = JSON.parse(await sb.berthOk('network', 'inspect', 'dnsnet'))[0].IPAM.Config[0].Gateway;
+    await sb.berthOk('run', '-d', '--name', 'web1', '--network', 'dnsnet', '--network-alias', 'web', '--hostname', 'webhost', '--', BUSYBOX, 'sleep', '3600');
+    await sb.berthOk('run', '-d', '--name', 'web2', '--network', 'dnsnet', '--network-alias', 'web', '--', BUSYBOX, 'sleep', '3600');
+    await sb.berthOk('run', '-d', '--name', 'cli', '--network', 'dnsnet', '--add-host', 'extra.test:10.9.9.9', '--', BUSYBOX, 'sleep', '3600');
+    await sb.berthOk('run', '-d', '--name', 'stranger', '--network', 'othernet', '--', BUSYBOX, 'sleep', '3600');
+    ns = (c) => sb.netnsOf(c);
+    assert.ok(await eventually(async () => (await sb.inHost('ss', ['-lun'])).stdout.includes(`${gw}:53`), 5000), 'resolver listening');
+  });
+  after(async () => {
+    await sb?.destroy();
+  });
+
+  test('container names, hostnames and short ids resolve to their address on the network', async () => {
+    const cli = await ns('cli');
+    const web1 = (await sb.inspect('web1')).NetworkSettings.Networks.dnsnet!.IPAddress;
+    assert.deepEqual((await dig(sb, cli, gw, 'web1')).answers, [web1]);
+    assert.deepEqual((await dig(sb, cli, gw, 'webhost')).answers, [web1]);
+    const id = (await sb.inspect('web1')).Id.slice(0, 12);
+    assert.deepEqual((await dig(sb, cli, gw, id)).answers, [web1]);
+    // And through the container's own resolv.conf with busybox nslookup and ping.
+    const ping = await sb.berth('exec', 'cli', '--', BUSYBOX, 'ping', '-c', '1', '-W', '2', 'web1');
+    assert.equal(ping.code, 0, ping.stderr);
+  });
+
+  test('a shared alias returns every address, in varying order', async () => {
+    const cli = await ns('cli');
+    const first = new Set<string>();
+    for (let i = 0; i < 30 && first.size < 2; i++) {
+      const { answers } = await dig(sb, cli, gw, 'web');
+      assert.equal(answers.length, 2);
+      first.add(answers[0]!);
+    }
+    assert.equal(first.size, 2, 'both addresses came first at least once');
+  });
+
+  test('PTR of a container address gives name.network; AAAA of a known name is NOERROR and empty', async () => {
+    const cli = await ns('cli');
+    const web1 = (await sb.inspect('web1')).NetworkSettings.Networks.dnsnet!.IPAddress;
+    assert.deepEqual((await dig(sb, cli, gw, web1, '-x')).answers.map((a) => a.toLowerCase()), ['web1.dnsnet.']);
+    const aaaa = await dig(sb, cli, gw, 'web1', 'AAAA');
+    assert.equal(aaaa.status, 'NOERROR');
+    assert.deepEqual(aaaa.answers, []);
+  });
+
+  test('names are scoped to their network', async () => {
+    const stranger = await ns('stranger');
+    const otherGw = JSON.parse(await sb.berthOk('network', 'inspect', 'othernet'))[0].IPAM.Config[0].Gateway;
+    const r = await dig(sb, stranger, otherGw, 'web1');
+    assert.deepEqual(r.answers, [], 'othernet does not see dnsnet containers');
+    assert.equal(r.status, 'NXDOMAIN', 'the query was forwarded upstream, which does not know it');
+  });
+
+  test('other names are forwarded to the upstream from the host resolv.conf', async () => {
+    const cli = await ns('cli');
+    assert.deepEqual((await dig(sb, cli, gw, 'www.example.test')).answers, ['10.203.0.77']);
+    assert.equal((await dig(sb, cli, gw, 'nosuch.example.test')).status, 'NXDOMAIN');
+  });
+
+  test("each container sees its own /etc/hosts, /etc/resolv.conf and /etc/hostname; the host's are untouched", async () => {
+    const hostsBefore = fs.readFileSync('/etc/hosts', 'utf8');
+    const resolvBefore = fs.readFileSync('/etc/resolv.conf', 'utf8');
+    const cliIp = (await sb.inspect('cli')).NetworkSettings.Networks.dnsnet!.IPAddress;
+    const hosts = await sb.berthOk('exec', 'cli', '--', BUSYBOX, 'cat', '/etc/hosts');
+    assert.match(hosts, /^127\.0\.0\.1\tlocalhost$/m);
+    assert.match(hosts, /^10\.9\.9\.9\textra\.test$/m);
+    const id = (await sb.inspect('cli')).Id.slice(0, 12);
+    assert.match(hosts, new RegExp(`^${cliIp.replace(/\./g, '\\.')}\\t${id}$`, 'm'));
+    const resolv = await sb.berthOk('exec', 'cli', '--', BUSYBOX, 'cat', '/etc/resolv.conf');
+    assert.match(resolv, new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(resolv, /^search sandbox\.test$/m);
+    assert.match(resolv, /^options ndots:0$/m);
+    assert.equal((await sb.berthOk('exec', 'web1', '--', BUSYBOX, 'cat', '/etc/hostname')).trim(), 'webhost');
+    assert.equal((await sb.berthOk('exec', 'web1', '--', BUSYBOX, 'hostname')).trim(), 'webhost');
+    assert.equal(fs.readFileSync('/etc/hosts', 'utf8'), hostsBefore);
+    assert.equal(fs.readFileSync('/etc/resolv.conf', 'utf8'), resolvBefore);
+  });
+
+  test('the default bridge: no name resolution between containers, the host resolvers minus loopback', async () => {
+    fs.writeFileSync(sb.resolvConf, `nameserver 127.0.0.53\nnameserver ${upstream.address}\nsearch sandbox.test\n`);
+    await sb.berthOk('run', '-d', '--name', 'b1', '--', BUSYBOX, 'sleep', '3600');
+    await sb.berthOk('run', '-d', '--name', 'b2', '--', BUSYBOX, 'sleep', '3600');
+    const resolv = await sb.berthOk('exec', 'b1', '--', BUSYBOX, 'cat', '/etc/resolv.conf');
+    assert.doesNotMatch(resolv, /127\.0\.0\.53/);
+    assert.match(resolv, new RegExp(`nameserver ${upstream.address.replace(/\./g, '\\.')}`));
+    const r = await dig(sb, await ns('b1'), upstream.address, 'b2');
+    assert.deepEqual(r.answers, [], 'b2 is unknown to DNS on the default bridge');
+    const byName = await sb.berth('exec', 'b1', '--', BUSYBOX, 'ping', '-c', '1', '-W', '1', 'b2');
+    assert.notEqual(byName.code, 0);
+    fs.writeFileSync(sb.resolvConf, `nameserver ${upstream.address}\nsearch sandbox.test\n`);
+  });
+
+  test('--dns sets a container its own upstream; a dead upstream never delays container names', async () => {
+    // 10.203.0.9 is on the upstream link but nothing answers there.
+    await sb.berthOk('run', '-d', '--name', 'deaddns', '--network', 'dnsnet', '--dns', '10.203.0.9', '--', BUSYBOX, 'sleep', '3600');
+    const dead = await ns('deaddns');
+    const forwarded = sb.inNs(dead, 'dig', [`@${gw}`, '+tries=1', '+time=5', 'www.example.test']);
+    const started = Date.now();
+    const local = await dig(sb, dead, gw, 'web1');
+    const localMs = Date.now() - started;
+    assert.equal(local.answers.length, 1, 'container name answered while the forward hangs');
+    const slow = await forwarded;
+    assert.match(slow.stdout, /status: SERVFAIL|timed out/, 'the dead upstream fails the forward');
+    assert.ok(localMs < 2000, `container name answered in ${localMs} ms, before the forward timed out`);
+  });
+
+  test('internal networks do not forward', async () => {
+    await sb.berthOk('network', 'create', '--internal', 'sealed');
+    await sb.berthOk('run', '-d', '--name', 'inside', '--network', 'sealed', '--', BUSYBOX, 'sleep', '3600');
+    const sealedGw = JSON.parse(await sb.berthOk('network', 'inspect', 'sealed'))[0].IPAM.Config[0].Gateway;
+    const inside = await ns('inside');
+    assert.deepEqual((await dig(sb, inside, sealedGw, 'inside')).answers.length, 1);
+    assert.equal((await dig(sb, inside, sealedGw, 'www.example.test')).status, 'SERVFAIL');
+  });
+
+  test('connect, disconnect and remove are visible to DNS within 10 ms', async () => {
+    await sb.berthOk('run', '-d', '--name', 'late', '--network', 'othernet', '--', BUSYBOX, 'sleep', '3600');
+    const cli = await ns('cli');
+    // A small loop in the container's namespace queries every 2 ms; the test connects in between
+    // and reads how long after the connect returned the first positive answer came.
+    const probe = (expectAnswer: boolean) =>
+      sb.inNs(cli, process.execPath, ['-e', dnsProbeScript, gw, 'late', expectAnswer ? '1' : '0']);
+    const connectProbe = probe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    await sb.berthOk('network', 'connect', 'dnsnet', 'late');
+    // The daemon committed the change before the CLI returned, so this bounds the delay from above.
+    const connected = Date.now();
+    const seen = Number((await connectProbe).stdout.trim());
+    assert.ok(seen > 0, 'late became resolvable');
+    assert.ok(seen - connected <= 10, `resolvable ${seen - connected} ms after connect returned`);
+    const disconnectProbe = probe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    await sb.berthOk('network', 'disconnect', 'dnsnet', 'late');
+    const returned = Date.now();
+    const gone = Number((await disconnectProbe).stdout.trim());
+    assert.ok(gone > 0 && gone - returned <= 10, `unresolvable ${gone - returned} ms after disconnect returned`);
+  });
+});
+
+/** Queries NAME every 2 ms until the answer appears (or disappears); prints the time it changed. */
+const dnsProbeScript = `
+const dgram = require('node:dgram');
+const [server, name, want] = process.argv.slice(1);
+const q = Buffer.concat([Buffer.from([0x12,0x34,1,0,0,1,0,0,0,0,0,0]), ...name.split('.').map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0,0,1,0,1])]);
+const s = dgram.createSocket('udp4');
+const deadline = Date.now() + 15000;
+s.on('message', (m) => { const answers = m.readUInt16BE(6); if ((answers > 0) === (want === '1')) { console.log(Date.now()); process.exit(0); } });
+const tick = () => { if (Date.now() > deadline) { console.log(0); process.exit(0); } s.send(q, 53, server); setTimeout(tick, 2); };
+tick();
+`;
