@@ -140,7 +140,9 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
     throw err;
   }
   const hostEnd = linkByName(sock, spec.hostVeth);
-  if (hostEnd) sock.transact([nl.setAlias(hostEnd.index, spec.alias)], [`mark ${spec.hostVeth}`]);
+  if (hostEnd) {
+    sock.transact([nl.setAlias(hostEnd.index, spec.alias), nl.setHairpin(hostEnd.index)], [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`]);
+  }
   return { hostIndex: hostEnd?.index ?? 0 };
 }
 

@@ -211,6 +211,19 @@ export function setAlias(index: number, alias: string): NetlinkRequest {
   return request(RTM_SETLINK, NLM_F_ACK, ifinfomsg(index), [strAttr(IFLA_IFALIAS, alias)]);
 }
 
+const AF_BRIDGE = 7;
+const IFLA_PROTINFO = 12;
+const IFLA_BRPORT_MODE = 4;
+
+/**
+ * Hairpin mode on a bridge port: lets a frame leave by the port it came in. With br_netfilter
+ * active (the kernel's default in new namespaces), a container reaching its own published port
+ * is DNAT'd back out of its own port, which the bridge drops without this.
+ */
+export function setHairpin(index: number): NetlinkRequest {
+  return request(RTM_SETLINK, NLM_F_ACK, ifinfomsg(index, 0, 0, AF_BRIDGE), [nested(IFLA_PROTINFO, [attr(IFLA_BRPORT_MODE, Buffer.from([1]))])]);
+}
+
 export function deleteLink(target: { index?: number; name?: string }): NetlinkRequest {
   const attrs = target.index ? [] : [strAttr(IFLA_IFNAME, target.name ?? '')];
   return request(RTM_DELLINK, NLM_F_ACK, ifinfomsg(target.index ?? 0), attrs);

@@ -1,0 +1,158 @@
+/**
+ * The firewall's input: what the engine wants, in the few facts the rules need. The engine derives
+ * it from the store; the ruleset builder turns it into nftables text. Values arrive as strings from
+ * the store, so this module also checks and normalises them: every value ends up spliced into nft
+ * text, and a malformed one must fail here, loudly, rather than as an nft syntax error in the
+ * middle of a transaction, or worse, as a rule that means something else.
+ */
+import { invalid } from '../errors.js';
+
+export interface FirewallNetwork {
+  id: string;
+  /** Linux interface name of the network's bridge (at most 15 bytes). */
+  bridge: string;
+  /** IPv4 CIDR, e.g. `10.77.0.0/24`. */
+  subnet: string;
+  gateway: string;
+  /** Internal networks cannot leave the host and get no published ports. */
+  internal: boolean;
+  /** Inter-container communication on the same bridge; false drops container-to-container traffic. */
+  icc: boolean;
+  /** NAT outbound traffic to the address of the interface it leaves through. */
+  masquerade: boolean;
+}
+
+export interface PublishedPort {
+  containerId: string;
+  protocol: 'tcp' | 'udp';
+  /** Host address the port is published on; `0.0.0.0` means every host address. */
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+export interface FirewallState {
+  networks: FirewallNetwork[];
+  ports: PublishedPort[];
+}
+
+/** The wildcard host address of a published port. */
+export const ANY_HOST_IP = '0.0.0.0';
+
+/** An IPv4 prefix as numbers, for containment and overlap checks. */
+export interface Ipv4Prefix {
+  /** Network address (host bits cleared), as an unsigned 32-bit integer. */
+  base: number;
+  length: number;
+}
+
+/** A network whose fields have been checked, with its subnet in canonical form. */
+export interface CheckedNetwork extends FirewallNetwork {
+  prefix: Ipv4Prefix;
+}
+
+// Ids end up in nft element comments ("network <id>"), which are quoted and at most 128 bytes.
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+// Stricter than Linux (which allows nearly any byte): the name is spliced into quoted nft strings.
+const IFNAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+const IPV4_PATTERN = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
+/** Parses dotted-quad IPv4 (no leading zeros, which some parsers read as octal); undefined if malformed. */
+export function parseIpv4(text: string): number | undefined {
+  const m = IPV4_PATTERN.exec(text);
+  if (!m) return undefined;
+  const octets = m.slice(1, 5).map(Number);
+  if (octets.some((o) => o > 255)) return undefined;
+  return ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+}
+
+export function formatIpv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+function mask(length: number): number {
+  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+}
+
+export function prefixContains(prefix: Ipv4Prefix, address: number): boolean {
+  return ((address & mask(prefix.length)) >>> 0) === prefix.base;
+}
+
+export function prefixesOverlap(a: Ipv4Prefix, b: Ipv4Prefix): boolean {
+  const shorter = a.length <= b.length ? a : b;
+  const longer = shorter === a ? b : a;
+  return prefixContains(shorter, longer.base);
+}
+
+export function formatPrefix(prefix: Ipv4Prefix): string {
+  return `${formatIpv4(prefix.base)}/${prefix.length}`;
+}
+
+const LOOPBACK: Ipv4Prefix = { base: 0x7f000000, length: 8 };
+const MULTICAST: Ipv4Prefix = { base: 0xe0000000, length: 4 };
+
+/** Parses `a.b.c.d/n`; host bits are cleared, since nft wants the network address of an interval. */
+function parseSubnet(text: string, what: string): Ipv4Prefix {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? undefined : parseIpv4(text.slice(0, slash));
+  const lengthText = slash < 0 ? '' : text.slice(slash + 1);
+  const length = /^\d{1,2}$/.test(lengthText) ? Number(lengthText) : NaN;
+  if (address === undefined || !(length >= 1 && length <= 32)) {
+    throw invalid(`${what}: subnet "${text}" is not an IPv4 CIDR such as 10.77.0.0/24`);
+  }
+  const prefix = { base: (address & mask(length)) >>> 0, length };
+  // A container subnet inside 127/8 would defeat the loopback guard; one spanning multicast
+  // would masquerade multicast. /0 would masquerade the whole host's traffic.
+  if (prefixesOverlap(prefix, LOOPBACK) || prefixesOverlap(prefix, MULTICAST)) {
+    throw invalid(`${what}: subnet ${formatPrefix(prefix)} overlaps loopback or multicast space; pick a private range`);
+  }
+  return prefix;
+}
+
+function checkId(id: string, what: string): void {
+  if (!ID_PATTERN.test(id)) {
+    throw invalid(`${what}: id "${id}" must be 1-100 characters of letters, digits, "_", "." or "-"`);
+  }
+}
+
+function checkPortNumber(port: number, what: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalid(`${what} ${port} is not a port number between 1 and 65535`);
+  }
+}
+
+/** Checks a network and returns it with its subnet canonical; throws BerthError('invalid'). */
+export function checkNetwork(net: FirewallNetwork): CheckedNetwork {
+  checkId(net.id, 'network');
+  const what = `network ${net.id}`;
+  if (!IFNAME_PATTERN.test(net.bridge) || net.bridge === 'lo') {
+    throw invalid(`${what}: bridge name "${net.bridge}" must be 1-15 characters of letters, digits, "_", "." or "-"`);
+  }
+  const prefix = parseSubnet(net.subnet, what);
+  const gateway = parseIpv4(net.gateway);
+  if (gateway === undefined || !prefixContains(prefix, gateway)) {
+    throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${formatPrefix(prefix)}`);
+  }
+  return { ...net, subnet: formatPrefix(prefix), gateway: formatIpv4(gateway), prefix };
+}
+
+/** Checks a published port and returns it with its addresses canonical; throws BerthError('invalid'). */
+export function checkPublishedPort(port: PublishedPort): PublishedPort {
+  checkId(port.containerId, 'container');
+  const what = `port of container ${port.containerId}`;
+  if (port.protocol !== 'tcp' && port.protocol !== 'udp') {
+    throw invalid(`${what}: protocol "${String(port.protocol)}" must be tcp or udp`);
+  }
+  checkPortNumber(port.hostPort, `${what}: host port`);
+  checkPortNumber(port.containerPort, `${what}: container port`);
+  const hostIp = parseIpv4(port.hostIp);
+  if (hostIp === undefined) {
+    throw invalid(`${what}: host address "${port.hostIp}" is not IPv4 (use ${ANY_HOST_IP} for every address)`);
+  }
+  const containerIp = parseIpv4(port.containerIp);
+  if (containerIp === undefined || containerIp === 0 || prefixContains(LOOPBACK, containerIp)) {
+    throw invalid(`${what}: container address "${port.containerIp}" is not a usable IPv4 address`);
+  }
+  return { ...port, hostIp: formatIpv4(hostIp), containerIp: formatIpv4(containerIp) };
+}

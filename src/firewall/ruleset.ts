@@ -1,0 +1,471 @@
+/**
+ * Pure builder of berth's nftables ruleset: desired state in, `nft -f` text out. The applier sends
+ * the text to libnftables in one transaction; nothing here touches the kernel.
+ *
+ * Shape of the design:
+ * - The rules are fixed. Every fact about a network or a published port is an element of a named
+ *   set or map (see names.ts), so adding a network or a port is a few element adds, and a packet's
+ *   lookup costs the same with 1 or 10,000 ports (Docker and CNI portmap add rules per port).
+ * - `buildRuleset` makes berth's tables match the state in one transaction that works whether or
+ *   not the tables exist: `add` creates what is missing (and is a no-op otherwise), then `flush`
+ *   empties berth's own chains, sets and maps and everything is added back. The tables are never
+ *   deleted, so conntrack entries and NAT bindings of live connections survive a reload, and the
+ *   user's chain is never flushed.
+ * - `networkElements` / `portElements` are the incremental path: element adds or deletes only.
+ *   nft rejects deleting an element that is absent (and nft 1.0.6 has no `destroy`), so a delete
+ *   script must be applied only for an object whose add was applied.
+ */
+import { conflict, invalid } from '../errors.js';
+import {
+  ANY_HOST_IP,
+  checkNetwork,
+  checkPublishedPort,
+  parseIpv4,
+  prefixContains,
+  prefixesOverlap,
+  type CheckedNetwork,
+  type FirewallNetwork,
+  type FirewallState,
+  type PublishedPort,
+} from './model.js';
+import {
+  BRIDGE_CHAINS,
+  BRIDGE_FAMILY,
+  BRIDGE_SETS,
+  IP_CHAINS,
+  IP_FAMILY,
+  IP_SETS,
+  TABLE,
+  type TableFamily,
+} from './names.js';
+
+export type ElementOp = 'add' | 'delete';
+
+interface RuleSpec {
+  /** Why the rule exists; written above it in the generated script. */
+  why: string;
+  rule: string;
+}
+
+interface ChainSpec {
+  family: TableFamily;
+  name: string;
+  /** Base chain declaration (`type … hook … priority …; policy …;`); absent for regular chains. */
+  base?: string;
+  /** False for the user's chain: created when missing, never flushed. */
+  owned: boolean;
+  why: string;
+  rules: RuleSpec[];
+}
+
+interface SetSpec {
+  family: TableFamily;
+  name: string;
+  kind: 'set' | 'map';
+  type: string;
+  interval: boolean;
+}
+
+/** One element of a berth set or map, as nft text. */
+interface Element {
+  family: TableFamily;
+  set: string;
+  key: string;
+  value?: string;
+  /** Owner of the element, visible in `nft list`, so a reconciler can tell whose it is. */
+  comment: string;
+}
+
+const LOOPBACK_NET = '127.0.0.0/8';
+
+const SETS: readonly SetSpec[] = [
+  { family: IP_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.containerSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
+  { family: IP_FAMILY, name: IP_SETS.masqSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
+  { family: IP_FAMILY, name: IP_SETS.internalBridges, kind: 'set', type: 'ifname', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: false },
+  {
+    family: IP_FAMILY,
+    name: IP_SETS.dnatAny,
+    kind: 'map',
+    type: 'inet_proto . inet_service : ipv4_addr . inet_service',
+    interval: false,
+  },
+  {
+    family: IP_FAMILY,
+    name: IP_SETS.dnatIp,
+    kind: 'map',
+    type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
+    interval: false,
+  },
+  { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
+];
+
+const C = IP_CHAINS;
+const S = IP_SETS;
+
+/*
+ * The rules. Order within a chain matters: the first terminal verdict wins. Chain priorities are
+ * numeric where nft 1.0.6 has no name for them (`dstnat` is refused on the output hook).
+ */
+const CHAINS: readonly ChainSpec[] = [
+  {
+    family: IP_FAMILY,
+    name: C.rawPrerouting,
+    base: 'type filter hook prerouting priority raw; policy accept;',
+    owned: true,
+    why: 'Runs before conntrack and NAT, so it sees addresses as the sender wrote them.',
+    rules: [
+      {
+        why:
+          'Loopback addresses are host-only. berth sets route_localnet=1 on its bridges (host -> 127.0.0.1:PORT ' +
+          'needs it), so the kernel no longer drops 127/8 from containers as martians; and Docker 20.10 DNATed ' +
+          '127.0.0.1 sent by a LAN peer. Only lo may carry them.',
+        rule: `iifname != "lo" ip daddr ${LOOPBACK_NET} drop`,
+      },
+      {
+        why: 'route_localnet=1 also lets a container spoof a loopback source; no real container packet has one.',
+        rule: `iifname @${S.bridges} ip saddr ${LOOPBACK_NET} drop`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.natPrerouting,
+    base: 'type nat hook prerouting priority dstnat; policy accept;',
+    owned: true,
+    why: 'Published ports, for packets that arrive on an interface.',
+    rules: [
+      {
+        why: 'Never DNAT 127/8 arriving from outside, so a port bound to 127.0.0.1 stays reachable from the host only.',
+        rule: `ip daddr ${LOOPBACK_NET} return`,
+      },
+      {
+        why: "Publish only on the host's own addresses; traffic routed through the host to others is untouched.",
+        rule: `fib daddr type local jump ${C.publishedPorts}`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.natOutput,
+    base: 'type nat hook output priority -100; policy accept;',
+    owned: true,
+    why: 'Published ports, for connections the host opens itself (they never pass prerouting).',
+    rules: [
+      {
+        why: "The host reaches published ports on its own addresses, 127.0.0.1 included.",
+        rule: `fib daddr type local jump ${C.publishedPorts}`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.publishedPorts,
+    owned: true,
+    why: 'One hash lookup per map, whatever the number of published ports; a miss falls through.',
+    rules: [
+      {
+        why: 'Ports bound to one host address match only that destination address.',
+        rule: `dnat ip to ip daddr . meta l4proto . th dport map @${S.dnatIp}`,
+      },
+      {
+        why: 'Ports bound to 0.0.0.0 match every local address.',
+        rule: `dnat ip to meta l4proto . th dport map @${S.dnatAny}`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.natPostrouting,
+    base: 'type nat hook postrouting priority srcnat; policy accept;',
+    owned: true,
+    why: 'Source NAT. A LAN peer reaching a published port matches none of these and keeps its own address.',
+    rules: [
+      {
+        why:
+          'Hairpin: a container reaching a published port via a host address may land on its own bridge, and ' +
+          "the reply would then bypass the host's conntrack; masquerading makes the reply come back through it.",
+        rule: `oifname @${S.bridges} ct status dnat ip saddr @${S.containerSubnets} masquerade`,
+      },
+      {
+        why: 'Host -> 127.0.0.1:PORT after DNAT still has a loopback source, which a container cannot answer.',
+        rule: `oifname @${S.bridges} ip saddr ${LOOPBACK_NET} masquerade`,
+      },
+      {
+        why: 'Containers reach beyond the host through the address of the interface they leave by.',
+        rule: `oifname != @${S.bridges} ip saddr @${S.masqSubnets} masquerade`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.forward,
+    base: 'type filter hook forward priority filter; policy accept;',
+    owned: true,
+    why:
+      "Policy accept: berth judges only traffic into or out of its bridges and never breaks the host's other " +
+      'traffic. Same-bridge traffic reaches this hook only when br_netfilter is active.',
+    rules: [
+      {
+        why: "The user's policy comes first, for all forwarded traffic including published ports.",
+        rule: `jump ${C.userForward}`,
+      },
+      {
+        why: 'Internal networks cannot leave their bridge.',
+        rule: `iifname @${S.internalBridges} iifname . oifname != @${S.sameBridge} drop`,
+      },
+      {
+        why:
+          'icc=false: containers of the network cannot reach each other through the host either (hairpin via ' +
+          'a host address is routed here). With br_netfilter active such a DNAT to the same bridge is bridged ' +
+          'instead, and bridge berth drops it, so icc=false means the same in both cases.',
+        rule: `iifname @${S.iccOffBridges} iifname . oifname @${S.sameBridge} drop`,
+      },
+      {
+        why: 'Replies to connections containers opened, and related ICMP errors.',
+        rule: `oifname @${S.bridges} ct state established,related accept`,
+      },
+      {
+        why: 'Published ports: from the LAN, and from containers of any network (hairpin) after DNAT.',
+        rule: `oifname @${S.bridges} ct status dnat accept`,
+      },
+      {
+        why: 'Containers of one network talk to each other (only seen here with br_netfilter; icc=false is above).',
+        rule: `iifname . oifname @${S.sameBridge} accept`,
+      },
+      {
+        why:
+          'Nothing else enters a berth bridge: networks are isolated from each other, and a LAN peer cannot ' +
+          'reach container addresses directly.',
+        rule: `oifname @${S.bridges} drop`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.filterPostrouting,
+    base: 'type filter hook postrouting priority filter; policy accept;',
+    owned: true,
+    why:
+      'Sees forwarded and host-originated packets with their final output interface (the output hook ' +
+      'still reports the pre-DNAT route, e.g. lo for 127.0.0.1).',
+    rules: [
+      {
+        why: 'Internal networks get no published ports: not from the LAN, the host, or hairpin on their own bridge.',
+        rule: `oifname @${S.internalBridges} ct status dnat drop`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
+    name: C.userForward,
+    owned: false,
+    why: "The user's policy; berth creates it when missing and never flushes it (see USER_CHAIN_POLICY).",
+    rules: [],
+  },
+  {
+    family: BRIDGE_FAMILY,
+    name: BRIDGE_CHAINS.forward,
+    base: 'type filter hook forward priority filter; policy accept;',
+    owned: true,
+    why:
+      'The bridge forward hook sees only frames between two ports of one bridge: traffic to the gateway ' +
+      "goes through the bridge's input hook and routed published-port traffic through its output hook, so " +
+      'both stay untouched. This works with or without br_netfilter (which, when active, bridges a DNAT to ' +
+      'the same bridge through this hook).',
+    rules: [
+      {
+        why:
+          'icc=false: containers of the network cannot reach each other, directly or (with br_netfilter) via a ' +
+          'published port. ARP still passes, as with Docker.',
+        rule: `ip daddr @${BRIDGE_SETS.iccOffSubnets} drop`,
+      },
+    ],
+  },
+];
+
+const FAMILIES: readonly TableFamily[] = [IP_FAMILY, BRIDGE_FAMILY];
+
+/** Comment lines of at most ~100 columns, so the generated script reads well in a terminal. */
+function commentLines(text: string): string[] {
+  const lines: string[] = [];
+  let line = '#';
+  for (const word of text.split(' ')) {
+    if (line.length + 1 + word.length > 100 && line !== '#') {
+      lines.push(line);
+      line = '#';
+    }
+    line += ` ${word}`;
+  }
+  lines.push(line);
+  return lines;
+}
+
+function quote(name: string): string {
+  return `"${name}"`;
+}
+
+/** The elements that represent one network. */
+function networkElementList(net: CheckedNetwork): Element[] {
+  const comment = `network ${net.id}`;
+  const bridge = quote(net.bridge);
+  const out: Element[] = [
+    { family: IP_FAMILY, set: S.bridges, key: bridge, comment },
+    { family: IP_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
+    { family: IP_FAMILY, set: S.containerSubnets, key: net.subnet, comment },
+  ];
+  // Internal networks never leave the host, so there is nothing to masquerade.
+  if (net.masquerade && !net.internal) out.push({ family: IP_FAMILY, set: S.masqSubnets, key: net.subnet, comment });
+  if (net.internal) out.push({ family: IP_FAMILY, set: S.internalBridges, key: bridge, comment });
+  if (!net.icc) {
+    out.push({ family: IP_FAMILY, set: S.iccOffBridges, key: bridge, comment });
+    out.push({ family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffSubnets, key: net.subnet, comment });
+  }
+  return out;
+}
+
+/** The single map element that represents one published port. */
+function portElement(port: PublishedPort): Element {
+  const comment = `container ${port.containerId}`;
+  const value = `${port.containerIp} . ${port.containerPort}`;
+  return port.hostIp === ANY_HOST_IP
+    ? { family: IP_FAMILY, set: S.dnatAny, key: `${port.protocol} . ${port.hostPort}`, value, comment }
+    : { family: IP_FAMILY, set: S.dnatIp, key: `${port.hostIp} . ${port.protocol} . ${port.hostPort}`, value, comment };
+}
+
+function elementText(e: Element): string {
+  return `${e.key} comment ${quote(e.comment)}${e.value === undefined ? '' : ` : ${e.value}`}`;
+}
+
+function renderIncremental(elements: Element[], op: ElementOp): string {
+  // Deletes name the key only; the reverse order undoes adds last-first.
+  const lines =
+    op === 'add'
+      ? elements.map((e) => `add element ${e.family} ${TABLE} ${e.set} { ${elementText(e)} }`)
+      : [...elements].reverse().map((e) => `delete element ${e.family} ${TABLE} ${e.set} { ${e.key} }`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Element adds (or deletes) for one network; O(1) in the number of other networks and ports.
+ * Apply `delete` only for a network whose `add` was applied.
+ */
+export function networkElements(net: FirewallNetwork, op: ElementOp): string {
+  return renderIncremental(networkElementList(checkNetwork(net)), op);
+}
+
+/**
+ * The element add (or delete) for one published port; O(1) in the number of other ports. The
+ * engine must check, as `buildRuleset` does, that the container address lies in a berth network
+ * and that the binding does not clash with another: this function sees one port only.
+ */
+export function portElements(port: PublishedPort, op: ElementOp): string {
+  return renderIncremental([portElement(checkPublishedPort(port))], op);
+}
+
+function checkNetworks(networks: CheckedNetwork[]): void {
+  const ids = new Set<string>();
+  const bridges = new Map<string, string>();
+  for (const n of networks) {
+    if (ids.has(n.id)) throw conflict(`network ${n.id} appears twice in the firewall state`);
+    ids.add(n.id);
+    const other = bridges.get(n.bridge);
+    if (other !== undefined) throw conflict(`networks ${other} and ${n.id} both use bridge ${n.bridge}`);
+    bridges.set(n.bridge, n.id);
+  }
+  // Sorted by start address, two prefixes overlap only if one contains the next one's start.
+  const byBase = [...networks].sort((a, b) => a.prefix.base - b.prefix.base || a.prefix.length - b.prefix.length);
+  for (let i = 1; i < byBase.length; i++) {
+    const a = byBase[i - 1]!;
+    const b = byBase[i]!;
+    if (prefixesOverlap(a.prefix, b.prefix)) {
+      throw conflict(`networks ${a.id} (${a.subnet}) and ${b.id} (${b.subnet}) overlap; give each its own subnet`);
+    }
+  }
+}
+
+function checkPorts(ports: PublishedPort[], networks: CheckedNetwork[]): void {
+  const bindings = new Map<string, PublishedPort>();
+  const wildcards = new Set<string>();
+  const specifics = new Set<string>();
+  for (const port of ports) {
+    // A DNAT target outside every berth bridge would escape the forward rules and turn the host
+    // into an open port forwarder.
+    const target = parseIpv4(port.containerIp)!;
+    if (!networks.some((n) => prefixContains(n.prefix, target))) {
+      throw invalid(`port ${port.hostPort}/${port.protocol} of container ${port.containerId}: ${port.containerIp} is in no berth network`);
+    }
+    const service = `${port.hostPort}/${port.protocol}`;
+    const binding = `${port.hostIp}:${service}`;
+    const other = bindings.get(binding);
+    if (other) throw conflict(`${binding} is published by both container ${other.containerId} and ${port.containerId}`);
+    bindings.set(binding, port);
+    (port.hostIp === ANY_HOST_IP ? wildcards : specifics).add(service);
+    if (wildcards.has(service) && specifics.has(service)) {
+      throw conflict(`${service} is published on ${ANY_HOST_IP} and on a specific address; a host port is bound once`);
+    }
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function setRef(spec: { family: TableFamily; name: string }): string {
+  return `${spec.family} ${TABLE} ${spec.name}`;
+}
+
+function renderElementBlock(family: TableFamily, set: string, elements: Element[]): string[] {
+  if (elements.length === 0) return [];
+  const body = elements.map((e, i) => `\t${elementText(e)}${i < elements.length - 1 ? ',' : ''}`);
+  return [`add element ${family} ${TABLE} ${set} {`, ...body, '}'];
+}
+
+/**
+ * One `nft -f` transaction that makes berth's tables match `state` exactly. Valid whether or not the
+ * tables exist; leaves other tables and the user's chain alone. Throws BerthError ('invalid' or
+ * 'conflict') for a state that cannot be expressed.
+ */
+export function buildRuleset(state: FirewallState): string {
+  const networks = state.networks.map(checkNetwork).sort((a, b) => compare(a.id, b.id));
+  checkNetworks(networks);
+  const ports = state.ports.map(checkPublishedPort);
+  checkPorts(ports, networks);
+  const portElements = ports.map(portElement).sort((a, b) => compare(a.key, b.key));
+  const elements = [...networks.flatMap(networkElementList), ...portElements];
+
+  const out: string[] = [
+    '# berth firewall: one transaction. "add" creates what is missing and leaves what exists; "flush"',
+    '# empties only berth\'s own chains, sets and maps. Tables are never deleted, so conntrack state',
+    `# survives, and chain ${C.userForward} (the user's policy) is never flushed.`,
+  ];
+  for (const family of FAMILIES) {
+    const chains = CHAINS.filter((c) => c.family === family);
+    const sets = SETS.filter((s) => s.family === family);
+    out.push('', `add table ${family} ${TABLE}`);
+    for (const chain of chains) {
+      out.push(`add chain ${setRef(chain)}${chain.base === undefined ? '' : ` { ${chain.base} }`}`);
+    }
+    for (const set of sets) {
+      out.push(`add ${set.kind} ${setRef(set)} { type ${set.type};${set.interval ? ' flags interval;' : ''} }`);
+    }
+    for (const chain of chains) if (chain.owned) out.push(`flush chain ${setRef(chain)}`);
+    for (const set of sets) out.push(`flush ${set.kind} ${setRef(set)}`);
+    for (const chain of chains) {
+      out.push('', ...commentLines(`${chain.name}: ${chain.why}`));
+      for (const rule of chain.rules) out.push(...commentLines(rule.why), `add rule ${setRef(chain)} ${rule.rule}`);
+    }
+    for (const set of sets) {
+      const block = renderElementBlock(
+        family,
+        set.name,
+        elements.filter((e) => e.family === family && e.set === set.name),
+      );
+      if (block.length > 0) out.push('', ...block);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
