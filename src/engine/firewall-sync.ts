@@ -69,7 +69,17 @@ export class FirewallSync {
     if (script.trim()) await this.run(script);
   }
 
+  /**
+   * Applies an incremental change. If the kernel's tables drifted from the store (someone flushed
+   * them, or an element is already gone), nft rejects the whole transaction; the ruleset is then
+   * rebuilt from the store, which is the truth, instead of failing the operation.
+   */
   private async run(script: string): Promise<void> {
-    await this.ctx.kernel.call('nft', { script });
+    try {
+      await this.ctx.kernel.call('nft', { script });
+    } catch (err) {
+      this.ctx.log.warn('firewall drifted from the store; rebuilding it', { error: (err as Error).message });
+      await this.applyAll();
+    }
   }
 }
