@@ -6,10 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ALIAS_ENDPOINT, ALIAS_NETWORK } from '../constants.js';
+import { ALIAS_ENDPOINT, ALIAS_NETWORK, VETH_PREFIX } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { isRunningProcess, stopNetwork } from './containers.js';
 import { ensureBridgeFor, isBridgeNetwork } from './networks.js';
+
+const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
 
 export interface ReconcileReport {
   bridgesRestored: string[];
@@ -63,13 +65,28 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     }
   }
 
-  // berth-marked links that no stored network or endpoint references.
+  // Active endpoints whose veth is gone (a crash mid-disconnect, or someone deleted it): the
+  // interface is lost, so the endpoint and the ports that pointed at it are released.
+  let view = await kernel.call('inspect', {});
+  const linkNames = new Set(view.links.map((l) => l.name));
+  for (const e of store.endpoints()) {
+    if (linkNames.has(e.hostVeth)) continue;
+    if (store.portsOfContainer(e.containerId).some((p) => p.containerIp === e.ip)) store.deletePortsOfContainer(e.containerId);
+    store.deleteEndpoint(e.id);
+    report.endpointsRolledBack.push(e.id);
+  }
+
+  // berth's links that no stored network or endpoint references: marked by alias, or (for a veth
+  // a crash caught before its alias was set) by berth's veth naming.
   const endpointIds = new Set(store.endpoints().map((e) => e.id));
+  const vethNames = new Set(store.endpoints().map((e) => e.hostVeth));
   const networkIds = new Set(store.networks().map((n) => n.id));
-  const view = await kernel.call('inspect', {});
+  view = await kernel.call('inspect', {});
   for (const link of view.links) {
     const alias = link.alias ?? '';
-    const orphanEndpoint = alias.startsWith(ALIAS_ENDPOINT) && !endpointIds.has(alias.slice(ALIAS_ENDPOINT.length));
+    const orphanEndpoint = alias.startsWith(ALIAS_ENDPOINT)
+      ? !endpointIds.has(alias.slice(ALIAS_ENDPOINT.length))
+      : !alias && link.kind === 'veth' && OWN_VETH.test(link.name) && !vethNames.has(link.name);
     const orphanNetwork = alias.startsWith(ALIAS_NETWORK) && !networkIds.has(alias.slice(ALIAS_NETWORK.length));
     if (orphanEndpoint || orphanNetwork) {
       await kernel.call('deleteLink', link.name);
