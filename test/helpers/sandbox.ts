@@ -125,7 +125,7 @@ export class Sandbox {
 
   /** The berth CLI, talking to this sandbox's daemon. */
   berth(...args: string[]): Promise<Result> {
-    return run(process.execPath, [BERTH, ...args], { env: this.env, timeoutMs: 30_000 });
+    return run(process.execPath, [BERTH, ...args], { env: this.env, timeoutMs: 120_000 });
   }
 
   async berthOk(...args: string[]): Promise<string> {
