@@ -6,6 +6,8 @@
  * middle of a transaction, or worse, as a rule that means something else.
  */
 import { invalid } from '../errors.js';
+import * as ipam from '../ipam/ipv4.js';
+import type { Cidr } from '../ipam/ipv4.js';
 
 export interface FirewallNetwork {
   id: string;
@@ -40,60 +42,30 @@ export interface FirewallState {
 /** The wildcard host address of a published port. */
 export const ANY_HOST_IP = '0.0.0.0';
 
-/** An IPv4 prefix as numbers, for containment and overlap checks. */
-export interface Ipv4Prefix {
-  /** Network address (host bits cleared), as an unsigned 32-bit integer. */
-  base: number;
-  length: number;
-}
-
 /** A network whose fields have been checked, with its subnet in canonical form. */
 export interface CheckedNetwork extends FirewallNetwork {
-  prefix: Ipv4Prefix;
+  prefix: Cidr;
 }
 
 // Ids end up in nft element comments ("network <id>"), which are quoted and at most 128 bytes.
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 // Stricter than Linux (which allows nearly any byte): the name is spliced into quoted nft strings.
 const IFNAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
-const IPV4_PATTERN = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
-/** Parses dotted-quad IPv4 (no leading zeros, which some parsers read as octal); undefined if malformed. */
+/** Dotted-quad IPv4 as a number, or undefined when malformed (the caller words the error). */
 export function parseIpv4(text: string): number | undefined {
-  const m = IPV4_PATTERN.exec(text);
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  if (octets.some((o) => o > 255)) return undefined;
-  return ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+  try {
+    return ipam.parseIpv4(text);
+  } catch {
+    return undefined;
+  }
 }
 
-export function formatIpv4(value: number): string {
-  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
-}
-
-function mask(length: number): number {
-  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
-}
-
-export function prefixContains(prefix: Ipv4Prefix, address: number): boolean {
-  return ((address & mask(prefix.length)) >>> 0) === prefix.base;
-}
-
-export function prefixesOverlap(a: Ipv4Prefix, b: Ipv4Prefix): boolean {
-  const shorter = a.length <= b.length ? a : b;
-  const longer = shorter === a ? b : a;
-  return prefixContains(shorter, longer.base);
-}
-
-export function formatPrefix(prefix: Ipv4Prefix): string {
-  return `${formatIpv4(prefix.base)}/${prefix.length}`;
-}
-
-const LOOPBACK: Ipv4Prefix = { base: 0x7f000000, length: 8 };
-const MULTICAST: Ipv4Prefix = { base: 0xe0000000, length: 4 };
+const LOOPBACK = ipam.cidrFromAddress(0x7f000000, 8);
+const MULTICAST = ipam.cidrFromAddress(0xe0000000, 4);
 
 /** Parses `a.b.c.d/n`; host bits are cleared, since nft wants the network address of an interval. */
-function parseSubnet(text: string, what: string): Ipv4Prefix {
+function parseSubnet(text: string, what: string): Cidr {
   const slash = text.indexOf('/');
   const address = slash < 0 ? undefined : parseIpv4(text.slice(0, slash));
   const lengthText = slash < 0 ? '' : text.slice(slash + 1);
@@ -101,11 +73,11 @@ function parseSubnet(text: string, what: string): Ipv4Prefix {
   if (address === undefined || !(length >= 1 && length <= 32)) {
     throw invalid(`${what}: subnet "${text}" is not an IPv4 CIDR such as 10.77.0.0/24`);
   }
-  const prefix = { base: (address & mask(length)) >>> 0, length };
+  const prefix = ipam.cidrFromAddress(address, length);
   // A container subnet inside 127/8 would defeat the loopback guard; one spanning multicast
   // would masquerade multicast. /0 would masquerade the whole host's traffic.
-  if (prefixesOverlap(prefix, LOOPBACK) || prefixesOverlap(prefix, MULTICAST)) {
-    throw invalid(`${what}: subnet ${formatPrefix(prefix)} overlaps loopback or multicast space; pick a private range`);
+  if (ipam.cidrsOverlap(prefix, LOOPBACK) || ipam.cidrsOverlap(prefix, MULTICAST)) {
+    throw invalid(`${what}: subnet ${prefix.text} overlaps loopback or multicast space; pick a private range`);
   }
   return prefix;
 }
@@ -131,10 +103,10 @@ export function checkNetwork(net: FirewallNetwork): CheckedNetwork {
   }
   const prefix = parseSubnet(net.subnet, what);
   const gateway = parseIpv4(net.gateway);
-  if (gateway === undefined || !prefixContains(prefix, gateway)) {
-    throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${formatPrefix(prefix)}`);
+  if (gateway === undefined || !ipam.cidrContains(prefix, gateway)) {
+    throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${prefix.text}`);
   }
-  return { ...net, subnet: formatPrefix(prefix), gateway: formatIpv4(gateway), prefix };
+  return { ...net, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix };
 }
 
 /** Checks a published port and returns it with its addresses canonical; throws BerthError('invalid'). */
@@ -151,8 +123,8 @@ export function checkPublishedPort(port: PublishedPort): PublishedPort {
     throw invalid(`${what}: host address "${port.hostIp}" is not IPv4 (use ${ANY_HOST_IP} for every address)`);
   }
   const containerIp = parseIpv4(port.containerIp);
-  if (containerIp === undefined || containerIp === 0 || prefixContains(LOOPBACK, containerIp)) {
+  if (containerIp === undefined || containerIp === 0 || ipam.cidrContains(LOOPBACK, containerIp)) {
     throw invalid(`${what}: container address "${port.containerIp}" is not a usable IPv4 address`);
   }
-  return { ...port, hostIp: formatIpv4(hostIp), containerIp: formatIpv4(containerIp) };
+  return { ...port, hostIp: ipam.formatIpv4(hostIp), containerIp: ipam.formatIpv4(containerIp) };
 }

@@ -16,13 +16,12 @@
  *   script must be applied only for an object whose add was applied.
  */
 import { conflict, invalid } from '../errors.js';
+import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
 import {
   ANY_HOST_IP,
   checkNetwork,
   checkPublishedPort,
   parseIpv4,
-  prefixContains,
-  prefixesOverlap,
   type CheckedNetwork,
   type FirewallNetwork,
   type FirewallState,
@@ -376,11 +375,11 @@ function checkNetworks(networks: CheckedNetwork[]): void {
     bridges.set(n.bridge, n.id);
   }
   // Sorted by start address, two prefixes overlap only if one contains the next one's start.
-  const byBase = [...networks].sort((a, b) => a.prefix.base - b.prefix.base || a.prefix.length - b.prefix.length);
+  const byBase = [...networks].sort((a, b) => a.prefix.network - b.prefix.network || a.prefix.prefix - b.prefix.prefix);
   for (let i = 1; i < byBase.length; i++) {
     const a = byBase[i - 1]!;
     const b = byBase[i]!;
-    if (prefixesOverlap(a.prefix, b.prefix)) {
+    if (cidrsOverlap(a.prefix, b.prefix)) {
       throw conflict(`networks ${a.id} (${a.subnet}) and ${b.id} (${b.subnet}) overlap; give each its own subnet`);
     }
   }
@@ -394,7 +393,7 @@ function checkPorts(ports: PublishedPort[], networks: CheckedNetwork[]): void {
     // A DNAT target outside every berth bridge would escape the forward rules and turn the host
     // into an open port forwarder.
     const target = parseIpv4(port.containerIp)!;
-    if (!networks.some((n) => prefixContains(n.prefix, target))) {
+    if (!networks.some((n) => cidrContains(n.prefix, target))) {
       throw invalid(`port ${port.hostPort}/${port.protocol} of container ${port.containerId}: ${port.containerIp} is in no berth network`);
     }
     const service = `${port.hostPort}/${port.protocol}`;

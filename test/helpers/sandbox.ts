@@ -150,6 +150,14 @@ export class Sandbox {
     return (await this.inspect(container)).NetworkSettings.SandboxKey;
   }
 
+  /** A bare namespace (as a runtime would make for a container), removed in destroy(). */
+  async makeNetns(tag: string): Promise<string> {
+    const name = `${this.name}${tag}`;
+    must(await run('ip', ['netns', 'add', name]), 'ip netns add');
+    this.peers.push({ name, nsPath: `/run/netns/${name}`, address: '', hostAddress: '' });
+    return `/run/netns/${name}`;
+  }
+
   /** Starts a long-running command in a namespace; it is killed (by PID) in destroy(). */
   spawnIn(nsPath: string, cmd: string, args: string[]): ChildProcess {
     const child = spawn('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], { stdio: 'ignore' });

@@ -1,0 +1,238 @@
+/**
+ * The CNI plugin driven exactly as a runtime drives it: CNI_* variables, the config on stdin,
+ * the result parsed and checked against the spec's shapes; for every command and version,
+ * chained with the reference plugins, with each bad-input case, and with real traffic.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { BUSYBOX, REPO, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
+
+const PLUGIN = path.join(REPO, 'bin/berth-cni');
+const REFERENCE_PLUGINS = '/usr/lib/cni';
+
+interface Invocation {
+  command: string;
+  containerId?: string;
+  netns?: string;
+  ifname?: string;
+  config: unknown;
+  plugin?: string;
+}
+
+interface Outcome {
+  code: number;
+  json: Record<string, unknown> | undefined;
+  raw: string;
+}
+
+describe('CNI plugin', () => {
+  let sb: Sandbox;
+  let lan: Peer;
+  let host: string;
+
+  /** Runs one plugin in the sandbox host namespace, as a runtime does. */
+  function cni(inv: Invocation): Promise<Outcome> {
+    const text = typeof inv.config === 'string' ? inv.config : JSON.stringify(inv.config);
+    return new Promise((resolve) => {
+      const child = spawn('nsenter', [`--net=${sb.hostNs}`, '--', inv.plugin ?? PLUGIN], {
+        env: {
+          PATH: process.env.PATH,
+          CNI_COMMAND: inv.command,
+          CNI_CONTAINERID: inv.containerId ?? '',
+          CNI_NETNS: inv.netns ?? '',
+          CNI_IFNAME: inv.ifname ?? 'eth0',
+          CNI_PATH: `${REFERENCE_PLUGINS}:${path.dirname(PLUGIN)}`,
+        },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = out.trim() ? JSON.parse(out) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ code: code ?? 1, json, raw: out });
+      });
+      child.stdin.end(text);
+    });
+  }
+
+  const conf = (version: string, extra: Record<string, unknown> = {}) => ({ cniVersion: version, name: 'cninet', type: 'berth', host, ...extra });
+
+  /** The spec's ADD result shape. */
+  function checkResult(result: Record<string, unknown>, version: string, netns: string): { ip: string; gateway: string } {
+    assert.equal(result.cniVersion, version);
+    const interfaces = result.interfaces as { name: string; mac?: string; sandbox?: string }[];
+    const ips = result.ips as { address: string; gateway: string; interface: number; version?: string }[];
+    const routes = result.routes as { dst: string; gw?: string }[];
+    const dns = result.dns as { nameservers: string[] };
+    assert.ok(Array.isArray(interfaces) && interfaces.length >= 2);
+    const inner = interfaces.find((i) => i.sandbox === netns);
+    assert.ok(inner, 'an interface with the sandbox path');
+    assert.equal(inner.name, 'eth0');
+    assert.match(inner.mac!, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    assert.equal(ips.length, 1);
+    assert.match(ips[0]!.address, /^10\.140\.0\.\d+\/24$/);
+    assert.equal(ips[0]!.gateway, '10.140.0.1');
+    assert.equal(interfaces[ips[0]!.interface], inner, 'ips[].interface indexes the sandbox interface');
+    if (version === '0.4.0') assert.equal(ips[0]!.version, '4');
+    assert.deepEqual(routes, [{ dst: '0.0.0.0/0', gw: '10.140.0.1' }]);
+    assert.deepEqual(dns.nameservers, ['10.140.0.1']);
+    return { ip: ips[0]!.address.split('/')[0]!, gateway: ips[0]!.gateway };
+  }
+
+  before(async () => {
+    sb = await Sandbox.create('n');
+    host = `unix://${sb.socket}`;
+    lan = await sb.addPeer('l', '10.204.0');
+    await sb.berthOk('network', 'create', '--subnet', '10.140.0.0/24', 'cninet');
+  });
+  after(async () => {
+    await sb?.destroy();
+  });
+
+  test('VERSION lists the supported versions', async () => {
+    const r = await cni({ command: 'VERSION', config: conf('1.1.0') });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.json, { cniVersion: '1.1.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+  });
+
+  for (const version of ['0.4.0', '1.0.0', '1.1.0']) {
+    test(`ADD, CHECK, DEL (twice) with cniVersion ${version}`, async () => {
+      const netns = await sb.makeNetns(`v${version.replace(/\./g, '')}`);
+      const id = `ctr-${version}`;
+      const add = await cni({ command: 'ADD', containerId: id, netns, config: conf(version) });
+      assert.equal(add.code, 0, add.raw);
+      const { gateway } = checkResult(add.json!, version, netns);
+      assert.equal((await sb.inNs(netns, BUSYBOX, ['ping', '-c', '1', '-W', '2', gateway])).code, 0, 'the container reaches its gateway');
+      assert.match(await sb.berthOk('ps'), new RegExp(`cni-${id.replace(/\./g, '\\.')}`), 'shows in berth ps');
+      const [net] = JSON.parse(await sb.berthOk('network', 'inspect', 'cninet'));
+      assert.ok(Object.values(net.Containers as Record<string, { Name: string }>).some((c) => c.Name === `cni-${id}`));
+      const check = await cni({ command: 'CHECK', containerId: id, netns, config: { ...conf(version), prevResult: add.json } });
+      assert.equal(check.code, 0, check.raw);
+      const del = await cni({ command: 'DEL', containerId: id, netns, config: conf(version) });
+      assert.equal(del.code, 0, del.raw);
+      assert.equal((await sb.inNs(netns, 'ip', ['link', 'show', 'eth0'])).code, 1, 'eth0 is gone');
+      assert.doesNotMatch(await sb.berthOk('ps', '-a'), new RegExp(`cni-${id.replace(/\./g, '\\.')}`));
+      const again = await cni({ command: 'DEL', containerId: id, netns, config: conf(version) });
+      assert.equal(again.code, 0, 'DEL is idempotent');
+    });
+  }
+
+  test('DEL succeeds for unknown containers and missing namespaces', async () => {
+    assert.equal((await cni({ command: 'DEL', containerId: 'never-added', netns: '/run/netns/nope', config: conf('1.1.0') })).code, 0);
+    const netns = await sb.makeNetns('gone');
+    assert.equal((await cni({ command: 'ADD', containerId: 'vanishing', netns, config: conf('1.1.0') })).code, 0);
+    await import('node:child_process').then(({ execFileSync }) => execFileSync('ip', ['netns', 'del', path.basename(netns)]));
+    assert.equal((await cni({ command: 'DEL', containerId: 'vanishing', netns, config: conf('1.1.0') })).code, 0);
+    assert.ok(await eventually(async () => !(await sb.inHost('ip', ['-o', 'link'])).stdout.includes('master berth-'), 3000), 'no veth left');
+  });
+
+  test('two CNI containers talk to each other and resolve each other by name; a published port works from the LAN', async () => {
+    const a = await sb.makeNetns('ca');
+    const b = await sb.makeNetns('cb');
+    const portConf = { ...conf('1.1.0'), runtimeConfig: { portMappings: [{ hostPort: 8181, containerPort: 80, protocol: 'tcp' }], aliases: { cninet: ['webby'] } } };
+    const addA = await cni({ command: 'ADD', containerId: 'web', netns: a, config: portConf });
+    assert.equal(addA.code, 0, addA.raw);
+    const addB = await cni({ command: 'ADD', containerId: 'client', netns: b, config: conf('1.1.0') });
+    assert.equal(addB.code, 0, addB.raw);
+    const ipA = checkResult(addA.json!, '1.1.0', a).ip;
+    sb.spawnIn(a, BUSYBOX, ['nc', '-ll', '-p', '80', '-e', '/bin/echo', 'cni-web']);
+    assert.ok(await eventually(async () => (await sb.inNs(b, BUSYBOX, ['nc', '-w', '2', ipA, '80'])).stdout.includes('cni-web'), 5000), 'container to container');
+    const dig = await sb.inNs(b, 'dig', ['@10.140.0.1', '+short', 'webby']);
+    assert.equal(dig.stdout.trim(), ipA, 'the alias resolves through berth DNS');
+    const fromLan = await sb.inNs(lan.nsPath, BUSYBOX, ['nc', '-w', '2', lan.hostAddress, '8181']);
+    assert.equal(fromLan.stdout.trim(), 'cni-web', 'published port from a LAN peer');
+    for (const [id, ns] of [['web', a], ['client', b]] as const) assert.equal((await cni({ command: 'DEL', containerId: id, netns: ns, config: conf('1.1.0') })).code, 0);
+    assert.doesNotMatch((await sb.inHost('nft', ['list', 'map', 'ip', 'berth', 'dnat_any'])).stdout, /8181/, 'DEL removed the port');
+  });
+
+  test('ADD fails when the interface already exists', async () => {
+    const netns = await sb.makeNetns('dup');
+    assert.equal((await cni({ command: 'ADD', containerId: 'dup', netns, config: conf('1.1.0') })).code, 0);
+    const again = await cni({ command: 'ADD', containerId: 'dup', netns, config: conf('1.1.0') });
+    assert.notEqual(again.code, 0);
+    assert.equal(typeof again.json?.code, 'number');
+    assert.match(String(again.json?.msg), /eth0 already exists/);
+    await cni({ command: 'DEL', containerId: 'dup', netns, config: conf('1.1.0') });
+  });
+
+  test('GC removes attachments that are not in cni.dev/valid-attachments; STATUS answers', async () => {
+    const keep = await sb.makeNetns('gk');
+    const drop = await sb.makeNetns('gd');
+    await cni({ command: 'ADD', containerId: 'keep', netns: keep, config: conf('1.1.0') });
+    await cni({ command: 'ADD', containerId: 'drop', netns: drop, config: conf('1.1.0') });
+    const gc = await cni({ command: 'GC', config: { ...conf('1.1.0'), 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'eth0' }] } });
+    assert.equal(gc.code, 0, gc.raw);
+    const ps = await sb.berthOk('ps');
+    assert.match(ps, /cni-keep/);
+    assert.doesNotMatch(ps, /cni-drop/);
+    assert.equal((await sb.inNs(drop, 'ip', ['link', 'show', 'eth0'])).code, 1);
+    assert.equal((await cni({ command: 'STATUS', config: conf('1.1.0') })).code, 0);
+    await cni({ command: 'DEL', containerId: 'keep', netns: keep, config: conf('1.1.0') });
+  });
+
+  test('chains with the reference plugins portmap, bandwidth, tuning and firewall', async () => {
+    const netns = await sb.makeNetns('chain');
+    const list = {
+      cniVersion: '1.0.0',
+      name: 'cninet',
+      plugins: [
+        { type: 'berth', host },
+        { type: 'portmap', capabilities: { portMappings: true } },
+        { type: 'bandwidth', ingressRate: 100000000, ingressBurst: 1000000, egressRate: 100000000, egressBurst: 1000000 },
+        { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.rp_filter': '2' } },
+        { type: 'firewall', backend: 'iptables' },
+      ],
+    };
+    let prevResult: Record<string, unknown> | undefined;
+    for (const plugin of list.plugins) {
+      const config = { cniVersion: list.cniVersion, name: list.name, ...plugin, ...(prevResult ? { prevResult } : {}) };
+      const bin = plugin.type === 'berth' ? PLUGIN : path.join(REFERENCE_PLUGINS, plugin.type);
+      const r = await cni({ command: 'ADD', containerId: 'chained', netns, config, plugin: bin });
+      assert.equal(r.code, 0, `${plugin.type} ADD: ${r.raw}`);
+      prevResult = r.json;
+    }
+    checkResult(prevResult!, '1.0.0', netns);
+    assert.equal((await sb.inNs(netns, 'sysctl', ['-n', 'net.ipv4.conf.eth0.rp_filter'])).stdout.trim(), '2', 'tuning applied to our interface');
+    for (const plugin of [...list.plugins].reverse()) {
+      const config = { cniVersion: list.cniVersion, name: list.name, ...plugin, prevResult };
+      const bin = plugin.type === 'berth' ? PLUGIN : path.join(REFERENCE_PLUGINS, plugin.type);
+      const r = await cni({ command: 'DEL', containerId: 'chained', netns, config, plugin: bin });
+      assert.equal(r.code, 0, `${plugin.type} DEL: ${r.raw}`);
+    }
+    assert.doesNotMatch(await sb.berthOk('ps', '-a'), /cni-chained/);
+  });
+
+  test('bad input gets the spec error code and a message that says what to fix, and nothing half-made', async () => {
+    const netns = await sb.makeNetns('bad');
+    const cases: [string, Invocation, number, RegExp][] = [
+      ['missing netns', { command: 'ADD', containerId: 'b1', netns: '/run/netns/does-not-exist', config: conf('1.1.0') }, 4, /does not exist/],
+      ['malformed config JSON', { command: 'ADD', containerId: 'b2', netns, config: '{"cniVersion": ' }, 6, /not valid JSON/],
+      ['unknown berth network', { command: 'ADD', containerId: 'b3', netns, config: { ...conf('1.1.0'), network: 'nosuch' } }, 7, /network "nosuch" not found/],
+      ['interface name over 15 characters', { command: 'ADD', containerId: 'b4', netns, ifname: 'averyveryverylongname', config: conf('1.1.0') }, 4, /not a valid interface name/],
+      ['unsupported cniVersion', { command: 'ADD', containerId: 'b5', netns, config: conf('0.2.0') }, 1, /unsupported cniVersion 0\.2\.0/],
+    ];
+    for (const [what, inv, code, msg] of cases) {
+      const r = await cni(inv);
+      assert.notEqual(r.code, 0, what);
+      assert.equal(r.json?.code, code, `${what}: ${r.raw}`);
+      assert.match(String(r.json?.msg), msg, what);
+    }
+    assert.doesNotMatch(await sb.berthOk('ps', '-a'), /cni-b\d/, 'no container record left');
+    assert.equal((await sb.inNs(netns, 'ip', ['-o', 'link'])).stdout.trim().split('\n').length, 1, 'only lo in the namespace');
+    const down = await cni({ command: 'ADD', containerId: 'b6', netns, config: { ...conf('1.1.0'), host: 'unix:///tmp/berth-no-daemon.sock' } });
+    assert.notEqual(down.code, 0);
+    assert.equal(down.json?.code, 11);
+    assert.match(String(down.json?.msg), /cannot reach the berth daemon/);
+    const status = await cni({ command: 'STATUS', config: { ...conf('1.1.0'), host: 'unix:///tmp/berth-no-daemon.sock' } });
+    assert.equal(status.json?.code, 50);
+  });
+});
