@@ -15,6 +15,7 @@ const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
 
 export interface ReconcileReport {
   bridgesRestored: string[];
+  portsReattached: string[];
   containersExited: string[];
   endpointsRolledBack: string[];
   linksRemoved: string[];
@@ -25,6 +26,7 @@ export interface ReconcileReport {
 export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     bridgesRestored: [],
+    portsReattached: [],
     containersExited: [],
     endpointsRolledBack: [],
     linksRemoved: [],
@@ -74,6 +76,17 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     if (store.portsOfContainer(e.containerId).some((p) => p.containerIp === e.ip)) store.deletePortsOfContainer(e.containerId);
     store.deleteEndpoint(e.id);
     report.endpointsRolledBack.push(e.id);
+  }
+
+  // Veths that lost their bridge (it was deleted and has just been restored) go back on it.
+  const byName = new Map(view.links.map((l) => [l.name, l]));
+  const byIndex = new Map(view.links.map((l) => [l.index, l]));
+  for (const e of store.endpoints()) {
+    const veth = byName.get(e.hostVeth);
+    const bridge = store.network(e.networkId)?.bridge;
+    if (!veth || !bridge || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
+    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge });
+    report.portsReattached.push(e.hostVeth);
   }
 
   // berth's links that no stored network or endpoint references: marked by alias, or (for a veth

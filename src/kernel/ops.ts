@@ -60,6 +60,15 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   return { index: link.index, created };
 }
 
+/** Puts a container's host veth back on its bridge (after the bridge was deleted and restored). */
+export function reattach(spec: { hostVeth: string; bridge: string }): void {
+  const sock = host();
+  const bridge = linkByName(sock, spec.bridge);
+  const veth = linkByName(sock, spec.hostVeth);
+  if (!bridge || !veth) throw new Error(`cannot reattach ${spec.hostVeth} to ${spec.bridge}: one of them is missing`);
+  sock.transact([nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index)], [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`]);
+}
+
 export function deleteLink(name: string): boolean {
   try {
     host().transact([nl.deleteLink({ name })], [`delete link ${name}`]);

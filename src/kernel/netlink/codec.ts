@@ -206,6 +206,11 @@ export function setLinkUp(target: { index?: number; name?: string }, up = true):
   return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(target.index ?? 0, up ? IFF_UP : 0, IFF_UP), attrs);
 }
 
+/** Enslaves a link to a bridge and brings it up. */
+export function setMaster(index: number, masterIndex: number): NetlinkRequest {
+  return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP), [u32Attr(IFLA_MASTER, masterIndex)]);
+}
+
 /** IFLA_IFALIAS is ignored when a link is created, so it is set by a second message. */
 export function setAlias(index: number, alias: string): NetlinkRequest {
   return request(RTM_SETLINK, NLM_F_ACK, ifinfomsg(index), [strAttr(IFLA_IFALIAS, alias)]);
