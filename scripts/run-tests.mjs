@@ -17,7 +17,7 @@ function files(dir) {
 const only = process.argv.slice(2);
 const pick = (list) => (only.length ? list.filter((f) => only.some((o) => f.includes(o))) : list);
 const unit = pick(files('dist/test/unit'));
-const integration = pick(files('dist/test/integration'));
+const integration = pick([...files('dist/test/integration'), ...files('dist/test/e2e')]);
 if (integration.length && process.getuid() !== 0) {
   console.error('integration tests need root (they create network namespaces)');
   process.exit(1);

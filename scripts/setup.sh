@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 # iproute2 (ip, for tests), nftables (libnftables, which the daemon loads), util-linux (nsenter,
 # unshare), busybox-static (container commands in tests and the demo), curl, dnsutils, socat and
-# dnsmasq-base (test clients and servers; dnsmasq plays the upstream resolver in a test namespace).
-PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base)
+# dnsmasq-base (test clients and servers; dnsmasq plays the upstream resolver in a test namespace),
+# the CNI reference plugins and iptables (chaining tests), docker.io (its docker CLI, for the API
+# end-to-end test; berth never starts its daemon).
+PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base
+  containernetworking-plugins iptables docker.io)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

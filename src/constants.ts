@@ -23,9 +23,12 @@ export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
 export const BRIDGE_PREFIX = 'berth-';
 /** Host ends of veth pairs: `bv` + 12 hex digits of the endpoint id. */
 export const VETH_PREFIX = 'bv';
-/** IFLA_IFALIAS marks on every link berth creates, so the reconciler only ever touches its own. */
-export const ALIAS_NETWORK = 'berth:network:';
-export const ALIAS_ENDPOINT = 'berth:endpoint:';
+/**
+ * IFLA_IFALIAS marks on every link berth creates, so the reconciler only ever touches its own:
+ * `berth:<owner>:network:<id>` and `berth:<owner>:endpoint:<id>`, where <owner> is derived from the
+ * daemon's root, so two daemons sharing a namespace never take each other's links for leaks.
+ */
+export const aliasPrefix = (owner: string, kind: 'network' | 'endpoint') => `berth:${owner}:${kind}:`;
 
 export const MAX_IFNAME = 15;
 /** Docker's rule for network names, enforced here (Docker 20.10 accepts anything). */

@@ -3,7 +3,8 @@
  * headers) and the plugin config (as the body) to POST /cni, and prints what this answers. A CNI
  * error comes back as HTTP 400 with the spec's error JSON, so the shim just exits 1 and prints it.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
 import type { Engine } from '../engine/engine.js';
 import { CniCode, CniError, buildResult, parseConfig, parseEnv, versionResult } from '../cni/protocol.js';
 
@@ -52,4 +53,28 @@ export async function handleCni(engine: Engine, headers: IncomingHttpHeaders, ra
     const cniErr = err instanceof CniError ? err : new CniError(CniCode.ioFailure, (err as Error).message);
     return { status: 400, body: cniErr.toJson(version) };
   }
+}
+
+const MAX_CONFIG = 1 << 20;
+
+/** Reads the request, answers it, and never lets an error escape into the server. */
+export function serveCni(engine: Engine, req: IncomingMessage, res: ServerResponse, log: Logger): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size <= MAX_CONFIG) chunks.push(c);
+  });
+  req.on('end', () => {
+    const text = size > MAX_CONFIG ? '' : Buffer.concat(chunks).toString('utf8');
+    handleCni(engine, req.headers, text)
+      .then((reply) => {
+        const body = reply.body === undefined ? '' : `${JSON.stringify(reply.body)}\n`;
+        res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
+      })
+      .catch((err) => {
+        log.error('cni request failed', { error: String(err) });
+        res.destroy();
+      });
+  });
 }

@@ -1,44 +1,94 @@
 /**
- * Request bodies of the HTTP API, validated at the boundary. The network shapes are the Docker
- * Engine API's (what the `docker` CLI sends); unknown fields are accepted and ignored, as Docker does.
+ * Wire formats of the HTTP API, validated at the boundary; the handlers' types are derived from
+ * these schemas. The network shapes are the Docker Engine API's (what the `docker` CLI sends):
+ * unknown fields and Docker's output-only fields are accepted and ignored, as Docker does, but a
+ * field that asks for something berth cannot do is refused with a message saying so, rather than
+ * silently dropped.
  */
 import { z } from 'zod';
+import { invalid } from '../errors.js';
 
-const stringMap = z.record(z.string()).nullish().transform((v) => v ?? {});
+const stringMap = z
+  .record(z.string())
+  .nullish()
+  .transform((v) => v ?? {});
 
-export const NetworkCreate = z.object({
-  Name: z.string({ required_error: 'Name is required' }),
-  Driver: z.string().nullish(),
-  Internal: z.boolean().nullish(),
-  IPAM: z
-    .object({
-      Driver: z.string().nullish(),
-      Config: z
-        .array(z.object({ Subnet: z.string().nullish(), Gateway: z.string().nullish(), IPRange: z.string().nullish() }).passthrough())
-        .nullish(),
-    })
-    .passthrough()
-    .nullish(),
-  Options: stringMap,
-  Labels: stringMap,
-  EnableIPv6: z.boolean().nullish(),
-}).passthrough();
+/** A field berth accepts only at its zero value (Docker's CLI always sends these). */
+const unsupported = <T extends z.ZodTypeAny>(schema: T, isZero: (v: z.infer<T>) => boolean, message: string) =>
+  schema.nullish().refine((v) => v === null || v === undefined || isZero(v), { message });
 
-export const NetworkConnect = z.object({
-  Container: z.string({ required_error: 'Container is required' }),
-  EndpointConfig: z
-    .object({
-      IPAMConfig: z.object({ IPv4Address: z.string().nullish() }).passthrough().nullish(),
-      Aliases: z.array(z.string()).nullish(),
-    })
-    .passthrough()
-    .nullish(),
-}).passthrough();
+const emptyMap = (v: Record<string, unknown>) => Object.keys(v).length === 0;
 
-export const NetworkDisconnect = z.object({
-  Container: z.string({ required_error: 'Container is required' }),
-  Force: z.boolean().nullish(),
-}).passthrough();
+const IpamConfig = z
+  .object({
+    Subnet: z
+      .string()
+      .nullish()
+      .refine((v) => !v?.includes(':'), { message: 'IPv6 subnets are not supported yet: berth networks are IPv4 only' }),
+    Gateway: z.string().nullish(),
+    IPRange: z.string().nullish(),
+    AuxiliaryAddresses: unsupported(z.record(z.string()), emptyMap, 'auxiliary addresses (--aux-address) are not supported: drop them'),
+  })
+  .passthrough();
+
+export const NetworkCreate = z
+  .object({
+    Name: z.string({ required_error: 'Name is required' }).min(1, 'a network name is required'),
+    Driver: z.string().nullish(),
+    Scope: unsupported(z.string(), (v) => v === '' || v === 'local', 'berth networks are local: only scope "local" is supported'),
+    Internal: z.boolean().nullish(),
+    Attachable: unsupported(z.boolean(), (v) => !v, 'attachable networks are a swarm feature and berth networks are local: drop --attachable'),
+    Ingress: unsupported(z.boolean(), (v) => !v, 'ingress networks are a swarm feature: drop --ingress'),
+    ConfigOnly: unsupported(z.boolean(), (v) => !v, 'config-only networks are not supported: drop --config-only'),
+    ConfigFrom: unsupported(z.object({ Network: z.string().nullish() }).passthrough(), (v) => !v.Network, 'networks made from a config-only network are not supported: drop --config-from'),
+    EnableIPv6: unsupported(z.boolean(), (v) => !v, 'IPv6 networks are not supported yet: drop --ipv6'),
+    IPAM: z
+      .object({
+        Driver: unsupported(z.string(), (v) => v === '' || v === 'default', 'berth has only the default IPAM driver: drop --ipam-driver'),
+        Options: unsupported(z.record(z.string()), emptyMap, 'the default IPAM driver takes no options: drop --ipam-opt'),
+        Config: z.array(IpamConfig).max(1, 'berth supports one IPv4 subnet per network').nullish(),
+      })
+      .passthrough()
+      .nullish(),
+    Options: stringMap,
+    Labels: stringMap,
+    CheckDuplicate: z.boolean().nullish(),
+  })
+  .passthrough();
+export type NetworkCreateBody = z.infer<typeof NetworkCreate>;
+
+export const NetworkConnect = z
+  .object({
+    Container: z.string({ required_error: 'Container is required' }).min(1, 'a container name or id is required'),
+    EndpointConfig: z
+      .object({
+        IPAMConfig: z
+          .object({
+            IPv4Address: z.string().nullish(),
+            IPv6Address: unsupported(z.string(), (v) => v === '', 'IPv6 addresses are not supported yet: drop --ip6'),
+            LinkLocalIPs: unsupported(z.array(z.string()), (v) => v.length === 0, 'link-local addresses are not supported: drop --link-local-ip'),
+          })
+          .passthrough()
+          .nullish(),
+        Aliases: z.array(z.string()).nullish(),
+        Links: unsupported(z.array(z.string()), (v) => v.length === 0, 'legacy links are not supported: use a user-defined network and its DNS (names and --alias) instead'),
+        MacAddress: unsupported(z.string(), (v) => v === '', 'a MAC address per endpoint is not supported: berth derives it from the IP address'),
+        DriverOpts: unsupported(z.record(z.string()), emptyMap, 'the bridge driver takes no endpoint options: drop --driver-opt'),
+        GwPriority: unsupported(z.number(), (v) => v === 0, 'gateway priorities are not supported: drop --gw-priority'),
+      })
+      .passthrough()
+      .nullish(),
+  })
+  .passthrough();
+export type NetworkConnectBody = z.infer<typeof NetworkConnect>;
+
+export const NetworkDisconnect = z
+  .object({
+    Container: z.string({ required_error: 'Container is required' }).min(1, 'a container name or id is required'),
+    Force: z.boolean().nullish(),
+  })
+  .passthrough();
+export type NetworkDisconnectBody = z.infer<typeof NetworkDisconnect>;
 
 const PortRequest = z.object({
   protocol: z.enum(['tcp', 'udp']),
@@ -66,18 +116,33 @@ export const ContainerCreate = z.object({
 export const ContainerPid = z.object({ pid: z.number().int().positive() });
 export const ContainerExited = z.object({ exitCode: z.number().int() });
 
-/** Docker's `filters` query parameter: JSON of {key: {value: true}} (or {key: [values]} from older clients). */
-export function parseFilters(raw: string | null): Record<string, string[]> {
+/**
+ * Docker's `filters` query parameter: URL-encoded JSON of `{key: {value: true}}`, or
+ * `{key: [values]}` from clients older than API 1.22.
+ */
+const FiltersJson = z.record(z.union([z.array(z.string()), z.record(z.boolean())]));
+export type Filters = Record<string, string[]>;
+
+/** Keys `GET /networks` accepts (Docker's `acceptedNetworkFilters`). */
+export const NETWORK_LIST_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'] as const;
+/** Keys `POST /networks/prune` accepts (Docker's `networksAcceptedFilters`). */
+export const NETWORK_PRUNE_FILTERS = ['label', 'label!', 'until'] as const;
+
+/** Parses and checks a `filters` parameter; unknown keys are refused with Docker's message. */
+export function parseFilters(raw: string | null, accepted: readonly string[]): Filters {
   if (!raw) return {};
-  let parsed: unknown;
+  let json: unknown;
   try {
-    parsed = JSON.parse(raw);
+    json = JSON.parse(raw);
   } catch {
-    throw new Error(`invalid filters: ${raw}`);
+    throw invalid(`invalid filters: ${raw} is not JSON (expected e.g. {"name":{"web":true}})`);
   }
-  const out: Record<string, string[]> = {};
-  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    out[key] = Array.isArray(value) ? value.map(String) : Object.keys(value as object);
+  const result = FiltersJson.safeParse(json);
+  if (!result.success) throw invalid(`invalid filters: ${raw} (expected e.g. {"name":{"web":true}})`);
+  const out: Filters = {};
+  for (const [key, value] of Object.entries(result.data)) {
+    if (!accepted.includes(key)) throw invalid(`invalid filter '${key}'`);
+    out[key] = Array.isArray(value) ? value : Object.keys(value);
   }
   return out;
 }

@@ -4,6 +4,7 @@ import { ApiClient } from '../api/client.js';
 import { BERTH_VERSION, DEFAULT_HOST } from '../constants.js';
 import { registerContainerCommands } from './commands/container.js';
 import { registerDaemonCommand } from './commands/daemon.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerSystemCommands } from './commands/system.js';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   const api = () => new ApiClient(program.opts().host || process.env.BERTH_HOST || DEFAULT_HOST);
   registerDaemonCommand(program);
+  registerDoctorCommand(program);
   registerNetworkCommands(program, api);
   registerContainerCommands(program, api);
   registerSystemCommands(program, api);

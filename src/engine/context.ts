@@ -2,6 +2,7 @@
  * What every engine operation works with: the store (desired state), the kernel (actual state),
  * the paths under the root, and the hooks that keep the firewall and DNS in step with the store.
  */
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Store } from '../store/store.js';
@@ -9,13 +10,16 @@ import type { Logger } from '../log.js';
 
 export interface Paths {
   root: string;
+  /** Short hash of the root: marks this daemon's links (see aliasPrefix). */
+  owner: string;
   /** Bind mounts of container network namespaces; a shared mount point. */
   netns: string;
   containers: string;
 }
 
 export function pathsUnder(root: string): Paths {
-  return { root, netns: path.join(root, 'netns'), containers: path.join(root, 'containers') };
+  const owner = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 8);
+  return { root, owner, netns: path.join(root, 'netns'), containers: path.join(root, 'containers') };
 }
 
 /** Side effects that follow changes of the store: firewall elements and DNS records. */

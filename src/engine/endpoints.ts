@@ -3,7 +3,7 @@
  * every operation: reserve in the store (the address, as a `pending` endpoint, guarded by a unique
  * index), apply to the kernel, then mark it active; on failure undo the kernel work and release.
  */
-import { ALIAS_ENDPOINT, MAX_IFNAME, VETH_PREFIX } from '../constants.js';
+import { MAX_IFNAME, VETH_PREFIX, aliasPrefix } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { allocateAddress, checkRequestedAddress, type PoolSpec } from '../ipam/allocator.js';
 import { broadcastOf, formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
@@ -59,10 +59,10 @@ export async function joinNetwork(
   netnsPath: string,
 ): Promise<EndpointRecord> {
   if (!isBridgeNetwork(net)) {
-    throw forbidden(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
+    throw invalid(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
   }
   if (ctx.store.endpointsOfContainer(container.id).some((e) => e.networkId === net.id)) {
-    throw conflict(`endpoint with name ${container.name} already exists in network ${net.name}`);
+    throw forbidden(`endpoint with name ${container.name} already exists in network ${net.name}`);
   }
   const ip = chooseAddress(ctx, net, req.ip);
   const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
@@ -94,7 +94,7 @@ export async function joinNetwork(
       netnsPath,
       bridge: net.bridge!,
       hostVeth: endpoint.hostVeth,
-      alias: `${ALIAS_ENDPOINT}${id}`,
+      alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${id}`,
       ifname,
       mac,
       ip,

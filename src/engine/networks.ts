@@ -1,6 +1,5 @@
 /** Network operations: create, remove, prune, and the predefined `bridge`, `host` and `none`. */
 import {
-  ALIAS_NETWORK,
   BRIDGE_PREFIX,
   DEFAULT_BRIDGE,
   DEFAULT_GATEWAY,
@@ -15,6 +14,7 @@ import {
   OPT_ICC,
   OPT_MASQUERADE,
   OPT_MTU,
+  aliasPrefix,
 } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { broadcastOf, cidrFromAddress, cidrsOverlap, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
@@ -99,7 +99,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   const driver = req.driver || 'bridge';
   if (driver !== 'bridge') {
     if (['host', 'null', 'none'].includes(driver)) throw forbidden(`only one instance of "${driver}" network is allowed`);
-    throw invalid(`plugin "${driver}" not found: berth supports the bridge driver for user-defined networks`);
+    throw new BerthError('not-found', `plugin "${driver}" not found: berth supports the bridge driver for user-defined networks`);
   }
   const existing = ctx.store.networkByName(req.name);
   if (existing) throw conflict(`network with name ${req.name} already exists`);
@@ -114,7 +114,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   if (req.subnet) {
     subnet = parseCidr(req.subnet);
     const clash = taken.find((t) => t.owner.startsWith('network') && cidrsOverlap(t.cidr, subnet));
-    if (clash) throw conflict(`Pool overlaps with other one on this address space: ${subnet.text} overlaps ${clash.owner} (${clash.cidr.text})`);
+    if (clash) throw forbidden(`Pool overlaps with other one on this address space: ${subnet.text} overlaps ${clash.owner} (${clash.cidr.text})`);
   } else {
     subnet = pickDefaultSubnet(taken.map((t) => t.cidr));
   }
@@ -161,7 +161,7 @@ export async function ensureBridgeFor(ctx: EngineContext, net: NetworkRecord): P
   const subnet = parseCidr(net.subnet!);
   const { created } = await ctx.kernel.call('ensureBridge', {
     name: net.bridge!,
-    alias: `${ALIAS_NETWORK}${net.id}`,
+    alias: `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}`,
     gateway: net.gateway!,
     prefix: subnet.prefix,
     broadcast: formatIpv4(broadcastOf(subnet)),

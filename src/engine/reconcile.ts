@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ALIAS_ENDPOINT, ALIAS_NETWORK, VETH_PREFIX } from '../constants.js';
+import { VETH_PREFIX, aliasPrefix } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { isRunningProcess, stopNetwork } from './containers.js';
 import { ensureBridgeFor, isBridgeNetwork } from './networks.js';
@@ -95,6 +95,8 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   const vethNames = new Set(store.endpoints().map((e) => e.hostVeth));
   const networkIds = new Set(store.networks().map((n) => n.id));
   view = await kernel.call('inspect', {});
+  const ALIAS_ENDPOINT = aliasPrefix(ctx.paths.owner, 'endpoint');
+  const ALIAS_NETWORK = aliasPrefix(ctx.paths.owner, 'network');
   for (const link of view.links) {
     const alias = link.alias ?? '';
     const orphanEndpoint = alias.startsWith(ALIAS_ENDPOINT)

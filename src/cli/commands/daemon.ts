@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULT_HOST, DEFAULT_ROOT } from '../../constants.js';
 import { socketPathOf } from '../../api/client.js';
-import { startServer } from '../../api/server.js';
+import { claimSocketPath, startServer } from '../../api/server.js';
 import { Engine } from '../../engine/engine.js';
 import { createHooks } from '../../engine/hooks.js';
 import { createLogger, type Level } from '../../log.js';
@@ -22,6 +22,8 @@ export function registerDaemonCommand(program: Command): void {
       const log = createLogger(o.logLevel as Level);
       try {
         const socketPath = socketPathOf(o.host);
+        // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
+        await claimSocketPath(socketPath);
         const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks });
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
         log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid });

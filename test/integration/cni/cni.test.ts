@@ -39,6 +39,8 @@ describe('CNI plugin', () => {
       const child = spawn('nsenter', [`--net=${sb.hostNs}`, '--', inv.plugin ?? PLUGIN], {
         env: {
           PATH: process.env.PATH,
+          // Used when the config cannot even be read for its "host" key (malformed JSON).
+          BERTH_HOST: `unix://${sb.socket}`,
           CNI_COMMAND: inv.command,
           CNI_CONTAINERID: inv.containerId ?? '',
           CNI_NETNS: inv.netns ?? '',

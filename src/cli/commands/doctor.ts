@@ -1,0 +1,321 @@
+/**
+ * `berth doctor`: does this machine have what berth needs? Every probe that changes anything runs
+ * in a throwaway network and mount namespace (`unshare --net --mount`, private propagation) that
+ * dies with the probe process, using berth's own kernel code; the namespace doctor runs in is only
+ * read (ip_forward, mountinfo). Says what is missing and how to fix it; exits 1 if anything needed
+ * is missing.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import koffi from 'koffi';
+import { DEFAULT_ROOT } from '../../constants.js';
+import { Kernel } from '../../kernel/kernel.js';
+import * as nl from '../../kernel/netlink/codec.js';
+import { NetlinkSocket } from '../../kernel/netlink/socket.js';
+import { messageOf } from '../../errors.js';
+import { printJson } from '../output.js';
+
+type Status = 'ok' | 'missing' | 'info';
+
+export interface DoctorCheck {
+  name: string;
+  status: Status;
+  detail: string;
+  fix?: string;
+}
+
+/** What a probe process reports on stdout (one JSON line). */
+interface ProbeResult {
+  ok: boolean;
+  detail: string;
+  errno?: number;
+}
+
+const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount'] as const;
+type ProbeName = (typeof PROBES)[number];
+
+const EPERM = 1;
+const EACCES = 13;
+const EOPNOTSUPP = 95;
+const AS_ROOT = 'run it as root (berth needs CAP_NET_ADMIN and CAP_SYS_ADMIN); in a container, run the container privileged';
+
+/* the probes, run inside the throwaway namespaces */
+
+/** Exercises nat, masquerade, conntrack and the bridge family: what berth's rulesets use. */
+const NFT_PROBE = `
+add table ip berth_doctor
+add chain ip berth_doctor postrouting { type nat hook postrouting priority srcnat; }
+add rule ip berth_doctor postrouting ip saddr 10.255.0.0/24 oifname != "bdoc0" masquerade
+add chain ip berth_doctor prerouting { type nat hook prerouting priority dstnat; }
+add rule ip berth_doctor prerouting tcp dport 8080 dnat to 10.255.0.2:80
+add chain ip berth_doctor forward { type filter hook forward priority filter; }
+add rule ip berth_doctor forward ct state established,related accept
+add table bridge berth_doctor
+add chain bridge berth_doctor forward { type filter hook forward priority filter; }
+add rule bridge berth_doctor forward iifname "bdoc0" oifname "bdoc0" drop
+`;
+
+async function withKernel<T>(fn: (kernel: Kernel) => Promise<T>): Promise<T> {
+  const kernel = new Kernel();
+  try {
+    return await fn(kernel);
+  } finally {
+    await kernel.close();
+  }
+}
+
+const probes: Record<ProbeName, (dir: string) => Promise<string>> = {
+  netns: (dir) =>
+    withKernel(async (kernel) => {
+      const nsPath = path.join(dir, 'probe-ns');
+      await kernel.call('createSandbox', { path: nsPath });
+      const view = await kernel.call('inspect', { netnsPath: nsPath });
+      await kernel.call('deleteSandbox', { path: nsPath });
+      if (!view.links.some((l) => l.name === 'lo' && l.up)) throw new Error('a new namespace was made but its lo could not be brought up');
+      return 'network namespaces can be created (and bind-mounted, as berth keeps them)';
+    }),
+
+  veth: async () => {
+    const sock = new NetlinkSocket();
+    const nsFd = fs.openSync('/proc/thread-self/ns/net', 'r');
+    try {
+      sock.transact([nl.newVeth({ name: 'bdoc-veth0', peerName: 'bdoc-veth1', peerNetnsFd: nsFd, up: true })], ['create veth pair bdoc-veth0/bdoc-veth1']);
+      const kinds = sock.dump(nl.dumpLinks(), 'list links').map((m) => nl.parseLink(m.body)).filter((l) => l.name.startsWith('bdoc-veth'));
+      if (kinds.length !== 2 || kinds.some((l) => l.kind !== 'veth')) throw new Error('the veth pair did not appear');
+      sock.transact([nl.deleteLink({ name: 'bdoc-veth0' })], ['delete veth pair']);
+      return 'veth pairs can be created';
+    } finally {
+      fs.closeSync(nsFd);
+      sock.close();
+    }
+  },
+
+  bridge: () =>
+    withKernel(async (kernel) => {
+      await kernel.call('ensureBridge', { name: 'bdoc-br0', alias: 'berth:doctor', gateway: '10.255.0.1', prefix: 24, broadcast: '10.255.0.255' });
+      const view = await kernel.call('inspect', {});
+      const bridge = view.links.find((l) => l.name === 'bdoc-br0');
+      if (bridge?.kind !== 'bridge' || !view.addresses.some((a) => a.index === bridge.index && a.address === '10.255.0.1')) {
+        throw new Error('the bridge did not appear with its address');
+      }
+      await kernel.call('deleteLink', 'bdoc-br0');
+      return 'Linux bridges can be created, brought up and given an address';
+    }),
+
+  nftables: () =>
+    withKernel(async (kernel) => {
+      await kernel.call('nft', { script: NFT_PROBE });
+      const listed = await kernel.call('nft', { script: 'list table ip berth_doctor' });
+      if (!listed.includes('masquerade')) throw new Error('the probe table did not read back');
+      await kernel.call('nft', { script: 'delete table ip berth_doctor\ndelete table bridge berth_doctor' });
+      return 'libnftables.so.1 loads, and tables with nat, masquerade, conntrack and bridge-family chains load';
+    }),
+
+  'shared-mount': (dir) =>
+    withKernel(async (kernel) => {
+      const target = path.join(dir, 'netns');
+      await kernel.call('prepareRunDir', { dir: target });
+      const shared = mountOf(target)?.shared ?? false;
+      await kernel.call('releaseRunDir', { dir: target });
+      if (!shared) throw new Error(`${target} was bind-mounted but did not become shared`);
+      return 'a directory can be made a shared mount point, as berth does with <root>/netns';
+    }),
+};
+
+/**
+ * Probes create links and tables, so they refuse to run anywhere but in a namespace doctor just
+ * made: not the one doctor was started in, and holding nothing but `lo`.
+ */
+function assertThrowawayNamespace(parentNetns: string | undefined): void {
+  const own = String(fs.statSync('/proc/thread-self/ns/net').ino);
+  if (!parentNetns || own === parentNetns) throw new Error('probes run only in a throwaway namespace: run `berth doctor` without --probe');
+  const sock = new NetlinkSocket();
+  try {
+    const links = sock.dump(nl.dumpLinks(), 'list links').map((m) => nl.parseLink(m.body).name);
+    if (links.length !== 1 || links[0] !== 'lo') throw new Error(`probes run only in a fresh namespace, and this one has ${links.join(', ')}`);
+  } finally {
+    sock.close();
+  }
+}
+
+async function runProbe(name: ProbeName, dir: string, parentNetns: string | undefined): Promise<void> {
+  let result: ProbeResult;
+  try {
+    assertThrowawayNamespace(parentNetns);
+    result = { ok: true, detail: await probes[name](dir) };
+  } catch (err) {
+    result = { ok: false, detail: messageOf(err), errno: (err as { errno?: number }).errno };
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/* the checks, run in the namespace doctor was started in */
+
+function findTool(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const candidate = path.join(dir || '.', name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+/** The mount at exactly `dir`, if any, from this process's mountinfo. */
+function mountOf(dir: string): { shared: boolean } | undefined {
+  let target: string;
+  try {
+    target = fs.realpathSync(dir);
+  } catch {
+    return undefined;
+  }
+  const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  // The last entry for a mount point is the one on top.
+  const line = lines.filter((l) => l.split(' ')[4] === target).pop();
+  if (!line) return undefined;
+  const optional = line.slice(0, line.indexOf(' - ')).split(' ').slice(6);
+  return { shared: optional.some((f) => f.startsWith('shared:')) };
+}
+
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/** Runs one probe in a fresh network and mount namespace; the namespaces die with the process. */
+function spawnProbe(name: ProbeName): Promise<ProbeResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-doctor-${name}-`));
+  const parentNetns = String(fs.statSync('/proc/thread-self/ns/net').ino);
+  const args = ['--net', '--mount', '--propagation', 'private', '--', process.execPath, MAIN, 'doctor', '--probe', name, '--probe-dir', dir, '--probe-parent-netns', parentNetns];
+  return new Promise((resolve) => {
+    execFile('unshare', args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(last) as ProbeResult);
+      } catch {
+        const why = stderr.trim() || (err ? messageOf(err) : 'the probe printed nothing');
+        resolve({ ok: false, detail: `could not run the probe in a throwaway namespace: ${why}`, errno: /Operation not permitted/.test(why) ? EPERM : undefined });
+      }
+    });
+  });
+}
+
+function fixFor(name: ProbeName, r: ProbeResult): string {
+  if (r.errno === EPERM || r.errno === EACCES) return AS_ROOT;
+  switch (name) {
+    case 'netns':
+      return `the kernel needs network namespaces (CONFIG_NET_NS); ${AS_ROOT}`;
+    case 'veth':
+      return r.errno === EOPNOTSUPP ? 'load the veth driver: modprobe veth (kernel CONFIG_VETH)' : 'load the veth driver: modprobe veth';
+    case 'bridge':
+      return 'load the bridge driver: modprobe bridge (kernel CONFIG_BRIDGE)';
+    case 'nftables':
+      return /libnftables/.test(r.detail)
+        ? 'apt-get install libnftables1 (or nftables)'
+        : 'load the nftables modules: modprobe nf_tables nft_chain_nat nft_nat nft_masq nft_ct nf_tables_bridge (kernel CONFIG_NF_TABLES and friends)';
+    case 'shared-mount':
+      return `berth bind-mounts <root>/netns and makes it shared; ${AS_ROOT}`;
+  }
+}
+
+function probeCheck(name: Exclude<ProbeName, 'shared-mount'>, r: ProbeResult): DoctorCheck {
+  return r.ok ? { name, status: 'ok', detail: r.detail } : { name, status: 'missing', detail: r.detail, fix: fixFor(name, r) };
+}
+
+function ipForwardCheck(): DoctorCheck {
+  let value: string;
+  try {
+    value = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+  } catch (err) {
+    return { name: 'ip_forward', status: 'info', detail: `could not read net.ipv4.ip_forward: ${messageOf(err)}` };
+  }
+  const detail =
+    value === '1'
+      ? 'net.ipv4.ip_forward is 1 in this namespace'
+      : `net.ipv4.ip_forward is ${value} in this namespace; the berth daemon sets it to 1 when it starts here (containers reach beyond the host only then)`;
+  return { name: 'ip_forward', status: 'info', detail };
+}
+
+function netnsDirCheck(root: string, probe: ProbeResult): DoctorCheck {
+  const dir = path.join(root, 'netns');
+  const mount = mountOf(dir);
+  if (mount?.shared) return { name: 'netns-dir', status: 'ok', detail: `${dir} is a shared mount` };
+  const now = mount ? `${dir} is a mount point but not shared` : fs.existsSync(dir) ? `${dir} is not a mount point yet` : `${dir} does not exist yet`;
+  if (!probe.ok) return { name: 'netns-dir', status: 'missing', detail: `${now}, and it cannot become a shared mount: ${probe.detail}`, fix: fixFor('shared-mount', probe) };
+  let ancestor = root;
+  while (!fs.existsSync(ancestor)) ancestor = path.dirname(ancestor);
+  try {
+    fs.accessSync(ancestor, fs.constants.W_OK);
+  } catch {
+    return { name: 'netns-dir', status: 'missing', detail: `${now}, and ${ancestor} is not writable`, fix: `make ${ancestor} writable, or point --root (env BERTH_ROOT) elsewhere` };
+  }
+  return { name: 'netns-dir', status: 'ok', detail: `${now}; it can become a shared mount (the daemon makes it one when it starts)` };
+}
+
+export async function runDoctor(root: string): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const tools = { nsenter: findTool('nsenter'), unshare: findTool('unshare') };
+  for (const [name, found] of Object.entries(tools)) {
+    checks.push(
+      found
+        ? { name, status: 'ok', detail: `${found} (berth starts container processes with it)` }
+        : { name, status: 'missing', detail: `${name} not found in PATH (berth starts container processes with it)`, fix: 'apt-get install util-linux' },
+    );
+  }
+  let nftLib: string | undefined;
+  try {
+    koffi.load('libnftables.so.1');
+  } catch (err) {
+    nftLib = `libnftables.so.1 does not load: ${messageOf(err)}`;
+  }
+  const results = tools.unshare
+    ? Object.fromEntries(await Promise.all(PROBES.map(async (p) => [p, await spawnProbe(p)] as const)))
+    : Object.fromEntries(PROBES.map((p) => [p, { ok: false, detail: 'not checked: unshare is missing (apt-get install util-linux)' }] as const));
+  if (nftLib) results.nftables = { ok: false, detail: nftLib };
+  checks.push(probeCheck('netns', results.netns!), probeCheck('veth', results.veth!), probeCheck('bridge', results.bridge!), probeCheck('nftables', results.nftables!));
+  checks.push(ipForwardCheck());
+  checks.push(netnsDirCheck(root, results['shared-mount']!));
+  return checks;
+}
+
+function printChecks(root: string, checks: DoctorCheck[]): void {
+  const out = [`berth doctor: root ${root}; probes run in throwaway network and mount namespaces`];
+  const width = Math.max(...checks.map((c) => c.name.length)) + 2;
+  for (const c of checks) {
+    out.push(`  ${(c.status === 'missing' ? 'MISSING' : c.status).padEnd(9)}${c.name.padEnd(width)}${c.detail}`);
+    if (c.fix) out.push(`  ${''.padEnd(9 + width)}fix: ${c.fix}`);
+  }
+  const missing = checks.filter((c) => c.status === 'missing');
+  out.push(
+    missing.length === 0
+      ? 'everything berth needs is here'
+      : `${missing.length} missing (${missing.map((c) => c.name).join(', ')}): berth will not work until ${missing.length === 1 ? 'it is' : 'they are'} fixed`,
+  );
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description('Check that this machine has what berth needs (kernel features, nftables, tools); probes run in throwaway namespaces')
+    .option('--root <dir>', 'state directory to check (env BERTH_ROOT)', process.env.BERTH_ROOT || DEFAULT_ROOT)
+    .option('--format <format>', 'text or json', 'text')
+    .addOption(new Option('--probe <name>', 'run one probe here (internal: doctor runs it inside unshare)').choices([...PROBES]).hideHelp())
+    .addOption(new Option('--probe-dir <dir>').hideHelp())
+    .addOption(new Option('--probe-parent-netns <inode>').hideHelp())
+    .action(async (o: { root: string; format: string; probe?: ProbeName; probeDir?: string; probeParentNetns?: string }) => {
+      if (o.probe) {
+        await runProbe(o.probe, o.probeDir ?? os.tmpdir(), o.probeParentNetns);
+        return;
+      }
+      const checks = await runDoctor(o.root);
+      if (o.format === 'json') printJson(checks);
+      else printChecks(o.root, checks);
+      process.exitCode = checks.some((c) => c.status === 'missing') ? 1 : 0;
+    });
+}

@@ -1,0 +1,67 @@
+/**
+ * `berth doctor` on this machine: everything berth needs is here (exit 0), each check is named,
+ * and the namespace it runs in is left exactly as it was. It runs inside a sandbox namespace so
+ * that even a faulty probe could not reach the machine's own.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BERTH, Sandbox, must, run } from '../../helpers/sandbox.js';
+
+const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'ip_forward', 'netns-dir'];
+
+describe('berth doctor', () => {
+  let sb: Sandbox;
+  let nsenter: string;
+  const doctor = (args: string[] = [], env: NodeJS.ProcessEnv = process.env) =>
+    run(nsenter, [`--net=${sb.hostNs}`, '--', process.execPath, BERTH, 'doctor', '--root', `${sb.root}/state`, ...args], { env, timeoutMs: 60_000 });
+  const snapshot = async () => ({
+    links: must(await sb.inHost('ip', ['-o', 'link']), 'ip link').replace(/\d+: /g, ''),
+    ruleset: must(await sb.inHost('nft', ['list', 'ruleset']), 'nft list ruleset'),
+    forward: must(await sb.inHost('cat', ['/proc/sys/net/ipv4/ip_forward']), 'ip_forward'),
+  });
+
+  before(async () => {
+    sb = await Sandbox.create('doc', { startDaemon: false });
+    nsenter = must(await run('sh', ['-c', 'command -v nsenter']), 'command -v nsenter').trim();
+  });
+  after(async () => {
+    await sb?.destroy();
+  });
+
+  test('finds everything berth needs on this machine (exit 0) and names every check', async () => {
+    const before = await snapshot();
+    const r = await doctor();
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+    for (const name of CHECKS) assert.match(r.stdout, new RegExp(`^ {2}(ok|info) +${name} `, 'm'), `check ${name} in:\n${r.stdout}`);
+    assert.doesNotMatch(r.stdout, /MISSING/);
+    assert.match(r.stdout, /^everything berth needs is here$/m);
+    assert.match(r.stdout, /ip_forward +net\.ipv4\.ip_forward is 0 in this namespace/, 'reported, not changed');
+    assert.deepEqual(await snapshot(), before, 'no link, rule or sysctl of the namespace doctor ran in changed');
+  });
+
+  test('--format json lists the same checks with their status', async () => {
+    const r = await doctor(['--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const checks = JSON.parse(r.stdout) as { name: string; status: string; detail: string }[];
+    assert.deepEqual(checks.map((c) => c.name), CHECKS);
+    for (const c of checks) assert.ok(c.status === 'ok' || c.status === 'info', `${c.name}: ${c.status} ${c.detail}`);
+  });
+
+  test('says what is missing and how to fix it, and exits 1', async () => {
+    const r = await doctor([], { ...process.env, PATH: '/nonexistent' });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /^ {2}MISSING +nsenter +nsenter not found in PATH/m);
+    assert.match(r.stdout, /^ {2}MISSING +unshare /m);
+    assert.match(r.stdout, /fix: apt-get install util-linux/);
+    assert.match(r.stdout, /berth will not work until they are fixed$/m);
+  });
+
+  test('a probe refuses to run outside the throwaway namespace doctor makes for it', async () => {
+    const r = await run(nsenter, [`--net=${sb.hostNs}`, '--', process.execPath, BERTH, 'doctor', '--probe', 'bridge'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0);
+    const result = JSON.parse(r.stdout) as { ok: boolean; detail: string };
+    assert.equal(result.ok, false);
+    assert.match(result.detail, /probes run only in a throwaway namespace/);
+    assert.doesNotMatch((await sb.inHost('ip', ['-o', 'link'])).stdout, /bdoc/);
+  });
+});
