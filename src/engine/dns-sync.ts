@@ -44,14 +44,12 @@ export class DnsSync {
   refreshNetwork(networkId: string): void {
     const net = this.ctx.store.network(networkId);
     if (!servesDns(net)) return;
-    const records: DnsRecord[] = [];
-    for (const e of this.ctx.store.endpointsOfNetwork(networkId)) {
-      const c = this.ctx.store.container(e.containerId);
-      if (!c) continue;
+    const records: DnsRecord[] = this.ctx.store.dnsRecordsOfNetwork(networkId).map((r) => ({
+      ip: r.ip,
       // The first name answers PTR lookups: `name.network`, as Docker answers.
-      const names = [`${c.name}.${net.name}`, c.name, c.config.hostname, shortId(c.id), ...e.aliases];
-      records.push({ ip: e.ip, names: [...new Set(names)], upstreams: upstreamsOf(c.config.dns) });
-    }
+      names: [...new Set([`${r.name}.${net.name}`, r.name, r.hostname, shortId(r.id), ...r.aliases])],
+      upstreams: upstreamsOf(r.dns),
+    }));
     this.directory.setNetwork(networkId, { internal: net.internal, records });
   }
 

@@ -37,8 +37,7 @@ function holderMessage(ctx: EngineContext, held: PortRecord, what: string): stri
 
 /** Host addresses a binding may use: 0.0.0.0, loopback, or an address of the host namespace. */
 async function hostAddresses(ctx: EngineContext): Promise<Set<string>> {
-  const view = await ctx.kernel.call('inspect', {});
-  return new Set(view.addresses.map((a) => a.address));
+  return new Set((await ctx.kernel.call('addresses', {})).map((a) => a.address));
 }
 
 export async function resolveBindings(
@@ -48,7 +47,9 @@ export async function resolveBindings(
   containerIp: string,
 ): Promise<PortRecord[]> {
   if (requested.length === 0) return [];
-  const addresses = await hostAddresses(ctx);
+  // Only a binding to a specific host address needs the host's address list (a netlink dump).
+  const needsAddresses = requested.some((r) => r.hostIp !== '0.0.0.0' && !r.hostIp.startsWith('127.'));
+  const addresses = needsAddresses ? await hostAddresses(ctx) : new Set<string>();
   const out: PortRecord[] = [];
   const claimed = new Set<string>();
   const key = (p: string, ip: string, port: number) => `${p}/${ip}/${port}`;

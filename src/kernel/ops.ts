@@ -238,6 +238,14 @@ export function inspect(spec: { netnsPath?: string } = {}): HostView {
   });
 }
 
+/** IPv4 addresses of the host namespace (a lighter dump than inspect). */
+export function addresses(_spec: Record<string, never>): nl.AddressInfo[] {
+  return host()
+    .dump(nl.dumpAddresses(), 'list addresses')
+    .map((m) => nl.parseAddress(m.body))
+    .filter((a): a is nl.AddressInfo => a !== undefined);
+}
+
 export function writeSysctl(spec: { key: string; value: string }): void {
   fs.writeFileSync(`/proc/sys/${spec.key}`, spec.value);
 }

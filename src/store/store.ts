@@ -307,6 +307,24 @@ export class Store {
     return (this.db.prepare('SELECT * FROM endpoints WHERE network_id = ? ORDER BY ip').all(networkId) as Row[]).map(toEndpoint);
   }
 
+  /** A network's endpoints with their container's name, hostname and DNS servers, in one query (for DNS). */
+  dnsRecordsOfNetwork(networkId: string): { ip: string; aliases: string[]; id: string; name: string; hostname: string; dns: string[] }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT e.ip, e.aliases, c.id, c.name, json_extract(c.config, '$.hostname') AS hostname, json_extract(c.config, '$.dns') AS dns
+         FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.network_id = ?`,
+      )
+      .all(networkId) as Row[];
+    return rows.map((r) => ({
+      ip: String(r.ip),
+      aliases: json(r.aliases),
+      id: String(r.id),
+      name: String(r.name),
+      hostname: String(r.hostname),
+      dns: r.dns ? json<string[]>(r.dns) : [],
+    }));
+  }
+
   /** Addresses in use on a network, for the allocator. */
   addressesInUse(networkId: string): string[] {
     return (this.db.prepare('SELECT ip FROM endpoints WHERE network_id = ?').all(networkId) as { ip: string }[]).map((r) => r.ip);
