@@ -137,11 +137,13 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
       sharesWith = owner.id;
     } else {
       netnsPath = path.join(ctx.paths.netns, c.id);
-      await ctx.kernel.call('createSandbox', { path: netnsPath });
       ownSandbox = true;
-      for (const want of c.config.networks) {
+      if (c.config.networks.length === 0) await ctx.kernel.call('createSandbox', { path: netnsPath });
+      for (const [i, want] of c.config.networks.entries()) {
         const net = getNetwork(ctx.store, want.network);
-        joined.push(await joinNetwork(ctx, c, net, { ip: want.ip, aliases: want.aliases, mac: want.mac }, netnsPath));
+        // The first join also creates the namespace, in the same call to the kernel thread.
+        const join = { ip: want.ip, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 };
+        joined.push(await joinNetwork(ctx, c, net, join, netnsPath));
       }
       const first = joined[0];
       if (c.config.ports.length > 0 && first) {
@@ -233,7 +235,10 @@ export async function removeContainer(ctx: EngineContext, id: string, force: boo
     await stopContainer(ctx, c.id, 0);
   }
   ctx.store.deleteContainer(c.id);
-  fs.rmSync(path.join(ctx.paths.containers, c.id), { recursive: true, force: true });
+  // The directory only holds derived files; removing it need not hold up the caller.
+  fs.promises.rm(path.join(ctx.paths.containers, c.id), { recursive: true, force: true }).catch((err) =>
+    ctx.log.warn('could not remove container files', { container: c.id, error: String(err) }),
+  );
 }
 
 /** Containers whose process died while nobody watched (daemon restart, CLI killed). */

@@ -18,6 +18,8 @@ export interface JoinRequest {
   mac?: string;
   /** The interface name inside the sandbox; the next free ethN when unset. */
   ifname?: string;
+  /** Create the sandbox's namespace first (a new container's first network). */
+  createSandbox?: boolean;
 }
 
 export function poolOf(net: NetworkRecord): PoolSpec {
@@ -104,6 +106,7 @@ export async function joinNetwork(
       mtu: networkMtu(net),
       // The first interface carries the default route; later ones only reach their own subnet.
       defaultRoute: ctx.store.endpointsOfContainer(container.id).length === 1,
+      createSandbox: req.createSandbox,
     });
   } catch (err) {
     ctx.store.deleteEndpoint(id);

@@ -117,5 +117,9 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     await kernel.call('deleteSandbox', { path: nsPath });
     report.namespacesRemoved.push(name);
   }
+  // State directories of containers that no longer exist (their removal is not awaited).
+  for (const name of fs.existsSync(ctx.paths.containers) ? fs.readdirSync(ctx.paths.containers) : []) {
+    if (!store.container(name)) fs.rmSync(path.join(ctx.paths.containers, name), { recursive: true, force: true });
+  }
   return report;
 }

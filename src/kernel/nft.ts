@@ -62,11 +62,19 @@ export class NftContext {
     if (json) this.lib.setFlags(this.ctx, NFT_CTX_OUTPUT_JSON);
   }
 
-  /** Runs a script (one transaction) and returns what nft printed. */
+  /**
+   * Runs a script (one transaction) and returns what nft printed. A transaction that met EINTR
+   * (the kernel interrupts a netlink dump that races with another change) was not applied, so it
+   * is simply run again.
+   */
   run(script: string): string {
-    const rc = this.lib.run(this.ctx, script);
-    const out = this.lib.output(this.ctx) ?? '';
-    if (rc !== 0) throw new NftError(`nftables rejected the change: ${(this.lib.error(this.ctx) ?? '').trim()}`);
-    return out;
+    for (let attempt = 1; ; attempt++) {
+      const rc = this.lib.run(this.ctx, script);
+      const out = this.lib.output(this.ctx) ?? '';
+      if (rc === 0) return out;
+      const error = (this.lib.error(this.ctx) ?? '').trim();
+      if (attempt < 5 && error.includes('Interrupted system call')) continue;
+      throw new NftError(`nftables rejected the change: ${error}`);
+    }
   }
 }

@@ -112,6 +112,8 @@ export interface AttachSpec {
   gateway: string;
   mtu?: number;
   defaultRoute: boolean;
+  /** Make the namespace first (saves a round trip for a new container). */
+  createSandbox?: boolean;
 }
 
 /**
@@ -120,6 +122,7 @@ export interface AttachSpec {
  * address and route. On failure the host end is deleted, which also removes the peer.
  */
 export function attach(spec: AttachSpec): { hostIndex: number } {
+  if (spec.createSandbox) createSandbox({ path: spec.netnsPath });
   const sock = host();
   const bridge = linkByName(sock, spec.bridge);
   if (!bridge) throw new Error(`bridge ${spec.bridge} is missing: run \`berth system reconcile\` to restore it`);

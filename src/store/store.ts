@@ -180,14 +180,24 @@ export class Store {
     this.db.close();
   }
 
+  /** Prepared statements are compiled once: preparing costs more than running most of them. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
   /* networks */
   insertNetwork(n: NetworkRecord): void {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO networks VALUES (@id, @name, @driver, @bridge, @subnet, @gateway, @ipRange, @internal,
          @userSubnet, @options, @labels, @created, @predefined)`,
       )
@@ -202,32 +212,31 @@ export class Store {
   }
 
   deleteNetwork(id: string): void {
-    this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
+    this.stmt('DELETE FROM networks WHERE id = ?').run(id);
   }
 
   networks(): NetworkRecord[] {
-    return (this.db.prepare('SELECT * FROM networks ORDER BY created, name').all() as Row[]).map(toNetwork);
+    return (this.stmt('SELECT * FROM networks ORDER BY created, name').all() as Row[]).map(toNetwork);
   }
 
   network(id: string): NetworkRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM networks WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM networks WHERE id = ?').get(id) as Row | undefined;
     return r ? toNetwork(r) : undefined;
   }
 
   networkByName(name: string): NetworkRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM networks WHERE name = ?').get(name) as Row | undefined;
+    const r = this.stmt('SELECT * FROM networks WHERE name = ?').get(name) as Row | undefined;
     return r ? toNetwork(r) : undefined;
   }
 
   /** Networks whose id starts with `prefix` (Docker accepts any unique id prefix). */
   networksByIdPrefix(prefix: string): NetworkRecord[] {
-    return (this.db.prepare("SELECT * FROM networks WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toNetwork);
+    return (this.stmt("SELECT * FROM networks WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toNetwork);
   }
 
   /* containers */
   insertContainer(c: ContainerRecord): void {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO containers VALUES (@id, @name, @created, @config, @state, @pid, @pidStart, @exitCode,
          @netnsPath, @sharesWith)`,
       )
@@ -249,68 +258,66 @@ export class Store {
     const keys = Object.keys(fields);
     if (keys.length === 0) return;
     const sets = keys.map((k) => `${cols[k]} = @${k}`).join(', ');
-    this.db.prepare(`UPDATE containers SET ${sets} WHERE id = @id`).run({ ...fields, id });
+    this.stmt(`UPDATE containers SET ${sets} WHERE id = @id`).run({ ...fields, id });
   }
 
   deleteContainer(id: string): void {
-    this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+    this.stmt('DELETE FROM containers WHERE id = ?').run(id);
   }
 
   containers(): ContainerRecord[] {
-    return (this.db.prepare('SELECT * FROM containers ORDER BY created').all() as Row[]).map(toContainer);
+    return (this.stmt('SELECT * FROM containers ORDER BY created').all() as Row[]).map(toContainer);
   }
 
   container(id: string): ContainerRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
     return r ? toContainer(r) : undefined;
   }
 
   containerByName(name: string): ContainerRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM containers WHERE name = ?').get(name) as Row | undefined;
+    const r = this.stmt('SELECT * FROM containers WHERE name = ?').get(name) as Row | undefined;
     return r ? toContainer(r) : undefined;
   }
 
   containersByIdPrefix(prefix: string): ContainerRecord[] {
-    return (this.db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toContainer);
+    return (this.stmt("SELECT * FROM containers WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toContainer);
   }
 
   containersSharing(id: string): ContainerRecord[] {
-    return (this.db.prepare('SELECT * FROM containers WHERE shares_with = ?').all(id) as Row[]).map(toContainer);
+    return (this.stmt('SELECT * FROM containers WHERE shares_with = ?').all(id) as Row[]).map(toContainer);
   }
 
   /* endpoints */
   insertEndpoint(e: EndpointRecord): void {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostVeth, @state)`,
       )
       .run({ ...e, aliases: JSON.stringify(e.aliases) });
   }
 
   setEndpointState(id: string, state: EndpointState): void {
-    this.db.prepare('UPDATE endpoints SET state = ? WHERE id = ?').run(state, id);
+    this.stmt('UPDATE endpoints SET state = ? WHERE id = ?').run(state, id);
   }
 
   deleteEndpoint(id: string): void {
-    this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id);
+    this.stmt('DELETE FROM endpoints WHERE id = ?').run(id);
   }
 
   endpoints(): EndpointRecord[] {
-    return (this.db.prepare('SELECT * FROM endpoints ORDER BY container_id, ifname').all() as Row[]).map(toEndpoint);
+    return (this.stmt('SELECT * FROM endpoints ORDER BY container_id, ifname').all() as Row[]).map(toEndpoint);
   }
 
   endpointsOfContainer(containerId: string): EndpointRecord[] {
-    return (this.db.prepare('SELECT * FROM endpoints WHERE container_id = ? ORDER BY ifname').all(containerId) as Row[]).map(toEndpoint);
+    return (this.stmt('SELECT * FROM endpoints WHERE container_id = ? ORDER BY ifname').all(containerId) as Row[]).map(toEndpoint);
   }
 
   endpointsOfNetwork(networkId: string): EndpointRecord[] {
-    return (this.db.prepare('SELECT * FROM endpoints WHERE network_id = ? ORDER BY ip').all(networkId) as Row[]).map(toEndpoint);
+    return (this.stmt('SELECT * FROM endpoints WHERE network_id = ? ORDER BY ip').all(networkId) as Row[]).map(toEndpoint);
   }
 
   /** A network's endpoints with their container's name, hostname and DNS servers, in one query (for DNS). */
   dnsRecordsOfNetwork(networkId: string): { ip: string; aliases: string[]; id: string; name: string; hostname: string; dns: string[] }[] {
-    const rows = this.db
-      .prepare(
+    const rows = this.stmt(
         `SELECT e.ip, e.aliases, c.id, c.name, json_extract(c.config, '$.hostname') AS hostname, json_extract(c.config, '$.dns') AS dns
          FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.network_id = ?`,
       )
@@ -327,41 +334,39 @@ export class Store {
 
   /** Addresses in use on a network, for the allocator. */
   addressesInUse(networkId: string): string[] {
-    return (this.db.prepare('SELECT ip FROM endpoints WHERE network_id = ?').all(networkId) as { ip: string }[]).map((r) => r.ip);
+    return (this.stmt('SELECT ip FROM endpoints WHERE network_id = ?').all(networkId) as { ip: string }[]).map((r) => r.ip);
   }
 
   /* ports */
   insertPort(p: PortRecord): void {
-    this.db
-      .prepare('INSERT INTO ports VALUES (@containerId, @protocol, @hostIp, @hostPort, @containerPort, @containerIp)')
+    this.stmt('INSERT INTO ports VALUES (@containerId, @protocol, @hostIp, @hostPort, @containerPort, @containerIp)')
       .run(p);
   }
 
   deletePortsOfContainer(containerId: string): void {
-    this.db.prepare('DELETE FROM ports WHERE container_id = ?').run(containerId);
+    this.stmt('DELETE FROM ports WHERE container_id = ?').run(containerId);
   }
 
   ports(): PortRecord[] {
-    return (this.db.prepare('SELECT * FROM ports').all() as Row[]).map(toPort);
+    return (this.stmt('SELECT * FROM ports').all() as Row[]).map(toPort);
   }
 
   portsOfContainer(containerId: string): PortRecord[] {
-    return (this.db.prepare('SELECT * FROM ports WHERE container_id = ?').all(containerId) as Row[]).map(toPort);
+    return (this.stmt('SELECT * FROM ports WHERE container_id = ?').all(containerId) as Row[]).map(toPort);
   }
 
   portHolder(protocol: string, hostIp: string, hostPort: number): PortRecord | undefined {
-    const r = this.db
-      .prepare('SELECT * FROM ports WHERE protocol = ? AND host_ip = ? AND host_port = ?')
+    const r = this.stmt('SELECT * FROM ports WHERE protocol = ? AND host_ip = ? AND host_port = ?')
       .get(protocol, hostIp, hostPort) as Row | undefined;
     return r ? toPort(r) : undefined;
   }
 
   /* meta */
   getMeta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.stmt('INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 }
