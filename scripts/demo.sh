@@ -22,8 +22,8 @@ cleanup() {
     $BERTH rm -f $($BERTH ps -aq 2>/dev/null) >/dev/null 2>&1
     kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null
   fi
-  for m in "$ROOT"/state/netns/*; do [ -e "$m" ] && umount -l "$m"; done
-  mountpoint -q "$ROOT/state/netns" 2>/dev/null && umount -l "$ROOT/state/netns"
+  for m in "$ROOT"/state/run/netns/*; do [ -e "$m" ] && umount -l "$m"; done
+  mountpoint -q "$ROOT/state/run" 2>/dev/null && umount -l "$ROOT/state/run"
   ip netns del "$LAN" 2>/dev/null
   ip netns del "$HOST" 2>/dev/null
   rm -rf "$ROOT"
@@ -66,7 +66,7 @@ step "a LAN peer reaches web's published port 8080 at the host's address"
 nsenter --net=/run/netns/$LAN -- curl -s --max-time 3 http://192.168.200.1:8080/
 
 step "topology"
-echo "-- network namespaces under berth's root:"; ls "$ROOT/state/netns"
+echo "-- network namespaces under berth's run directory:"; ls "$ROOT/state/run/netns"
 echo "-- host namespace links (bridges and veth ports):"; in_host ip -br link
 echo "-- ports of each bridge:"; in_host bridge link
 for c in db web; do

@@ -10,6 +10,12 @@ import type { Logger } from '../log.js';
 
 export interface Paths {
   root: string;
+  /**
+   * Runtime state that lives as long as the containers do (until a reboot): a tmpfs of berth's own,
+   * shared-mounted, holding the namespace bind mounts and the per-container /etc files. Creating a
+   * file there costs microseconds; on the root's disk it can cost milliseconds.
+   */
+  run: string;
   /** Short hash of the root: marks this daemon's links (see aliasPrefix). */
   owner: string;
   /** Bind mounts of container network namespaces; a shared mount point. */
@@ -19,7 +25,8 @@ export interface Paths {
 
 export function pathsUnder(root: string): Paths {
   const owner = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 8);
-  return { root, owner, netns: path.join(root, 'netns'), containers: path.join(root, 'containers') };
+  const run = path.join(root, 'run');
+  return { root, owner, run, netns: path.join(run, 'netns'), containers: path.join(run, 'containers') };
 }
 
 /** Side effects that follow changes of the store: firewall elements and DNS records. */

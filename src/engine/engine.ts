@@ -62,8 +62,9 @@ export class Engine {
   static async open(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
     const { ctx } = engine;
-    fs.mkdirSync(ctx.paths.containers, { recursive: true, mode: 0o700 });
-    await ctx.kernel.call('prepareRunDir', { dir: ctx.paths.netns });
+    await ctx.kernel.call('prepareRunDir', { dir: ctx.paths.run });
+    fs.mkdirSync(ctx.paths.netns, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(ctx.paths.containers, { recursive: true, mode: 0o755 });
     // Containers reach beyond the host only if the host namespace forwards.
     await ctx.kernel.call('writeSysctl', { key: 'net/ipv4/ip_forward', value: '1' });
     networks.ensurePredefinedNetworks(ctx);

@@ -84,8 +84,8 @@ export function unshare(flags: number): void {
   check('unshare', unshareFn(flags));
 }
 
-export function mount(src: string, target: string, fstype: string | null, flags: number): void {
-  check(`mount ${target}`, mountFn(src, target, fstype, flags, null));
+export function mount(src: string, target: string, fstype: string | null, flags: number, data: string | null = null): void {
+  check(`mount ${target}`, mountFn(src, target, fstype, flags, data));
 }
 
 export function umount2(target: string, flags: number): void {

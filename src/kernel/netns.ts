@@ -79,13 +79,12 @@ export function isMountPoint(path: string): boolean {
 }
 
 /**
- * Makes `dir` a shared mount point (bind-mounted on itself), as `ip netns add` does for
- * /run/netns. Containers get their own mount namespace as a slave copy; with a shared source the
+ * Makes `dir` a shared mount point (a tmpfs of its own), as `ip netns add` does for /run/netns. Containers get their own mount namespace as a slave copy; with a shared source the
  * unmount of a dropped namespace propagates into those copies, so no copy keeps it alive.
  */
 export function ensureSharedMountDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  if (!isMountPoint(dir)) libc.mount(dir, dir, null, libc.MS_BIND | libc.MS_REC);
+  if (!isMountPoint(dir)) libc.mount('berth', dir, 'tmpfs', 0, 'mode=755');
   libc.mount('none', dir, null, libc.MS_SHARED | libc.MS_REC);
 }
 

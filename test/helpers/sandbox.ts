@@ -107,6 +107,11 @@ export class Sandbox {
     }
   }
 
+  /** Where the daemon bind-mounts container namespaces (under its tmpfs run directory). */
+  get netnsDir(): string {
+    return path.join(this.root, 'state', 'run', 'netns');
+  }
+
   get daemonPid(): number | undefined {
     return this.daemon?.pid;
   }
@@ -204,13 +209,14 @@ export class Sandbox {
     for (const child of this.background) await attempt(() => child.exitCode === null && child.kill('SIGKILL'));
     await attempt(() => this.stopDaemon('SIGKILL'));
     await attempt(() => this.killProcessesInOurNamespaces());
-    const netnsDir = path.join(this.root, 'state', 'netns');
+    const netnsDir = this.netnsDir;
     await attempt(() => {
       if (!fs.existsSync(netnsDir)) return;
       for (const f of fs.readdirSync(netnsDir)) execFileSync('umount', ['-l', path.join(netnsDir, f)], { stdio: 'ignore' });
     });
     await attempt(() => {
-      if (fs.existsSync(netnsDir)) execFileSync('umount', ['-l', netnsDir], { stdio: 'ignore' });
+      const runDir = path.dirname(netnsDir);
+      if (fs.existsSync(runDir)) execFileSync('umount', ['-l', runDir], { stdio: 'ignore' });
     });
     for (const p of this.peers) await attempt(() => run('ip', ['netns', 'del', p.name]));
     await attempt(() => run('ip', ['netns', 'del', this.name]));
@@ -229,7 +235,7 @@ export class Sandbox {
       }
     };
     add(this.hostNs);
-    const netnsDir = path.join(this.root, 'state', 'netns');
+    const netnsDir = this.netnsDir;
     if (fs.existsSync(netnsDir)) for (const f of fs.readdirSync(netnsDir)) add(path.join(netnsDir, f));
     for (const p of this.peers) add(p.nsPath);
     if (ours.size === 0) return;

@@ -1,5 +1,6 @@
 /** `berth run|ps|inspect|exec|stop|rm|port`: containers, as far as their networking goes. */
 import { spawn, spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import type { Command } from 'commander';
 import type { ApiClient } from '../../api/client.js';
 import { invalid } from '../../errors.js';
@@ -47,11 +48,13 @@ async function runAttached(api: ApiClient, id: string, argv: string[], autoRemov
   const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
   process.on('SIGINT', forward).on('SIGTERM', forward);
-  if (child.pid) await api.request('POST', `/containers/${id}/pid`, { pid: child.pid }).catch(() => undefined);
-  const code = await new Promise<number>((resolve) => {
+  // Listen before anything is awaited: a quick command may exit before the PID is reported.
+  const exited = new Promise<number>((resolve) => {
     child.on('error', () => resolve(127));
-    child.on('exit', (c, signal) => resolve(c ?? (signal === 'SIGKILL' ? 137 : signal ? 130 : 1)));
+    child.on('exit', (c, signal) => resolve(c ?? 128 + (os.constants.signals[signal ?? 'SIGTERM'] ?? 15)));
   });
+  if (child.pid) await api.request('POST', `/containers/${id}/pid`, { pid: child.pid }).catch(() => undefined);
+  const code = await exited;
   await api.request('POST', `/containers/${id}/exited`, { exitCode: code }).catch(() => undefined);
   if (autoRemove) await api.request('DELETE', `/containers/${id}?force=1`).catch(() => undefined);
   return code;

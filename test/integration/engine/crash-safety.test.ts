@@ -7,7 +7,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { ApiClient } from '../../../src/api/client.js';
 import { BUSYBOX, Sandbox, sleep } from '../../helpers/sandbox.js';
 
@@ -95,7 +94,7 @@ describe('crash safety under fault injection', () => {
     }
     const running = await api.request<{ Id: string; HostConfig: { NetworkMode: string } }[]>('GET', '/containers/json');
     const owned = running.filter((c) => !['host'].includes(c.HostConfig.NetworkMode)).map((c) => c.Id).sort();
-    const nsDir = path.join(sb.root, 'state', 'netns');
+    const nsDir = sb.netnsDir;
     const namespaces = fs.readdirSync(nsDir).sort();
     assert.deepEqual(namespaces, owned, `${where}: namespaces under the root must be exactly the running containers'`);
     const orphans = links.split('\n').filter((l) => /: bv[0-9a-f]+@/.test(l) && !/ master /.test(l));
