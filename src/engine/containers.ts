@@ -4,6 +4,7 @@
  * set up is undone if a later step fails.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DEFAULT_NETWORK, NAME_PATTERN } from '../constants.js';
@@ -182,8 +183,7 @@ export function spawnDetached(ctx: EngineContext, c: ContainerRecord, onExit: (c
 }
 
 function signalNumber(signal: NodeJS.Signals): number {
-  const table: Partial<Record<NodeJS.Signals, number>> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 };
-  return table[signal] ?? 0;
+  return os.constants.signals[signal] ?? 0;
 }
 
 export function launchArgvFor(ctx: EngineContext, c: ContainerRecord): string[] {
