@@ -20,3 +20,21 @@ export function fail(err: unknown, exitCode = 1): never {
 
 /** Collects a repeatable option into an array. */
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * Docker's way with several names (`rm a b c`): act on each, print each name that worked, report
+ * each failure, keep going, and exit 1 if any failed.
+ */
+export async function forEachRef(refs: string[], act: (ref: string) => Promise<unknown>): Promise<void> {
+  let failed = false;
+  for (const ref of refs) {
+    try {
+      await act(ref);
+      console.log(ref);
+    } catch (err) {
+      failed = true;
+      process.stderr.write(`Error response from daemon: ${messageOf(err)}\n`);
+    }
+  }
+  if (failed) process.exit(1);
+}

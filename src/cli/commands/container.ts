@@ -6,7 +6,7 @@ import type { ApiClient } from '../../api/client.js';
 import { invalid } from '../../errors.js';
 import { formatBinding, parseExposeSpec, parsePortSpec, type PortBinding } from '../../ipam/port-spec.js';
 import { execArgv } from '../../runtime/launch.js';
-import { collect, fail, printJson, table } from '../output.js';
+import { collect, fail, forEachRef, printJson, table } from '../output.js';
 
 interface Inspect {
   Id: string;
@@ -200,36 +200,12 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .description('Stop containers (SIGTERM, then SIGKILL after the timeout)')
     .argument('<container...>')
     .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
-    .action(async (refs: string[], o) => {
-      let failed: unknown;
-      for (const ref of refs) {
-        try {
-          await api().request('POST', `/containers/${enc(ref)}/stop?t=${Number(o.time)}`);
-          console.log(ref);
-        } catch (err) {
-          failed = err;
-          process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-        }
-      }
-      if (failed) process.exit(1);
-    });
+    .action((refs: string[], o) => forEachRef(refs, (ref) => api().request('POST', `/containers/${enc(ref)}/stop?t=${Number(o.time)}`)));
 
   program
     .command('rm')
     .description('Remove containers')
     .argument('<container...>')
     .option('-f, --force', 'stop running containers first')
-    .action(async (refs: string[], o) => {
-      let failed: unknown;
-      for (const ref of refs) {
-        try {
-          await api().request('DELETE', `/containers/${enc(ref)}?force=${o.force ? 1 : 0}`);
-          console.log(ref);
-        } catch (err) {
-          failed = err;
-          process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-        }
-      }
-      if (failed) process.exit(1);
-    });
+    .action((refs: string[], o) => forEachRef(refs, (ref) => api().request('DELETE', `/containers/${enc(ref)}?force=${o.force ? 1 : 0}`)));
 }

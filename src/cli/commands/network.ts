@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { invalid } from '../../errors.js';
 import type { ApiClient } from '../../api/client.js';
 import type { NetworkView } from '../../engine/views.js';
-import { collect, fail, printJson, table } from '../output.js';
+import { collect, fail, forEachRef, printJson, table } from '../output.js';
 
 function keyValues(list: string[], what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -98,19 +98,7 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .alias('remove')
     .description('Remove networks')
     .argument('<network...>')
-    .action(async (refs: string[]) => {
-      let failed: unknown;
-      for (const ref of refs) {
-        try {
-          await api().request('DELETE', `/networks/${enc(ref)}`);
-          console.log(ref);
-        } catch (err) {
-          failed = err;
-          process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
-        }
-      }
-      if (failed) process.exit(1);
-    });
+    .action((refs: string[]) => forEachRef(refs, (ref) => api().request('DELETE', `/networks/${enc(ref)}`)));
 
   network
     .command('prune')

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FirewallNetwork, FirewallState, PublishedPort } from '../../../src/firewall/model.js';
+import type { FirewallState, PublishedPort } from '../../../src/firewall/model.js';
 import { IP_CHAINS, TABLE } from '../../../src/firewall/names.js';
 import { buildRuleset, networkElements, portElements } from '../../../src/firewall/ruleset.js';
 import {
@@ -17,30 +17,10 @@ import {
   scriptElements,
   skipReason,
 } from './netns.js';
+import { network, samplePorts } from '../../helpers/firewall-fixtures.js';
 
 const skip = skipReason();
 
-function network(overrides: Partial<FirewallNetwork> = {}): FirewallNetwork {
-  return {
-    id: 'net-a',
-    bridge: 'br-a',
-    subnet: '10.77.0.0/24',
-    gateway: '10.77.0.1',
-    internal: false,
-    icc: true,
-    masquerade: true,
-    ...overrides,
-  };
-}
-
-function ports(containerIp: string): PublishedPort[] {
-  return [
-    { containerId: 'web', protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerIp, containerPort: 80 },
-    { containerId: 'web', protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerIp, containerPort: 80 },
-    { containerId: 'web', protocol: 'tcp', hostIp: '192.0.2.10', hostPort: 8443, containerIp, containerPort: 443 },
-    { containerId: 'dns', protocol: 'udp', hostIp: '0.0.0.0', hostPort: 5353, containerIp, containerPort: 53 },
-  ];
-}
 
 /** Every element the state should put in the kernel, derived from the incremental scripts. */
 function expectedElements(state: FirewallState): string[] {
@@ -61,7 +41,7 @@ async function withNamespace(tag: string, body: (ns: string) => void | Promise<v
 }
 
 const MATRIX: Array<{ name: string; state: FirewallState }> = [
-  { name: 'defaults with ports', state: { networks: [network()], ports: ports('10.77.0.2') } },
+  { name: 'defaults with ports', state: { networks: [network()], ports: samplePorts('10.77.0.2') } },
   { name: 'internal icc=false, no ports', state: { networks: [network({ internal: true, icc: false })], ports: [] } },
   {
     name: 'two networks, masquerade off, icc=false, ports',
@@ -70,7 +50,7 @@ const MATRIX: Array<{ name: string; state: FirewallState }> = [
         network({ masquerade: false }),
         network({ id: 'net-b', bridge: 'br-b', subnet: '10.77.1.0/24', gateway: '10.77.1.1', icc: false }),
       ],
-      ports: ports('10.77.1.9'),
+      ports: samplePorts('10.77.1.9'),
     },
   },
 ];

@@ -7,6 +7,7 @@ import { isBerthError, type ErrorKind } from '../../../src/errors.js';
 import type { FirewallNetwork, FirewallState, PublishedPort } from '../../../src/firewall/model.js';
 import { IP_CHAINS, TABLE } from '../../../src/firewall/names.js';
 import { buildRuleset, networkElements, portElements } from '../../../src/firewall/ruleset.js';
+import { network, samplePorts } from '../../helpers/firewall-fixtures.js';
 
 /** The repo root, found from the compiled file (under dist or a .build-* directory), so goldens come from the source tree. */
 function repoRoot(): string {
@@ -33,28 +34,6 @@ function assertGolden(name: string, actual: string): void {
   assert.equal(actual, readFileSync(file, 'utf8'), `${name}: output differs from ${file} (UPDATE_GOLDEN=1 regenerates)`);
 }
 
-function network(overrides: Partial<FirewallNetwork> = {}): FirewallNetwork {
-  return {
-    id: 'net-a',
-    bridge: 'br-a',
-    subnet: '10.77.0.0/24',
-    gateway: '10.77.0.1',
-    internal: false,
-    icc: true,
-    masquerade: true,
-    ...overrides,
-  };
-}
-
-/** A wildcard tcp port, a 127.0.0.1-only port, a port on one host address and a udp port. */
-function samplePorts(containerIp: string): PublishedPort[] {
-  return [
-    { containerId: 'web', protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerIp, containerPort: 80 },
-    { containerId: 'web', protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerIp, containerPort: 80 },
-    { containerId: 'web', protocol: 'tcp', hostIp: '192.0.2.10', hostPort: 8443, containerIp, containerPort: 443 },
-    { containerId: 'dns', protocol: 'udp', hostIp: '0.0.0.0', hostPort: 5353, containerIp, containerPort: 53 },
-  ];
-}
 
 const onOff = (b: boolean) => (b ? 'on' : 'off');
 
