@@ -59,7 +59,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
       const before = netState(ctx, container.id);
       const endpoint = await joinNetwork(ctx, container, net, { ip: requestedIp, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
       const ports = await resolveBindings(ctx, container.id, portRequests(config), endpoint.ip).catch(async (err) => {
-        await leaveNetwork(ctx, endpoint, env.netns, true);
+        leaveNetwork(ctx, endpoint, env.netns)();
         throw err;
       });
       ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
@@ -117,14 +117,16 @@ export async function cniDel(ctx: EngineContext, env: CniEnv): Promise<void> {
     if (!c) return;
     const endpoint = ctx.store.endpointsOfContainer(c.id).find((e) => e.ifname === env.ifname);
     const before = netState(ctx, c.id);
+    let deleteVeth = () => undefined as void;
     if (endpoint) {
       const nsAlive = env.netns !== '' && fs.existsSync(env.netns);
       if (ctx.store.portsOfContainer(c.id).some((p) => p.containerIp === endpoint.ip)) ctx.store.deletePortsOfContainer(c.id);
-      await leaveNetwork(ctx, endpoint, nsAlive ? env.netns : null, true);
-      if (!nsAlive) await ctx.kernel.call('deleteLink', endpoint.hostVeth).catch(() => false);
+      // With the namespace gone the pair went with it, unless the host end lingers: delete that by name.
+      deleteVeth = leaveNetwork(ctx, endpoint, nsAlive ? env.netns : '/nonexistent');
     }
     await ctx.hooks.containerChanged(c.id, before, netState(ctx, c.id));
     if (ctx.store.endpointsOfContainer(c.id).length === 0) ctx.store.deleteContainer(c.id);
+    deleteVeth();
   } catch (err) {
     throw asCniError(err);
   }

@@ -15,7 +15,7 @@ import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/
 import { launchArgv } from '../runtime/launch.js';
 import { isAlive, processStartTime, terminate } from '../runtime/process.js';
 import type { ContainerNetState, EngineContext } from './context.js';
-import { joinNetwork, leaveNetwork } from './endpoints.js';
+import { joinNetwork } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
 import { newId, shortId } from './ids.js';
 import { getContainer, getNetwork } from './lookup.js';
@@ -246,4 +246,3 @@ export function isRunningProcess(c: ContainerRecord): boolean {
   return c.state === 'running' && c.pid !== null && isAlive(c.pid, c.pidStart);
 }
 
-export { leaveNetwork };

@@ -117,13 +117,18 @@ export async function joinNetwork(
 }
 
 /**
- * Removes an endpoint. When the whole sandbox is about to be dropped the kernel removes the veth
- * with it, so only the store is updated (`kernelToo` false): that is the fast teardown path.
+ * Removes an endpoint from the store and returns the kernel work still to do: deleting its veth.
+ * That delete blocks for 16-40 ms in the kernel (RCU grace periods), so callers start it last,
+ * after their own firewall and DNS updates, and do not wait for it: the kernel thread runs
+ * requests in order, so anything asked of it later (a new veth with the same interface name, say)
+ * happens after the delete. A failure is logged; the reconciler removes a veth whose endpoint is gone.
  */
-export async function leaveNetwork(ctx: EngineContext, endpoint: EndpointRecord, netnsPath: string | null, kernelToo: boolean): Promise<void> {
-  if (kernelToo && netnsPath) {
-    await ctx.kernel.call('detach', { netnsPath, ifname: endpoint.ifname });
-    await ctx.kernel.call('deleteLink', endpoint.hostVeth).catch(() => false);
-  }
+export function leaveNetwork(ctx: EngineContext, endpoint: EndpointRecord, netnsPath: string | null): () => void {
   ctx.store.deleteEndpoint(endpoint.id);
+  if (!netnsPath) return () => undefined;
+  return () => {
+    ctx.kernel
+      .call('detach', { netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostVeth })
+      .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
+  };
 }

@@ -144,9 +144,10 @@ export class Engine {
       // Published ports point at the first endpoint's address; they go with it.
       const ports = this.ctx.store.portsOfContainer(c.id).filter((p) => p.containerIp === endpoint.ip);
       if (ports.length > 0) this.ctx.store.deletePortsOfContainer(c.id);
-      await leaveNetwork(this.ctx, endpoint, c.netnsPath, true);
+      const deleteVeth = leaveNetwork(this.ctx, endpoint, c.netnsPath);
       writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
       await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
+      deleteVeth();
     });
   }
 

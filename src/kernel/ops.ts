@@ -175,9 +175,9 @@ function configureInside(spec: AttachSpec): void {
   }
 }
 
-/** Removes a sandbox's interface (and so its veth pair). Idempotent. */
-export function detach(spec: { netnsPath: string; ifname: string }): boolean {
-  if (!fs.existsSync(spec.netnsPath)) return false;
+/** Removes a sandbox's interface (and so its veth pair; else the host end by name). Idempotent. */
+export function detach(spec: { netnsPath: string; ifname: string; hostVeth?: string }): boolean {
+  if (!fs.existsSync(spec.netnsPath)) return spec.hostVeth ? deleteLink(spec.hostVeth) : false;
   return withNetns(spec.netnsPath, () => {
     const sock = new NetlinkSocket();
     try {

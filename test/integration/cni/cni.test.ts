@@ -121,7 +121,8 @@ describe('CNI plugin', () => {
       assert.equal(check.code, 0, check.raw);
       const del = await cni({ command: 'DEL', containerId: id, netns, config: conf(version) });
       assert.equal(del.code, 0, del.raw);
-      assert.equal((await sb.inNs(netns, 'ip', ['link', 'show', 'eth0'])).code, 1, 'eth0 is gone');
+      // The kernel deletes the veth just after DEL returns (a veth delete blocks 16-40 ms).
+      assert.ok(await eventually(async () => (await sb.inNs(netns, 'ip', ['link', 'show', 'eth0'])).code === 1, 2000), 'eth0 is gone');
       assert.doesNotMatch(await sb.berthOk('ps', '-a'), new RegExp(`cni-${id.replace(/\./g, '\\.')}`));
       const again = await cni({ command: 'DEL', containerId: id, netns, config: conf(version) });
       assert.equal(again.code, 0, 'DEL is idempotent');
@@ -176,7 +177,7 @@ describe('CNI plugin', () => {
     const ps = await sb.berthOk('ps');
     assert.match(ps, /cni-keep/);
     assert.doesNotMatch(ps, /cni-drop/);
-    assert.equal((await sb.inNs(drop, 'ip', ['link', 'show', 'eth0'])).code, 1);
+    assert.ok(await eventually(async () => (await sb.inNs(drop, 'ip', ['link', 'show', 'eth0'])).code === 1, 2000), 'eth0 is gone');
     assert.equal((await cni({ command: 'STATUS', config: conf('1.1.0') })).code, 0);
     await cni({ command: 'DEL', containerId: 'keep', netns: keep, config: conf('1.1.0') });
   });
