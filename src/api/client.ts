@@ -10,9 +10,16 @@ export function socketPathOf(host: string): string {
 
 export class ApiClient {
   readonly socketPath: string;
+  /** One connection reused across requests: a new connection per request costs about 2 ms. */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
   constructor(host = process.env.BERTH_HOST || DEFAULT_HOST) {
     this.socketPath = socketPathOf(host);
+  }
+
+  /** Lets the process exit: idle kept-alive connections would otherwise hold it open. */
+  close(): void {
+    this.agent.destroy();
   }
 
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
@@ -21,6 +28,7 @@ export class ApiClient {
       const req = http.request(
         {
           socketPath: this.socketPath,
+          agent: this.agent,
           method,
           path,
           headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {},
