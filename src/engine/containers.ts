@@ -211,6 +211,7 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
   const c = ctx.store.container(id);
   if (!c || c.state !== 'running') return;
   const before = netState(ctx, id);
+  const neighbours = ctx.store.endpointsOfContainer(id).map((e) => ({ bridge: ctx.store.network(e.networkId)?.bridge, ip: e.ip }));
   const ownSandbox = c.netnsPath !== null && c.sharesWith === null && c.netnsPath.startsWith(ctx.paths.netns);
   ctx.store.transaction(() => {
     ctx.store.deletePortsOfContainer(id);
@@ -219,6 +220,7 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
   });
   await ctx.hooks.containerChanged(id, before, EMPTY);
   if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
+  for (const n of neighbours) if (n.bridge) await ctx.kernel.call('forgetNeighbours', { bridge: n.bridge, ips: [n.ip] });
 }
 
 export async function stopContainer(ctx: EngineContext, id: string, graceMs: number): Promise<void> {

@@ -126,9 +126,10 @@ export async function joinNetwork(
 export function leaveNetwork(ctx: EngineContext, endpoint: EndpointRecord, netnsPath: string | null): () => void {
   ctx.store.deleteEndpoint(endpoint.id);
   if (!netnsPath) return () => undefined;
+  const bridge = ctx.store.network(endpoint.networkId)?.bridge ?? undefined;
   return () => {
     ctx.kernel
-      .call('detach', { netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostVeth })
+      .call('detach', { netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostVeth, bridge, ip: endpoint.ip })
       .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
   };
 }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
-import { NetlinkSocket, EEXIST, ENODEV } from './netlink/socket.js';
+import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
 
@@ -153,7 +153,10 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
   }
   const hostEnd = linkByName(sock, spec.hostVeth);
   if (hostEnd) {
-    sock.transact([nl.setAlias(hostEnd.index, spec.alias), nl.setHairpin(hostEnd.index)], [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`]);
+    sock.transact(
+      [nl.setAlias(hostEnd.index, spec.alias), nl.setHairpin(hostEnd.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac)],
+      [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`],
+    );
   }
   return { hostIndex: hostEnd?.index ?? 0 };
 }
@@ -175,8 +178,12 @@ function configureInside(spec: AttachSpec): void {
   }
 }
 
-/** Removes a sandbox's interface (and so its veth pair; else the host end by name). Idempotent. */
-export function detach(spec: { netnsPath: string; ifname: string; hostVeth?: string }): boolean {
+/**
+ * Removes a sandbox's interface (and so its veth pair; else the host end by name), and the
+ * bridge's neighbour entry for its address. Idempotent.
+ */
+export function detach(spec: { netnsPath: string; ifname: string; hostVeth?: string; bridge?: string; ip?: string }): boolean {
+  if (spec.bridge && spec.ip) forgetNeighbour(spec.bridge, spec.ip);
   if (!fs.existsSync(spec.netnsPath)) return spec.hostVeth ? deleteLink(spec.hostVeth) : false;
   return withNetns(spec.netnsPath, () => {
     const sock = new NetlinkSocket();
@@ -209,6 +216,21 @@ export function setDefaultRoute(spec: { netnsPath: string; ifname: string; gatew
       sock.close();
     }
   });
+}
+
+function forgetNeighbour(bridgeName: string, ip: string): void {
+  const bridge = linkByName(host(), bridgeName);
+  if (!bridge) return;
+  try {
+    host().transact([nl.deleteNeighbour(bridge.index, ip)], [`forget neighbour ${ip}`]);
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== ENOENT) throw err;
+  }
+}
+
+/** Drops the bridge's neighbour entries for addresses whose containers left (namespace dropped). */
+export function forgetNeighbours(spec: { bridge: string; ips: string[] }): void {
+  for (const ip of spec.ips) forgetNeighbour(spec.bridge, ip);
 }
 
 export interface HostView {

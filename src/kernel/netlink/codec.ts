@@ -206,6 +206,36 @@ export function setLinkUp(target: { index?: number; name?: string }, up = true):
   return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(target.index ?? 0, up ? IFF_UP : 0, IFF_UP), attrs);
 }
 
+const RTM_NEWNEIGH = 28;
+const RTM_DELNEIGH = 29;
+const NDA_DST = 1;
+const NDA_LLADDR = 2;
+const NUD_PERMANENT = 0x80;
+
+function ndmsg(index: number, state = 0): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(AF_INET, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt16LE(state, 8);
+  return b;
+}
+
+/**
+ * A permanent neighbour entry (IP → MAC) on a bridge. With one for every container the host never
+ * ARPs for them: on a bridge with ~1,000 ports each ARP broadcast is copied to every port, which
+ * overflows the kernel's receive backlog and leaves the host unable to resolve a container.
+ */
+export function newNeighbour(index: number, ip: string, mac: string): NetlinkRequest {
+  return request(RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, ndmsg(index, NUD_PERMANENT), [
+    ipv4Attr(NDA_DST, ip),
+    attr(NDA_LLADDR, macBytes(mac)),
+  ]);
+}
+
+export function deleteNeighbour(index: number, ip: string): NetlinkRequest {
+  return request(RTM_DELNEIGH, NLM_F_ACK, ndmsg(index), [ipv4Attr(NDA_DST, ip)]);
+}
+
 /** Enslaves a link to a bridge and brings it up. */
 export function setMaster(index: number, masterIndex: number): NetlinkRequest {
   return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP), [u32Attr(IFLA_MASTER, masterIndex)]);

@@ -63,6 +63,15 @@ describe('single-host engine', () => {
     await sb.berthOk('rm', '-f', 'r1', 'r2');
   });
 
+  test('the host knows every container by a permanent neighbour entry (no ARP floods on a big bridge)', async () => {
+    await sb.berthOk('run', '-d', '--name', 'neigh', '--network', 'appnet', '--', BUSYBOX, 'sleep', '3600');
+    const { IPAddress, MacAddress } = (await sb.inspect('neigh')).NetworkSettings.Networks.appnet!;
+    const neigh = async () => (await sb.inHost('ip', ['neigh', 'show', IPAddress])).stdout;
+    assert.match(await neigh(), new RegExp(`lladdr ${MacAddress} PERMANENT`));
+    await sb.berthOk('rm', '-f', 'neigh');
+    assert.ok(await eventually(async () => !(await neigh()).includes('PERMANENT'), 2000), 'the entry goes with the container');
+  });
+
   test('none mode has only lo, up', async () => {
     await sb.berthOk('run', '-d', '--name', 'lonely', '--network', 'none', '--', BUSYBOX, 'sleep', '3600');
     const links = await sb.inNs(await sb.netnsOf('lonely'), 'ip', ['-o', 'link']);
