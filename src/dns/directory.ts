@@ -38,6 +38,8 @@ export interface NetworkRecords {
 /** A network's records indexed for O(1) answers; rebuilt whole on every `setNetwork`. */
 interface NetworkIndex {
   internal: boolean;
+  /** Records added one at a time (upsertRecord), so they can be removed one at a time. */
+  byKey: Map<string, { ip: string; names: string[] }>;
   byName: Map<string, readonly string[]>;
   byIp: Map<string, string>;
   upstreamsByIp: Map<string, readonly Upstream[]>;
@@ -61,6 +63,38 @@ export class MemoryDirectory implements DnsDirectory {
 
   removeNetwork(networkId: string): void {
     this.networks.delete(networkId);
+  }
+
+  /**
+   * Adds or replaces one endpoint's record (`key` names it, e.g. the container id), in time
+   * proportional to its names, not to the network's size. The network must have been set.
+   */
+  upsertRecord(networkId: string, key: string, record: DnsRecord): void {
+    const index = this.networks.get(networkId);
+    if (!index) throw invalid(`DNS: network ${networkId} is not known`);
+    validateRecord(networkId, record);
+    const upstreams = record.upstreams?.length ? freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`) : undefined;
+    this.removeRecord(networkId, key);
+    const names = [...new Set(record.names.map(normalizeName))];
+    for (const name of names) index.byName.set(name, Object.freeze([...(index.byName.get(name) ?? []), record.ip]));
+    if (names[0] && !index.byIp.has(record.ip)) index.byIp.set(record.ip, names[0]);
+    if (upstreams) index.upstreamsByIp.set(record.ip, upstreams);
+    index.byKey.set(key, { ip: record.ip, names });
+  }
+
+  /** Forgets one endpoint's record; nothing happens if it is not there. */
+  removeRecord(networkId: string, key: string): void {
+    const index = this.networks.get(networkId);
+    const old = index?.byKey.get(key);
+    if (!index || !old) return;
+    for (const name of old.names) {
+      const left = (index.byName.get(name) ?? []).filter((ip) => ip !== old.ip);
+      if (left.length) index.byName.set(name, Object.freeze(left));
+      else index.byName.delete(name);
+    }
+    if (index.byIp.get(old.ip) === old.names[0]) index.byIp.delete(old.ip);
+    index.upstreamsByIp.delete(old.ip);
+    index.byKey.delete(key);
   }
 
   /** The host's resolvers (from its resolv.conf), used when a container has no `--dns` of its own. */
@@ -102,7 +136,7 @@ function buildIndex(networkId: string, network: NetworkRecords): NetworkIndex {
     }
   }
   for (const addresses of byName.values()) Object.freeze(addresses);
-  return { internal: network.internal, byName, byIp, upstreamsByIp };
+  return { internal: network.internal, byKey: new Map(), byName, byIp, upstreamsByIp };
 }
 
 function addAddress(byName: Map<string, string[]>, name: string, ip: string): void {

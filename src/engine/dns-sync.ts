@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { MemoryDirectory, type DnsRecord } from '../dns/directory.js';
 import { DnsResolver } from '../dns/resolver.js';
 import { parseResolvConf, upstreamsOf } from '../dns/resolv-conf.js';
-import type { NetworkRecord } from '../store/store.js';
+import type { DnsRow, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { shortId } from './ids.js';
 import { isBridgeNetwork, isDefaultBridge } from './networks.js';
@@ -40,25 +40,44 @@ export class DnsSync {
     this.directory.setHostUpstreams(upstreamsOf(servers).slice(0, 3));
   }
 
-  /** Rebuilds one network's names from its endpoints: name, hostname, short id, aliases, name.network. */
-  refreshNetwork(networkId: string): void {
+  /** Sets one network's names from the store, all at once (when its resolver starts). */
+  loadNetwork(networkId: string): void {
     const net = this.ctx.store.network(networkId);
     if (!servesDns(net)) return;
-    const records: DnsRecord[] = this.ctx.store.dnsRecordsOfNetwork(networkId).map((r) => ({
+    this.directory.setNetwork(networkId, { internal: net.internal, records: [] });
+    for (const r of this.ctx.store.dnsRecordsOfNetwork(networkId)) this.directory.upsertRecord(networkId, r.id, this.record(net, r));
+  }
+
+  /** Updates one container's names on the networks it joined or left: O(1) in the network's size. */
+  containerChanged(containerId: string, before: string[], after: string[]): void {
+    for (const networkId of before) if (!after.includes(networkId) && this.listening.has(networkId)) this.directory.removeRecord(networkId, containerId);
+    for (const networkId of after) {
+      const net = this.ctx.store.network(networkId);
+      const r = this.ctx.store.dnsRecordOf(networkId, containerId);
+      if (servesDns(net) && r && this.listening.has(networkId)) this.directory.upsertRecord(networkId, containerId, this.record(net, r));
+    }
+  }
+
+  /** name.network comes first: it answers PTR lookups, as Docker answers. */
+  private record(net: NetworkRecord, r: DnsRow): DnsRecord {
+    return {
       ip: r.ip,
-      // The first name answers PTR lookups: `name.network`, as Docker answers.
       names: [...new Set([`${r.name}.${net.name}`, r.name, r.hostname, shortId(r.id), ...r.aliases])],
       upstreams: upstreamsOf(r.dns),
-    }));
-    this.directory.setNetwork(networkId, { internal: net.internal, records });
+    };
   }
 
   async networkAdded(networkId: string): Promise<void> {
     const net = this.ctx.store.network(networkId);
     if (!servesDns(net) || this.listening.has(networkId)) return;
-    this.refreshNetwork(networkId);
-    await this.resolver.listen(networkId, net.gateway!, DNS_PORT);
     this.listening.add(networkId);
+    this.loadNetwork(networkId);
+    try {
+      await this.resolver.listen(networkId, net.gateway!, DNS_PORT);
+    } catch (err) {
+      this.listening.delete(networkId);
+      throw err;
+    }
   }
 
   async networkRemoved(networkId: string): Promise<void> {

@@ -32,9 +32,9 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       await dns.networkRemoved(id);
       await firewall.networkRemoved(id);
     },
-    async containerChanged(_id, before, after) {
+    async containerChanged(id, before, after) {
       await firewall.portsChanged(before.ports, after.ports);
-      for (const networkId of new Set([...before.networkIds, ...after.networkIds])) dns.refreshNetwork(networkId);
+      dns.containerChanged(id, before.networkIds, after.networkIds);
     },
   };
 }

@@ -102,6 +102,30 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 type Row = Record<string, unknown>;
+
+/** An endpoint with what DNS needs of its container. */
+export interface DnsRow {
+  ip: string;
+  aliases: string[];
+  id: string;
+  name: string;
+  hostname: string;
+  dns: string[];
+}
+
+const DNS_ROWS = `SELECT e.ip, e.aliases, c.id, c.name, json_extract(c.config, '$.hostname') AS hostname,
+  json_extract(c.config, '$.dns') AS dns FROM endpoints e JOIN containers c ON c.id = e.container_id`;
+
+function toDnsRow(r: Row): DnsRow {
+  return {
+    ip: String(r.ip),
+    aliases: JSON.parse(String(r.aliases)) as string[],
+    id: String(r.id),
+    name: String(r.name),
+    hostname: String(r.hostname),
+    dns: r.dns ? (JSON.parse(String(r.dns)) as string[]) : [],
+  };
+}
 const bool = (v: unknown) => v === 1;
 const json = <T>(v: unknown) => JSON.parse(String(v)) as T;
 
@@ -316,20 +340,14 @@ export class Store {
   }
 
   /** A network's endpoints with their container's name, hostname and DNS servers, in one query (for DNS). */
-  dnsRecordsOfNetwork(networkId: string): { ip: string; aliases: string[]; id: string; name: string; hostname: string; dns: string[] }[] {
-    const rows = this.stmt(
-        `SELECT e.ip, e.aliases, c.id, c.name, json_extract(c.config, '$.hostname') AS hostname, json_extract(c.config, '$.dns') AS dns
-         FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.network_id = ?`,
-      )
-      .all(networkId) as Row[];
-    return rows.map((r) => ({
-      ip: String(r.ip),
-      aliases: json(r.aliases),
-      id: String(r.id),
-      name: String(r.name),
-      hostname: String(r.hostname),
-      dns: r.dns ? json<string[]>(r.dns) : [],
-    }));
+  dnsRecordsOfNetwork(networkId: string): DnsRow[] {
+    return (this.stmt(`${DNS_ROWS} WHERE e.network_id = ?`).all(networkId) as Row[]).map(toDnsRow);
+  }
+
+  /** One container's endpoint on a network, shaped for DNS. */
+  dnsRecordOf(networkId: string, containerId: string): DnsRow | undefined {
+    const r = this.stmt(`${DNS_ROWS} WHERE e.network_id = ? AND e.container_id = ?`).get(networkId, containerId) as Row | undefined;
+    return r ? toDnsRow(r) : undefined;
   }
 
   /** Addresses in use on a network, for the allocator. */
