@@ -94,5 +94,5 @@ export async function resolveBindings(
 
 /** A 0.0.0.0 binding clashes with a binding of the same port on any specific address. */
 function anyHolder(ctx: EngineContext, protocol: string, port: number): PortRecord | undefined {
-  return ctx.store.ports().find((p) => p.protocol === protocol && p.hostPort === port);
+  return ctx.store.portHolderAnyIp(protocol, port);
 }

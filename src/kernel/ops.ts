@@ -128,20 +128,7 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
   if (!bridge) throw new Error(`bridge ${spec.bridge} is missing: run \`berth system reconcile\` to restore it`);
   const nsFd = openNetns(spec.netnsPath);
   try {
-    sock.transact(
-      [
-        nl.newVeth({
-          name: spec.hostVeth,
-          masterIndex: bridge.index,
-          up: true,
-          mtu: spec.mtu,
-          peerName: spec.ifname,
-          peerNetnsFd: nsFd,
-          peerMac: spec.mac,
-        }),
-      ],
-      [`create veth ${spec.hostVeth} for ${spec.ifname}`],
-    );
+    transactVeth(sock, spec, bridge.index, nsFd);
   } finally {
     fs.closeSync(nsFd);
   }
@@ -154,11 +141,43 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
   const hostEnd = linkByName(sock, spec.hostVeth);
   if (hostEnd) {
     sock.transact(
-      [nl.setAlias(hostEnd.index, spec.alias), nl.setHairpin(hostEnd.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac)],
-      [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`],
+      [
+        nl.setAlias(hostEnd.index, spec.alias),
+        nl.setHairpin(hostEnd.index),
+        nl.newNeighbour(bridge.index, spec.ip, spec.mac),
+        nl.newStaticFdb(hostEnd.index, spec.mac),
+      ],
+      [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
     );
   }
   return { hostIndex: hostEnd?.index ?? 0 };
+}
+
+const EXFULL = 54;
+const BRIDGE_PORT_LIMIT = 1024;
+
+/** The veth, its peer in the sandbox and the host end on the bridge, in one message. */
+function transactVeth(sock: NetlinkSocket, spec: AttachSpec, bridgeIndex: number, nsFd: number): void {
+  try {
+    sock.transact(
+      [
+        nl.newVeth({
+          name: spec.hostVeth,
+          masterIndex: bridgeIndex,
+          up: true,
+          mtu: spec.mtu,
+          peerName: spec.ifname,
+          peerNetnsFd: nsFd,
+          peerMac: spec.mac,
+        }),
+      ],
+      [`create veth ${spec.hostVeth} for ${spec.ifname}`],
+    );
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== EXFULL) throw err;
+    deleteLink(spec.hostVeth);
+    throw new Error(`bridge ${spec.bridge} already has ${BRIDGE_PORT_LIMIT} ports, the kernel's limit for one bridge: put further containers on another network`);
+  }
 }
 
 function configureInside(spec: AttachSpec): void {

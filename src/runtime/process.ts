@@ -40,11 +40,15 @@ export async function terminate(pid: number, startTime: string | null, graceMs: 
   };
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (isAlive(pid, startTime) && Date.now() < deadline) await sleep(20);
+  await waitGone(pid, startTime, deadline);
   if (!isAlive(pid, startTime)) return;
   signal('SIGKILL');
-  const killDeadline = Date.now() + 5000;
-  while (isAlive(pid, startTime) && Date.now() < killDeadline) await sleep(20);
+  await waitGone(pid, startTime, Date.now() + 5000);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls often at first (a killed process is usually gone within a millisecond), then less. */
+async function waitGone(pid: number, startTime: string | null, deadline: number): Promise<void> {
+  for (let step = 1; isAlive(pid, startTime) && Date.now() < deadline; step = Math.min(step * 2, 50)) await sleep(step);
+}

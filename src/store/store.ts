@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS ports (
   container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE, protocol TEXT NOT NULL,
   host_ip TEXT NOT NULL, host_port INTEGER NOT NULL, container_port INTEGER NOT NULL,
   container_ip TEXT NOT NULL, UNIQUE (protocol, host_ip, host_port));
+CREATE INDEX IF NOT EXISTS ports_by_port ON ports (protocol, host_port);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
@@ -371,6 +372,12 @@ export class Store {
 
   portsOfContainer(containerId: string): PortRecord[] {
     return (this.stmt('SELECT * FROM ports WHERE container_id = ?').all(containerId) as Row[]).map(toPort);
+  }
+
+  /** Any binding of this protocol and port, on whatever host address. */
+  portHolderAnyIp(protocol: string, hostPort: number): PortRecord | undefined {
+    const r = this.stmt('SELECT * FROM ports WHERE protocol = ? AND host_port = ? LIMIT 1').get(protocol, hostPort) as Row | undefined;
+    return r ? toPort(r) : undefined;
   }
 
   portHolder(protocol: string, hostIp: string, hostPort: number): PortRecord | undefined {

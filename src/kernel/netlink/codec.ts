@@ -232,6 +232,24 @@ export function newNeighbour(index: number, ip: string, mac: string): NetlinkReq
   ]);
 }
 
+const NUD_NOARP = 0x40;
+const NTF_MASTER = 0x04;
+
+/**
+ * A static forwarding entry (MAC → port) on the bridge for a container's MAC. Without it the
+ * bridge forgets an idle container after the ageing time and floods frames for it to every port;
+ * on a bridge with ~1,000 ports those copies overflow the receive backlog and get lost. The kernel
+ * removes the entry with the port.
+ */
+export function newStaticFdb(portIndex: number, mac: string): NetlinkRequest {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(AF_BRIDGE, 0);
+  b.writeInt32LE(portIndex, 4);
+  b.writeUInt16LE(NUD_NOARP, 8);
+  b.writeUInt8(NTF_MASTER, 10);
+  return request(RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, b, [attr(NDA_LLADDR, macBytes(mac))]);
+}
+
 export function deleteNeighbour(index: number, ip: string): NetlinkRequest {
   return request(RTM_DELNEIGH, NLM_F_ACK, ndmsg(index), [ipv4Attr(NDA_DST, ip)]);
 }

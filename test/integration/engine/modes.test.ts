@@ -63,11 +63,14 @@ describe('single-host engine', () => {
     await sb.berthOk('rm', '-f', 'r1', 'r2');
   });
 
-  test('the host knows every container by a permanent neighbour entry (no ARP floods on a big bridge)', async () => {
+  test('the host knows every container by a permanent neighbour and a static bridge entry (no floods on a big bridge)', async () => {
     await sb.berthOk('run', '-d', '--name', 'neigh', '--network', 'appnet', '--', BUSYBOX, 'sleep', '3600');
-    const { IPAddress, MacAddress } = (await sb.inspect('neigh')).NetworkSettings.Networks.appnet!;
+    const { IPAddress, MacAddress, NetworkID } = (await sb.inspect('neigh')).NetworkSettings.Networks.appnet!;
+    const bridgeOfAppnet = `berth-${NetworkID.slice(0, 9)}`;
     const neigh = async () => (await sb.inHost('ip', ['neigh', 'show', IPAddress])).stdout;
     assert.match(await neigh(), new RegExp(`lladdr ${MacAddress} PERMANENT`));
+    const fdb = (await sb.inHost('bridge', ['fdb', 'show', 'br', bridgeOfAppnet])).stdout;
+    assert.match(fdb, new RegExp(`${MacAddress} dev bv[0-9a-f]+ master ${bridgeOfAppnet} static`), 'a static forwarding entry on its port');
     await sb.berthOk('rm', '-f', 'neigh');
     assert.ok(await eventually(async () => !(await neigh()).includes('PERMANENT'), 2000), 'the entry goes with the container');
   });
