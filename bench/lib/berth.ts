@@ -1,0 +1,214 @@
+/**
+ * berth as the bench drives it: a test Sandbox (its own "host" namespace, root and socket) and the
+ * daemon's HTTP API through src/api/client.ts from this process, so no CLI start-up is measured.
+ *
+ * Network-only containers (`start?detach=0`) have no process; the daemon's reaper frees such a
+ * container 30 s after creation unless a PID is reported. Long-lived ones (scale, data plane) are
+ * therefore given the PID of a process the bench owns: a server running in the container, or one
+ * placeholder `sleep` per sandbox.
+ */
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import { ApiClient } from '../../src/api/client.js';
+import { Sandbox } from '../../test/helpers/sandbox.js';
+import { msSince } from './stats.js';
+import { BUSYBOX } from './paths.js';
+import { sleep } from './exec.js';
+import type { Scope } from './scope.js';
+
+export interface PortSpec {
+  hostPort: number;
+  containerPort: number;
+}
+
+export interface Timed {
+  id: string;
+  createMs: number;
+  startMs: number;
+  ms: number;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  netns: string;
+  ip: string;
+}
+
+interface InspectShape {
+  Id: string;
+  Name: string;
+  NetworkSettings: { SandboxKey: string; IPAddress: string; Networks: Record<string, { IPAddress: string }> };
+}
+
+/** Every API call is bounded: a daemon that hangs fails the section instead of the whole run. */
+const API_TIMEOUT_MS = 60_000;
+
+class BoundedClient {
+  constructor(private readonly client: ApiClient) {}
+
+  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${method} ${path}: no answer from the daemon in ${API_TIMEOUT_MS / 1000} s`)), API_TIMEOUT_MS);
+    });
+    return Promise.race([this.client.request<T>(method, path, body), timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+export class BerthHost {
+  readonly api: BoundedClient;
+  private placeholder: ChildProcess | undefined;
+
+  private constructor(
+    readonly sb: Sandbox,
+    private readonly scope: Scope,
+  ) {
+    this.api = new BoundedClient(new ApiClient(`unix://${sb.socket}`));
+  }
+
+  /** A sandbox whose daemon starts after `beforeStart` (e.g. writing sb.resolvConf). */
+  static async create(scope: Scope, tag: string, beforeStart?: (sb: Sandbox) => Promise<void>): Promise<BerthHost> {
+    const host = await BerthHost.createStopped(scope, tag);
+    await beforeStart?.(host.sb);
+    await host.sb.startDaemon();
+    return host;
+  }
+
+  /** The sandbox without its daemon (start it with startTimed()). */
+  static async createStopped(scope: Scope, tag: string): Promise<BerthHost> {
+    const sb = await Sandbox.create(tag, { startDaemon: false });
+    // Killing the daemon first lets destroy() skip `berth rm -f` of every container: the
+    // namespaces, mounts and rules go with the sandbox anyway.
+    scope.defer(`sandbox ${sb.name}`, async () => {
+      await sb.stopDaemon('SIGKILL');
+      await sb.destroy();
+    });
+    return new BerthHost(sb, scope);
+  }
+
+  get hostNsName(): string {
+    return this.sb.name;
+  }
+
+  get hostNs(): string {
+    return this.sb.hostNs;
+  }
+
+  async createNetwork(name: string, subnet: string): Promise<string> {
+    const r = await this.api.request<{ Id: string }>('POST', '/networks/create', { Name: name, IPAM: { Config: [{ Subnet: subnet }] } });
+    return r.Id;
+  }
+
+  /** create + start; `netOnly` starts with ?detach=0 (network set up, no process spawned). */
+  async setup(opts: { name?: string; network: string; ports?: PortSpec[]; netOnly: boolean; cmd?: string[] }): Promise<Timed> {
+    const t0 = process.hrtime.bigint();
+    const { Id } = await this.api.request<{ Id: string }>('POST', '/containers/create', {
+      name: opts.name,
+      cmd: opts.cmd ?? [BUSYBOX, 'sleep', '3600'],
+      networkMode: opts.network,
+      ports: (opts.ports ?? []).map((p) => ({ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort })),
+    });
+    const createMs = msSince(t0);
+    const t1 = process.hrtime.bigint();
+    await this.api.request('POST', `/containers/${Id}/start${opts.netOnly ? '?detach=0' : ''}`);
+    const startMs = msSince(t1);
+    return { id: Id, createMs, startMs, ms: msSince(t0) };
+  }
+
+  /** rm -f as the caller sees it. */
+  async teardown(id: string): Promise<number> {
+    const t0 = process.hrtime.bigint();
+    await this.api.request('DELETE', `/containers/${id}?force=1`);
+    return msSince(t0);
+  }
+
+  async info(id: string): Promise<ContainerInfo> {
+    const c = await this.api.request<InspectShape>('GET', `/containers/${id}/json`);
+    const firstNet = Object.values(c.NetworkSettings.Networks)[0];
+    return { id: c.Id, name: c.Name.replace(/^\//, ''), netns: c.NetworkSettings.SandboxKey, ip: firstNet?.IPAddress || c.NetworkSettings.IPAddress };
+  }
+
+  /** Tells the daemon that `pid` is the container's process, so the reaper keeps it. */
+  async adopt(id: string, pid: number): Promise<void> {
+    await this.api.request('POST', `/containers/${id}/pid`, { pid });
+  }
+
+  /** One long-lived process per sandbox that network-only containers can name as theirs. */
+  placeholderPid(): number {
+    if (!this.placeholder || this.placeholder.exitCode !== null) {
+      this.placeholder = this.scope.spawn(BUSYBOX, ['sleep', '3600']);
+    }
+    return this.placeholder.pid!;
+  }
+
+  rssKb(): number | undefined {
+    const pid = this.sb.daemonPid;
+    if (!pid) return undefined;
+    try {
+      const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Restarts the daemon and returns the time from spawn until /_ping answers. */
+  async restartTimed(extraEnv: Record<string, string> = {}): Promise<number> {
+    await this.sb.stopDaemon('SIGTERM');
+    return this.startTimed(extraEnv);
+  }
+
+  async startTimed(extraEnv: Record<string, string> = {}): Promise<number> {
+    const saved: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(extraEnv)) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+    const t0 = process.hrtime.bigint();
+    let started: Promise<void>;
+    try {
+      started = this.sb.startDaemon();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    let failure: unknown;
+    started.catch((err: unknown) => (failure = err));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (failure) throw failure;
+      if (Date.now() > deadline) throw new Error('daemon did not answer /_ping within 60 s');
+      try {
+        await this.api.request('GET', '/_ping');
+        break;
+      } catch {
+        await sleep(2);
+      }
+    }
+    const ms = msSince(t0);
+    await started;
+    return ms;
+  }
+
+  /** Processes in the sandbox host namespace (the daemon and anything it spawned there). */
+  processesInHostNs(): number {
+    let ino: number;
+    try {
+      ino = fs.statSync(this.sb.hostNs).ino;
+    } catch {
+      return NaN;
+    }
+    let n = 0;
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (fs.statSync(`/proc/${pid}/ns/net`).ino === ino) n++;
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    return n;
+  }
+}

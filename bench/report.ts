@@ -1,0 +1,324 @@
+/**
+ * BENCHMARKS.md from a results object: the goals with met / not met and the figure, then one
+ * table per section (medians, p95, ratios), the profile, and the hand-written analysis
+ * (bench/analysis.md) of the run it was written for.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REPO } from './lib/paths.js';
+import { ratio, type Summary } from './lib/stats.js';
+import type { BenchResults } from './results.js';
+import type { SystemResult } from './sections/setup-teardown.js';
+import type { ConnRate } from './sections/published-port.js';
+import type { ScaleRun } from './sections/scale.js';
+
+export interface Goal {
+  goal: string;
+  figure: string;
+  met: boolean | undefined;
+}
+
+const f = (x: number | undefined, digits = 2): string => (x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(digits));
+const ms = (s: Summary | undefined) => (s ? `${f(s.p50)} / ${f(s.p95)}` : '–');
+const x = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? '–' : `${r.toFixed(2)}×`);
+const verdict = (m: boolean | undefined) => (m === undefined ? 'not measured' : m ? '**met**' : '**not met**');
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+};
+const rate = (runs: ConnRate[] | undefined) => median((runs ?? []).map((r) => r.perSecond));
+
+function sys(r: BenchResults, key: string): SystemResult | undefined {
+  return r.setup?.systems.find((s) => s.key === key);
+}
+
+export function goals(r: BenchResults): Goal[] {
+  const out: Goal[] = [];
+  const net = sys(r, 'berthNet');
+  const proc = sys(r, 'berth');
+  const floor = sys(r, 'floor');
+  const nv = sys(r, 'netavark');
+  const cni = sys(r, 'cni');
+  const p50 = (s: SystemResult | undefined) => s?.setup?.p50;
+  const t50 = (s: SystemResult | undefined) => s?.teardown?.p50;
+  const le = (a: number | undefined, b: number) => (a === undefined || !Number.isFinite(a) ? undefined : a <= b);
+  const ge = (a: number | undefined, b: number) => (a === undefined || !Number.isFinite(a) ? undefined : a >= b);
+
+  out.push({ goal: 'setup p50 ≤ 3 ms through the API (network only, start?detach=0)', figure: `${f(p50(net))} ms`, met: le(p50(net), 3) });
+  out.push({ goal: 'setup p50 ≤ 3 ms through the API (create + start spawning the process)', figure: `${f(p50(proc))} ms`, met: le(p50(proc), 3) });
+  const vsFloor = ratio(p50(net), p50(floor));
+  out.push({ goal: 'setup p50 ≤ 1.5× the kernel floor', figure: `${x(vsFloor)} (${f(p50(net))} vs ${f(p50(floor))} ms)`, met: le(vsFloor, 1.5) });
+  const vsNv = ratio(p50(nv), p50(net));
+  const vsCni = ratio(p50(cni), p50(net));
+  out.push({ goal: '≥ 15× faster than netavark (setup p50)', figure: `${x(vsNv)} (${f(p50(nv))} vs ${f(p50(net))} ms)`, met: ge(vsNv, 15) });
+  out.push({ goal: '≥ 15× faster than the CNI chain (setup p50)', figure: `${x(vsCni)} (${f(p50(cni))} vs ${f(p50(net))} ms)`, met: ge(vsCni, 15) });
+  const vsNvDown = ratio(t50(nv), t50(net));
+  const vsCniDown = ratio(t50(cni), t50(net));
+  out.push({ goal: '≥ 15× faster than netavark and CNI (teardown p50)', figure: `${x(vsNvDown)} vs netavark, ${x(vsCniDown)} vs CNI`, met: vsNvDown >= 15 && vsCniDown >= 15 ? true : Number.isFinite(vsNvDown) ? false : undefined });
+  out.push({ goal: 'teardown ≤ 1 ms as the caller sees it (network only)', figure: `${f(t50(net))} ms p50`, met: le(t50(net), 1) });
+  out.push({ goal: 'teardown ≤ 1 ms as the caller sees it (rm -f with a process)', figure: `${f(t50(proc))} ms p50`, met: le(t50(proc), 1) });
+
+  const b = r.scale?.berth;
+  if (b) {
+    const first = b.windows[0];
+    const last = b.windows[b.windows.length - 1];
+    const growth = first && last && last !== first ? ratio(last.setup.p50, first.setup.p50) : NaN;
+    out.push({
+      goal: `the ${b.target}th container's setup ≤ 1.2× the 10th`,
+      figure: `${x(growth)} (${f(last?.setup.p50)} ms at ${last?.label ?? '–'} vs ${f(first?.setup.p50)} ms at ~10th; reached ${b.reached})`,
+      met: b.reached < b.target ? false : le(growth, 1.2),
+    });
+  } else out.push({ goal: "the 1,000th container's setup ≤ 1.2× the 10th", figure: '–', met: undefined });
+
+  const pp = r.scale?.publishedPort;
+  if (pp) {
+    const extra = pp.hostNsProcesses.large - pp.hostNsProcesses.small;
+    out.push({
+      goal: 'zero extra processes per published port',
+      figure: `${pp.hostNsProcesses.small} processes in the host namespace with 1 port, ${pp.hostNsProcesses.large} with ${pp.otherPortsLarge + 1}`,
+      met: extra <= 0,
+    });
+  }
+  const dp = r.dataPlane?.paths;
+  const pub = dp?.find((p) => p.key === 'published');
+  const c2c = dp?.find((p) => p.key === 'c2c');
+  const tp = ratio(pub?.gbps, c2c?.gbps);
+  out.push({ goal: 'published-port throughput ≥ 0.95 of container↔container (iperf3)', figure: `${x(tp)} (${f(pub?.gbps)} vs ${f(c2c?.gbps)} Gbit/s)`, met: ge(tp, 0.95) });
+  if (pp) {
+    const cr = ratio(rate(pp.published.small), rate(pp.direct.small));
+    out.push({ goal: 'published-port connections/s ≥ 0.95 of container↔container (same goal, per connection)', figure: `${x(cr)} (${f(rate(pp.published.small))} vs ${f(rate(pp.direct.small))} conn/s)`, met: ge(cr, 0.95) });
+  }
+  for (const kind of ['container name', 'forwarded name']) {
+    const q = r.dns?.qpsRatio[kind];
+    out.push({ goal: `DNS ≥ 2× aardvark-dns qps (${kind})`, figure: x(q), met: ge(q, 2) });
+  }
+  return out;
+}
+
+function setupTable(r: BenchResults): string[] {
+  const s = r.setup;
+  if (!s) return ['Not run.'];
+  const net = sys(r, 'berthNet');
+  const lines = [
+    `${s.rounds} recorded rounds after ${s.warmup} warm-up rounds; each round runs every system once (setup, then teardown), the order rotating by one each round.`,
+    '',
+    '| system | setup p50 / p95 ms | teardown p50 / p95 ms | setup ÷ berth (network only) | teardown ÷ berth (network only) | setup ÷ kernel floor |',
+    '|---|---|---|---|---|---|',
+  ];
+  const floor = sys(r, 'floor');
+  for (const x1 of s.systems) {
+    if (!x1.setup) {
+      lines.push(`| ${x1.label} | ${x1.note ?? x1.error ?? '–'} | | | | |`);
+      continue;
+    }
+    lines.push(
+      `| ${x1.label} | ${ms(x1.setup)} | ${ms(x1.teardown)} | ${x(ratio(x1.setup.p50, net?.setup?.p50))} | ${x(ratio(x1.teardown?.p50, net?.teardown?.p50))} | ${x(ratio(x1.setup.p50, floor?.setup?.p50))} |`,
+    );
+  }
+  if (!s.systems.some((x1) => x1.key === 'berthCni')) lines.push('| berth via CNI | not yet measured (plugin not built) | | | | |');
+  const errs = s.systems.filter((x1) => x1.error);
+  if (errs.length) lines.push('', ...errs.map((e) => `- ${e.key} stopped with an error: \`${e.error}\``));
+  lines.push('', 'Phases and parts (p50 / p95 ms):', '');
+  lines.push('| system | part | p50 / p95 ms |', '|---|---|---|');
+  for (const x1 of s.systems) for (const [k, v] of Object.entries(x1.extra)) lines.push(`| ${x1.key} | ${k} | ${ms(v)} |`);
+  if (Object.keys(s.daemonSide).length) {
+    lines.push('', "The daemon's own time for the same berth operations (its per-operation log), p50 / p95 ms:", '');
+    lines.push('| operation | daemon-side p50 / p95 ms |', '|---|---|');
+    for (const [k, v] of Object.entries(s.daemonSide)) lines.push(`| ${k} | ${ms(v)} |`);
+  }
+  return lines;
+}
+
+function scaleRunRows(run: ScaleRun): string[] {
+  return run.windows.map((w) => `| ${run.label} | ${w.label} | ${ms(w.setup)} |`);
+}
+
+function scaleTable(r: BenchResults): string[] {
+  const s = r.scale;
+  if (!s) return ['Not run.'];
+  const runs = [s.berth, ...s.peers];
+  const lines = ['| system | window | setup p50 / p95 ms |', '|---|---|---|'];
+  for (const run of runs) lines.push(...scaleRunRows(run));
+  lines.push('');
+  for (const run of runs) {
+    lines.push(`- ${run.label}: reached **${run.reached}/${run.target}** in ${f(run.seconds, 1)} s${run.stoppedBecause ? ` (stopped: ${run.stoppedBecause}${run.error ? `: \`${run.error.slice(0, 200)}\`` : ''})` : ''}.`);
+  }
+  lines.push('', 'Rules and state at checkpoints (`nft -j list ruleset` in the system\'s host namespace; iptables-nft rules included):', '');
+  lines.push('| system | containers | tables | chains | rules | set/map elements | `nft list` ms | daemon RSS MB | processes in host ns |', '|---|---|---|---|---|---|---|---|---|');
+  for (const run of runs) {
+    for (const c of run.checkpoints) {
+      lines.push(`| ${run.key} | ${c.n} | ${c.tables} | ${c.chains} | ${c.rules} | ${c.elements} | ${f(c.listMs, 1)} | ${c.rssKb ? f(c.rssKb / 1024, 1) : '–'} | ${c.hostNsProcesses ?? '–'} |`);
+    }
+  }
+  return lines;
+}
+
+function publishedTable(r: BenchResults): string[] {
+  const pp = r.scale?.publishedPort;
+  if (!pp) return ['Not run.'];
+  const n = pp.otherPortsLarge + 1;
+  const row = (label: string, runs: ConnRate[]) =>
+    `| ${label} | ${f(rate(runs), 0)} | ${runs.map((x1) => x1.perSecond).join(', ')} | ${f(median(runs.map((x1) => x1.p50us)), 0)} | ${runs.reduce((a, x1) => a + x1.errors, 0)}${runs.find((x1) => x1.lastError)?.lastError ? ` (${runs.find((x1) => x1.lastError)!.lastError})` : ''} |`;
+  const lines = [
+    'Sequential connect + 1-byte echo + close, one client process per run (Node on both ends), median of the runs. The server runs in a berth container; the LAN peer connects to the sandbox host\'s address.',
+    '',
+    '| path | conn/s (median) | runs | connection p50 µs | errors |',
+    '|---|---|---|---|---|',
+    row('LAN peer → published port, 1 port published', pp.published.small),
+    row('container → container (direct), same time', pp.direct.small),
+    row(`LAN peer → published port, ${n} ports published, server = the bridge's oldest port`, pp.published.large),
+    row(`container → container (direct), same server`, pp.direct.large),
+    row(`LAN peer → published port, ${n + 1} ports published, server created after the others`, pp.published.largeFresh ?? []),
+    row(`container → container (direct), same server`, pp.direct.largeFresh ?? []),
+    '',
+    `Published ÷ direct: ${x(ratio(rate(pp.published.small), rate(pp.direct.small)))} with 1 port, ${x(ratio(rate(pp.published.largeFresh), rate(pp.direct.largeFresh)))} with ${n + 1} (new server). ` +
+      `${n + 1} ports ÷ 1 port (published path, new server): ${x(ratio(rate(pp.published.largeFresh), rate(pp.published.small)))}. ` +
+      `Processes in the sandbox host namespace: ${pp.hostNsProcesses.small} with 1 port, ${pp.hostNsProcesses.large} with ${n}.`,
+  ];
+  if (pp.diagnostics) {
+    lines.push('', `**The published port of the oldest container stopped answering with ${n} ports.** What the bench saw:`, '');
+    for (const [k, v] of Object.entries(pp.diagnostics)) lines.push(`- ${k}: \`${v.replace(/`/g, "'").replace(/\|/g, '/')}\``);
+  }
+  return lines;
+}
+
+function dataPlaneTable(r: BenchResults): string[] {
+  const d = r.dataPlane;
+  if (!d) return ['Not run.'];
+  const lines = ['| path | iperf3 Gbit/s | ÷ limit | TCP round trip p50 / p95 µs | limit ÷ path (RR) |', '|---|---|---|---|---|'];
+  for (const p of d.paths) {
+    lines.push(`| ${p.label} | ${f(p.gbps)} | ${x(p.gbpsRatio)} | ${f(p.rrP50us, 0)} / ${f(p.rrP95us, 0)} | ${x(p.rrRatio)} |${p.error ? ` ${p.error}` : ''}`);
+  }
+  lines.push('', 'iperf3: one TCP stream, client and server on the same 2 cores. Round trip: 1 byte each way over one connection, Node on both ends (its event loop adds a fixed cost; compare rows with each other).');
+  return lines;
+}
+
+function dnsTable(r: BenchResults): string[] {
+  const d = r.dns;
+  if (!d) return ['Not run.'];
+  const lines = [
+    `Sequential loop for latency; ${d.window} queries in flight for throughput; median over rounds.`,
+    '',
+    '| resolver | name | qps (median) | p50 / p95 µs (sequential) | lost / failed |',
+    '|---|---|---|---|---|',
+  ];
+  for (const c of d.cases) {
+    const lost = [...c.latency, ...c.throughput].reduce((a, x1) => a + x1.lost, 0);
+    const failed = [...c.latency, ...c.throughput].reduce((a, x1) => a + x1.failed, 0);
+    lines.push(`| ${c.system} | ${c.kind} | ${f(median(c.throughput.map((x1) => x1.qps)), 0)} | ${f(median(c.latency.map((x1) => x1.p50us)), 0)} / ${f(median(c.latency.map((x1) => x1.p95us)), 0)} | ${lost} / ${failed} |`);
+  }
+  lines.push('', `berth ÷ aardvark qps: ${Object.entries(d.qpsRatio).map(([k, v]) => `${k} ${x(v)}`).join(', ')}. aardvark ÷ berth p50 latency: ${Object.entries(d.latencyRatio).map(([k, v]) => `${k} ${x(v)}`).join(', ')}.`);
+  return lines;
+}
+
+function startupTable(r: BenchResults): string[] {
+  const lines = ['| daemon state | spawn → /_ping answers p50 / p95 ms | runs | RSS after MB |', '|---|---|---|---|'];
+  if (r.startup) {
+    lines.push(`| empty root, first start (creates the store) | ${f(r.startup.firstMs)} | 1 | – |`);
+    lines.push(`| 0 containers, restart | ${ms(r.startup.ms)} | ${r.startup.ms.n} | ${r.startup.rssKb ? f(r.startup.rssKb / 1024, 1) : '–'} |`);
+  }
+  const w = r.scale?.startupWithN;
+  if (w) lines.push(`| ${w.n} containers (1 port each), restart | ${ms(w.ms)} | ${w.ms.n} | ${w.rssKbAfter ? f(w.rssKbAfter / 1024, 1) : '–'} |`);
+  return lines;
+}
+
+function profileSection(r: BenchResults): string[] {
+  const p = r.profile;
+  if (!p) return ['Not run.'];
+  const lines = [`CPU profiles of the daemon's main thread (sampling every 250 µs) are in \`${p.dir}\`. The profiler slows the daemon somewhat.`, ''];
+  for (const ph of p.phases) {
+    lines.push(`### ${ph.name}: ${ph.ops} × ${ph.opLabel}, ${ph.others} other containers`, '');
+    const parts: string[] = [];
+    if (ph.client) parts.push(`Client: setup ${ms(ph.client.setup)} ms, teardown ${ms(ph.client.teardown)} ms (p50 / p95).`);
+    if (ph.daemon) parts.push(`Daemon-side: ${Object.entries(ph.daemon).map(([k, v]) => `${k} ${ms(v)}`).join('; ')}.`);
+    if (ph.dns) parts.push(`${ph.dns.qps} qps, p50 ${f(ph.dns.p50us, 0)} µs with ${32} in flight.`);
+    parts.push(`Daemon main-thread CPU per ${ph.opLabel}: ${f(ph.busyMsPerOp, 3)} ms.`);
+    lines.push(parts.join(' '), '');
+    if (!ph.profile) continue;
+    lines.push('| where (main thread, idle excluded) | ms | % |', '|---|---|---|');
+    for (const k of ph.profile.byKind.slice(0, 10)) lines.push(`| ${k.fn} | ${f(k.ms, 1)} | ${f(k.pct, 1)} |`);
+    lines.push('', '| berth function (inclusive; dist/ line numbers) | ms | % |', '|---|---|---|');
+    for (const k of ph.profile.topBerthInclusive.slice(0, 12)) lines.push(`| \`${k.fn}\` | ${f(k.ms, 1)} | ${f(k.pct, 1)} |`);
+    lines.push('', '| function (self) | ms | % |', '|---|---|---|');
+    for (const k of ph.profile.topSelf.slice(0, 10)) lines.push(`| \`${k.fn}\` | ${f(k.ms, 1)} | ${f(k.pct, 1)} |`);
+    lines.push('');
+  }
+  return lines;
+}
+
+export function renderReport(r: BenchResults): string {
+  const m = r.machine;
+  const analysisFile = path.join(REPO, 'bench/analysis.md');
+  const analysis = fs.existsSync(analysisFile) ? fs.readFileSync(analysisFile, 'utf8').trim() : '';
+  const lines = [
+    '# berth benchmarks',
+    '',
+    `Generated by \`npm run bench${r.mode === 'quick' ? ' -- --quick' : ''}\` (${r.mode} run) on ${r.started}, in ${f(r.durationS, 0)} s. Raw figures: \`bench/results/latest.json\`.`,
+    '',
+    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGb} GB, kernel ${m.kernel}, Node ${m.node}; load average at start ${m.loadAvgAtStart.join(' / ')}. ` +
+      'The machine is shared and noisy (other work runs at the same time): treat single figures as ±20–30 %. ' +
+      `1-minute load average when each section started: ${Object.entries(r.load ?? {}).map(([k, v]) => `${k} ${v[0]}`).join(', ') || '–'}.`,
+    '',
+    'Peers: ' + Object.entries(m.peers).map(([k, v]) => `${k} ${v}`).join('; ') + '.',
+    '',
+    'Everything runs inside sandbox network namespaces; nothing touches the machine\'s own namespace. berth runs as its daemon in a test Sandbox, driven through its HTTP API on the unix socket from the bench process (no CLI start-up measured). netavark and the CNI plugins run in their own sandbox host namespaces, exec\'d by a helper process already inside that namespace, timed from spawn to exit as a runtime sees them.',
+    '',
+    '## Goals',
+    '',
+    '| goal | figure | verdict |',
+    '|---|---|---|',
+    ...goals(r).map((g) => `| ${g.goal} | ${g.figure} | ${verdict(g.met)} |`),
+    '',
+    '## 1. Setup and teardown (bridge network, one published port, DNS on)',
+    '',
+    ...setupTable(r),
+    '',
+    "Peers' container namespaces are created with `ip netns add` before the timed setup (as Podman does) and deleted after teardown; that cost is the `netnsAddMs` part, not in their setup figure. berth's figure includes making the namespace. The CNI chain has no DNS (CNI has no DNS plugin); netavark's includes aardvark-dns's reload.",
+    '',
+    '## 2. Scale (one network, one published port per container)',
+    '',
+    ...scaleTable(r),
+    '',
+    '## 3. Published-port path',
+    '',
+    ...publishedTable(r),
+    '',
+    '## 4. Data plane',
+    '',
+    ...dataPlaneTable(r),
+    '',
+    '## 5. DNS (berth vs aardvark-dns)',
+    '',
+    ...dnsTable(r),
+    '',
+    '## 6. Daemon start-up',
+    '',
+    ...startupTable(r),
+    '',
+    '## Profile',
+    '',
+    ...profileSection(r),
+  ];
+  if (Object.keys(r.errors).length) {
+    lines.push('', '## Sections that failed', '');
+    for (const [k, v] of Object.entries(r.errors)) lines.push(`- **${k}**: \`${v.split('\n')[0]}\``);
+  }
+  if (analysis) lines.push('', analysis);
+  lines.push(
+    '',
+    '## How to run',
+    '',
+    '```sh',
+    'npm run bench                  # full run, under 15 minutes; writes bench/results/latest.json and BENCHMARKS.md',
+    'npm run bench -- --quick       # a few samples of everything, under 2 minutes (CI smoke run)',
+    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, scale, profile',
+    'node dist/bench/run.js --render     # rewrite BENCHMARKS.md from the last results (after editing bench/analysis.md)',
+    '```',
+    '',
+    'Needs root, Debian\'s `netavark`, `aardvark-dns`, `containernetworking-plugins`, `iperf3` and `iproute2`/`nftables`. ' +
+      'Every namespace the bench makes is named `bb-…` (berth\'s own test Sandbox names its host namespace `bt…`), every process it starts is killed by its PID, ' +
+      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, scale, profile ' +
+      '(scale late, because dropping hundreds of namespaces keeps the kernel busy for a while).',
+  );
+  return `${lines.join('\n')}\n`;
+}

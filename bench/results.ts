@@ -1,0 +1,25 @@
+/** The shape of bench/results/latest.json. */
+import type { MachineInfo } from './lib/machine.js';
+import type { DataPlaneResult } from './sections/data-plane.js';
+import type { DnsResult } from './sections/dns.js';
+import type { ProfileResult } from './sections/profile.js';
+import type { ScaleResult } from './sections/scale.js';
+import type { SetupTeardownResult } from './sections/setup-teardown.js';
+import type { StartupResult } from './sections/startup.js';
+
+export interface BenchResults {
+  mode: 'quick' | 'full';
+  started: string;
+  durationS?: number;
+  machine: MachineInfo;
+  /** Sections that failed, with the error. */
+  errors: Record<string, string>;
+  /** 1/5/15-minute load averages when each section started: the machine is shared. */
+  load: Record<string, number[]>;
+  setup?: SetupTeardownResult;
+  scale?: ScaleResult;
+  dataPlane?: DataPlaneResult;
+  dns?: DnsResult;
+  startup?: StartupResult;
+  profile?: ProfileResult;
+}

@@ -1,0 +1,121 @@
+/**
+ * §5 DNS: queries per second and latency for a container name and for a forwarded name, berth's
+ * embedded resolver against aardvark-dns (spawned by netavark with DNS on). The forwarded names go
+ * to a fake upstream resolver in a test namespace linked to each host namespace; neither resolver
+ * ever sees the machine's real ones (berth gets --resolv-conf, aardvark a private /etc/resolv.conf).
+ * Queries come from inside a container's namespace: a sequential loop (latency) and a loop that
+ * keeps 32 queries in flight (throughput), each bounded in time and count, the systems alternating.
+ */
+import * as fs from 'node:fs';
+import type { BenchContext } from '../lib/context.js';
+import { BerthHost } from '../lib/berth.js';
+import { addPeer } from '../lib/links.js';
+import { runTool, startNodeServer } from '../lib/procs.js';
+import { Scope } from '../lib/scope.js';
+import { ratio } from '../lib/stats.js';
+import { Netavark } from '../peers/netavark.js';
+
+export interface DnsRun {
+  sent: number;
+  answered: number;
+  failed: number;
+  lost: number;
+  firstFailure?: string;
+  seconds: number;
+  qps: number;
+  p50us: number;
+  p95us: number;
+}
+
+export interface DnsCase {
+  system: 'berth' | 'aardvark';
+  kind: 'container name' | 'forwarded name';
+  latency: DnsRun[];
+  throughput: DnsRun[];
+}
+
+export interface DnsResult {
+  window: number;
+  cases: DnsCase[];
+  /** berth qps over aardvark qps (throughput loop), per kind. */
+  qpsRatio: Record<string, number>;
+  /** aardvark p50 over berth p50 (sequential loop), per kind: >1 means berth answers faster. */
+  latencyRatio: Record<string, number>;
+}
+
+const FORWARDED = 'fwd.bench.test';
+const WINDOW = 32;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+};
+
+export async function dnsBench(ctx: BenchContext): Promise<DnsResult> {
+  const scope = new Scope('dns');
+  try {
+    // berth: fake upstream on a peer of the sandbox host, named in the daemon's --resolv-conf.
+    let upBerthNs = '';
+    const berth = await BerthHost.create(scope, 'bbn', async (sb) => {
+      const up = await addPeer(scope, sb.name, 'bb-up-dns', '10.254.3');
+      upBerthNs = up.nsPath;
+      await startNodeServer(scope, up.nsPath, 'fake-resolver', ['--address', up.address]);
+      fs.writeFileSync(sb.resolvConf, `nameserver ${up.address}\n`);
+    });
+    if (!upBerthNs) throw new Error('no upstream namespace for berth');
+    await berth.createNetwork('bb-dns', '10.83.0.0/16');
+    const target = await berth.setup({ name: 'bb-dns-target', network: 'bb-dns', netOnly: true });
+    const asker = await berth.setup({ name: 'bb-dns-client', network: 'bb-dns', netOnly: true });
+    for (const id of [target.id, asker.id]) await berth.adopt(id, berth.placeholderPid());
+    const berthClientNs = (await berth.info(asker.id)).netns;
+
+    // aardvark: the same arrangement around netavark's host namespace.
+    const nv = new Netavark(scope, { tag: 'nvd', prefix2: '10.84', dns: true, upstream: '10.254.13.2' });
+    await nv.init();
+    const upNv = await addPeer(scope, nv.hostNsName, 'bb-up-nvd', '10.254.13');
+    await startNodeServer(scope, upNv.nsPath, 'fake-resolver', ['--address', upNv.address]);
+    for (const i of [1, 2]) {
+      await nv.createNetns(i);
+      await nv.setup(i, 9000 + i);
+    }
+
+    const systems = {
+      berth: { clientNs: berthClientNs, server: '10.83.0.1', names: { 'container name': 'bb-dns-target', 'forwarded name': FORWARDED } },
+      aardvark: { clientNs: nv.netnsPath(2), server: nv.gateway, names: { 'container name': nv.containerName(1), 'forwarded name': FORWARDED } },
+    } as const;
+    const cases: DnsCase[] = [];
+    for (const system of ['berth', 'aardvark'] as const) {
+      for (const kind of ['container name', 'forwarded name'] as const) cases.push({ system, kind, latency: [], throughput: [] });
+    }
+    const rounds = ctx.quick ? 1 : 3;
+    const latMs = ctx.quick ? 500 : 1500;
+    const qpsMs = ctx.quick ? 700 : 2000;
+    // Warm both resolvers up (JIT, caches, first forwards) before anything is recorded.
+    for (const c of cases) {
+      const s = systems[c.system];
+      await runTool<DnsRun>(s.clientNs, 'dns-load', ['--server', s.server, '--name', s.names[c.kind], '--window', String(WINDOW), '--duration', '300']);
+    }
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? cases : [...cases].reverse();
+      for (const c of order) {
+        const s = systems[c.system];
+        const args = (window: number, duration: number) => ['--server', s.server, '--name', s.names[c.kind], '--window', String(window), '--duration', String(duration)];
+        c.latency.push(await runTool<DnsRun>(s.clientNs, 'dns-load', args(1, latMs)));
+        c.throughput.push(await runTool<DnsRun>(s.clientNs, 'dns-load', args(WINDOW, qpsMs)));
+      }
+    }
+    const pick = (system: string, kind: string) => cases.find((c) => c.system === system && c.kind === kind)!;
+    const qpsRatio: Record<string, number> = {};
+    const latencyRatio: Record<string, number> = {};
+    for (const kind of ['container name', 'forwarded name']) {
+      const b = pick('berth', kind);
+      const a = pick('aardvark', kind);
+      qpsRatio[kind] = ratio(median(b.throughput.map((x) => x.qps)), median(a.throughput.map((x) => x.qps)));
+      latencyRatio[kind] = ratio(median(a.latency.map((x) => x.p50us)), median(b.latency.map((x) => x.p50us)));
+    }
+    return { window: WINDOW, cases, qpsRatio, latencyRatio };
+  } finally {
+    await scope.close();
+  }
+}
+

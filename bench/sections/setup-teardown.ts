@@ -1,0 +1,252 @@
+/**
+ * §1 Container network setup and teardown: bridge network, one published port, DNS on, steady
+ * state (each peer keeps one anchor container so its bridge, chains and aardvark-dns stay up).
+ * All systems run interleaved round-robin, the order rotating each round, so machine drift hits
+ * them all alike. Peers' container namespaces are added before the timed setup (as a runtime
+ * does) and their cost is reported apart; berth's setup includes making its namespace.
+ */
+import * as fs from 'node:fs';
+import { BerthHost } from '../lib/berth.js';
+import { daemonOps, type BenchContext } from '../lib/context.js';
+import { BERTH_CNI } from '../lib/paths.js';
+import { Scope } from '../lib/scope.js';
+import { summarize, type Summary } from '../lib/stats.js';
+import { berthChain, CniChain, referenceChain } from '../peers/cni.js';
+import { KernelFloor } from '../peers/kernel-floor.js';
+import { Netavark } from '../peers/netavark.js';
+
+export interface SystemResult {
+  key: string;
+  label: string;
+  setup?: Summary;
+  teardown?: Summary;
+  /** Other per-sample figures (phases, per-plugin times, namespace creation), summarized. */
+  extra: Record<string, Summary>;
+  error?: string;
+  note?: string;
+}
+
+export interface SetupTeardownResult {
+  rounds: number;
+  warmup: number;
+  systems: SystemResult[];
+  /** Daemon-side durations of the same operations (from the daemon's per-operation log). */
+  daemonSide: Record<string, Summary>;
+}
+
+interface Sample {
+  ms: number;
+  extra?: Record<string, number>;
+}
+
+interface System {
+  key: string;
+  label: string;
+  note?: string;
+  setup(i: number): Promise<Sample>;
+  teardown(i: number): Promise<Sample>;
+}
+
+const PORT = 9000;
+const ANCHOR_PORT = 8999;
+
+export async function setupTeardown(ctx: BenchContext): Promise<SetupTeardownResult> {
+  const scope = new Scope('setup');
+  try {
+    return await measure(ctx, scope);
+  } finally {
+    await scope.close();
+  }
+}
+
+async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownResult> {
+  ctx.log('§1 preparing berth, netavark, the CNI chain and the kernel floor');
+  const berth = await BerthHost.create(scope, 'bbs');
+  await berth.createNetwork('bb-net', '10.80.0.0/16');
+
+  const nv = new Netavark(scope, { tag: 'nv1', prefix2: '10.78', dns: true });
+  await nv.init();
+  await nv.createNetns(0);
+  await nv.setup(0, ANCHOR_PORT);
+
+  const cniDir = scope.tempDir('cni1-ipam');
+  const cni = new CniChain(scope, referenceChain('cni1', '10.77', cniDir));
+  await cni.init();
+  await cni.createNetns(0);
+  await cni.add(0, ANCHOR_PORT);
+
+  const floor = new KernelFloor(scope, 'fl1', '10.91', false);
+  await floor.init();
+  const floorNft = new KernelFloor(scope, 'fn1', '10.92', true);
+  await floorNft.init();
+
+  const ids = new Map<string, string>();
+  const berthSystem = (key: string, label: string, netOnly: boolean): System => ({
+    key,
+    label,
+    async setup(i) {
+      const t = await berth.setup({ network: 'bb-net', ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
+      ids.set(`${key}${i}`, t.id);
+      return { ms: t.ms, extra: { createMs: t.createMs, startMs: t.startMs } };
+    },
+    async teardown(i) {
+      const id = ids.get(`${key}${i}`)!;
+      return { ms: await berth.teardown(id) };
+    },
+  });
+  const peerSystem = (key: string, label: string, p: { createNetns(i: number): Promise<number>; deleteNetns(i: number): Promise<void> }, up: (i: number) => Promise<Sample>, down: (i: number) => Promise<Sample>): System => ({
+    key,
+    label,
+    async setup(i) {
+      const netnsMs = await p.createNetns(i);
+      const s = await up(i);
+      return { ms: s.ms, extra: { ...s.extra, netnsAddMs: netnsMs } };
+    },
+    async teardown(i) {
+      const s = await down(i);
+      await p.deleteNetns(i);
+      return s;
+    },
+  });
+
+  const systems: System[] = [
+    berthSystem('berth', 'berth API: create + start (spawns the process)', false),
+    berthSystem('berthNet', 'berth API: create + start?detach=0 (network only)', true),
+    peerSystem('netavark', 'netavark 1.4 + aardvark-dns (setup / teardown)', nv, async (i) => ({ ms: await nv.setup(i, PORT) }), async (i) => ({ ms: await nv.teardown(i, PORT) })),
+    peerSystem(
+      'cni',
+      'CNI 1.1.1 bridge + host-local + portmap + firewall (ADD / DEL)',
+      cni,
+      async (i) => {
+        const t = await cni.add(i, PORT);
+        return { ms: t.ms, extra: Object.fromEntries(Object.entries(t.perPlugin).map(([k, v]) => [`${k}Ms`, v])) };
+      },
+      async (i) => {
+        const t = await cni.del(i, PORT);
+        return { ms: t.ms, extra: Object.fromEntries(Object.entries(t.perPlugin).map(([k, v]) => [`${k}Ms`, v])) };
+      },
+    ),
+    {
+      key: 'floor',
+      label: 'kernel floor (berth kernel worker: netns + veth + bridge port + addr + route)',
+      async setup(i) {
+        const r = await floor.setup(i);
+        return { ms: r.ms, extra: { netnsMs: r.netnsMs, attachMs: r.attachMs } };
+      },
+      teardown: async (i) => ({ ms: (await floor.teardown(i)).ms }),
+    },
+    {
+      key: 'floorNft',
+      label: 'kernel floor + 1 nftables map element (a published port)',
+      async setup(i) {
+        const r = await floorNft.setup(i);
+        return { ms: r.ms, extra: { netnsMs: r.netnsMs, attachMs: r.attachMs, nftMs: r.nftMs } };
+      },
+      teardown: async (i) => ({ ms: (await floorNft.teardown(i)).ms }),
+    },
+  ];
+
+  const results = new Map<string, SystemResult>();
+  const berthCni = await maybeBerthCni(ctx, scope, berth);
+  if (berthCni.system) systems.push(berthCni.system);
+  else results.set('berthCni', { key: 'berthCni', label: 'berth via CNI (bin/berth-cni)', extra: {}, note: berthCni.note });
+
+  const warmup = ctx.quick ? 1 : 3;
+  const wanted = ctx.quick ? 5 : 60;
+  const budgetMs = Math.min(ctx.quick ? 25_000 : 150_000, ctx.left() / 4);
+  const samples = new Map<string, { setup: number[]; teardown: number[]; extra: Record<string, number[]> }>();
+  const failed = new Map<string, string>();
+  for (const s of systems) samples.set(s.key, { setup: [], teardown: [], extra: {} });
+
+  const t0 = Date.now();
+  let rounds = 0;
+  for (let r = 0; r < warmup + wanted; r++) {
+    // At least 30 recorded rounds in a full run, unless the whole budget is gone.
+    if (r >= warmup + (ctx.quick ? 2 : 30) && Date.now() - t0 > budgetMs) break;
+    if (ctx.left() < 60_000) break;
+    const order = systems.map((_, k) => systems[(k + r) % systems.length]!);
+    for (const s of order) {
+      if (failed.has(s.key)) continue;
+      const i = r + 1;
+      try {
+        const up = await s.setup(i);
+        const down = await s.teardown(i);
+        if (r < warmup) continue;
+        const bucket = samples.get(s.key)!;
+        bucket.setup.push(up.ms);
+        bucket.teardown.push(down.ms);
+        for (const [k, v] of Object.entries({ ...up.extra, ...Object.fromEntries(Object.entries(down.extra ?? {}).map(([k2, v2]) => [`teardown.${k2}`, v2])) })) {
+          (bucket.extra[k] ??= []).push(v);
+        }
+      } catch (err) {
+        failed.set(s.key, (err as Error).message);
+        ctx.log(`§1 ${s.key} failed: ${(err as Error).message}`);
+      }
+    }
+    if (r >= warmup) rounds++;
+  }
+  ctx.log(`§1 ${rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+  for (const s of systems) {
+    const b = samples.get(s.key)!;
+    results.set(s.key, {
+      key: s.key,
+      label: s.label,
+      setup: b.setup.length ? summarize(b.setup) : undefined,
+      teardown: b.teardown.length ? summarize(b.teardown) : undefined,
+      extra: Object.fromEntries(Object.entries(b.extra).map(([k, v]) => [k, summarize(v)])),
+      error: failed.get(s.key),
+      note: s.note,
+    });
+  }
+
+  // The daemon's own view of the same operations: the difference is HTTP and client overhead.
+  const withProcess = new Set<string>();
+  const netOnly = new Set<string>();
+  for (const [k, id] of ids) (k.startsWith('berthNet') ? netOnly : withProcess).add(id);
+  const ops = daemonOps(berth.sb.daemonLog);
+  const pick = (msg: string, set: Set<string>) => ops.filter((o) => o.msg === msg && o.container !== undefined && set.has(o.container)).map((o) => o.ms);
+  const daemonSide: Record<string, Summary> = {};
+  for (const [label, list] of [
+    ['start (spawns the process)', pick('container start', withProcess)],
+    ['start?detach=0', pick('container start', netOnly)],
+    ['rm -f (with process)', pick('container rm', withProcess)],
+    ['rm -f (network only)', pick('container rm', netOnly)],
+  ] as const) {
+    if (list.length) daemonSide[label] = summarize(list);
+  }
+  const creates = ops.filter((o) => o.msg === 'container create').map((o) => o.ms);
+  if (creates.length) daemonSide.create = summarize(creates);
+
+  return { rounds, warmup, systems: [...results.values()], daemonSide };
+}
+
+/** berth's CNI plugin, if bin/berth-cni exists and answers one ADD/DEL; else why not. */
+async function maybeBerthCni(ctx: BenchContext, scope: Scope, berth: BerthHost): Promise<{ system?: System; note?: string }> {
+  if (!fs.existsSync(BERTH_CNI)) return { note: 'not yet measured (plugin not built: bin/berth-cni is missing)' };
+  try {
+    await berth.createNetwork('bb-cninet', '10.81.0.0/16');
+    const chain = new CniChain(scope, berthChain('bc1', berth.sb.socket, 'bb-cninet'));
+    await chain.init(berth.hostNs);
+    await chain.createNetns(0);
+    await chain.add(0, ANCHOR_PORT);
+    return {
+      system: {
+        key: 'berthCni',
+        label: 'berth via CNI (bin/berth-cni ADD / DEL, shim → daemon)',
+        async setup(i) {
+          const netnsAddMs = await chain.createNetns(i);
+          return { ms: (await chain.add(i, PORT)).ms, extra: { netnsAddMs } };
+        },
+        async teardown(i) {
+          const t = await chain.del(i, PORT);
+          await chain.deleteNetns(i);
+          return { ms: t.ms };
+        },
+      },
+    };
+  } catch (err) {
+    ctx.log(`§1 berth-cni not usable: ${(err as Error).message}`);
+    return { note: `not measured: bin/berth-cni exists but its first ADD failed: ${(err as Error).message.slice(0, 300)}` };
+  }
+}
