@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import { readText } from './body.js';
 import type { Engine } from '../engine/engine.js';
 import { CniCode, CniError, buildResult, parseConfig, parseEnv, versionResult } from '../cni/protocol.js';
 
@@ -55,26 +56,17 @@ export async function handleCni(engine: Engine, headers: IncomingHttpHeaders, ra
   }
 }
 
-const MAX_CONFIG = 1 << 20;
-
 /** Reads the request, answers it, and never lets an error escape into the server. */
 export function serveCni(engine: Engine, req: IncomingMessage, res: ServerResponse, log: Logger): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  req.on('data', (c: Buffer) => {
-    size += c.length;
-    if (size <= MAX_CONFIG) chunks.push(c);
-  });
-  req.on('end', () => {
-    const text = size > MAX_CONFIG ? '' : Buffer.concat(chunks).toString('utf8');
-    handleCni(engine, req.headers, text)
-      .then((reply) => {
-        const body = reply.body === undefined ? '' : `${JSON.stringify(reply.body)}\n`;
-        res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
-      })
-      .catch((err) => {
-        log.error('cni request failed', { error: String(err) });
-        res.destroy();
-      });
-  });
+  readText(req)
+    .catch(() => '')
+    .then((text) => handleCni(engine, req.headers, text))
+    .then((reply) => {
+      const body = reply.body === undefined ? '' : `${JSON.stringify(reply.body)}\n`;
+      res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
+    })
+    .catch((err) => {
+      log.error('cni request failed', { error: String(err) });
+      res.destroy();
+    });
 }

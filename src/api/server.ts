@@ -13,6 +13,7 @@ import { API_VERSION, BERTH_VERSION, DEFAULT_NETWORK } from '../constants.js';
 import { BerthError, conflict, invalid, isBerthError, messageOf, notFound } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { serveCni } from './cni-handler.js';
+import { readText } from './body.js';
 import type { NetworkView } from '../engine/views.js';
 import type { Logger } from '../log.js';
 import type { NetworkRecord } from '../store/store.js';
@@ -309,7 +310,6 @@ export function routes(engine: Engine): Route[] {
 /* request handling */
 
 const VERSION_PREFIX = /^\/v([0-9.]+)(?=\/)/;
-const MAX_BODY = 1 << 20;
 
 function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map(Number);
@@ -336,30 +336,18 @@ export function routePath(pathname: string): string {
 }
 
 /** Reads a JSON body. Like Docker, a body must come as `application/json`; an empty one is no body. */
-function readBody(req: http.IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY) return reject(invalid(`request body larger than ${MAX_BODY} bytes`));
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (!text) return resolve(undefined);
-      const type = req.headers['content-type'] ?? '';
-      if (type.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
-        return reject(invalid(`unsupported Content-Type header (${type}): must be 'application/json'`));
-      }
-      try {
-        resolve(JSON.parse(text));
-      } catch (err) {
-        reject(invalid(`request body is not valid JSON: ${messageOf(err)}`));
-      }
-    });
-    req.on('error', reject);
-  });
+async function readBody(req: http.IncomingMessage): Promise<unknown> {
+  const text = (await readText(req)).trim();
+  if (!text) return undefined;
+  const type = req.headers['content-type'] ?? '';
+  if (type.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+    throw invalid(`unsupported Content-Type header (${type}): must be 'application/json'`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw invalid(`request body is not valid JSON: ${messageOf(err)}`);
+  }
 }
 
 function decodeParam(p: string): string {
