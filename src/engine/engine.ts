@@ -40,6 +40,8 @@ export class Engine {
   private readonly mutex = new Mutex();
   private readonly lifecycle: { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
   private watcher: NodeJS.Timeout | undefined;
+  /** Containers whose process this daemon spawned: their exit event tells us, no polling needed. */
+  private readonly children = new Set<string>();
   private reconciler: NodeJS.Timeout | undefined;
 
   private constructor(opts: EngineOptions) {
@@ -162,7 +164,9 @@ export class Engine {
     return this.op('container start', { container: ref, detach }, async () => {
       const c = await containers.startNetwork(this.ctx, ref);
       if (detach) {
+        this.children.add(c.id);
         const pid = containers.spawnDetached(this.ctx, c, (code) => {
+          this.children.delete(c.id);
           this.containerExited(c.id, code).catch((err) => this.ctx.log.debug('exit after removal', { error: String(err) }));
         });
         containers.recordPid(this.ctx, c.id, pid);
@@ -242,7 +246,7 @@ export class Engine {
   private async reapDeadContainers(): Promise<void> {
     const grace = Date.now() - 30_000;
     for (const c of this.ctx.store.containers()) {
-      if (c.state !== 'running' || c.config.cni) continue;
+      if (c.state !== 'running' || c.config.cni || this.children.has(c.id)) continue;
       // An attached client reports its PID right after start; give it time before judging.
       if (c.pid === null && Date.parse(c.created) > grace) continue;
       if (c.pid !== null && containers.isRunningProcess(c)) continue;
