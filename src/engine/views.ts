@@ -1,5 +1,4 @@
 /** The engine's records shaped as Docker's API shapes them, for `inspect`, `ls` and the HTTP API. */
-import { shortId } from './ids.js';
 import { parseCidr } from '../ipam/ipv4.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord, PortRecord, Store } from '../store/store.js';
 
@@ -148,4 +147,3 @@ export function containerSummary(store: Store, c: ContainerRecord) {
   };
 }
 
-export { shortId };
