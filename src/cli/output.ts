@@ -38,3 +38,18 @@ export async function forEachRef(refs: string[], act: (ref: string) => Promise<u
   }
   if (failed) process.exit(1);
 }
+
+/** Docker's `inspect a b c`: a JSON array of what was found; exit 1 if any was not. */
+export async function inspectEach(refs: string[], fetch: (ref: string) => Promise<unknown>): Promise<void> {
+  const out: unknown[] = [];
+  let failed: unknown;
+  for (const ref of refs) {
+    try {
+      out.push(await fetch(ref));
+    } catch (err) {
+      failed = err;
+    }
+  }
+  printJson(out);
+  if (failed) fail(failed);
+}

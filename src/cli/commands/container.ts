@@ -6,7 +6,7 @@ import type { ApiClient } from '../../api/client.js';
 import { invalid } from '../../errors.js';
 import { formatBinding, parseExposeSpec, parsePortSpec, type PortBinding } from '../../ipam/port-spec.js';
 import { execArgv } from '../../runtime/launch.js';
-import { collect, fail, forEachRef, printJson, table } from '../output.js';
+import { collect, fail, forEachRef, inspectEach, printJson, table } from '../output.js';
 
 interface Inspect {
   Id: string;
@@ -145,19 +145,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .command('inspect')
     .description('Show containers in detail (JSON)')
     .argument('<container...>')
-    .action(async (refs: string[]) => {
-      const out: unknown[] = [];
-      let failed: unknown;
-      for (const ref of refs) {
-        try {
-          out.push(await api().request('GET', `/containers/${enc(ref)}/json`));
-        } catch (err) {
-          failed = err;
-        }
-      }
-      printJson(out);
-      if (failed) fail(failed);
-    });
+    .action((refs: string[]) => inspectEach(refs, (ref) => api().request('GET', `/containers/${enc(ref)}/json`)));
 
   program
     .command('port')

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { invalid } from '../../errors.js';
 import type { ApiClient } from '../../api/client.js';
 import type { NetworkView } from '../../engine/views.js';
-import { collect, fail, forEachRef, printJson, table } from '../output.js';
+import { collect, fail, forEachRef, inspectEach, printJson, table } from '../output.js';
 
 function keyValues(list: string[], what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -79,19 +79,7 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .command('inspect')
     .description('Show networks in detail (JSON)')
     .argument('<network...>')
-    .action(async (refs: string[]) => {
-      const out: NetworkView[] = [];
-      let failed: unknown;
-      for (const ref of refs) {
-        try {
-          out.push(await api().request<NetworkView>('GET', `/networks/${enc(ref)}`));
-        } catch (err) {
-          failed = err;
-        }
-      }
-      printJson(out);
-      if (failed) fail(failed);
-    });
+    .action((refs: string[]) => inspectEach(refs, (ref) => api().request('GET', `/networks/${enc(ref)}`)));
 
   network
     .command('rm')
