@@ -23,6 +23,8 @@ export interface PortSpec {
 
 export interface Timed {
   id: string;
+  createMs: number;
+  startMs: number;
   ms: number;
 }
 
@@ -100,15 +102,18 @@ export class BerthHost {
 
   /** create + start; `netOnly` starts with ?detach=0 (network set up, no process spawned). */
   async setup(opts: { name?: string; network: string; ports?: PortSpec[]; netOnly: boolean; cmd?: string[] }): Promise<Timed> {
-    // One request: berth's create?start=1 creates and starts (detach=0: network only).
     const t0 = process.hrtime.bigint();
-    const { Id } = await this.api.request<{ Id: string }>('POST', `/containers/create?start=1&detach=${opts.netOnly ? 0 : 1}`, {
+    const { Id } = await this.api.request<{ Id: string }>('POST', '/containers/create', {
       name: opts.name,
       cmd: opts.cmd ?? [BUSYBOX, 'sleep', '3600'],
       networkMode: opts.network,
       ports: (opts.ports ?? []).map((p) => ({ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort })),
     });
-    return { id: Id, ms: msSince(t0) };
+    const createMs = msSince(t0);
+    const t1 = process.hrtime.bigint();
+    await this.api.request('POST', `/containers/${Id}/start${opts.netOnly ? '?detach=0' : ''}`);
+    const startMs = msSince(t1);
+    return { id: Id, createMs, startMs, ms: msSince(t0) };
   }
 
   /** rm -f as the caller sees it. */
