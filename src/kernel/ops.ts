@@ -3,6 +3,7 @@
  * on the kernel worker thread (see worker.ts); the engine reaches them through kernel.ts. Every
  * argument and result is plain data so it can cross the thread boundary.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
@@ -42,7 +43,10 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   let link = linkByName(sock, spec.name);
   let created = false;
   if (!link) {
-    sock.transact([nl.newBridge(spec.name, { mtu: spec.mtu, up: true })], [`create bridge ${spec.name}`]);
+    // A bridge without an address of its own takes the lowest MAC among its ports, so it would
+    // change whenever a container joins, and every container's ARP entry for the gateway would go
+    // stale (replies lost for seconds). A fixed address, like Docker's 02:42:…, keeps it stable.
+    sock.transact([nl.newBridge(spec.name, { mtu: spec.mtu, up: true, mac: randomBridgeMac() })], [`create bridge ${spec.name}`]);
     link = linkByName(sock, spec.name);
     created = true;
   } else if (link.kind !== 'bridge') {
@@ -67,6 +71,10 @@ export function reattach(spec: { hostVeth: string; bridge: string }): void {
   const veth = linkByName(sock, spec.hostVeth);
   if (!bridge || !veth) throw new Error(`cannot reattach ${spec.hostVeth} to ${spec.bridge}: one of them is missing`);
   sock.transact([nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index)], [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`]);
+}
+
+function randomBridgeMac(): string {
+  return ['02', '42', ...[...randomBytes(4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
 export function deleteLink(name: string): boolean {
