@@ -23,8 +23,6 @@ export interface PortSpec {
 
 export interface Timed {
   id: string;
-  createMs: number;
-  startMs: number;
   ms: number;
 }
 
@@ -102,18 +100,15 @@ export class BerthHost {
 
   /** create + start; `netOnly` starts with ?detach=0 (network set up, no process spawned). */
   async setup(opts: { name?: string; network: string; ports?: PortSpec[]; netOnly: boolean; cmd?: string[] }): Promise<Timed> {
+    // One request: berth's create?start=1 creates and starts (detach=0: network only).
     const t0 = process.hrtime.bigint();
-    const { Id } = await this.api.request<{ Id: string }>('POST', '/containers/create', {
+    const { Id } = await this.api.request<{ Id: string }>('POST', `/containers/create?start=1&detach=${opts.netOnly ? 0 : 1}`, {
       name: opts.name,
       cmd: opts.cmd ?? [BUSYBOX, 'sleep', '3600'],
       networkMode: opts.network,
       ports: (opts.ports ?? []).map((p) => ({ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort })),
     });
-    const createMs = msSince(t0);
-    const t1 = process.hrtime.bigint();
-    await this.api.request('POST', `/containers/${Id}/start${opts.netOnly ? '?detach=0' : ''}`);
-    const startMs = msSince(t1);
-    return { id: Id, createMs, startMs, ms: msSince(t0) };
+    return { id: Id, ms: msSince(t0) };
   }
 
   /** rm -f as the caller sees it. */

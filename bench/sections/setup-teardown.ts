@@ -87,7 +87,7 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
     async setup(i) {
       const t = await berth.setup({ network: 'bb-net', ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
       ids.set(`${key}${i}`, t.id);
-      return { ms: t.ms, extra: { createMs: t.createMs, startMs: t.startMs } };
+      return { ms: t.ms };
     },
     async teardown(i) {
       const id = ids.get(`${key}${i}`)!;

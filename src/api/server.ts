@@ -260,7 +260,13 @@ export function routes(engine: Engine): Route[] {
       'POST',
       /^\/containers\/create$/,
       async (req) => {
-        const c = await engine.createContainer(parseBody(ContainerCreate, req.body));
+        const body = parseBody(ContainerCreate, req.body);
+        // berth's ?start=1 creates and starts in one request (detach=0: network only, the client spawns).
+        if (truthy(req.query.get('start'))) {
+          const started = await engine.runContainer(body, req.query.get('detach') !== '0');
+          return ok({ Id: started.id, Warnings: [], argv: started.argv }, 201);
+        }
+        const c = await engine.createContainer(body);
         return ok({ Id: c.id, Warnings: [] }, 201);
       },
     ],

@@ -161,18 +161,36 @@ export class Engine {
 
   /** Sets up the network; with `detach` also spawns the process. Returns what an attached client needs to spawn it. */
   startContainer(ref: string, detach: boolean) {
-    return this.op('container start', { container: ref, detach }, async () => {
-      const c = await containers.startNetwork(this.ctx, ref);
-      if (detach) {
-        this.children.add(c.id);
-        const pid = containers.spawnDetached(this.ctx, c, (code) => {
-          this.children.delete(c.id);
-          this.containerExited(c.id, code).catch((err) => this.ctx.log.debug('exit after removal', { error: String(err) }));
-        });
-        containers.recordPid(this.ctx, c.id, pid);
+    return this.op('container start', { container: ref, detach }, () => this.start(ref, detach));
+  }
+
+  /**
+   * Create and start in one operation (one request, one trip through the queue). If the start
+   * fails the new container is removed again: nothing half-made is left.
+   */
+  runContainer(req: containers.CreateContainerRequest, detach: boolean) {
+    return this.op('container run', { name: req.name, detach }, async () => {
+      const c = containers.createContainer(this.ctx, req);
+      try {
+        return await this.start(c.id, detach);
+      } catch (err) {
+        await containers.removeContainer(this.ctx, c.id, true).catch(() => undefined);
+        throw err;
       }
-      return { id: c.id, argv: containers.launchArgvFor(this.ctx, c) };
     });
+  }
+
+  private async start(ref: string, detach: boolean): Promise<{ id: string; argv: string[] }> {
+    const c = await containers.startNetwork(this.ctx, ref);
+    if (detach) {
+      this.children.add(c.id);
+      const pid = containers.spawnDetached(this.ctx, c, (code) => {
+        this.children.delete(c.id);
+        this.containerExited(c.id, code).catch((err) => this.ctx.log.debug('exit after removal', { error: String(err) }));
+      });
+      containers.recordPid(this.ctx, c.id, pid);
+    }
+    return { id: c.id, argv: containers.launchArgvFor(this.ctx, c) };
   }
 
   /** An attached client spawned the process itself and reports its PID. */

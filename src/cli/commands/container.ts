@@ -87,7 +87,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const ports = portRequests(o.publish, o.expose, Boolean(o.publishAll));
         const networkMode = o.net ?? o.network;
         if (networkMode === 'host' && ports.length) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
-        const created = await client.request<{ Id: string }>('POST', '/containers/create', {
+        // One request creates and starts; the daemon removes the container again if the start fails.
+        const started = await client.request<{ Id: string; argv: string[] }>('POST', `/containers/create?start=1&detach=${o.detach ? 1 : 0}`, {
           name: o.name,
           cmd,
           hostname: o.hostname,
@@ -100,8 +101,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
           ports,
           autoRemove: Boolean(o.rm),
         });
-        id = created.Id;
-        const started = await client.request<{ id: string; argv: string[] }>('POST', `/containers/${id}/start?detach=${o.detach ? 1 : 0}`);
+        id = started.Id;
         if (o.detach) {
           console.log(id);
           return;
