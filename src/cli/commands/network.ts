@@ -17,6 +17,17 @@ function keyValues(list: string[], what: string): Record<string, string> {
 
 const enc = encodeURIComponent;
 
+/** `--filter k=v`… as Docker's `?filters=` query: JSON of {key: {value: true}}. */
+function filterQuery(list: string[]): string {
+  const filters: Record<string, Record<string, boolean>> = {};
+  for (const f of list) {
+    const eq = f.indexOf('=');
+    if (eq <= 0) throw invalid(`invalid filter "${f}": expected key=value`);
+    (filters[f.slice(0, eq)] ??= {})[f.slice(eq + 1)] = true;
+  }
+  return Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
+}
+
 export function registerNetworkCommands(program: Command, api: () => ApiClient): void {
   const network = program.command('network').description('Manage networks');
 
@@ -58,13 +69,7 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .option('--no-trunc', 'do not truncate ids')
     .action(async (o) => {
       try {
-        const filters: Record<string, Record<string, boolean>> = {};
-        for (const f of o.filter as string[]) {
-          const eq = f.indexOf('=');
-          if (eq <= 0) throw invalid(`invalid filter "${f}": expected key=value`);
-          (filters[f.slice(0, eq)] ??= {})[f.slice(eq + 1)] = true;
-        }
-        const q = Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
+        const q = filterQuery(o.filter);
         const list = await api().request<NetworkView[]>('GET', `/networks${q}`);
         const id = (n: NetworkView) => (o.trunc ? n.Id.slice(0, 12) : n.Id);
         if (o.quiet) list.forEach((n) => console.log(id(n)));
@@ -95,12 +100,7 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .option('--filter <label=k=v>', 'only networks with this label (label=k or label=k=v)', collect, [])
     .action(async (o) => {
       try {
-        const filters: Record<string, Record<string, boolean>> = {};
-        for (const f of o.filter as string[]) {
-          const eq = f.indexOf('=');
-          (filters[f.slice(0, eq)] ??= {})[f.slice(eq + 1)] = true;
-        }
-        const q = Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
+        const q = filterQuery(o.filter);
         const res = await api().request<{ NetworksDeleted: string[] }>('POST', `/networks/prune${q}`);
         if (res.NetworksDeleted.length) console.log(`Deleted Networks:\n${res.NetworksDeleted.join('\n')}`);
       } catch (err) {
