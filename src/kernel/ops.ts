@@ -10,6 +10,9 @@ import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
 
+// Firewall-side kernel work (conntrack, held host ports, nftables notifications) lives apart.
+export * from './ops-netfilter.js';
+
 let hostSocket: NetlinkSocket | undefined;
 const host = () => (hostSocket ??= new NetlinkSocket());
 
