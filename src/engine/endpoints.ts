@@ -123,13 +123,34 @@ export async function joinNetwork(
  * requests in order, so anything asked of it later (a new veth with the same interface name, say)
  * happens after the delete. A failure is logged; the reconciler removes a veth whose endpoint is gone.
  */
-export function leaveNetwork(ctx: EngineContext, endpoint: EndpointRecord, netnsPath: string | null): () => void {
+export function leaveNetwork(
+  ctx: EngineContext,
+  endpoint: EndpointRecord,
+  netnsPath: string | null,
+  opts: { moveDefaultRoute?: boolean } = {},
+): () => void {
   ctx.store.deleteEndpoint(endpoint.id);
   if (!netnsPath) return () => undefined;
   const bridge = ctx.store.network(endpoint.networkId)?.bridge ?? undefined;
+  const nextDefaultRoute = opts.moveDefaultRoute ? nextGateway(ctx, endpoint.containerId) : undefined;
   return () => {
     ctx.kernel
-      .call('detach', { netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostVeth, bridge, ip: endpoint.ip })
+      .call('detach', { netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostVeth, bridge, ip: endpoint.ip, nextDefaultRoute })
       .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
   };
 }
+
+/**
+ * The gateway a container's default route moves to when the network carrying it goes: its
+ * remaining endpoint joined first (lowest ethN) on a network that has a way out (an internal
+ * network never gets the default route, as in Docker).
+ */
+function nextGateway(ctx: EngineContext, containerId: string): { ifname: string; gateway: string } | undefined {
+  for (const e of ctx.store.endpointsOfContainer(containerId).sort((a, b) => ifnameOrder(a.ifname) - ifnameOrder(b.ifname))) {
+    const net = ctx.store.network(e.networkId);
+    if (net?.gateway && !net.internal) return { ifname: e.ifname, gateway: net.gateway };
+  }
+  return undefined;
+}
+
+const ifnameOrder = (ifname: string) => Number(/\d+$/.exec(ifname)?.[0] ?? Number.MAX_SAFE_INTEGER);

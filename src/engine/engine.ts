@@ -146,7 +146,7 @@ export class Engine {
       // Published ports point at the first endpoint's address; they go with it.
       const ports = this.ctx.store.portsOfContainer(c.id).filter((p) => p.containerIp === endpoint.ip);
       if (ports.length > 0) this.ctx.store.deletePortsOfContainer(c.id);
-      const deleteVeth = leaveNetwork(this.ctx, endpoint, c.netnsPath);
+      const deleteVeth = leaveNetwork(this.ctx, endpoint, c.netnsPath, { moveDefaultRoute: true });
       writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
       await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
       deleteVeth();

@@ -212,12 +212,26 @@ function configureInside(spec: AttachSpec): void {
  * Removes a sandbox's interface (and so its veth pair; else the host end by name), and the
  * bridge's neighbour entry for its address. Idempotent.
  */
-export function detach(spec: { netnsPath: string; ifname: string; hostVeth?: string; bridge?: string; ip?: string }): boolean {
+export interface DetachSpec {
+  netnsPath: string;
+  ifname: string;
+  hostVeth?: string;
+  bridge?: string;
+  ip?: string;
+  /**
+   * Where the default route goes if it leaves with `ifname` (Docker moves it to the next network's
+   * gateway); moved before the interface is deleted, so the sandbox is never without one.
+   */
+  nextDefaultRoute?: { ifname: string; gateway: string };
+}
+
+export function detach(spec: DetachSpec): boolean {
   if (spec.bridge && spec.ip) forgetNeighbour(spec.bridge, spec.ip);
   if (!fs.existsSync(spec.netnsPath)) return spec.hostVeth ? deleteLink(spec.hostVeth) : false;
   return withNetns(spec.netnsPath, () => {
     const sock = new NetlinkSocket();
     try {
+      if (spec.nextDefaultRoute) moveDefaultRoute(sock, spec.ifname, spec.nextDefaultRoute);
       sock.transact([nl.deleteLink({ name: spec.ifname })], [`delete ${spec.ifname}`]);
       return true;
     } catch (err) {
@@ -229,23 +243,28 @@ export function detach(spec: { netnsPath: string; ifname: string; hostVeth?: str
   });
 }
 
-/** Points a sandbox's default route at a gateway through `ifname` (replacing any other). */
-export function setDefaultRoute(spec: { netnsPath: string; ifname: string; gateway: string }): void {
-  withNetns(spec.netnsPath, () => {
-    const sock = new NetlinkSocket();
-    try {
-      const link = linkByName(sock, spec.ifname);
-      if (!link) throw new Error(`interface ${spec.ifname} not found in the sandbox`);
-      const routes = sock.dump(nl.dumpRoutes(), 'list routes').map((m) => nl.parseRoute(m.body));
-      const defaults = routes.filter((r) => r && r.prefix === 0 && r.table === 254);
-      for (const r of defaults) {
-        if (r?.oif) sock.transact([nl.deleteDefaultRoute(r.oif)], ['delete default route']);
-      }
-      sock.transact([nl.newDefaultRoute(spec.gateway, link.index)], [`add default route via ${spec.gateway}`]);
-    } finally {
-      sock.close();
-    }
-  });
+/** Moves the default route from `leaving` to `next`, if `leaving` carries it. */
+function moveDefaultRoute(sock: NetlinkSocket, leaving: string, next: { ifname: string; gateway: string }): void {
+  const from = linkByName(sock, leaving);
+  const to = linkByName(sock, next.ifname);
+  if (!from || !to) return;
+  const defaults = defaultRoutes(sock);
+  if (!defaults.some((r) => r.oif === from.index)) return;
+  replaceDefaultRoute(sock, defaults, to.index, next.gateway);
+}
+
+function defaultRoutes(sock: NetlinkSocket): nl.RouteInfo[] {
+  return sock
+    .dump(nl.dumpRoutes(), 'list routes')
+    .map((m) => nl.parseRoute(m.body))
+    .filter((r): r is nl.RouteInfo => r !== undefined && r.prefix === 0 && r.table === 254);
+}
+
+function replaceDefaultRoute(sock: NetlinkSocket, current: nl.RouteInfo[], oif: number, gateway: string): void {
+  for (const r of current) {
+    if (r.oif) sock.transact([nl.deleteDefaultRoute(r.oif)], ['delete default route']);
+  }
+  sock.transact([nl.newDefaultRoute(gateway, oif)], [`add default route via ${gateway}`]);
 }
 
 function forgetNeighbour(bridgeName: string, ip: string): void {
