@@ -5,7 +5,9 @@
  * unshare forks here, so the PID the launcher gets is the command's PID.
  *
  * The mount namespace is a slave copy of the host's: unmounts of dropped network namespaces
- * propagate into it, so a container never keeps another one's namespace alive.
+ * propagate into it, so a container never keeps another one's namespace alive. A sysfs mounted
+ * there from inside the container's network namespace shows that namespace's interfaces in
+ * /sys/class/net (sysfs binds its net entries to the mounter's namespace); read-only, as Docker's.
  */
 export interface LaunchSpec {
   /** Network namespace to enter (a berth bind mount, or /proc/PID/ns/net of the daemon for host mode). */
@@ -19,6 +21,7 @@ export interface LaunchSpec {
 
 const SETUP_SCRIPT = [
   'hostname "$1"',
+  'mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys',
   'mount --bind "$2" /etc/hosts',
   'mount --bind "$3" /etc/resolv.conf',
   'mount --bind "$4" /etc/hostname',
