@@ -5,7 +5,10 @@
  */
 import { OPT_ICC, OPT_MASQUERADE } from '../constants.js';
 import { buildRuleset, networkElements, portElements } from '../firewall/ruleset.js';
-import type { FirewallNetwork, FirewallState, PublishedPort } from '../firewall/model.js';
+import { checkNetwork, checkPublishedPort, parseIpv4, type CheckedNetwork, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
+import { BindingIndex } from '../firewall/port-clash.js';
+import { conflict } from '../errors.js';
+import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
 import type { NetworkRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { isBridgeNetwork } from './networks.js';
@@ -33,11 +36,52 @@ function publishedPort(p: PortRecord): PublishedPort {
   };
 }
 
-export function firewallState(ctx: EngineContext): FirewallState {
-  return {
-    networks: ctx.store.networks().filter(isBridgeNetwork).map(firewallNetwork),
-    ports: ctx.store.ports().map(publishedPort),
-  };
+/**
+ * The store's state as far as the firewall can express it. A row it cannot (a binding that
+ * clashes with an older one, or whose target lies in no network; an older berth could write
+ * such rows) is refused and logged: a published port is dropped from the store, a network is
+ * left out of the firewall. So a bad row never stops the daemon from starting or reconciling.
+ */
+export function expressibleState(ctx: EngineContext): FirewallState {
+  const networks: CheckedNetwork[] = [];
+  for (const n of ctx.store.networks().filter(isBridgeNetwork)) {
+    try {
+      const net = checkNetwork(firewallNetwork(n));
+      const clash = networks.find((o) => o.bridge === net.bridge || cidrsOverlap(o.prefix, net.prefix));
+      if (clash) throw conflict(`network ${n.name} (${net.subnet}, bridge ${net.bridge}) clashes with network ${clash.id}`);
+      networks.push(net);
+    } catch (err) {
+      ctx.log.error('network left out of the firewall', { network: n.name, error: (err as Error).message });
+    }
+  }
+  const ports: PublishedPort[] = [];
+  const bindings = new BindingIndex<PublishedPort>();
+  for (const record of ctx.store.ports()) {
+    const refuse = (why: string) => {
+      ctx.log.warn('published port refused and removed', { container: record.containerId, binding: `${record.hostIp}:${record.hostPort}/${record.protocol}`, why });
+      ctx.store.deletePort(record);
+    };
+    let port: PublishedPort;
+    try {
+      port = checkPublishedPort(publishedPort(record));
+    } catch (err) {
+      refuse((err as Error).message);
+      continue;
+    }
+    const target = parseIpv4(port.containerIp)!;
+    if (!networks.some((n) => cidrContains(n.prefix, target))) {
+      refuse(`its target ${port.containerIp} is in no berth network`);
+      continue;
+    }
+    const clash = bindings.clashWith(port);
+    if (clash) {
+      refuse(`it clashes with ${clash.hostIp}:${clash.hostPort}/${clash.protocol} of container ${clash.containerId}`);
+      continue;
+    }
+    bindings.add(port);
+    ports.push(port);
+  }
+  return { networks, ports };
 }
 
 export class FirewallSync {
@@ -45,7 +89,7 @@ export class FirewallSync {
 
   /** Rewrites berth's tables from the store (never touching the user's chain or other tables). */
   async applyAll(): Promise<void> {
-    await this.ctx.kernel.call('nft', { script: buildRuleset(firewallState(this.ctx)) });
+    await this.ctx.kernel.call('nft', { script: buildRuleset(expressibleState(this.ctx)) });
   }
 
   async networkAdded(id: string): Promise<void> {

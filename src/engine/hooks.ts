@@ -2,6 +2,7 @@
 import type { EngineContext, StateHooks } from './context.js';
 import { DnsSync } from './dns-sync.js';
 import { FirewallSync } from './firewall-sync.js';
+import { portHolds } from './port-holds.js';
 
 export interface DaemonHooks extends StateHooks {
   start(): Promise<void>;
@@ -13,9 +14,18 @@ export interface DaemonHooks extends StateHooks {
 export function createHooks(ctx: EngineContext): DaemonHooks {
   const firewall = new FirewallSync(ctx);
   const dns = new DnsSync(ctx);
+  const holds = portHolds(ctx);
+  // Ports published before a restart are held again; one a host process took meanwhile still
+  // works for remote clients (DNAT comes first) but a local client may reach that process.
+  const holdStoredPorts = async () => {
+    for (const p of await holds.sync(ctx.store.ports())) {
+      ctx.log.warn('a host process has bound a published port', { binding: `${p.hostIp}:${p.hostPort}/${p.protocol}`, container: p.containerId });
+    }
+  };
   return {
     async start() {
       await firewall.applyAll();
+      await holdStoredPorts();
       await dns.start();
     },
     async stop() {
@@ -23,6 +33,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
     },
     async resync() {
       await firewall.applyAll();
+      await holdStoredPorts();
     },
     async networkAdded(id) {
       await firewall.networkAdded(id);
@@ -34,6 +45,8 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
     },
     async containerChanged(id, before, after) {
       await firewall.portsChanged(before.ports, after.ports);
+      const kept = new Set(after.ports.map((p) => `${p.protocol}/${p.hostIp}/${p.hostPort}`));
+      await holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
       dns.containerChanged(id, before.networkIds, after.networkIds);
     },
   };

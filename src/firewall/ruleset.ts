@@ -17,6 +17,7 @@
  */
 import { conflict, invalid } from '../errors.js';
 import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
+import { BindingIndex } from './port-clash.js';
 import {
   ANY_HOST_IP,
   checkNetwork,
@@ -386,9 +387,7 @@ function checkNetworks(networks: CheckedNetwork[]): void {
 }
 
 function checkPorts(ports: PublishedPort[], networks: CheckedNetwork[]): void {
-  const bindings = new Map<string, PublishedPort>();
-  const wildcards = new Set<string>();
-  const specifics = new Set<string>();
+  const bindings = new BindingIndex<PublishedPort>();
   for (const port of ports) {
     // A DNAT target outside every berth bridge would escape the forward rules and turn the host
     // into an open port forwarder.
@@ -396,15 +395,13 @@ function checkPorts(ports: PublishedPort[], networks: CheckedNetwork[]): void {
     if (!networks.some((n) => cidrContains(n.prefix, target))) {
       throw invalid(`port ${port.hostPort}/${port.protocol} of container ${port.containerId}: ${port.containerIp} is in no berth network`);
     }
-    const service = `${port.hostPort}/${port.protocol}`;
-    const binding = `${port.hostIp}:${service}`;
-    const other = bindings.get(binding);
-    if (other) throw conflict(`${binding} is published by both container ${other.containerId} and ${port.containerId}`);
-    bindings.set(binding, port);
-    (port.hostIp === ANY_HOST_IP ? wildcards : specifics).add(service);
-    if (wildcards.has(service) && specifics.has(service)) {
-      throw conflict(`${service} is published on ${ANY_HOST_IP} and on a specific address; a host port is bound once`);
+    const other = bindings.clashWith(port);
+    if (other) {
+      throw conflict(
+        `${port.hostIp}:${port.hostPort}/${port.protocol} of container ${port.containerId} clashes with ${other.hostIp}:${other.hostPort}/${other.protocol} of container ${other.containerId}; a host port is bound once`,
+      );
     }
+    bindings.add(port);
   }
 }
 

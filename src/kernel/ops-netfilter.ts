@@ -1,5 +1,19 @@
 /**
- * Kernel operations on the netfilter side that run on the kernel worker thread: conntrack clean-up
- * and the like. Re-exported by ops.ts so the worker's table sees them.
+ * Kernel operations on the netfilter side that run on the kernel worker thread: held host ports,
+ * conntrack clean-up. Re-exported by ops.ts so the worker's table sees them.
  */
-export {};
+import { EADDRINUSE, holdPort as bindHeld, releasePort as closeHeld } from './port-hold.js';
+
+/** Holds a host port (see port-hold.ts); `{ fd }`, or `{ busy: true }` when someone has it bound. */
+export function holdPort(spec: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number }): { fd: number } | { busy: true } {
+  try {
+    return { fd: bindHeld(spec.protocol, spec.hostIp, spec.hostPort) };
+  } catch (err) {
+    if ((err as { errno?: number }).errno === EADDRINUSE) return { busy: true };
+    throw err;
+  }
+}
+
+export function releasePorts(spec: { fds: number[] }): void {
+  for (const fd of spec.fds) closeHeld(fd);
+}

@@ -366,8 +366,13 @@ export class Store {
     this.stmt('DELETE FROM ports WHERE container_id = ?').run(containerId);
   }
 
+  /** Oldest first, so when bindings clash the one published first wins. */
   ports(): PortRecord[] {
-    return (this.stmt('SELECT * FROM ports').all() as Row[]).map(toPort);
+    return (this.stmt('SELECT * FROM ports ORDER BY rowid').all() as Row[]).map(toPort);
+  }
+
+  deletePort(p: Pick<PortRecord, 'protocol' | 'hostIp' | 'hostPort'>): void {
+    this.stmt('DELETE FROM ports WHERE protocol = ? AND host_ip = ? AND host_port = ?').run(p.protocol, p.hostIp, p.hostPort);
   }
 
   portsOfContainer(containerId: string): PortRecord[] {

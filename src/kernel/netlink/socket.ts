@@ -39,8 +39,8 @@ export class NetlinkSocket {
   private readonly buf = Buffer.alloc(256 * 1024);
 
   /** Opens a socket in the calling thread's current network namespace. */
-  constructor() {
-    this.fd = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_CLOEXEC, libc.NETLINK_ROUTE);
+  constructor(protocol: number = libc.NETLINK_ROUTE) {
+    this.fd = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_CLOEXEC, protocol);
     try {
       libc.setsockoptInt(this.fd, libc.SOL_NETLINK, libc.NETLINK_CAP_ACK, 1);
       libc.setsockoptInt(this.fd, libc.SOL_NETLINK, libc.NETLINK_EXT_ACK, 1);

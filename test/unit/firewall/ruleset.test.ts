@@ -201,7 +201,7 @@ test('buildRuleset rejects states nft would refuse or that would be ambiguous', 
   assertThrowsKind(() => buildRuleset({ networks: [a, { ...a, id: 'b', subnet: '10.88.0.0/24', gateway: '10.88.0.1' }], ports: [] }), 'conflict', /bridge/);
   assertThrowsKind(() => buildRuleset({ networks: [a, network({ id: 'b', bridge: 'br-b', subnet: '10.77.0.128/25', gateway: '10.77.0.129' })], ports: [] }), 'conflict', /overlap/);
   const [wild, local] = samplePorts('10.77.0.2');
-  assertThrowsKind(() => buildRuleset({ networks: [a], ports: [wild!, { ...wild!, containerId: 'other' }] }), 'conflict', /both/);
+  assertThrowsKind(() => buildRuleset({ networks: [a], ports: [wild!, { ...wild!, containerId: 'other' }] }), 'conflict', /clashes with 0.0.0.0:8080/);
   assertThrowsKind(() => buildRuleset({ networks: [a], ports: [wild!, { ...local!, hostPort: 8080 }] }), 'conflict', /bound once/);
   assertThrowsKind(() => buildRuleset({ networks: [a], ports: [{ ...wild!, containerIp: '192.168.1.5' }] }), 'invalid', /no berth network/);
 });
