@@ -75,6 +75,7 @@ async function floorSetup(i: number): Promise<{ ms: number; netnsMs: number; att
   await kernel.call('attach', {
     netnsPath: nsPath,
     bridge: floor.bridge,
+    bridgeMark: 'bb:floor',
     hostVeth: `bbf${i}`,
     alias: `bb:floor:${i}`,
     ifname: 'eth0',

@@ -10,7 +10,7 @@ import { broadcastOf, formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } 
 import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
-import { isBridgeNetwork, isDefaultBridge, networkMtu } from './networks.js';
+import { bridgeMark, isBridgeNetwork, isDefaultBridge, networkMtu } from './networks.js';
 
 export interface JoinRequest {
   ip?: string;
@@ -95,6 +95,7 @@ export async function joinNetwork(
     await ctx.kernel.call('attach', {
       netnsPath,
       bridge: net.bridge!,
+      bridgeMark: bridgeMark(ctx, net).alias,
       hostVeth: endpoint.hostVeth,
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${id}`,
       ifname,

@@ -20,6 +20,8 @@ import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { broadcastOf, cidrFromAddress, cidrsOverlap, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
 import { pickDefaultSubnet } from '../ipam/default-pools.js';
 import { validatePoolSpec } from '../ipam/allocator.js';
+import type { HostView } from '../kernel/ops.js';
+import { foreignBridgeMessage } from '../kernel/own-bridge.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
@@ -74,14 +76,21 @@ function validateOptions(ctx: EngineContext, options: Record<string, string>): v
   }
 }
 
+/** A bridge name asked for with -o must not name a link of the host: berth never takes one over. */
+function checkBridgeNameFree(view: HostView, bridge: string | undefined): void {
+  const link = bridge === undefined ? undefined : view.links.find((l) => l.name === bridge);
+  if (!link) return;
+  if (link.kind !== 'bridge') throw conflict(`link ${bridge} exists on the host and is not a bridge (kind ${link.kind ?? 'unknown'}): choose another name with -o ${OPT_BRIDGE_NAME}=NAME`);
+  throw conflict(foreignBridgeMessage(link.name));
+}
+
 /** Subnets already spoken for: other networks' and every address or route of the host. */
-async function takenSubnets(ctx: EngineContext): Promise<{ cidr: Cidr; owner: string }[]> {
+function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: string }[] {
   const taken = ctx.store
     .networks()
     .filter((n) => n.subnet)
     .map((n) => ({ cidr: parseCidr(n.subnet!), owner: `network ${n.name}` }));
   const ownBridges = new Set(ctx.store.networks().map((n) => n.bridge));
-  const view = await ctx.kernel.call('inspect', {});
   const ownIndexes = new Set(view.links.filter((l) => ownBridges.has(l.name)).map((l) => l.index));
   for (const a of view.addresses) {
     if (ownIndexes.has(a.index) || a.address.startsWith('127.')) continue;
@@ -109,7 +118,9 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     throw invalid('--gateway and --ip-range need --subnet: pass the subnet they belong to');
   }
 
-  const taken = await takenSubnets(ctx);
+  const view = await ctx.kernel.call('inspect', {});
+  checkBridgeNameFree(view, options[OPT_BRIDGE_NAME]);
+  const taken = takenSubnets(ctx, view);
   let subnet: Cidr;
   if (req.subnet) {
     subnet = parseCidr(req.subnet);
@@ -150,18 +161,22 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     await ensureBridgeFor(ctx, record);
     await ctx.hooks.networkAdded(record.id);
   } catch (err) {
-    await ctx.kernel.call('deleteLink', record.bridge!).catch(() => undefined);
+    await ctx.kernel.call('deleteBridge', bridgeMark(ctx, record)).catch(() => undefined);
     ctx.store.deleteNetwork(record.id);
     throw err instanceof BerthError ? err : new BerthError('internal', `could not create network ${req.name}: ${(err as Error).message}`, { cause: err });
   }
   return record;
 }
 
+/** A network's bridge and the mark that says berth made it. */
+export function bridgeMark(ctx: EngineContext, net: NetworkRecord): { name: string; alias: string } {
+  return { name: net.bridge!, alias: `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}` };
+}
+
 export async function ensureBridgeFor(ctx: EngineContext, net: NetworkRecord): Promise<boolean> {
   const subnet = parseCidr(net.subnet!);
   const { created } = await ctx.kernel.call('ensureBridge', {
-    name: net.bridge!,
-    alias: `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}`,
+    ...bridgeMark(ctx, net),
     gateway: net.gateway!,
     prefix: subnet.prefix,
     broadcast: formatIpv4(broadcastOf(subnet)),
@@ -181,7 +196,9 @@ export async function removeNetwork(ctx: EngineContext, ref: string): Promise<Ne
     );
   }
   await ctx.hooks.networkRemoved(net.id);
-  if (net.bridge) await ctx.kernel.call('deleteLink', net.bridge);
+  if (net.bridge && (await ctx.kernel.call('deleteBridge', bridgeMark(ctx, net))) === 'foreign') {
+    ctx.log.warn('left a bridge berth did not create', { network: net.name, bridge: net.bridge });
+  }
   ctx.store.deleteNetwork(net.id);
   return net;
 }

@@ -9,12 +9,14 @@ import * as path from 'node:path';
 import { VETH_PREFIX, aliasPrefix } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { isRunningProcess, stopNetwork } from './containers.js';
-import { ensureBridgeFor, isBridgeNetwork } from './networks.js';
+import { bridgeMark, ensureBridgeFor, isBridgeNetwork } from './networks.js';
 
 const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
 
 export interface ReconcileReport {
   bridgesRestored: string[];
+  /** Bridges of stored networks that could not be restored (see the log for why). */
+  bridgesUnrestorable: string[];
   portsReattached: string[];
   containersExited: string[];
   endpointsRolledBack: string[];
@@ -26,6 +28,7 @@ export interface ReconcileReport {
 export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     bridgesRestored: [],
+    bridgesUnrestorable: [],
     portsReattached: [],
     containersExited: [],
     endpointsRolledBack: [],
@@ -36,7 +39,14 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   const { store, kernel } = ctx;
 
   for (const net of store.networks().filter(isBridgeNetwork)) {
-    if (await ensureBridgeFor(ctx, net)) report.bridgesRestored.push(net.bridge!);
+    try {
+      if (await ensureBridgeFor(ctx, net)) report.bridgesRestored.push(net.bridge!);
+    } catch (err) {
+      // One network's bridge that cannot be restored (its name taken by a link of the host, say)
+      // must not keep the daemon from starting or the others from being repaired.
+      ctx.log.warn('could not restore a bridge', { network: net.name, bridge: net.bridge, error: String(err) });
+      report.bridgesUnrestorable.push(net.bridge!);
+    }
   }
 
   // Containers whose process died (or whose namespace vanished) while no daemon watched.
@@ -83,9 +93,10 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   const byIndex = new Map(view.links.map((l) => [l.index, l]));
   for (const e of store.endpoints()) {
     const veth = byName.get(e.hostVeth);
-    const bridge = store.network(e.networkId)?.bridge;
-    if (!veth || !bridge || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
-    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge });
+    const net = store.network(e.networkId);
+    const bridge = net?.bridge;
+    if (!net || !veth || !bridge || report.bridgesUnrestorable.includes(bridge) || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
+    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge, bridgeMark: bridgeMark(ctx, net).alias });
     report.portsReattached.push(e.hostVeth);
   }
 

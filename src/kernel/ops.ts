@@ -3,8 +3,8 @@
  * on the kernel worker thread (see worker.ts); the engine reaches them through kernel.ts. Every
  * argument and result is plain data so it can cross the thread boundary.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { bridgeMac, foreignBridgeMessage, isOwnBridge } from './own-bridge.js';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
@@ -30,6 +30,7 @@ function linkByName(sock: NetlinkSocket, name: string): nl.LinkInfo | undefined 
 
 export interface BridgeSpec {
   name: string;
+  /** berth's mark on the bridge (`berth:<owner>:network:<id>`); its MAC derives from it (own-bridge.ts). */
   alias: string;
   gateway: string;
   prefix: number;
@@ -40,6 +41,7 @@ export interface BridgeSpec {
 /**
  * Creates the bridge if missing, up, with the gateway address. Idempotent, so the reconciler can
  * call it to restore a bridge someone deleted. Returns the bridge's index and whether it was made.
+ * A link of that name berth did not make is never touched: no address, no alias, no deletion.
  */
 export function ensureBridge(spec: BridgeSpec): { index: number; created: boolean } {
   const sock = host();
@@ -49,11 +51,13 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
     // A bridge without an address of its own takes the lowest MAC among its ports, so it would
     // change whenever a container joins, and every container's ARP entry for the gateway would go
     // stale (replies lost for seconds). A fixed address, like Docker's 02:42:…, keeps it stable.
-    sock.transact([nl.newBridge(spec.name, { mtu: spec.mtu, up: true, mac: randomBridgeMac() })], [`create bridge ${spec.name}`]);
+    sock.transact([nl.newBridge(spec.name, { mtu: spec.mtu, up: true, mac: bridgeMac(spec.alias) })], [`create bridge ${spec.name}`]);
     link = linkByName(sock, spec.name);
     created = true;
   } else if (link.kind !== 'bridge') {
     throw new Error(`link ${spec.name} exists and is not a bridge (kind ${link.kind ?? 'unknown'}): choose another bridge name`);
+  } else if (!isOwnBridge(link, spec.alias)) {
+    throw Object.assign(new Error(foreignBridgeMessage(spec.name)), { errno: EEXIST });
   }
   if (!link) throw new Error(`bridge ${spec.name} vanished right after it was created`);
   sock.transact([nl.setLinkUp({ index: link.index }), nl.setAlias(link.index, spec.alias)], [`bring ${spec.name} up`, `mark ${spec.name}`]);
@@ -67,17 +71,33 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   return { index: link.index, created };
 }
 
-/** Puts a container's host veth back on its bridge (after the bridge was deleted and restored). */
-export function reattach(spec: { hostVeth: string; bridge: string }): void {
+/**
+ * Deletes a network's bridge if berth made it (see isOwnBridge); a link of that name that berth
+ * did not make stays. Says which it was.
+ */
+export function deleteBridge(spec: { name: string; alias: string }): 'deleted' | 'absent' | 'foreign' {
   const sock = host();
-  const bridge = linkByName(sock, spec.bridge);
-  const veth = linkByName(sock, spec.hostVeth);
-  if (!bridge || !veth) throw new Error(`cannot reattach ${spec.hostVeth} to ${spec.bridge}: one of them is missing`);
-  sock.transact([nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index)], [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`]);
+  const link = linkByName(sock, spec.name);
+  if (!link) return 'absent';
+  if (!isOwnBridge(link, spec.alias)) return 'foreign';
+  return deleteLink(spec.name) ? 'deleted' : 'absent';
 }
 
-function randomBridgeMac(): string {
-  return ['02', '42', ...[...randomBytes(4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+/** The bridge berth made under `mark`; never a link of the host that happens to have its name. */
+function ownBridge(sock: NetlinkSocket, name: string, mark: string): nl.LinkInfo {
+  const link = linkByName(sock, name);
+  if (!link) throw new Error(`bridge ${name} is missing: run \`berth system reconcile\` to restore it`);
+  if (!isOwnBridge(link, mark)) throw new Error(`${foreignBridgeMessage(name)} (a link of the host took the name of this network's bridge)`);
+  return link;
+}
+
+/** Puts a container's host veth back on its bridge (after the bridge was deleted and restored). */
+export function reattach(spec: { hostVeth: string; bridge: string; bridgeMark: string }): void {
+  const sock = host();
+  const bridge = ownBridge(sock, spec.bridge, spec.bridgeMark);
+  const veth = linkByName(sock, spec.hostVeth);
+  if (!veth) throw new Error(`cannot reattach ${spec.hostVeth} to ${spec.bridge}: the veth is missing`);
+  sock.transact([nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index)], [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`]);
 }
 
 export function deleteLink(name: string): boolean {
@@ -113,6 +133,8 @@ export function deleteSandbox(spec: SandboxSpec): void {
 export interface AttachSpec {
   netnsPath: string;
   bridge: string;
+  /** The bridge's mark: a container is only ever plugged into berth's own bridge. */
+  bridgeMark: string;
   hostVeth: string;
   alias: string;
   ifname: string;
@@ -135,8 +157,7 @@ export interface AttachSpec {
 export function attach(spec: AttachSpec): { hostIndex: number } {
   if (spec.createSandbox) createSandbox({ path: spec.netnsPath });
   const sock = host();
-  const bridge = linkByName(sock, spec.bridge);
-  if (!bridge) throw new Error(`bridge ${spec.bridge} is missing: run \`berth system reconcile\` to restore it`);
+  const bridge = ownBridge(sock, spec.bridge, spec.bridgeMark);
   const nsFd = openNetns(spec.netnsPath);
   try {
     transactVeth(sock, spec, bridge.index, nsFd);
