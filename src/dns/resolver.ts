@@ -116,7 +116,7 @@ export class DnsResolver {
     return { ...this.stats };
   }
 
-  /** Serves `networkId` on `address`; port 0 picks free ports (UDP and TCP then differ). */
+  /** Serves `networkId` on `address`; port 0 picks one free port for both UDP and TCP. */
   async listen(networkId: string, address: string, port: number): Promise<ListenResult> {
     if (this.closed) throw new BerthError('unavailable', 'DNS resolver is closed');
     if (isIP(address) === 0) throw invalid(`DNS listen address "${address}" is not an IP address`);
@@ -152,13 +152,24 @@ export class DnsResolver {
   }
 
   private async open(networkId: string, address: string, port: number): Promise<Listener> {
-    const udp = await bindUdp(address, port).catch((err: unknown) => {
-      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${port}/udp for network ${networkId}: ${messageOf(err)}`, { cause: err });
-    });
-    const tcp = await listenTcp(address, port, this.settings.maxTcpConnections).catch((err: unknown) => {
-      udp.close();
-      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${port}/tcp for network ${networkId}: ${messageOf(err)}`, { cause: err });
-    });
+    const fail = (proto: string, at: number) => (err: unknown) => {
+      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${at}/${proto} for network ${networkId}: ${messageOf(err)}`, { cause: err });
+    };
+    // Port 0: one free port for both UDP and TCP (the firewall redirects :53 to a single port).
+    for (let attempt = 1; ; attempt++) {
+      const udp = await bindUdp(address, port).catch(fail('udp', port));
+      const udpPort = udp.address().port;
+      try {
+        return this.listenerFor(networkId, address, udp, await listenTcp(address, udpPort, this.settings.maxTcpConnections));
+      } catch (err) {
+        udp.close();
+        if (port === 0 && attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') continue;
+        fail('tcp', udpPort)(err);
+      }
+    }
+  }
+
+  private listenerFor(networkId: string, address: string, udp: UdpSocket, tcp: Server): Listener {
     const listener: Listener = {
       networkId,
       address,

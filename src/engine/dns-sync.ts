@@ -1,20 +1,22 @@
 /**
  * Feeds the embedded resolver from the store. The resolver listens on each user-defined network's
- * gateway address, port 53, in the daemon's (host) namespace, as Podman's aardvark-dns does: the
- * socket a query arrives on tells which network asks, so names stay scoped to their network.
- * Forwarded queries leave from the host namespace, so loopback upstreams (127.0.0.53) work.
+ * gateway address in the daemon's (host) namespace, as Podman's aardvark-dns does: the socket a
+ * query arrives on tells which network asks, so names stay scoped to their network. It listens on
+ * a free port, not 53: containers still ask gateway:53, and the firewall redirects only queries
+ * that arrive on the network's own bridge (and drops anyone else's), so a host DNS server on
+ * *:53 keeps working beside berth and nobody outside the network gets answers. Forwarded queries
+ * leave from the host namespace, so loopback upstreams (127.0.0.53) work.
  * The default `bridge` network gets no resolver, as in Docker.
  */
 import * as fs from 'node:fs';
 import { MemoryDirectory, type DnsRecord } from '../dns/directory.js';
 import { DnsResolver } from '../dns/resolver.js';
 import { parseResolvConf, upstreamsOf } from '../dns/resolv-conf.js';
+import type { DnsListener } from '../firewall/model.js';
 import type { DnsRow, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { shortId } from './ids.js';
 import { isBridgeNetwork, isDefaultBridge } from './networks.js';
-
-export const DNS_PORT = 53;
 
 export function servesDns(net: NetworkRecord | undefined): net is NetworkRecord {
   return net !== undefined && isBridgeNetwork(net) && !isDefaultBridge(net);
@@ -23,7 +25,7 @@ export function servesDns(net: NetworkRecord | undefined): net is NetworkRecord 
 export class DnsSync {
   readonly directory = new MemoryDirectory();
   readonly resolver: DnsResolver;
-  private readonly listening = new Set<string>();
+  private readonly listening = new Map<string, DnsListener | undefined>();
 
   constructor(private readonly ctx: EngineContext) {
     this.resolver = new DnsResolver({ directory: this.directory });
@@ -67,28 +69,43 @@ export class DnsSync {
     };
   }
 
-  async networkAdded(networkId: string): Promise<void> {
+  /** Starts the network's resolver; returns where it listens (undefined if it serves no DNS). */
+  async networkAdded(networkId: string): Promise<DnsListener | undefined> {
     const net = this.ctx.store.network(networkId);
-    if (!servesDns(net) || this.listening.has(networkId)) return;
-    this.listening.add(networkId);
+    if (!servesDns(net) || this.listening.has(networkId)) return undefined;
+    this.listening.set(networkId, undefined);
     this.loadNetwork(networkId);
     try {
-      await this.resolver.listen(networkId, net.gateway!, DNS_PORT);
+      const { udpPort } = await this.resolver.listen(networkId, net.gateway!, 0);
+      const listener = { networkId, bridge: net.bridge!, address: net.gateway!, port: udpPort };
+      this.listening.set(networkId, listener);
+      return listener;
     } catch (err) {
       this.listening.delete(networkId);
       throw err;
     }
   }
 
-  async networkRemoved(networkId: string): Promise<void> {
-    if (!this.listening.delete(networkId)) return;
+  /** Stops the network's resolver; returns where it listened. */
+  async networkRemoved(networkId: string): Promise<DnsListener | undefined> {
+    const listener = this.listening.get(networkId);
+    if (!this.listening.delete(networkId)) return undefined;
     await this.resolver.unlisten(networkId);
     this.directory.removeNetwork(networkId);
+    return listener;
+  }
+
+  /** Every resolver socket, for the firewall's redirect and access elements. */
+  listeners(): DnsListener[] {
+    return [...this.listening.values()].filter((l): l is DnsListener => l !== undefined);
   }
 
   async start(): Promise<void> {
     this.refreshHostUpstreams();
-    for (const net of this.ctx.store.networks()) await this.networkAdded(net.id);
+    // One network that cannot get its resolver (its bridge could not be restored) must not keep the daemon down.
+    for (const net of this.ctx.store.networks()) {
+      await this.networkAdded(net.id).catch((err) => this.ctx.log.warn('no DNS for a network', { network: net.name, error: String(err) }));
+    }
   }
 
   async stop(): Promise<void> {

@@ -4,8 +4,8 @@
  * so publishing a port costs the same at 1 or 10,000 published ports.
  */
 import { OPT_ICC, OPT_MASQUERADE } from '../constants.js';
-import { buildRuleset, networkElements, portElements } from '../firewall/ruleset.js';
-import { checkNetwork, checkPublishedPort, parseIpv4, type CheckedNetwork, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
+import { buildRuleset, dnsElements, iccOffPortElements, networkElements, portElements, type ElementOp } from '../firewall/ruleset.js';
+import { checkNetwork, checkPublishedPort, parseIpv4, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
 import { conflict } from '../errors.js';
 import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
@@ -85,11 +85,50 @@ export function expressibleState(ctx: EngineContext): FirewallState {
 }
 
 export class FirewallSync {
-  constructor(private readonly ctx: EngineContext) {}
+  /** Per container, the icc=false ports whose elements are applied (the store forgets them on stop). */
+  private readonly iccPorts = new Map<string, string[]>();
+
+  /** `dnsListeners` says where the networks' resolvers listen (runtime state, not in the store). */
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly dnsListeners: () => DnsListener[] = () => [],
+  ) {}
 
   /** Rewrites berth's tables from the store (never touching the user's chain or other tables). */
   async applyAll(): Promise<void> {
-    await this.ctx.kernel.call('nft', { script: buildRuleset(expressibleState(this.ctx)) });
+    const state = expressibleState(this.ctx);
+    const known = new Set(state.networks.map((n) => n.id));
+    this.iccPorts.clear();
+    for (const c of this.ctx.store.containers()) {
+      const ports = this.iccOffPortsOf(c.id);
+      if (ports.length > 0) this.iccPorts.set(c.id, ports);
+    }
+    const iccOffPorts = [...this.iccPorts].flatMap(([containerId, ports]) => ports.map((port) => ({ containerId, port })));
+    const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
+    await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }) });
+  }
+
+  async dnsListenerChanged(listener: DnsListener, op: ElementOp): Promise<void> {
+    await this.run(dnsElements(listener, op));
+  }
+
+  /** Brings the container's icc=false port elements in line with its endpoints in the store. */
+  async containerChanged(containerId: string): Promise<void> {
+    const before = this.iccPorts.get(containerId) ?? [];
+    const after = this.iccOffPortsOf(containerId);
+    const gone = before.filter((p) => !after.includes(p)).map((port) => ({ containerId, port }));
+    const added = after.filter((p) => !before.includes(p)).map((port) => ({ containerId, port }));
+    if (after.length > 0) this.iccPorts.set(containerId, after);
+    else this.iccPorts.delete(containerId);
+    const script = `${gone.length ? iccOffPortElements(gone, 'delete') : ''}${added.length ? iccOffPortElements(added, 'add') : ''}`;
+    if (script) await this.run(script);
+  }
+
+  private iccOffPortsOf(containerId: string): string[] {
+    return this.ctx.store
+      .endpointsOfContainer(containerId)
+      .filter((e) => this.ctx.store.network(e.networkId)?.options[OPT_ICC] === 'false')
+      .map((e) => e.hostVeth);
   }
 
   async networkAdded(id: string): Promise<void> {

@@ -12,8 +12,8 @@ export interface DaemonHooks extends StateHooks {
 }
 
 export function createHooks(ctx: EngineContext): DaemonHooks {
-  const firewall = new FirewallSync(ctx);
   const dns = new DnsSync(ctx);
+  const firewall = new FirewallSync(ctx, () => dns.listeners());
   const holds = portHolds(ctx);
   // Ports published before a restart are held again; one a host process took meanwhile still
   // works for remote clients (DNAT comes first) but a local client may reach that process.
@@ -24,9 +24,10 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
   };
   return {
     async start() {
+      // Resolvers first: the ruleset redirects to the ports they listen on.
+      await dns.start();
       await firewall.applyAll();
       await holdStoredPorts();
-      await dns.start();
     },
     async stop() {
       await dns.stop();
@@ -37,14 +38,17 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
     },
     async networkAdded(id) {
       await firewall.networkAdded(id);
-      await dns.networkAdded(id);
+      const listener = await dns.networkAdded(id);
+      if (listener) await firewall.dnsListenerChanged(listener, 'add');
     },
     async networkRemoved(id) {
-      await dns.networkRemoved(id);
+      const listener = await dns.networkRemoved(id);
+      if (listener) await firewall.dnsListenerChanged(listener, 'delete');
       await firewall.networkRemoved(id);
     },
     async containerChanged(id, before, after) {
       await firewall.portsChanged(before.ports, after.ports);
+      await firewall.containerChanged(id);
       const kept = new Set(after.ports.map((p) => `${p.protocol}/${p.hostIp}/${p.hostPort}`));
       await holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
       dns.containerChanged(id, before.networkIds, after.networkIds);

@@ -34,9 +34,26 @@ export interface PublishedPort {
   containerPort: number;
 }
 
+/** Where a network's embedded resolver listens (the port is chosen at run time, not 53). */
+export interface DnsListener {
+  networkId: string;
+  bridge: string;
+  /** The network's gateway address, which containers use as their nameserver. */
+  address: string;
+  port: number;
+}
+
+/** The host end of a container's veth on an `icc=false` network. */
+export interface IccOffPort {
+  containerId: string;
+  port: string;
+}
+
 export interface FirewallState {
   networks: FirewallNetwork[];
   ports: PublishedPort[];
+  dns?: DnsListener[];
+  iccOffPorts?: IccOffPort[];
 }
 
 /** The wildcard host address of a published port. */
@@ -127,4 +144,21 @@ export function checkPublishedPort(port: PublishedPort): PublishedPort {
     throw invalid(`${what}: container address "${port.containerIp}" is not a usable IPv4 address`);
   }
   return { ...port, hostIp: ipam.formatIpv4(hostIp), containerIp: ipam.formatIpv4(containerIp) };
+}
+
+/** Checks a resolver listener; throws BerthError('invalid'). */
+export function checkDnsListener(l: DnsListener): DnsListener {
+  checkId(l.networkId, 'network');
+  const what = `DNS resolver of network ${l.networkId}`;
+  if (!IFNAME_PATTERN.test(l.bridge)) throw invalid(`${what}: bridge name "${l.bridge}" is not an interface name`);
+  const address = parseIpv4(l.address);
+  if (address === undefined) throw invalid(`${what}: address "${l.address}" is not IPv4`);
+  checkPortNumber(l.port, `${what}: port`);
+  return { ...l, address: ipam.formatIpv4(address) };
+}
+
+export function checkIccOffPort(p: IccOffPort): IccOffPort {
+  checkId(p.containerId, 'container');
+  if (!IFNAME_PATTERN.test(p.port)) throw invalid(`container ${p.containerId}: port name "${p.port}" is not an interface name`);
+  return p;
 }

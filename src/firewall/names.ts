@@ -34,6 +34,8 @@ export const IP_CHAINS = {
   natPostrouting: 'nat-postrouting',
   /** Base chain, filter forward (policy accept): judges only traffic into or out of berth bridges. */
   forward: 'forward',
+  /** Base chain, filter input: the embedded resolver answers only containers of its own network. */
+  input: 'input',
   /** Base chain, filter postrouting: keeps published-port traffic, forwarded or not, out of internal networks. */
   filterPostrouting: 'filter-postrouting',
   /**
@@ -71,6 +73,15 @@ export const IP_SETS = {
   dnatAny: 'dnat_any',
   /** Map `ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service`: ports published on one host address. */
   dnatIp: 'dnat_ip',
+  /**
+   * Map `ifname . ipv4_addr : inet_service`: a network's bridge and gateway to the port its
+   * resolver listens on. Containers ask gateway:53; the query is redirected there.
+   */
+  dnsRedirect: 'dns_redirect',
+  /** `ipv4_addr . inet_service`: every resolver socket (gateway . port). */
+  dnsSockets: 'dns_sockets',
+  /** `ifname . ipv4_addr . inet_service`: who may reach a resolver socket: its own network's bridge. */
+  dnsClients: 'dns_clients',
 } as const;
 
 /** Sets of `bridge berth`. */
@@ -82,6 +93,12 @@ export const BRIDGE_SETS = {
    * a berth subnet lives on exactly one bridge, so this names the same bridge.
    */
   iccOffSubnets: 'icc_off_subnets',
+  /**
+   * `ifname`: host ends of the veths of containers on `icc=false` networks. Frames between two such
+   * ports that are neither IPv4 nor ARP (IPv6 link-local above all) are dropped, so icc=false
+   * cannot be bypassed below IPv4. Keyed by port for the same reason as above.
+   */
+  iccOffPorts: 'icc_off_ports',
 } as const;
 
 /**

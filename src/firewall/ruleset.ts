@@ -20,11 +20,15 @@ import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
 import { BindingIndex } from './port-clash.js';
 import {
   ANY_HOST_IP,
+  checkDnsListener,
+  checkIccOffPort,
   checkNetwork,
   checkPublishedPort,
   parseIpv4,
   type CheckedNetwork,
+  type DnsListener,
   type FirewallNetwork,
+  type IccOffPort,
   type FirewallState,
   type PublishedPort,
 } from './model.js';
@@ -99,7 +103,11 @@ const SETS: readonly SetSpec[] = [
     type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
     interval: false,
   },
+  { family: IP_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv4_addr : inet_service', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv4_addr . inet_service', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv4_addr . inet_service', interval: false },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
+  { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
 
 const C = IP_CHAINS;
@@ -144,6 +152,13 @@ const CHAINS: readonly ChainSpec[] = [
       {
         why: "Publish only on the host's own addresses; traffic routed through the host to others is untouched.",
         rule: `fib daddr type local jump ${C.publishedPorts}`,
+      },
+      {
+        why:
+          "Containers ask their gateway on port 53; the network's resolver listens on a port of its own, so a " +
+          "host DNS server on *:53 keeps its port, and only queries arriving on the network's own bridge for its " +
+          'own gateway are redirected (a map miss leaves the packet alone).',
+        rule: `meta l4proto { tcp, udp } th dport 53 redirect to : iifname . ip daddr map @${S.dnsRedirect}`,
       },
     ],
   },
@@ -245,6 +260,22 @@ const CHAINS: readonly ChainSpec[] = [
   },
   {
     family: IP_FAMILY,
+    name: C.input,
+    base: 'type filter hook input priority filter; policy accept;',
+    owned: true,
+    why: "Policy accept: only berth's resolver sockets are judged here.",
+    rules: [
+      {
+        why:
+          'A resolver answers only containers of its own network: a LAN peer that routes the gateway address to ' +
+          'the host, the host itself, or a container of another network gets nothing (no name or PTR leaks, no ' +
+          'open resolver or reflector).',
+        rule: `meta l4proto { tcp, udp } ip daddr . th dport @${S.dnsSockets} iifname . ip daddr . th dport != @${S.dnsClients} drop`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
     name: C.filterPostrouting,
     base: 'type filter hook postrouting priority filter; policy accept;',
     owned: true,
@@ -253,8 +284,10 @@ const CHAINS: readonly ChainSpec[] = [
       'still reports the pre-DNAT route, e.g. lo for 127.0.0.1).',
     rules: [
       {
-        why: 'Internal networks get no published ports: not from the LAN, the host, or hairpin on their own bridge.',
-        rule: `oifname @${S.internalBridges} ct status dnat drop`,
+        why:
+          'Internal networks get no published ports: not from the LAN, the host, or hairpin on their own bridge. ' +
+          "Only the original direction: the resolver's replies to redirected queries carry dnat status too.",
+        rule: `oifname @${S.internalBridges} ct status dnat ct direction original drop`,
       },
     ],
   },
@@ -281,6 +314,12 @@ const CHAINS: readonly ChainSpec[] = [
           'icc=false: containers of the network cannot reach each other, directly or (with br_netfilter) via a ' +
           'published port. ARP still passes, as with Docker.',
         rule: `ip daddr @${BRIDGE_SETS.iccOffSubnets} drop`,
+      },
+      {
+        why:
+          'icc=false below IPv4: these networks are IPv4-only, so between their containers nothing but IPv4 and ARP ' +
+          'passes (IPv6 link-local would otherwise bypass the rule above).',
+        rule: `iifname @${BRIDGE_SETS.iccOffPorts} meta protocol != { ip, arp } drop`,
       },
     ],
   },
@@ -335,6 +374,21 @@ function portElement(port: PublishedPort): Element {
     : { family: IP_FAMILY, set: S.dnatIp, key: `${port.hostIp} . ${port.protocol} . ${port.hostPort}`, value, comment };
 }
 
+/** The three elements of one network's resolver: the redirect, the socket, and who may reach it. */
+function dnsElementList(l: DnsListener): Element[] {
+  const comment = `network ${l.networkId}`;
+  const bridge = quote(l.bridge);
+  return [
+    { family: IP_FAMILY, set: S.dnsRedirect, key: `${bridge} . ${l.address}`, value: String(l.port), comment },
+    { family: IP_FAMILY, set: S.dnsSockets, key: `${l.address} . ${l.port}`, comment },
+    { family: IP_FAMILY, set: S.dnsClients, key: `${bridge} . ${l.address} . ${l.port}`, comment },
+  ];
+}
+
+function iccOffPortElement(p: IccOffPort): Element {
+  return { family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffPorts, key: quote(p.port), comment: `container ${p.containerId}` };
+}
+
 function elementText(e: Element): string {
   return `${e.key} comment ${quote(e.comment)}${e.value === undefined ? '' : ` : ${e.value}`}`;
 }
@@ -363,6 +417,16 @@ export function networkElements(net: FirewallNetwork, op: ElementOp): string {
  */
 export function portElements(port: PublishedPort, op: ElementOp): string {
   return renderIncremental([portElement(checkPublishedPort(port))], op);
+}
+
+/** Element adds (or deletes) for one network's resolver. */
+export function dnsElements(listener: DnsListener, op: ElementOp): string {
+  return renderIncremental(dnsElementList(checkDnsListener(listener)), op);
+}
+
+/** Element adds (or deletes) for container ports on icc=false networks. */
+export function iccOffPortElements(ports: IccOffPort[], op: ElementOp): string {
+  return renderIncremental(ports.map(checkIccOffPort).map(iccOffPortElement), op);
 }
 
 function checkNetworks(networks: CheckedNetwork[]): void {
@@ -430,7 +494,9 @@ export function buildRuleset(state: FirewallState): string {
   const ports = state.ports.map(checkPublishedPort);
   checkPorts(ports, networks);
   const portElements = ports.map(portElement).sort((a, b) => compare(a.key, b.key));
-  const elements = [...networks.flatMap(networkElementList), ...portElements];
+  const dns = (state.dns ?? []).map(checkDnsListener).sort((a, b) => compare(a.networkId, b.networkId));
+  const iccPorts = (state.iccOffPorts ?? []).map(checkIccOffPort).sort((a, b) => compare(a.port, b.port));
+  const elements = [...networks.flatMap(networkElementList), ...portElements, ...dns.flatMap(dnsElementList), ...iccPorts.map(iccOffPortElement)];
 
   const out: string[] = [
     '# berth firewall: one transaction. "add" creates what is missing and leaves what exists; "flush"',

@@ -48,7 +48,8 @@ describe('embedded DNS', () => {
     await sb.berthOk('run', '-d', '--name', 'cli', '--network', 'dnsnet', '--add-host', 'extra.test:10.9.9.9', '--', BUSYBOX, 'sleep', '3600');
     await sb.berthOk('run', '-d', '--name', 'stranger', '--network', 'othernet', '--', BUSYBOX, 'sleep', '3600');
     ns = (c) => sb.netnsOf(c);
-    assert.ok(await eventually(async () => (await sb.inHost('ss', ['-lun'])).stdout.includes(`${gw}:53`), 5000), 'resolver listening');
+    // The resolver listens on a port of its own on the gateway; queries to gateway:53 are redirected there.
+    assert.ok(await eventually(async () => (await sb.inHost('ss', ['-Hlun', 'src', gw])).stdout.includes(`${gw}:`), 5000), 'resolver listening');
   });
   after(async () => {
     await sb?.destroy();
