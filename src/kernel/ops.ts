@@ -68,6 +68,7 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   }
   // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
   writeSysctl({ key: `net/ipv4/conf/${spec.name}/route_localnet`, value: '1' });
+  disableIpv6(spec.name);
   return { index: link.index, created };
 }
 
@@ -117,6 +118,8 @@ export interface SandboxSpec {
 /** A container's network namespace with its loopback up (what `--network none` is). */
 export function createSandbox(spec: SandboxSpec): void {
   createNetns(spec.path, () => {
+    // Interfaces made in this namespace from now on (its veth peers) start without IPv6; lo keeps ::1.
+    disableIpv6('default');
     const sock = new NetlinkSocket();
     try {
       sock.transact([nl.setLinkUp({ index: 1 })], ['bring lo up']);
@@ -165,6 +168,7 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
     fs.closeSync(nsFd);
   }
   try {
+    disableIpv6(spec.hostVeth);
     withNetns(spec.netnsPath, () => configureInside(spec));
   } catch (err) {
     deleteLink(spec.hostVeth);
@@ -217,6 +221,8 @@ function configureInside(spec: AttachSpec): void {
   try {
     const peer = linkByName(sock, spec.ifname);
     if (!peer) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
+    // Before it goes up: a runtime's namespace (CNI) may not have IPv6 off by default.
+    disableIpv6(spec.ifname);
     const steps = [nl.setLinkUp({ index: peer.index }), nl.newAddress(peer.index, spec.ip, spec.prefix, spec.broadcast)];
     const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`];
     if (spec.defaultRoute) {
@@ -339,6 +345,21 @@ export function addresses(_spec: Record<string, never>): nl.AddressInfo[] {
     .dump(nl.dumpAddresses(), 'list addresses')
     .map((m) => nl.parseAddress(m.body))
     .filter((a): a is nl.AddressInfo => a !== undefined);
+}
+
+/**
+ * berth's networks are IPv4-only: an interface with IPv6 gets an fe80:: address, and containers
+ * could talk over it past icc=false and the isolation rules (as Docker ≥ 27, IPv6 is off on the
+ * interfaces of IPv4-only networks). Called with an interface of berth's own, or with `default`
+ * only inside a namespace berth created, never for the host's `default`/`all`. A kernel without
+ * IPv6 has nothing to disable.
+ */
+function disableIpv6(conf: string): void {
+  try {
+    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/disable_ipv6`, '1');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || fs.existsSync('/proc/sys/net/ipv6/conf/lo')) throw err;
+  }
 }
 
 export function writeSysctl(spec: { key: string; value: string }): void {
