@@ -1,7 +1,8 @@
 /**
  * Issue 3 with real TCP and UDP through berth: published ports from a LAN peer, from the host
  * (127.0.0.1 and its own address) and from containers (hairpin), outbound masquerade, and the
- * negative cases (127.0.0.1-only ports from a LAN peer with a spoofed route, cross-network,
+ * negative cases (127.0.0.1-only ports and host loopback services from a LAN peer and a container
+ * that route 127.0.0.1 to the host, with route_localnet=1 on the LAN link; cross-network,
  * icc=false, internal, LAN peer → container address). Every server reports the client address it
  * saw, so the tests check NAT, not just reachability.
  */
@@ -18,6 +19,40 @@ function webRoot(dir: string, greeting: string): string {
   fs.writeFileSync(path.join(dir, 'cgi-bin', 'ip'), '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$REMOTE_ADDR"\n', { mode: 0o755 });
   return dir;
 }
+
+/** A host service bound to 127.0.0.1 only, which nothing outside the host may reach. */
+const LOOPBACK_SERVICE_PORT = 8098;
+
+/** The sandbox host's link that carries `address`. */
+async function linkWithAddress(sb: Sandbox, address: string): Promise<string> {
+  const line = must(await sb.inHost('ip', ['-o', '-4', 'addr', 'show']), 'ip addr').split('\n').find((l) => l.includes(` ${address}/`));
+  if (!line) throw new Error(`no link in the sandbox host has ${address}`);
+  return line.split(/\s+/)[1]!;
+}
+
+/** Makes a namespace send 127.0.0.1 to `via` instead of its own lo, as an attacker would. */
+async function routeLoopbackTo(nsPath: string, via: string, src: string): Promise<void> {
+  const ip = (...args: string[]) => run('nsenter', [`--net=${nsPath}`, '--', 'ip', ...args]);
+  must(await run('nsenter', [`--net=${nsPath}`, '--', 'sysctl', '-qw', 'net.ipv4.conf.all.route_localnet=1', 'net.ipv4.conf.eth0.route_localnet=1']), 'route_localnet');
+  must(await ip('rule', 'add', 'pref', '10', 'to', '127.0.0.1', 'lookup', '100'), 'rule');
+  must(await ip('rule', 'add', 'pref', '20', 'lookup', 'local'), 'rule local');
+  must(await ip('rule', 'del', 'pref', '0'), 'rule del');
+  must(await ip('route', 'add', '127.0.0.1/32', 'via', via, 'dev', 'eth0', 'src', src, 'table', '100'), 'route');
+}
+
+/**
+ * A counter in a table of the test's own, at a priority before berth's raw chain: it proves that
+ * packets to 127/8 from outside arrive at the host, so a refusal is berth's doing.
+ */
+const probe = {
+  async install(sb: Sandbox): Promise<void> {
+    must(await sb.inHost('nft', ['add table ip berthtest-probe; add chain ip berthtest-probe pre { type filter hook prerouting priority -400; policy accept; }; add rule ip berthtest-probe pre iifname != "lo" ip daddr 127.0.0.0/8 meta l4proto tcp counter']), 'probe table');
+  },
+  async count(sb: Sandbox): Promise<number> {
+    const out = must(await sb.inHost('nft', ['list', 'chain', 'ip', 'berthtest-probe', 'pre']), 'probe counter');
+    return Number(/counter packets (\d+)/.exec(out)?.[1] ?? NaN);
+  },
+};
 
 const curl = async (sb: Sandbox, ns: string, url: string) => {
   const r = await sb.inNs(ns, 'curl', ['-s', '--max-time', '3', url], 10_000);
@@ -86,19 +121,32 @@ describe('published ports, NAT and isolation', () => {
     assert.equal(r.stdout.trim(), internet.hostAddress);
   });
 
-  test('a 127.0.0.1-only port is never reachable from a LAN peer, even one that routes 127.0.0.1 to the host', async () => {
+  test('a 127.0.0.1-only port and host loopback services are never reachable from a LAN peer or a container, even when they route 127.0.0.1 to the host', async () => {
     assert.notEqual((await curl(sb, lan.nsPath, `http://${lan.hostAddress}:8081/`)).code, 0, 'not at the host address');
-    // Docker 20.10 answered this with HTTP 200: the LAN peer sends to 127.0.0.1 via the host.
-    const spoof = (args: string[]) => run('ip', ['-n', lan.name, ...args]);
-    must(await run('ip', ['netns', 'exec', lan.name, 'sysctl', '-qw', 'net.ipv4.conf.all.route_localnet=1', 'net.ipv4.conf.eth0.route_localnet=1']), 'route_localnet');
-    must(await spoof(['rule', 'add', 'pref', '10', 'to', '127.0.0.1', 'lookup', '100']), 'rule');
-    must(await spoof(['rule', 'add', 'pref', '20', 'lookup', 'local']), 'rule local');
-    must(await spoof(['rule', 'del', 'pref', '0']), 'rule del');
-    must(await spoof(['route', 'add', '127.0.0.1/32', 'via', lan.hostAddress, 'dev', 'eth0', 'src', lan.address, 'table', '100']), 'route');
-    const sent = await sb.inNs(lan.nsPath, 'curl', ['-s', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:8081/']);
-    assert.notEqual(sent.stdout.trim(), '200', 'the 127.0.0.1-only port stays host-only');
-    const sentAny = await sb.inNs(lan.nsPath, 'curl', ['-s', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:8080/']);
-    assert.notEqual(sentAny.stdout.trim(), '200', 'nor is any port reachable through 127.0.0.1 from the LAN');
+    // A host service bound to loopback only, and a counter that sees packets before berth's raw chain.
+    sb.spawnIn(sb.hostNs, BUSYBOX, ['httpd', '-f', '-p', `127.0.0.1:${LOOPBACK_SERVICE_PORT}`, '-h', webRoot(path.join(sb.root, 'host-www'), 'host-only')]);
+    assert.ok(await eventually(async () => (await sb.inHost('curl', ['-s', '--max-time', '2', `http://127.0.0.1:${LOOPBACK_SERVICE_PORT}/`])).stdout.trim() === 'host-only', 3000), 'the host reaches its loopback service');
+    const lanLink = await linkWithAddress(sb, lan.hostAddress);
+    // Some hosts set route_localnet=1 on every interface (kube-proxy does): then the kernel no longer
+    // drops 127/8 arriving from the LAN as martian, and only berth's raw-prerouting guard is left.
+    must(await sb.inHost('sysctl', ['-qw', `net.ipv4.conf.${lanLink}.route_localnet=1`]), 'route_localnet on the LAN link');
+    const peerIp = (await sb.inspect('peer')).NetworkSettings.Networks.front!.IPAddress;
+    const frontGw = JSON.parse(await sb.berthOk('network', 'inspect', 'front'))[0].IPAM.Config[0].Gateway as string;
+    const peerNs = await sb.netnsOf('peer');
+    await routeLoopbackTo(lan.nsPath, lan.hostAddress, lan.address);
+    await routeLoopbackTo(peerNs, frontGw, peerIp);
+    await probe.install(sb);
+
+    // Docker 20.10 answered the first of these with HTTP 200: a LAN peer sending to 127.0.0.1 via the host.
+    for (const [from, who] of [[lan.nsPath, 'LAN peer'], [peerNs, 'container']] as const) {
+      for (const p of [8081, 8080, LOOPBACK_SERVICE_PORT]) {
+        const before = await probe.count(sb);
+        const r = await sb.inNs(from, 'curl', ['-s', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${p}/`]);
+        assert.notEqual(r.stdout.trim(), '200', `${who} -> 127.0.0.1:${p} must stay host-only`);
+        // Positive control: the packets did reach the host through this path; only berth's rules stopped them.
+        assert.ok((await probe.count(sb)) > before, `${who}'s packets to 127.0.0.1:${p} reached the host`);
+      }
+    }
   });
 
   test('a LAN peer cannot reach container addresses directly, even with a route to the subnet', async () => {
@@ -125,10 +173,22 @@ describe('published ports, NAT and isolation', () => {
     assert.ok(await eventually(async () => (await curl(sb, lan.nsPath, `http://${lan.hostAddress}:8090/`)).stdout.trim() === 'noicc-web', 3000), 'published port works from the LAN');
   });
 
-  test('internal networks cannot leave the host', async () => {
-    await sb.berthOk('network', 'create', '--internal', 'vault');
+  test('internal networks cannot leave the host, even with a route out; a non-internal network reaches the same peer the same way', async () => {
+    // Both networks unmasqueraded, and the internet peer routes both subnets back: a packet that
+    // leaves gets its answer, so only the firewall can make the difference.
+    await sb.berthOk('network', 'create', '--internal', '--subnet', '10.67.0.0/24', 'vault');
+    await sb.berthOk('network', 'create', '--subnet', '10.68.0.0/24', '-o', 'com.docker.network.bridge.enable_ip_masquerade=false', 'open');
     await sb.berthOk('run', '-d', '--name', 'locked', '--network', 'vault', '--', BUSYBOX, 'sleep', '3600');
-    assert.notEqual((await curl(sb, await sb.netnsOf('locked'), `http://${internet.address}/`)).code, 0);
+    await sb.berthOk('run', '-d', '--name', 'free', '--network', 'open', '--', BUSYBOX, 'sleep', '3600');
+    for (const subnet of ['10.67.0.0/24', '10.68.0.0/24']) must(await run('ip', ['-n', internet.name, 'route', 'add', subnet, 'via', internet.hostAddress]), 'route back');
+    const locked = await sb.netnsOf('locked');
+    // Whether or not the network gives one, a process in the container can set a default route
+    // itself: the host must still refuse to forward.
+    must(await sb.inNs(locked, 'ip', ['route', 'replace', 'default', 'via', '10.67.0.1']), 'a default route inside the container');
+    assert.equal((await curl(sb, await sb.netnsOf('free'), `http://${internet.address}/cgi-bin/ip`)).stdout.trim(), '10.68.0.2', 'control: the open network reaches the peer');
+    assert.notEqual((await curl(sb, locked, `http://${internet.address}/`)).code, 0, 'the internal network does not');
+    const ping = await sb.inNs(locked, BUSYBOX, ['ping', '-c', '1', '-W', '1', internet.address]);
+    assert.notEqual(ping.code, 0, 'not even ICMP');
   });
 
   test('enable_ip_masquerade=false: the far end sees the container address', async () => {
