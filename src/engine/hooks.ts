@@ -2,6 +2,7 @@
 import type { EngineContext, StateHooks } from './context.js';
 import { DnsSync } from './dns-sync.js';
 import { FirewallSync } from './firewall-sync.js';
+import { FirewallWatch } from './firewall-watch.js';
 import { portHolds } from './port-holds.js';
 
 export interface DaemonHooks extends StateHooks {
@@ -15,6 +16,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
   const dns = new DnsSync(ctx);
   const firewall = new FirewallSync(ctx, () => dns.listeners());
   const holds = portHolds(ctx);
+  const watch = new FirewallWatch(ctx, () => firewall.applyAll());
   // Ports published before a restart are held again; one a host process took meanwhile still
   // works for remote clients (DNAT comes first) but a local client may reach that process.
   const holdStoredPorts = async () => {
@@ -28,8 +30,10 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       await dns.start();
       await firewall.applyAll();
       await holdStoredPorts();
+      watch.start();
     },
     async stop() {
+      watch.stop();
       await dns.stop();
     },
     async resync() {
