@@ -1,8 +1,12 @@
 // Runs the compiled tests with node's test runner: unit tests first, then the integration tests,
-// which need root and create their own sandbox namespaces.
+// which need root and create their own sandbox namespaces. Node's TAP output (ending with its
+// "# pass N" / "# fail N" summary) goes to stdout; then every skipped test is listed with its
+// reason, so a missing kernel feature can never pass silently.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function files(dir) {
   let out = [];
@@ -23,5 +27,28 @@ if (integration.length && process.getuid() !== 0) {
   process.exit(1);
 }
 const all = [...unit, ...integration];
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...all], { stdio: 'inherit' });
+const work = mkdtempSync(join(tmpdir(), 'berth-test-run-'));
+const skipsFile = join(work, 'skips.jsonl');
+const skipsReporter = fileURLToPath(new URL('./test-skips-reporter.mjs', import.meta.url));
+const result = spawnSync(
+  process.execPath,
+  [
+    '--test', '--test-concurrency=2', '--test-timeout=300000',
+    '--test-reporter=tap', '--test-reporter-destination=stdout',
+    `--test-reporter=${skipsReporter}`, `--test-reporter-destination=${skipsFile}`,
+    ...all,
+  ],
+  { stdio: 'inherit' },
+);
+let skips = [];
+try {
+  skips = readFileSync(skipsFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+} catch {
+  // No file: the runner died before reporting anything; its exit status says so below.
+}
+rmSync(work, { recursive: true, force: true });
+const skipReport = [skips.length ? `${skips.length} skipped, with their reasons:` : 'no test was skipped', ...skips.map(({ test, reason }) => `skipped: ${test} — ${reason}`)].join('\n');
+console.log(skipReport);
+// .ci/run repeats the list at the very end of its log, after the benchmark smoke run.
+if (process.env.BERTH_TEST_SKIPS_OUT) writeFileSync(process.env.BERTH_TEST_SKIPS_OUT, `${skipReport}\n`);
 process.exit(result.status ?? 1);
