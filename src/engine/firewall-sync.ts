@@ -84,9 +84,16 @@ export function expressibleState(ctx: EngineContext): FirewallState {
   return { networks, ports };
 }
 
+/** What the firewall remembers of a container between changes (the store forgets it on stop). */
+interface Tracked {
+  /** Host ends of its veths on icc=false networks, whose elements are applied. */
+  iccPorts: string[];
+  /** Its addresses: when one is released, conntrack entries naming it are deleted. */
+  ips: string[];
+}
+
 export class FirewallSync {
-  /** Per container, the icc=false ports whose elements are applied (the store forgets them on stop). */
-  private readonly iccPorts = new Map<string, string[]>();
+  private readonly tracked = new Map<string, Tracked>();
 
   /** `dnsListeners` says where the networks' resolvers listen (runtime state, not in the store). */
   constructor(
@@ -98,12 +105,9 @@ export class FirewallSync {
   async applyAll(): Promise<void> {
     const state = expressibleState(this.ctx);
     const known = new Set(state.networks.map((n) => n.id));
-    this.iccPorts.clear();
-    for (const c of this.ctx.store.containers()) {
-      const ports = this.iccOffPortsOf(c.id);
-      if (ports.length > 0) this.iccPorts.set(c.id, ports);
-    }
-    const iccOffPorts = [...this.iccPorts].flatMap(([containerId, ports]) => ports.map((port) => ({ containerId, port })));
+    this.tracked.clear();
+    for (const c of this.ctx.store.containers()) this.track(c.id);
+    const iccOffPorts = [...this.tracked].flatMap(([containerId, t]) => t.iccPorts.map((port) => ({ containerId, port })));
     const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
     await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }) });
   }
@@ -112,23 +116,42 @@ export class FirewallSync {
     await this.run(dnsElements(listener, op));
   }
 
-  /** Brings the container's icc=false port elements in line with its endpoints in the store. */
+  /**
+   * Brings the container's icc=false port elements in line with its endpoints in the store, and
+   * forgets the connections of addresses it released. Call after its published ports changed:
+   * conntrack entries are deleted only once no DNAT element can recreate them.
+   */
   async containerChanged(containerId: string): Promise<void> {
-    const before = this.iccPorts.get(containerId) ?? [];
-    const after = this.iccOffPortsOf(containerId);
-    const gone = before.filter((p) => !after.includes(p)).map((port) => ({ containerId, port }));
-    const added = after.filter((p) => !before.includes(p)).map((port) => ({ containerId, port }));
-    if (after.length > 0) this.iccPorts.set(containerId, after);
-    else this.iccPorts.delete(containerId);
+    const before = this.tracked.get(containerId) ?? { iccPorts: [], ips: [] };
+    const after = this.track(containerId);
+    const gone = before.iccPorts.filter((p) => !after.iccPorts.includes(p)).map((port) => ({ containerId, port }));
+    const added = after.iccPorts.filter((p) => !before.iccPorts.includes(p)).map((port) => ({ containerId, port }));
     const script = `${gone.length ? iccOffPortElements(gone, 'delete') : ''}${added.length ? iccOffPortElements(added, 'add') : ''}`;
     if (script) await this.run(script);
+    const released = before.ips.filter((ip) => !after.ips.includes(ip));
+    if (released.length > 0) this.forget(released, []);
   }
 
-  private iccOffPortsOf(containerId: string): string[] {
-    return this.ctx.store
-      .endpointsOfContainer(containerId)
-      .filter((e) => this.ctx.store.network(e.networkId)?.options[OPT_ICC] === 'false')
-      .map((e) => e.hostVeth);
+  /**
+   * Deletes conntrack entries without waiting: the kernel thread runs requests in order, so a
+   * later setup that reuses an address is applied after the clean-up, and the caller need not
+   * wait for the conntrack dump.
+   */
+  private forget(ips: string[], bindings: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number }[]): void {
+    this.ctx.kernel
+      .call('forgetConnections', { ips, bindings })
+      .catch((err) => this.ctx.log.warn('could not delete conntrack entries', { ips, error: (err as Error).message }));
+  }
+
+  private track(containerId: string): Tracked {
+    const endpoints = this.ctx.store.endpointsOfContainer(containerId);
+    const t: Tracked = {
+      iccPorts: endpoints.filter((e) => this.ctx.store.network(e.networkId)?.options[OPT_ICC] === 'false').map((e) => e.hostVeth),
+      ips: endpoints.map((e) => e.ip),
+    };
+    if (t.ips.length > 0) this.tracked.set(containerId, t);
+    else this.tracked.delete(containerId);
+    return t;
   }
 
   async networkAdded(id: string): Promise<void> {
@@ -145,11 +168,14 @@ export class FirewallSync {
     const key = (p: PortRecord) => `${p.protocol}/${p.hostIp}/${p.hostPort}/${p.containerIp}/${p.containerPort}`;
     const afterKeys = new Set(after.map(key));
     const beforeKeys = new Set(before.map(key));
+    const added = after.filter((p) => !beforeKeys.has(key(p)));
     const script = [
       ...before.filter((p) => !afterKeys.has(key(p))).map((p) => portElements(publishedPort(p), 'delete')),
-      ...after.filter((p) => !beforeKeys.has(key(p))).map((p) => portElements(publishedPort(p), 'add')),
+      ...added.map((p) => portElements(publishedPort(p), 'add')),
     ].join('\n');
     if (script.trim()) await this.run(script);
+    // Flows tracked to a newly published port before it existed would never be DNAT'd (see conntrack.ts).
+    if (added.length > 0) this.forget([], added.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort })));
   }
 
   /**

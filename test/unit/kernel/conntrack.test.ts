@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { matches, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
+
+function nla(type: number, value: Buffer, nested = false): Buffer {
+  const len = 4 + value.length;
+  const b = Buffer.alloc((len + 3) & ~3);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type | (nested ? 0x8000 : 0), 2);
+  value.copy(b, 4);
+  return b;
+}
+const ip = (s: string) => Buffer.from(s.split('.').map(Number));
+const be16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+};
+function tuple(type: number, src: string, dst: string, proto: number, sport: number, dport: number): Buffer {
+  return nla(
+    type,
+    Buffer.concat([
+      nla(1, Buffer.concat([nla(1, ip(src)), nla(2, ip(dst))]), true),
+      nla(2, Buffer.concat([nla(1, Buffer.from([proto])), nla(2, be16(sport)), nla(3, be16(dport))]), true),
+    ]),
+    true,
+  );
+}
+
+// A LAN client's UDP flow to published port 8700, DNAT'd to 10.180.0.2:9000.
+const body = Buffer.concat([
+  Buffer.from([2, 0, 0, 0]),
+  tuple(1, '10.217.0.2', '10.217.0.1', 17, 40123, 8700),
+  tuple(2, '10.180.0.2', '10.217.0.2', 17, 9000, 40123),
+]);
+
+test('a ctnetlink entry is decoded and its delete request carries the original tuple verbatim', () => {
+  const e = parseConntrackEntry(body)!;
+  assert.deepEqual(e.orig, { src: '10.217.0.2', dst: '10.217.0.1', protocol: 'udp', dport: 8700 });
+  assert.deepEqual(e.reply, { src: '10.180.0.2', dst: '10.217.0.2', protocol: 'udp', dport: 40123 });
+  assert.equal(e.deleteRequest.type, (1 << 8) | 2);
+  assert.deepEqual(e.deleteRequest.body.subarray(4), tuple(1, '10.217.0.2', '10.217.0.1', 17, 40123, 8700));
+});
+
+test('entries match released addresses (as DNAT target too) and newly published ports', () => {
+  const e = parseConntrackEntry(body)!;
+  const none = { ips: new Set<string>(), bindings: [] };
+  assert.equal(matches(e, none), false);
+  assert.equal(matches(e, { ...none, ips: new Set(['10.180.0.2']) }), true, 'DNAT target');
+  assert.equal(matches(e, { ...none, ips: new Set(['10.180.0.3']) }), false);
+  assert.equal(matches(e, { ...none, bindings: [{ protocol: 'udp', hostIp: '0.0.0.0', hostPort: 8700 }] }), true);
+  assert.equal(matches(e, { ...none, bindings: [{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8700 }] }), false);
+  assert.equal(matches(e, { ...none, bindings: [{ protocol: 'udp', hostIp: '127.0.0.1', hostPort: 8700 }] }), false, 'another host address');
+  assert.equal(parseConntrackEntry(Buffer.from([2, 0, 0, 0])), undefined);
+});
