@@ -169,6 +169,8 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
 /** Spawns the container's process in the background (`berth run -d`), its output in a log file. */
 export function spawnDetached(ctx: EngineContext, c: ContainerRecord, onExit: (code: number) => void): number {
   const dir = path.join(ctx.paths.containers, c.id);
+  // A container:NAME container uses its owner's /etc files, so nothing has made its directory yet.
+  fs.mkdirSync(dir, { recursive: true });
   const log = fs.openSync(path.join(dir, 'output.log'), 'a');
   try {
     const argv = launchArgvFor(ctx, c);
@@ -206,10 +208,35 @@ export function recordPid(ctx: EngineContext, id: string, pid: number): void {
   ctx.store.updateContainer(id, { pid, pidStart: processStartTime(pid) ?? null });
 }
 
-/** Tears the network down after the process is gone; the record stays (state `exited`). */
-export async function stopNetwork(ctx: EngineContext, id: string, exitCode: number | null): Promise<void> {
+/** Default grace of a container's process between SIGTERM and SIGKILL (Docker's `stop -t`). */
+export const STOP_GRACE_MS = 10_000;
+
+function runningSharers(ctx: EngineContext, ownerId: string): ContainerRecord[] {
+  return ctx.store.containersSharing(ownerId).filter((s) => s.state === 'running');
+}
+
+/**
+ * A namespace's owner cannot be stopped (or removed without -f) while containers share it: its
+ * address and MAC would be freed while they still use them, and handed to the next container.
+ */
+function refuseWhileShared(ctx: EngineContext, c: ContainerRecord, what: 'stop' | 'remove'): void {
+  const sharers = runningSharers(ctx, c.id);
+  if (sharers.length === 0) return;
+  const names = sharers.map((s) => s.name).join(', ');
+  throw conflict(
+    `cannot ${what} container ${c.name}: running containers share its network namespace (--network container:${c.name}): ${names}; stop them first, or use \`berth rm -f ${c.name}\`, which stops them too`,
+  );
+}
+
+/**
+ * Tears the network down after the process is gone; the record stays (state `exited`). Containers
+ * sharing the namespace (container:NAME) are stopped first, so its address is only freed once
+ * nobody uses it.
+ */
+export async function stopNetwork(ctx: EngineContext, id: string, exitCode: number | null, sharerGraceMs = STOP_GRACE_MS): Promise<void> {
   const c = ctx.store.container(id);
   if (!c || c.state !== 'running') return;
+  for (const sharer of runningSharers(ctx, id)) await halt(ctx, sharer, sharerGraceMs);
   const before = netState(ctx, id);
   const neighbours = ctx.store.endpointsOfContainer(id).map((e) => ({ bridge: ctx.store.network(e.networkId)?.bridge, ip: e.ip }));
   const ownSandbox = c.netnsPath !== null && c.sharesWith === null && c.netnsPath.startsWith(ctx.paths.netns);
@@ -226,15 +253,24 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
 export async function stopContainer(ctx: EngineContext, id: string, graceMs: number): Promise<void> {
   const c = getContainer(ctx.store, id);
   if (c.state !== 'running') return;
+  refuseWhileShared(ctx, c, 'stop');
+  await halt(ctx, c, graceMs);
+}
+
+/** Ends the process, then the network (and so, first, any container sharing it). */
+async function halt(ctx: EngineContext, c: ContainerRecord, graceMs: number): Promise<void> {
   if (c.pid) await terminate(c.pid, c.pidStart, graceMs);
-  await stopNetwork(ctx, c.id, c.pid ? 137 : null);
+  await stopNetwork(ctx, c.id, c.pid ? 137 : null, graceMs);
 }
 
 export async function removeContainer(ctx: EngineContext, id: string, force: boolean): Promise<void> {
   const c = getContainer(ctx.store, id);
   if (c.state === 'running') {
-    if (!force) throw conflict(`You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`);
-    await stopContainer(ctx, c.id, 0);
+    if (!force) {
+      refuseWhileShared(ctx, c, 'remove');
+      throw conflict(`You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`);
+    }
+    await halt(ctx, c, 0);
   }
   ctx.store.deleteContainer(c.id);
   // The directory only holds derived files; removing it need not hold up the caller.

@@ -208,7 +208,7 @@ export class Engine {
     });
   }
 
-  stopContainer(ref: string, graceMs = 10_000) {
+  stopContainer(ref: string, graceMs = containers.STOP_GRACE_MS) {
     return this.op('container stop', { container: ref }, () => containers.stopContainer(this.ctx, ref, graceMs));
   }
 
