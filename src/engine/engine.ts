@@ -25,7 +25,11 @@ export interface EngineOptions {
   resolvConfPath?: string;
   /** Builds the firewall/DNS hooks once the context exists; tests may pass none. */
   hooks?: (ctx: EngineContext) => StateHooks & { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
+  /** How long a started container may go without a reported PID before it counts as dead (default 30 s). */
+  reapGraceMs?: number;
 }
+
+const REAP_GRACE_MS = 30_000;
 
 const RECONCILE_EVERY_MS = 60_000;
 
@@ -43,8 +47,13 @@ export class Engine {
   /** Containers whose process this daemon spawned: their exit event tells us, no polling needed. */
   private readonly children = new Set<string>();
   private reconciler: NodeJS.Timeout | undefined;
+  /** When this daemon started each running container: the reaper's grace for an unreported PID counts from there. */
+  private readonly startedAt = new Map<string, number>();
+  private readonly openedAt = Date.now();
+  private readonly reapGraceMs: number;
 
   private constructor(opts: EngineOptions) {
+    this.reapGraceMs = opts.reapGraceMs ?? REAP_GRACE_MS;
     const paths = pathsUnder(opts.root);
     this.ctx = {
       store: new Store(opts.root),
@@ -182,6 +191,7 @@ export class Engine {
 
   private async start(ref: string, detach: boolean): Promise<{ id: string; argv: string[] }> {
     const c = await containers.startNetwork(this.ctx, ref);
+    this.startedAt.set(c.id, Date.now());
     if (detach) {
       this.children.add(c.id);
       const pid = containers.spawnDetached(this.ctx, c, (code) => {
@@ -262,11 +272,13 @@ export class Engine {
 
   /** Marks containers whose process is gone as exited and frees their network. */
   private async reapDeadContainers(): Promise<void> {
-    const grace = Date.now() - 30_000;
+    const graceStart = Date.now() - this.reapGraceMs;
     for (const c of this.ctx.store.containers()) {
+      if (c.state !== 'running') this.startedAt.delete(c.id);
       if (c.state !== 'running' || c.config.cni || this.children.has(c.id)) continue;
-      // An attached client reports its PID right after start; give it time before judging.
-      if (c.pid === null && Date.parse(c.created) > grace) continue;
+      // An attached client reports its PID right after start; give it time before judging. A
+      // container started before this daemon came up gets the grace from the daemon's start.
+      if (c.pid === null && (this.startedAt.get(c.id) ?? this.openedAt) > graceStart) continue;
       if (c.pid !== null && containers.isRunningProcess(c)) continue;
       await this.containerExited(c.id, c.exitCode ?? 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
     }

@@ -24,7 +24,9 @@ export function registerDaemonCommand(program: Command): void {
         const socketPath = socketPathOf(o.host);
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
         await claimSocketPath(socketPath);
-        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks });
+        // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
+        const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
+        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs });
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
         log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid });
         const shutdown = async (signal: string) => {
