@@ -20,6 +20,9 @@ export const MS_BIND = 4096;
 export const MS_REC = 16384;
 export const MS_SHARED = 1 << 20;
 export const MNT_DETACH = 2;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const EWOULDBLOCK = 11;
 
 const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 const closeFn = libc.func('int close(int fd)');
@@ -31,6 +34,7 @@ const unshareFn = libc.func('int unshare(int flags)');
 const mountFn = libc.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data)');
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
+const flockFn = libc.func('int flock(int fd, int operation)');
 
 /** A failed system call, with the errno name-independent number and the kernel's message. */
 export class SyscallError extends Error {
@@ -90,4 +94,8 @@ export function mount(src: string, target: string, fstype: string | null, flags:
 
 export function umount2(target: string, flags: number): void {
   check(`umount ${target}`, umount2Fn(target, flags));
+}
+
+export function flock(fd: number, operation: number): void {
+  check('flock', flockFn(fd, operation));
 }

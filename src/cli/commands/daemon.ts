@@ -5,6 +5,7 @@ import { DEFAULT_HOST, DEFAULT_ROOT } from '../../constants.js';
 import { socketPathOf } from '../../api/client.js';
 import { claimSocketPath, startServer } from '../../api/server.js';
 import { Engine } from '../../engine/engine.js';
+import { lockRoot } from '../../kernel/root-lock.js';
 import { createHooks } from '../../engine/hooks.js';
 import { createLogger, type Level } from '../../log.js';
 import { fail } from '../output.js';
@@ -23,6 +24,7 @@ export function registerDaemonCommand(program: Command): void {
       try {
         const socketPath = socketPathOf(o.host);
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
+        const rootLock = lockRoot(o.root);
         await claimSocketPath(socketPath);
         // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
         const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
@@ -34,6 +36,7 @@ export function registerDaemonCommand(program: Command): void {
           server.close();
           await engine.close();
           fs.rmSync(socketPath, { force: true });
+          rootLock.release();
           process.exit(0);
         };
         process.once('SIGTERM', () => void shutdown('SIGTERM'));
