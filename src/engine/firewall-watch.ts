@@ -11,6 +11,11 @@ import type { EngineContext } from './context.js';
 const NFPROTO_IPV4 = 2;
 const NFPROTO_BRIDGE = 7;
 
+/** True when a transaction touched iptables-nft's filter table, where Docker keeps DOCKER-USER. */
+export function touchesIptablesFilter(t: ForeignTransaction): boolean {
+  return t.overflow || t.changes.some((c) => c.table === 'filter' && c.family === NFPROTO_IPV4);
+}
+
 /** True when a transaction by someone else touched berth's tables (other than the user's chain). */
 export function touchesBerth(t: ForeignTransaction): boolean {
   if (t.overflow) return true;
@@ -19,22 +24,56 @@ export function touchesBerth(t: ForeignTransaction): boolean {
   );
 }
 
-export class FirewallWatch {
-  private readonly monitor = new NftMonitor();
+/** Runs a task at most once at a time; requests during a run make exactly one more run after it. */
+class Coalesced {
   private running: Promise<void> | undefined;
   private again = false;
 
   constructor(
-    private readonly ctx: EngineContext,
-    private readonly restore: () => Promise<void>,
+    private readonly task: () => Promise<void>,
+    private readonly onError: (err: Error) => void,
   ) {}
+
+  request(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.task()
+      .catch((err) => this.onError(err as Error))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.request();
+        }
+      });
+  }
+}
+
+export class FirewallWatch {
+  private readonly monitor = new NftMonitor();
+  private readonly restore: Coalesced;
+  private readonly docker: Coalesced;
+
+  /** `restore` rebuilds berth's tables; `checkDocker` makes sure Docker's chain lets berth's traffic by. */
+  constructor(
+    private readonly ctx: EngineContext,
+    restore: () => Promise<void>,
+    checkDocker: () => Promise<void>,
+  ) {
+    this.restore = new Coalesced(restore, (err) => ctx.log.error('could not restore the firewall', { error: err.message }));
+    this.docker = new Coalesced(checkDocker, (err) => ctx.log.error("could not add berth's rule to Docker's DOCKER-USER chain", { error: err.message }));
+  }
 
   start(): void {
     this.monitor.start(
       (t) => {
-        if (!touchesBerth(t)) return;
-        this.ctx.log.warn("berth's firewall was changed by another process; restoring it", { pid: t.pid, process: t.process });
-        this.schedule();
+        if (touchesBerth(t)) {
+          this.ctx.log.warn("berth's firewall was changed by another process; restoring it", { pid: t.pid, process: t.process });
+          this.restore.request();
+        }
+        if (touchesIptablesFilter(t)) this.docker.request();
       },
       (err) => this.ctx.log.error('stopped watching nftables changes', { error: err.message }),
     );
@@ -42,22 +81,5 @@ export class FirewallWatch {
 
   stop(): void {
     this.monitor.stop();
-  }
-
-  /** One restore at a time; changes during a restore make one more run after it. */
-  private schedule(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.restore()
-      .catch((err) => this.ctx.log.error('could not restore the firewall', { error: (err as Error).message }))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.schedule();
-        }
-      });
   }
 }

@@ -3,6 +3,8 @@ import type { EngineContext, StateHooks } from './context.js';
 import { DnsSync } from './dns-sync.js';
 import { FirewallSync } from './firewall-sync.js';
 import { FirewallWatch } from './firewall-watch.js';
+import { ensureDockerUserRule } from '../kernel/docker-user.js';
+import { FORWARD_MARK } from '../firewall/names.js';
 import { portHolds } from './port-holds.js';
 
 export interface DaemonHooks extends StateHooks {
@@ -16,7 +18,15 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
   const dns = new DnsSync(ctx);
   const firewall = new FirewallSync(ctx, () => dns.listeners());
   const holds = portHolds(ctx);
-  const watch = new FirewallWatch(ctx, () => firewall.applyAll());
+  // A failure here (iptables refusing, say) is logged: it must not keep the daemon down.
+  const besideDocker = async () => {
+    try {
+      if ((await ensureDockerUserRule(FORWARD_MARK)) === 'added') ctx.log.info("added berth's rule to Docker's DOCKER-USER chain");
+    } catch (err) {
+      ctx.log.error("could not add berth's rule to Docker's DOCKER-USER chain", { error: (err as Error).message });
+    }
+  };
+  const watch = new FirewallWatch(ctx, () => firewall.applyAll(), besideDocker);
   // Ports published before a restart are held again; one a host process took meanwhile still
   // works for remote clients (DNAT comes first) but a local client may reach that process.
   const holdStoredPorts = async () => {
@@ -30,6 +40,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       await dns.start();
       await firewall.applyAll();
       await holdStoredPorts();
+      await besideDocker();
       watch.start();
     },
     async stop() {
@@ -39,6 +50,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
     async resync() {
       await firewall.applyAll();
       await holdStoredPorts();
+      await besideDocker();
     },
     async networkAdded(id) {
       await firewall.networkAdded(id);

@@ -34,6 +34,12 @@ export const IP_CHAINS = {
   natPostrouting: 'nat-postrouting',
   /** Base chain, filter forward (policy accept): judges only traffic into or out of berth bridges. */
   forward: 'forward',
+  /**
+   * Base chain, forward hook just before filter priority: marks berth's forwarded traffic with
+   * FORWARD_MARK, so the one rule berth adds to Docker's DOCKER-USER chain can let it past Docker's
+   * FORWARD policy DROP (see docker-user.ts). It only marks; verdicts stay in `forward`.
+   */
+  forwardMark: 'forward-mark',
   /** Base chain, filter input: the embedded resolver answers only containers of its own network. */
   input: 'input',
   /** Base chain, filter postrouting: keeps published-port traffic, forwarded or not, out of internal networks. */
@@ -44,6 +50,16 @@ export const IP_CHAINS = {
    */
   userForward: 'user-forward',
 } as const;
+
+/**
+ * Packet mark bit of berth's forwarded traffic (into a berth bridge, or out of one to anything but
+ * a Docker bridge). One bit, OR-ed in, so other users of the mark keep theirs; it avoids the bits
+ * kube-proxy (0x4000, 0x8000) and Docker's swarm use.
+ */
+export const FORWARD_MARK = 0x00400000;
+
+/** Docker's bridges (docker0 and br-<network id>): berth leaves Docker's isolation of them to Docker. */
+export const DOCKER_BRIDGES = ['docker0', 'br-*'] as const;
 
 /** Chains of `bridge berth`. */
 export const BRIDGE_CHAINS = {

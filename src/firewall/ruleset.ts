@@ -36,6 +36,8 @@ import {
   BRIDGE_CHAINS,
   BRIDGE_FAMILY,
   BRIDGE_SETS,
+  DOCKER_BRIDGES,
+  FORWARD_MARK,
   IP_CHAINS,
   IP_FAMILY,
   IP_SETS,
@@ -216,6 +218,25 @@ const CHAINS: readonly ChainSpec[] = [
   },
   {
     family: IP_FAMILY,
+    name: C.forwardMark,
+    base: 'type filter hook forward priority -1; policy accept;',
+    owned: true,
+    why:
+      "Runs before every filter-priority forward chain, Docker's included: marks the traffic berth judges, " +
+      'so that one rule in DOCKER-USER lets it past the DROP policy Docker gives its FORWARD chain.',
+    rules: [
+      {
+        why: 'Into a berth bridge: published ports and replies (berth drops the rest in its forward chain).',
+        rule: `oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
+      },
+      {
+        why: "Out of a berth bridge, except into Docker's bridges, whose containers Docker alone decides about.",
+        rule: `iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
+      },
+    ],
+  },
+  {
+    family: IP_FAMILY,
     name: C.forward,
     base: 'type filter hook forward priority filter; policy accept;',
     owned: true,
@@ -326,6 +347,10 @@ const CHAINS: readonly ChainSpec[] = [
 ];
 
 const FAMILIES: readonly TableFamily[] = [IP_FAMILY, BRIDGE_FAMILY];
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
 
 /** Comment lines of at most ~100 columns, so the generated script reads well in a terminal. */
 function commentLines(text: string): string[] {
