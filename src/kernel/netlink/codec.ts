@@ -21,6 +21,8 @@ export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
+/** Set on dump messages when the table changed during the dump: the result may miss or repeat entries. */
+export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;

@@ -10,6 +10,7 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
   NLM_F_ACK,
+  NLM_F_DUMP_INTR,
   encodeMessage,
   parseError,
   splitMessages,
@@ -84,23 +85,50 @@ export class NetlinkSocket {
     return replies;
   }
 
-  /** Runs one dump request and returns all its data messages. */
+  /** Runs one dump request and returns all its data messages, from a dump that was not interrupted. */
   dump(request: NetlinkRequest, label: string): Message[] {
+    return dumpConsistently(() => this.dumpOnce(request, label), label);
+  }
+
+  private dumpOnce(request: NetlinkRequest, label: string): DumpResult {
     const seq = ++this.seq;
     libc.send(this.fd, encodeMessage(request, seq));
-    const out: Message[] = [];
+    const messages: Message[] = [];
+    let interrupted = false;
     for (;;) {
       const n = libc.recv(this.fd, this.buf);
       for (const msg of splitMessages(this.buf, n)) {
         if (msg.seq !== seq) continue;
-        if (msg.type === NLMSG_DONE) return out;
+        if (msg.flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (msg.type === NLMSG_DONE) return { messages, interrupted };
         if (msg.type === NLMSG_ERROR) {
           const { errno, detail } = parseError(msg);
           if (errno !== 0) throw new NetlinkError(errno, label, detail);
-          return out;
+          return { messages, interrupted };
         }
-        out.push(msg);
+        messages.push(msg);
       }
     }
   }
+}
+
+export interface DumpResult {
+  messages: Message[];
+  /** The kernel flagged the dump NLM_F_DUMP_INTR: the table changed meanwhile. */
+  interrupted: boolean;
+}
+
+export const DUMP_ATTEMPTS = 10;
+
+/**
+ * Repeats a dump until the kernel reports it consistent. An interrupted dump may miss entries
+ * (links, addresses) that exist, and a caller such as the reconciler would then act on their
+ * absence (releasing a live endpoint); after `attempts` interrupted dumps it fails instead.
+ */
+export function dumpConsistently(dumpOnce: () => DumpResult, label: string, attempts = DUMP_ATTEMPTS): Message[] {
+  for (let i = 0; i < attempts; i++) {
+    const { messages, interrupted } = dumpOnce();
+    if (!interrupted) return messages;
+  }
+  throw new Error(`${label}: the kernel's table kept changing during ${attempts} dumps in a row (NLM_F_DUMP_INTR); try again`);
 }
