@@ -25,6 +25,12 @@ export interface DnsRecord {
   ip: string;
   /** Every name the endpoint answers to. The first one is what a PTR lookup of `ip` returns. */
   names: readonly string[];
+  /**
+   * Names the endpoint answers to only while no endpoint of the network has them among its
+   * `names` (a hostname, which the container chose itself, must not take over another
+   * container's name or alias).
+   */
+  weakNames?: readonly string[];
   /** The container's own `--dns` servers; when absent or empty the host's are used. */
   upstreams?: readonly Upstream[];
 }
@@ -39,8 +45,9 @@ export interface NetworkRecords {
 interface NetworkIndex {
   internal: boolean;
   /** Records added one at a time (upsertRecord), so they can be removed one at a time. */
-  byKey: Map<string, { ip: string; names: string[] }>;
+  byKey: Map<string, { ip: string; names: string[]; weakNames: string[] }>;
   byName: Map<string, readonly string[]>;
+  byWeakName: Map<string, readonly string[]>;
   byIp: Map<string, string>;
   upstreamsByIp: Map<string, readonly Upstream[]>;
 }
@@ -76,10 +83,12 @@ export class MemoryDirectory implements DnsDirectory {
     const upstreams = record.upstreams?.length ? freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`) : undefined;
     this.removeRecord(networkId, key);
     const names = [...new Set(record.names.map(normalizeName))];
+    const weakNames = [...new Set((record.weakNames ?? []).map(normalizeName))].filter((n) => !names.includes(n));
     for (const name of names) index.byName.set(name, Object.freeze([...(index.byName.get(name) ?? []), record.ip]));
+    for (const name of weakNames) index.byWeakName.set(name, Object.freeze([...(index.byWeakName.get(name) ?? []), record.ip]));
     if (names[0] && !index.byIp.has(record.ip)) index.byIp.set(record.ip, names[0]);
     if (upstreams) index.upstreamsByIp.set(record.ip, upstreams);
-    index.byKey.set(key, { ip: record.ip, names });
+    index.byKey.set(key, { ip: record.ip, names, weakNames });
   }
 
   /** Forgets one endpoint's record; nothing happens if it is not there. */
@@ -87,10 +96,12 @@ export class MemoryDirectory implements DnsDirectory {
     const index = this.networks.get(networkId);
     const old = index?.byKey.get(key);
     if (!index || !old) return;
-    for (const name of old.names) {
-      const left = (index.byName.get(name) ?? []).filter((ip) => ip !== old.ip);
-      if (left.length) index.byName.set(name, Object.freeze(left));
-      else index.byName.delete(name);
+    for (const [map, names] of [[index.byName, old.names], [index.byWeakName, old.weakNames]] as const) {
+      for (const name of names) {
+        const left = (map.get(name) ?? []).filter((ip) => ip !== old.ip);
+        if (left.length) map.set(name, Object.freeze(left));
+        else map.delete(name);
+      }
     }
     if (index.byIp.get(old.ip) === old.names[0]) index.byIp.delete(old.ip);
     index.upstreamsByIp.delete(old.ip);
@@ -102,8 +113,11 @@ export class MemoryDirectory implements DnsDirectory {
     this.hostUpstreams = freezeUpstreams(upstreams, 'host upstreams');
   }
 
+  /** A container's own names and aliases win; hostnames answer only for names nobody holds. */
   lookup(networkId: string, name: string): readonly string[] {
-    return this.networks.get(networkId)?.byName.get(normalizeName(name)) ?? NONE;
+    const index = this.networks.get(networkId);
+    const key = normalizeName(name);
+    return index?.byName.get(key) ?? index?.byWeakName.get(key) ?? NONE;
   }
 
   reverse(networkId: string, ip: string): string | undefined {
@@ -125,18 +139,20 @@ export function normalizeName(name: string): string {
 
 function buildIndex(networkId: string, network: NetworkRecords): NetworkIndex {
   const byName = new Map<string, string[]>();
+  const byWeakName = new Map<string, string[]>();
   const byIp = new Map<string, string>();
   const upstreamsByIp = new Map<string, readonly Upstream[]>();
   for (const record of network.records) {
     validateRecord(networkId, record);
     for (const raw of record.names) addAddress(byName, normalizeName(raw), record.ip);
+    for (const raw of record.weakNames ?? []) addAddress(byWeakName, normalizeName(raw), record.ip);
     if (!byIp.has(record.ip) && record.names.length > 0) byIp.set(record.ip, normalizeName(record.names[0]!));
     if (record.upstreams && record.upstreams.length > 0) {
       upstreamsByIp.set(record.ip, freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`));
     }
   }
-  for (const addresses of byName.values()) Object.freeze(addresses);
-  return { internal: network.internal, byKey: new Map(), byName, byIp, upstreamsByIp };
+  for (const addresses of [...byName.values(), ...byWeakName.values()]) Object.freeze(addresses);
+  return { internal: network.internal, byKey: new Map(), byName, byWeakName, byIp, upstreamsByIp };
 }
 
 function addAddress(byName: Map<string, string[]>, name: string, ip: string): void {
@@ -147,7 +163,7 @@ function addAddress(byName: Map<string, string[]>, name: string, ip: string): vo
 
 function validateRecord(networkId: string, record: DnsRecord): void {
   if (!isIPv4(record.ip)) throw invalid(`DNS record on network ${networkId}: "${record.ip}" is not an IPv4 address`);
-  for (const name of record.names) {
+  for (const name of [...record.names, ...(record.weakNames ?? [])]) {
     if (normalizeName(name).length === 0) throw invalid(`DNS record ${record.ip} on network ${networkId}: empty name`);
   }
 }

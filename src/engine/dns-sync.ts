@@ -60,11 +60,15 @@ export class DnsSync {
     }
   }
 
-  /** name.network comes first: it answers PTR lookups, as Docker answers. */
+  /**
+   * name.network comes first: it answers PTR lookups, as Docker answers. The hostname is a weak
+   * name: a container picks it itself, so it must not take another container's name or alias.
+   */
   private record(net: NetworkRecord, r: DnsRow): DnsRecord {
     return {
       ip: r.ip,
-      names: [...new Set([`${r.name}.${net.name}`, r.name, r.hostname, shortId(r.id), ...r.aliases])],
+      names: [...new Set([`${r.name}.${net.name}`, r.name, shortId(r.id), ...r.aliases])],
+      weakNames: [r.hostname],
       upstreams: upstreamsOf(r.dns),
     };
   }

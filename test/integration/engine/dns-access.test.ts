@@ -90,6 +90,15 @@ describe('the embedded DNS answers only its own network', () => {
     assert.doesNotMatch(tcp.stdout, /status: NOERROR/, 'nor over TCP');
   });
 
+  test("--hostname cannot take another container's name", async () => {
+    await sb.berthOk('run', '-d', '--name', 'impostor', '--hostname', 'web', '--network', 'named', '--', BUSYBOX, 'sleep', '3600');
+    await sb.berthOk('run', '-d', '--name', 'own-host', '--hostname', 'unclaimed', '--network', 'named', '--', BUSYBOX, 'sleep', '3600');
+    const cli = await sb.netnsOf('cli');
+    assert.deepEqual((await dig(sb, cli, gw, ['web'])).answers, [webIp], 'web still resolves to the container named web');
+    const own = (await sb.inspect('own-host')).NetworkSettings.Networks.named!.IPAddress;
+    assert.deepEqual((await dig(sb, cli, gw, ['unclaimed'])).answers, [own], 'a hostname nobody else holds still resolves');
+  });
+
   test('a container of another network gets none of this network\'s names, even at its gateway', async () => {
     const secret = await sb.netnsOf('secret');
     const r = await dig(sb, secret, gw, ['web']);

@@ -52,3 +52,19 @@ test('bad records are rejected and leave the network as it was', () => {
   assert.throws(() => dir.setHostUpstreams([{ address: '192.0.2.1', port: 0 }]), { kind: 'invalid', message: /port 0/ });
   assert.deepEqual(dir.lookup('n', 'a'), ['10.0.0.2']);
 });
+
+test("a hostname never takes another container's name or alias; it answers only for names nobody holds", () => {
+  const d = new MemoryDirectory();
+  d.setNetwork('n', { internal: false, records: [] });
+  d.upsertRecord('n', 'impostor', { ip: '10.0.0.9', names: ['impostor'], weakNames: ['db', 'free-host'] });
+  assert.deepEqual(d.lookup('n', 'db'), ['10.0.0.9'], 'nobody holds db yet: the hostname answers');
+  d.upsertRecord('n', 'db', { ip: '10.0.0.2', names: ['db'] });
+  assert.deepEqual(d.lookup('n', 'db'), ['10.0.0.2'], 'the container named db wins, whatever the order');
+  assert.deepEqual(d.lookup('n', 'free-host'), ['10.0.0.9']);
+  d.removeRecord('n', 'db');
+  assert.deepEqual(d.lookup('n', 'db'), ['10.0.0.9']);
+  d.removeRecord('n', 'impostor');
+  assert.deepEqual(d.lookup('n', 'free-host'), []);
+  d.setNetwork('m', { internal: false, records: [{ ip: '10.0.0.3', names: ['web'], weakNames: ['api'] }, { ip: '10.0.0.4', names: ['api'] }] });
+  assert.deepEqual(d.lookup('m', 'api'), ['10.0.0.4'], 'the same rule when a network is loaded whole');
+});
