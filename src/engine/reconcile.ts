@@ -96,7 +96,7 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     const net = store.network(e.networkId);
     const bridge = net?.bridge;
     if (!net || !veth || !bridge || report.bridgesUnrestorable.includes(bridge) || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
-    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge, bridgeMark: bridgeMark(ctx, net).alias });
+    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, mac: e.mac });
     report.portsReattached.push(e.hostVeth);
   }
 

@@ -93,12 +93,18 @@ function ownBridge(sock: NetlinkSocket, name: string, mark: string): nl.LinkInfo
 }
 
 /** Puts a container's host veth back on its bridge (after the bridge was deleted and restored). */
-export function reattach(spec: { hostVeth: string; bridge: string; bridgeMark: string }): void {
+export function reattach(spec: { hostVeth: string; bridge: string; bridgeMark: string; ip: string; mac: string }): void {
   const sock = host();
   const bridge = ownBridge(sock, spec.bridge, spec.bridgeMark);
   const veth = linkByName(sock, spec.hostVeth);
   if (!veth) throw new Error(`cannot reattach ${spec.hostVeth} to ${spec.bridge}: the veth is missing`);
-  sock.transact([nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index)], [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`]);
+  disableIpv6(spec.hostVeth);
+  // The neighbour entry went with the old bridge and the static FDB entry with the port's old
+  // master: both are put back, as attach made them.
+  sock.transact(
+    [nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac), nl.newStaticFdb(veth.index, spec.mac)],
+    [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
+  );
 }
 
 export function deleteLink(name: string): boolean {
