@@ -245,7 +245,9 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
     for (const e of ctx.store.endpointsOfContainer(id)) ctx.store.deleteEndpoint(e.id);
     ctx.store.updateContainer(id, { state: 'exited', exitCode, pid: null, pidStart: null, netnsPath: null });
   });
-  await ctx.hooks.containerChanged(id, before, EMPTY);
+  // The store says stopped: the kernel teardown happens whatever the firewall says, and a firewall
+  // that could not follow is rebuilt from the store (see Engine.flaggingFailures).
+  await ctx.hooks.containerChanged(id, before, EMPTY).catch((err) => ctx.log.error('firewall and DNS not updated for a stopped container', { container: c.name, error: String(err) }));
   if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
   for (const n of neighbours) if (n.bridge) await ctx.kernel.call('forgetNeighbours', { bridge: n.bridge, ips: [n.ip] });
 }

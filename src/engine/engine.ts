@@ -51,6 +51,8 @@ export class Engine {
   private readonly startedAt = new Map<string, number>();
   private readonly openedAt = Date.now();
   private readonly reapGraceMs: number;
+  /** A hook failed part-way: the firewall may hold elements the store does not (or lack some). */
+  private firewallStale = false;
 
   private constructor(opts: EngineOptions) {
     this.reapGraceMs = opts.reapGraceMs ?? REAP_GRACE_MS;
@@ -65,7 +67,7 @@ export class Engine {
       resolvConfPath: opts.resolvConfPath ?? '/etc/resolv.conf',
     };
     const hooks = opts.hooks?.(this.ctx);
-    if (hooks) this.ctx.hooks = hooks;
+    if (hooks) this.ctx.hooks = this.flaggingFailures(hooks);
     this.lifecycle = hooks ?? {};
   }
 
@@ -81,7 +83,10 @@ export class Engine {
     networks.ensurePredefinedNetworks(ctx);
     await engine.mutex.run(() => reconcile(ctx));
     await engine.lifecycle.start?.();
-    engine.watcher = setInterval(() => void engine.reapDeadContainers(), 1000).unref();
+    engine.watcher = setInterval(() => {
+      void engine.reapDeadContainers();
+      if (engine.firewallStale) void engine.rebuildFirewall();
+    }, 1000).unref();
     engine.reconciler = setInterval(() => void engine.reconcile().catch((err) => ctx.log.warn('periodic reconcile failed', { error: String(err) })), RECONCILE_EVERY_MS).unref();
     return engine;
   }
@@ -135,9 +140,20 @@ export class Engine {
         throw conflict(`container ${c.name} is not running: berth connects running containers (start it first)`);
       }
       const before = containers.netState(this.ctx, c.id);
-      await joinNetwork(this.ctx, c, net, { ip: req.ip, aliases: req.aliases ?? [] }, c.netnsPath);
-      writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
-      await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
+      const endpoint = await joinNetwork(this.ctx, c, net, { ip: req.ip, aliases: req.aliases ?? [] }, c.netnsPath);
+      try {
+        writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
+        await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
+      } catch (err) {
+        // Nothing half-made: the interface and its address go again (the firewall follows, see flaggingFailures).
+        leaveNetwork(this.ctx, endpoint, c.netnsPath)();
+        try {
+          writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
+        } catch (undoErr) {
+          this.ctx.log.warn('could not rewrite /etc files after a failed connect', { container: c.name, error: String(undoErr) });
+        }
+        throw err;
+      }
     });
   }
 
@@ -267,6 +283,42 @@ export class Engine {
       const report = await reconcile(this.ctx);
       await this.lifecycle.resync?.();
       return report;
+    });
+  }
+
+  /**
+   * A hook that fails part-way leaves the firewall (and DNS listeners) out of step with the store,
+   * whichever operation it was part of; the store is the truth, so they are rebuilt from it, every
+   * second until that succeeds (the kernel may refuse for a while), not at the next reconcile.
+   */
+  private flaggingFailures(hooks: StateHooks): StateHooks {
+    const flagged =
+      <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+      async (...args: A) => {
+        try {
+          await fn(...args);
+        } catch (err) {
+          this.firewallStale = true;
+          throw err;
+        }
+      };
+    return {
+      networkAdded: flagged((id) => hooks.networkAdded(id)),
+      networkRemoved: flagged((id) => hooks.networkRemoved(id)),
+      containerChanged: flagged((id, before, after) => hooks.containerChanged(id, before, after)),
+    };
+  }
+
+  private rebuildFirewall(): Promise<void> {
+    return this.mutex.run(async () => {
+      if (!this.firewallStale) return;
+      try {
+        await this.lifecycle.resync?.();
+        this.firewallStale = false;
+        this.ctx.log.info('firewall rebuilt from the store after a failed update');
+      } catch (err) {
+        this.ctx.log.debug('firewall rebuild failed; retrying', { error: String(err) });
+      }
     });
   }
 

@@ -161,6 +161,8 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     await ensureBridgeFor(ctx, record);
     await ctx.hooks.networkAdded(record.id);
   } catch (err) {
+    // networkAdded may have done part of its work (firewall elements, a DNS listener): undo it.
+    await ctx.hooks.networkRemoved(record.id).catch((undoErr) => ctx.log.warn('could not undo a network’s firewall and DNS', { network: req.name, error: String(undoErr) }));
     await ctx.kernel.call('deleteBridge', bridgeMark(ctx, record)).catch(() => undefined);
     ctx.store.deleteNetwork(record.id);
     throw err instanceof BerthError ? err : new BerthError('internal', `could not create network ${req.name}: ${(err as Error).message}`, { cause: err });

@@ -7,6 +7,7 @@
  * forever on a thread that is gone. What a dead call half-did is the reconciler's to repair.
  */
 import { Worker } from 'node:worker_threads';
+import { injectedFault } from './faults.js';
 import type * as ops from './ops.js';
 import type { KernelReply } from './worker.js';
 
@@ -39,6 +40,8 @@ export class Kernel {
 
   call<K extends keyof Ops>(op: K, ...spec: Spec<K> extends undefined ? [] : [Spec<K>]): Promise<Result<K>> {
     if (this.closed) return Promise.reject(new KernelError(`kernel call ${op} after the kernel was closed`));
+    const fault = injectedFault(op);
+    if (fault) return Promise.reject(fault);
     const worker = (this.worker ??= this.spawn());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

@@ -1,0 +1,77 @@
+/**
+ * Issue 10 item 15: rollback when a late step fails. Faults are injected into the daemon's kernel
+ * calls through BERTH_KERNEL_FAULTS (src/kernel/faults.ts): a failed network create leaves no
+ * firewall elements, a failed connect leaves no endpoint, and a stop whose firewall update fails
+ * still tears the container down, with the firewall rebuilt from the store once nft works again.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BUSYBOX, Sandbox, eventually, must } from '../../helpers/sandbox.js';
+
+describe('rollback of late failures', () => {
+  let sb: Sandbox;
+  const faults = path.join(os.tmpdir(), `berth-faults-${process.pid}`);
+  const inject = (text: string) => fs.writeFileSync(faults, text);
+
+  before(async () => {
+    inject('');
+    process.env.BERTH_KERNEL_FAULTS = faults;
+    sb = await Sandbox.create('q');
+    await sb.berthOk('network', 'create', '--subnet', '10.66.0.0/24', 'roomy');
+    await sb.berthOk('network', 'create', '--subnet', '10.67.0.0/24', '-o', 'com.docker.network.bridge.enable_icc=false', 'strict');
+  });
+  after(async () => {
+    delete process.env.BERTH_KERNEL_FAULTS;
+    await sb?.destroy();
+    fs.rmSync(faults, { force: true });
+  });
+
+  const ruleset = async () => must(await sb.inHost('nft', ['list', 'ruleset']), 'nft list ruleset');
+
+  test('network create: a failure after the firewall step leaves no firewall elements, no bridge, no network', async () => {
+    inject('nft after 1\n');
+    const r = await sb.berth('network', 'create', '--subnet', '10.65.0.0/24', '-o', 'com.docker.network.bridge.name=rbk0', 'rbk');
+    assert.notEqual(r.code, 0, 'the create fails');
+    inject('');
+    assert.doesNotMatch(await sb.berthOk('network', 'ls'), /\brbk\b/);
+    assert.notEqual((await sb.inHost('ip', ['link', 'show', 'rbk0'])).code, 0, 'no bridge');
+    assert.ok(await eventually(async () => !/rbk0|10\.65\.0\./.test(await ruleset()), 5000, 200), 'no firewall element of the network is left');
+    // Positive control: the same network, created without faults, shows in the ruleset.
+    await sb.berthOk('network', 'create', '--subnet', '10.65.0.0/24', '-o', 'com.docker.network.bridge.name=rbk0', 'rbk');
+    assert.match(await ruleset(), /rbk0|10\.65\.0\./);
+    await sb.berthOk('network', 'rm', 'rbk');
+  });
+
+  test('network connect: a failed firewall update leaves no endpoint behind', async () => {
+    await sb.berthOk('run', '-d', '--name', 'joiner', '--network', 'roomy', '--', BUSYBOX, 'sleep', '3600');
+    const ns = await sb.netnsOf('joiner');
+    inject('nft\n');
+    const r = await sb.berth('network', 'connect', 'strict', 'joiner');
+    inject('');
+    assert.notEqual(r.code, 0, 'the connect fails');
+    assert.equal((await sb.inspect('joiner')).NetworkSettings.Networks.strict, undefined, 'no endpoint in the store');
+    assert.ok(await eventually(async () => (await sb.inNs(ns, 'ip', ['link', 'show', 'eth1'])).code !== 0, 3000), 'no eth1 in the container');
+    assert.deepEqual(JSON.parse(await sb.berthOk('network', 'inspect', 'strict'))[0].Containers, {});
+    // Positive control: without the fault the same connect works.
+    await sb.berthOk('network', 'connect', 'strict', 'joiner');
+    assert.match((await sb.inNs(ns, 'ip', ['-br', 'addr', 'show', 'eth1'])).stdout, /10\.67\.0\.2\/24/);
+  });
+
+  test('stop: a failed firewall update still tears the container down; the firewall follows once nft works', async () => {
+    await sb.berthOk('run', '-d', '--name', 'pub', '--network', 'roomy', '-p', '8400:80', '--', BUSYBOX, 'sleep', '3600');
+    const pub = await sb.inspect('pub');
+    const ip = pub.NetworkSettings.Networks.roomy!.IPAddress;
+    assert.match(await ruleset(), /\b8400\b/, 'the published port is in the ruleset');
+    inject('nft\n');
+    const r = await sb.berth('stop', 'pub');
+    assert.equal(r.code, 0, `stop succeeds: ${r.stderr}`);
+    assert.equal((await sb.inspect('pub')).State.Status, 'exited');
+    assert.ok(!fs.existsSync(pub.NetworkSettings.SandboxKey), 'its namespace is gone');
+    assert.doesNotMatch((await sb.inHost('ip', ['neigh', 'show', ip])).stdout, /PERMANENT/, 'its neighbour entry is gone');
+    inject('');
+    assert.ok(await eventually(async () => !/\b8400\b/.test(await ruleset()), 5000, 200), 'the published port leaves the ruleset');
+  });
+});
