@@ -80,7 +80,7 @@ export class Engine {
     fs.mkdirSync(ctx.paths.containers, { recursive: true, mode: 0o755 });
     // Containers reach beyond the host only if the host namespace forwards.
     await ctx.kernel.call('writeSysctl', { key: 'net/ipv4/ip_forward', value: '1' });
-    networks.ensurePredefinedNetworks(ctx);
+    await networks.ensurePredefinedNetworks(ctx);
     await engine.mutex.run(() => reconcile(ctx));
     await engine.lifecycle.start?.();
     engine.watcher = setInterval(() => {

@@ -2,10 +2,8 @@
 import {
   BRIDGE_PREFIX,
   DEFAULT_BRIDGE,
-  DEFAULT_GATEWAY,
   DEFAULT_MTU,
   DEFAULT_NETWORK,
-  DEFAULT_SUBNET,
   MAX_IFNAME,
   NAME_PATTERN,
   OPT_BRIDGE_NAME,
@@ -17,8 +15,8 @@ import {
   aliasPrefix,
 } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
-import { broadcastOf, cidrFromAddress, cidrsOverlap, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
-import { pickDefaultSubnet } from '../ipam/default-pools.js';
+import { broadcastOf, cidrFromAddress, cidrsOverlap, firstHost, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
+import { DEFAULT_BRIDGE_SUBNET, pickDefaultSubnet } from '../ipam/default-pools.js';
 import { validatePoolSpec } from '../ipam/allocator.js';
 import type { HostView } from '../kernel/ops.js';
 import { foreignBridgeMessage } from '../kernel/own-bridge.js';
@@ -216,18 +214,30 @@ export async function pruneNetworks(ctx: EngineContext, keep: (n: NetworkRecord)
   return removed;
 }
 
-/** The default `bridge` network (berth0, 172.17.0.0/16) plus `host` and `none`, made on first start. */
-export function ensurePredefinedNetworks(ctx: EngineContext): void {
+/**
+ * The default `bridge` network's subnet: 172.17.0.0/16, as Docker's, unless it overlaps a host
+ * address or route of a link berth does not own (docker0 on a host that runs Docker, a LAN): then
+ * the first free default pool, by the same rule as user networks.
+ */
+export function defaultBridgeSubnet(taken: readonly Cidr[]): Cidr {
+  const clear = (c: Cidr) => !taken.some((t) => t.prefix > 0 && cidrsOverlap(c, t));
+  return clear(DEFAULT_BRIDGE_SUBNET) ? DEFAULT_BRIDGE_SUBNET : pickDefaultSubnet(taken);
+}
+
+/** The default `bridge` network (berth0) plus `host` and `none`, made on first start; the subnet is chosen once. */
+export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void> {
   const base = { internal: false, userSubnet: false, labels: {}, created: new Date().toISOString(), predefined: true, ipRange: null };
   if (!ctx.store.networkByName(DEFAULT_NETWORK)) {
+    const taken = takenSubnets(ctx, await ctx.kernel.call('inspect', {})).map((t) => t.cidr);
+    const subnet = defaultBridgeSubnet(taken);
     ctx.store.insertNetwork({
       ...base,
       id: newId(),
       name: DEFAULT_NETWORK,
       driver: 'bridge',
       bridge: DEFAULT_BRIDGE,
-      subnet: DEFAULT_SUBNET,
-      gateway: DEFAULT_GATEWAY,
+      subnet: subnet.text,
+      gateway: formatIpv4(firstHost(subnet)),
       options: {
         [OPT_DEFAULT_BRIDGE]: 'true',
         [OPT_ICC]: 'true',
