@@ -1,21 +1,18 @@
 /**
- * Sends a client's query, unchanged, to upstream resolvers in order and returns the first usable
- * answer. Timeouts, SERVFAIL, REFUSED and socket errors fail over to the next upstream; any other
- * answer (NXDOMAIN included) is final.
+ * Sends a client's query to upstream resolvers in order and returns the first usable answer.
+ * Timeouts, SERVFAIL, REFUSED and socket errors fail over to the next upstream; any other answer
+ * (NXDOMAIN included) is final.
  *
- * Each UDP forward gets a fresh ephemeral, connected socket rather than one shared socket with an
- * id-mapping table:
- * - the random source port adds ~16 bits to the 16-bit id against spoofed answers (RFC 5452);
- * - the kernel delivers only the upstream's datagrams and reports ICMP unreachable as an error,
- *   so a refused port fails over at once instead of waiting for the timeout;
- * - two clients using the same id never collide, and a late answer meets a closed port instead of
- *   a newer query, so no id rewriting is needed and the client's id goes out and comes back as is.
- * The cost is one socket per in-flight forward, bounded by the resolver's in-flight cap.
+ * UDP goes through the resolver's pool of connected sockets (upstream-pool.ts: random ports that
+ * keep changing, random ids, the client's id restored) when it has one; otherwise each UDP forward
+ * gets a fresh ephemeral, connected socket and the query goes out unchanged. TCP opens a
+ * connection per forward.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import type { Upstream } from './directory.js';
 import { FrameReader, RCODE, answersQuery, frame, isTruncated, rcodeOf, type Query } from './packet.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -24,6 +21,8 @@ export interface ForwardSettings {
   timeoutMs: number;
   /** Aborts every exchange at once, when the resolver closes. */
   signal: AbortSignal;
+  /** Pooled UDP sockets to reuse; without it each UDP forward opens its own. */
+  pool?: UpstreamPool;
 }
 
 /** The first usable answer from `upstreams`, tried in order, or undefined when all failed. */
@@ -44,7 +43,7 @@ function isFailure(answer: Buffer): boolean {
 /** A client on TCP wants the whole answer, so its query goes upstream on TCP too. */
 async function ask(query: Query, upstream: Upstream, transport: Transport, settings: ForwardSettings): Promise<Buffer | undefined> {
   if (transport === 'tcp') return exchangeTcp(query, upstream, settings);
-  const answer = await exchangeUdp(query, upstream, settings);
+  const answer = settings.pool ? await settings.pool.exchange(query, upstream, settings.timeoutMs, settings.signal) : await exchangeUdp(query, upstream, settings);
   if (!answer || !isTruncated(answer)) return answer;
   // If TCP fails, the truncated answer still tells the client to retry on its own.
   return (await exchangeTcp(query, upstream, settings)) ?? answer;

@@ -17,7 +17,9 @@ import { createServer, isIP, type Server, type Socket as TcpSocket } from 'node:
 import { BerthError, conflict, invalid, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { normalizeName, type DnsDirectory, type Upstream } from './directory.js';
+import { AnswerCache } from './answer-cache.js';
 import { forward, type Transport } from './forwarder.js';
+import { UpstreamPool } from './upstream-pool.js';
 import {
   FrameReader,
   MAX_TCP_BYTES,
@@ -43,6 +45,10 @@ export interface DnsResolverOptions {
   tcpIdleMs?: number;
   /** TCP connections per network; more are closed on accept. */
   maxTcpConnections?: number;
+  /** Forwarded answers kept (by their TTLs); 0 turns the cache off. */
+  cacheEntries?: number;
+  /** Reuse a pool of connected UDP sockets per upstream instead of a socket per forward. */
+  pooledUpstreams?: boolean;
   log?: Logger;
 }
 
@@ -60,6 +66,8 @@ export interface DnsCounters {
   refused: number;
   /** UDP answers cut to the client's size, TC set. */
   truncated: number;
+  /** Forwarded names answered from the cache. */
+  cacheHits: number;
 }
 
 export interface ListenResult {
@@ -94,7 +102,9 @@ export class DnsResolver {
   /** Networks whose listen() is still binding, so a second call for one cannot race it. */
   private readonly starting = new Set<string>();
   private readonly aborter = new AbortController();
-  private readonly stats: DnsCounters = { queries: 0, answeredLocally: 0, forwarded: 0, failures: 0, malformed: 0, refused: 0, truncated: 0 };
+  private readonly stats: DnsCounters = { queries: 0, answeredLocally: 0, forwarded: 0, failures: 0, malformed: 0, refused: 0, truncated: 0, cacheHits: 0 };
+  private readonly cache: AnswerCache | undefined;
+  private readonly pool: UpstreamPool | undefined;
   private inFlight = 0;
   private closed = false;
 
@@ -107,6 +117,8 @@ export class DnsResolver {
       tcpIdleMs: options.tcpIdleMs ?? DEFAULTS.tcpIdleMs,
       maxTcpConnections: options.maxTcpConnections ?? DEFAULTS.maxTcpConnections,
     };
+    this.cache = options.cacheEntries === 0 ? undefined : new AnswerCache({ maxEntries: options.cacheEntries });
+    this.pool = options.pooledUpstreams === false ? undefined : new UpstreamPool();
     // Every forward in flight listens for close(); that many listeners is expected, not a leak.
     setMaxListeners(this.settings.maxInFlight + 1, this.aborter.signal);
   }
@@ -148,6 +160,7 @@ export class DnsResolver {
   async close(): Promise<void> {
     this.closed = true;
     this.aborter.abort();
+    this.pool?.close();
     await Promise.all([...this.listeners.keys()].map((id) => this.unlisten(id)));
   }
 
@@ -272,21 +285,28 @@ export class DnsResolver {
       this.stats.failures++;
       return this.build(query, RCODE.SERVFAIL, [], limit);
     }
-    if (this.inFlight >= this.settings.maxInFlight) {
-      this.stats.refused++;
-      return this.build(query, RCODE.REFUSED, [], limit);
-    }
-    this.inFlight++;
-    this.stats.forwarded++;
-    let answer: Buffer | undefined;
-    try {
-      answer = await forward(query, upstreams, transport, { timeoutMs: this.settings.forwardTimeoutMs, signal: this.aborter.signal });
-    } finally {
-      this.inFlight--;
-    }
-    if (!answer) {
-      this.stats.failures++;
-      return this.build(query, RCODE.SERVFAIL, [], limit);
+    // Answers are shared only between clients that would have asked the same upstreams.
+    const scope = upstreams.map((u) => `${u.address}#${u.port}`).join(',');
+    let answer = this.cache?.get(scope, query);
+    if (answer) {
+      this.stats.cacheHits++;
+    } else {
+      if (this.inFlight >= this.settings.maxInFlight) {
+        this.stats.refused++;
+        return this.build(query, RCODE.REFUSED, [], limit);
+      }
+      this.inFlight++;
+      this.stats.forwarded++;
+      try {
+        answer = await forward(query, upstreams, transport, { timeoutMs: this.settings.forwardTimeoutMs, signal: this.aborter.signal, pool: this.pool });
+      } finally {
+        this.inFlight--;
+      }
+      if (!answer) {
+        this.stats.failures++;
+        return this.build(query, RCODE.SERVFAIL, [], limit);
+      }
+      this.cache?.put(scope, query, answer);
     }
     if (answer.length <= limit) return answer;
     this.stats.truncated++;

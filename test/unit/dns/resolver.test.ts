@@ -118,15 +118,35 @@ test('directory changes are visible to the very next query', async (t) => {
   assert.equal(rcodeOf(await udpQuery(ports.udpPort, makeQuery('newbie'))), SERVFAIL);
 });
 
-test('unknown names are forwarded with the client id and the answer passed through', async (t) => {
+test('unknown names are forwarded under an id of the resolver\'s own, and the answer comes back with the client id', async (t) => {
   const { dir, ports, resolver } = await fixture(t);
   const up = await upstream(t, answerWith(['192.0.2.7']));
   dir.setHostUpstreams([{ address: LOOPBACK, port: up.port }]);
-  const answer = await udpQuery(ports.udpPort, makeQuery('example.test', 'A', { id: 777 }));
-  assert.equal(decode(answer).id, 777);
-  assert.deepEqual(addressesOf(answer), ['192.0.2.7']);
-  assert.deepEqual(up.received, [{ name: 'example.test', id: 777, transport: 'udp' }]);
-  assert.equal(resolver.counters.forwarded, 1);
+  const ids = new Set<number>();
+  for (let i = 0; i < 8; i++) {
+    const answer = await udpQuery(ports.udpPort, makeQuery(`n${i}.example.test`, 'A', { id: 777 }));
+    assert.equal(decode(answer).id, 777);
+    assert.deepEqual(addressesOf(answer), ['192.0.2.7']);
+  }
+  for (const r of up.received) ids.add(r.id);
+  assert.equal(up.received.length, 8);
+  assert.ok(ids.size >= 6, `upstream ids are random, not the client's: ${[...ids].join(',')}`);
+  assert.equal(resolver.counters.forwarded, 8);
+});
+
+test('a forwarded answer is kept for its TTL: the next query is answered without the upstream, TTL lowered', async (t) => {
+  const { dir, ports, resolver } = await fixture(t);
+  const up = await upstream(t, answerWith(['192.0.2.7']));
+  dir.setHostUpstreams([{ address: LOOPBACK, port: up.port }]);
+  const first = await udpQuery(ports.udpPort, makeQuery('cached.example.test', 'A', { id: 1 }));
+  const second = await udpQuery(ports.udpPort, makeQuery('CACHED.example.test', 'A', { id: 2 }));
+  assert.equal(up.received.length, 1, 'asked upstream once');
+  assert.equal(resolver.counters.cacheHits, 1);
+  assert.equal(decode(second).id, 2);
+  assert.deepEqual(addressesOf(second), addressesOf(first));
+  assert.equal(decode(second).questions?.[0]?.name, 'CACHED.example.test', "the client's own question bytes");
+  const ttl = (p: Buffer) => (decode(p).answers?.[0] as { ttl?: number } | undefined)?.ttl ?? -1;
+  assert.ok(ttl(second) <= ttl(first) && ttl(second) > 0, `${ttl(second)} <= ${ttl(first)}`);
 });
 
 test('NXDOMAIN is final: passed through unchanged, the next upstream is not asked', async (t) => {
@@ -361,7 +381,7 @@ test('counters', async (t) => {
   await udpQuery(ports.udpPort, makeQuery('nowhere.test'));
   dir.setHostUpstreams([{ address: LOOPBACK, port: up.port }]);
   await udpQuery(ports.udpPort, makeQuery('example.test'));
-  assert.deepEqual(resolver.counters, { queries: 3, answeredLocally: 1, forwarded: 1, failures: 1, malformed: 0, refused: 0, truncated: 0 });
+  assert.deepEqual(resolver.counters, { queries: 3, answeredLocally: 1, forwarded: 1, failures: 1, malformed: 0, refused: 0, truncated: 0, cacheHits: 0 });
 });
 
 test('listen/unlisten: one listener per network, the port goes away, close() ends pending forwards', async (t) => {
