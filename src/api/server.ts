@@ -13,6 +13,7 @@ import { API_VERSION, BERTH_VERSION, DEFAULT_NETWORK } from '../constants.js';
 import { BerthError, conflict, invalid, isBerthError, messageOf, notFound } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { serveCni } from './cni-handler.js';
+import { compileLinear } from './linear-regexp.js';
 import { readText } from './body.js';
 import type { NetworkView } from '../engine/views.js';
 import type { Logger } from '../log.js';
@@ -65,16 +66,20 @@ function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T>
 
 /* filters */
 
-/** Docker's `Args.Match`: an exact value, or an (unanchored) regular expression. */
-function matchesPattern(values: string[], source: string): boolean {
-  return values.some((v) => {
-    if (v === source) return true;
+/**
+ * Docker's `Args.Match`: an exact value, or an (unanchored) regular expression. Patterns run on
+ * berth's linear-time matcher, never on JavaScript's backtracking RegExp: a client's pattern must
+ * not be able to stall the event loop, which also serves DNS (see linear-regexp.ts).
+ */
+function patternMatcher(values: string[]): (source: string) => boolean {
+  const patterns = values.flatMap((v) => {
     try {
-      return new RegExp(v).test(source);
+      return [compileLinear(v)];
     } catch {
-      return false;
+      return []; // As in Docker, a pattern that does not compile matches only itself, exactly.
     }
   });
+  return (source) => values.includes(source) || patterns.some((p) => p.test(source));
 }
 
 /** Docker's `Args.MatchKVList`: every `key` or `key=value` must be among the labels. */
@@ -99,11 +104,13 @@ function booleanFilter(filters: Filters, key: string): boolean | undefined {
 export function filterNetworks(list: NetworkView[], filters: Filters): NetworkView[] {
   for (const t of filters.type ?? []) if (t !== 'builtin' && t !== 'custom') throw invalid(`invalid filter 'type=${t}'`);
   const dangling = booleanFilter(filters, 'dangling');
+  const nameMatches = filters.name && patternMatcher(filters.name);
+  const idMatches = filters.id && patternMatcher(filters.id);
   return list.filter((n) => {
     const predefined = PREDEFINED.has(n.Name);
     if (filters.driver && !filters.driver.includes(n.Driver)) return false;
-    if (filters.name && !matchesPattern(filters.name, n.Name)) return false;
-    if (filters.id && !matchesPattern(filters.id, n.Id)) return false;
+    if (nameMatches && !nameMatches(n.Name)) return false;
+    if (idMatches && !idMatches(n.Id)) return false;
     if (filters.label && !matchesLabels(filters.label, n.Labels)) return false;
     if (filters.scope && !filters.scope.includes(n.Scope)) return false;
     if (dangling !== undefined && dangling !== (!predefined && Object.keys(n.Containers).length === 0)) return false;
