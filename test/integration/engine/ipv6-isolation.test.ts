@@ -6,14 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
-
-/** The EUI-64 link-local address the kernel gives an interface with this MAC (addr_gen_mode 0). */
-export function linkLocalOf(mac: string): string {
-  const b = mac.split(':').map((h) => parseInt(h, 16));
-  b[0]! ^= 0x02;
-  const words = [(b[0]! << 8) | b[1]!, (b[2]! << 8) | 0xff, (0xfe << 8) | b[3]!, (b[4]! << 8) | b[5]!];
-  return `fe80::${words.map((w) => w.toString(16)).join(':')}`;
-}
+import { linkLocalOf } from '../../helpers/ipv6.js';
 
 describe('no IPv6 on IPv4-only networks', () => {
   let sb: Sandbox;
