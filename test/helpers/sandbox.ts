@@ -107,6 +107,30 @@ export class Sandbox {
     }
   }
 
+  /**
+   * Starts the daemon and SIGKILLs it `afterMs` later, as a crash during start-up would (opening
+   * the store, reconciling). Resolves true if the kill landed before the daemon was ready.
+   */
+  async startDaemonAndKill(afterMs: number): Promise<boolean> {
+    const logFrom = this.daemonLog.length;
+    const booting = this.startDaemon().then(
+      () => true,
+      () => false,
+    );
+    const killed = sleep(afterMs).then(async () => {
+      const child = this.daemon;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+      this.daemon = undefined;
+    });
+    // startDaemon notices an exit code, not a death by signal: stop waiting for it once the kill is done.
+    await Promise.race([booting, killed]);
+    await killed;
+    return !this.daemonLog.slice(logFrom).includes('daemon ready');
+  }
+
   /** Where the daemon bind-mounts container namespaces (under its tmpfs run directory). */
   get netnsDir(): string {
     return path.join(this.root, 'state', 'run', 'netns');
