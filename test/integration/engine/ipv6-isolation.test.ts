@@ -57,6 +57,34 @@ describe('no IPv6 on IPv4-only networks', () => {
     }
   });
 
+  /** What a container with CAP_NET_ADMIN could do: turn IPv6 back on for its eth0. */
+  async function reenableIpv6(name: string): Promise<void> {
+    const ns = await sb.netnsOf(name);
+    await sb.inNs(ns, 'sh', ['-c', 'echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    const ready = await eventually(async () => {
+      const addrs = (await sb.inNs(ns, 'ip', ['-6', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+      return addrs.includes('fe80::') && !addrs.includes('tentative');
+    }, 5000, 100);
+    assert.ok(ready, `${name} has its fe80:: address again`);
+  }
+
+  test('even with IPv6 turned back on inside both containers, icc=false drops the link-local connection', async () => {
+    await reenableIpv6('srv6');
+    await reenableIpv6('cli6');
+    const r = await ask(await sb.netnsOf('cli6'), `[${linkLocalOf(serverMac)}%eth0]`);
+    assert.notEqual(r.stdout.trim(), 'v6-ok', 'non-IPv4/ARP frames between icc=false ports are dropped');
+  });
+
+  test('positive control: with IPv6 turned back on, on an icc=true network the link-local connection works', async () => {
+    await sb.berthOk('run', '-d', '--name', 'osrv6', '--network', 'icc6', '--', ...server);
+    await sb.berthOk('run', '-d', '--name', 'ocli6', '--network', 'icc6', '--', BUSYBOX, 'sleep', '3600');
+    await reenableIpv6('osrv6');
+    await reenableIpv6('ocli6');
+    const mac = (await sb.inspect('osrv6')).NetworkSettings.Networks.icc6!.MacAddress;
+    const cli = await sb.netnsOf('ocli6');
+    assert.ok(await eventually(async () => (await ask(cli, `[${linkLocalOf(mac)}%eth0]`)).stdout.trim() === 'v6-ok', 5000, 200), 'the same path works where icc is on');
+  });
+
   test('positive control: IPv4 between containers on an icc=true network works', async () => {
     await sb.berthOk('run', '-d', '--name', 'srv4', '--network', 'icc6', '--', BUSYBOX, 'nc', '-ll', '-p', PORT, '-e', '/bin/echo', 'v4-ok');
     await sb.berthOk('run', '-d', '--name', 'cli4', '--network', 'icc6', '--', BUSYBOX, 'sleep', '3600');
