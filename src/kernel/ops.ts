@@ -175,22 +175,29 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
   }
   try {
     disableIpv6(spec.hostVeth);
-    withNetns(spec.netnsPath, () => configureInside(spec));
+    withNetns(spec.netnsPath, () => configureInside(spec, bridge.mac));
   } catch (err) {
     deleteLink(spec.hostVeth);
     throw err;
   }
   const hostEnd = linkByName(sock, spec.hostVeth);
   if (hostEnd) {
-    sock.transact(
-      [
-        nl.setAlias(hostEnd.index, spec.alias),
-        nl.setHairpin(hostEnd.index),
-        nl.newNeighbour(bridge.index, spec.ip, spec.mac),
-        nl.newStaticFdb(hostEnd.index, spec.mac),
-      ],
-      [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
-    );
+    try {
+      sock.transact(
+        [
+          nl.setAlias(hostEnd.index, spec.alias),
+          nl.setHairpin(hostEnd.index),
+          nl.newNeighbour(bridge.index, spec.ip, spec.mac),
+          nl.newStaticFdb(hostEnd.index, spec.mac),
+        ],
+        [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
+      );
+    } catch (err) {
+      // The caller releases the endpoint: nothing of it may stay in the kernel either.
+      deleteLink(spec.hostVeth);
+      forgetNeighbour(spec.bridge, spec.ip);
+      throw err;
+    }
   }
   return { hostIndex: hostEnd?.index ?? 0 };
 }
@@ -222,7 +229,14 @@ function transactVeth(sock: NetlinkSocket, spec: AttachSpec, bridgeIndex: number
   }
 }
 
-function configureInside(spec: AttachSpec): void {
+/**
+ * `gatewayMac`, the bridge's fixed MAC (see ensureBridge), becomes a permanent neighbour entry for
+ * the gateway, so a container never ARPs for it. An ARP request is flooded to every port of the
+ * bridge, one copy per port on the CPU's receive backlog (net.core.netdev_max_backlog, 1,000 by
+ * default); with ~1,000 ports those copies fill it and the gateway's reply, queued behind them, is
+ * dropped: the container cannot answer anything routed (a LAN peer on a published port times out).
+ */
+function configureInside(spec: AttachSpec, gatewayMac: string | undefined): void {
   const sock = new NetlinkSocket();
   try {
     const peer = linkByName(sock, spec.ifname);
@@ -231,6 +245,10 @@ function configureInside(spec: AttachSpec): void {
     disableIpv6(spec.ifname);
     const steps = [nl.setLinkUp({ index: peer.index }), nl.newAddress(peer.index, spec.ip, spec.prefix, spec.broadcast)];
     const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`];
+    if (gatewayMac) {
+      steps.push(nl.newNeighbour(peer.index, spec.gateway, gatewayMac));
+      labels.push(`neighbour ${spec.gateway} (the gateway) on ${spec.ifname}`);
+    }
     if (spec.defaultRoute) {
       steps.push(nl.newDefaultRoute(spec.gateway, peer.index));
       labels.push(`add default route via ${spec.gateway}`);
