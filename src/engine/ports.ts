@@ -64,12 +64,18 @@ export async function resolveBindings(
   return out;
 }
 
-/** The lowest port of the range that clashes with nothing and that the host lets us hold. */
+/**
+ * The lowest port of the range that clashes with nothing and that the host lets us hold. The
+ * range's stored bindings are read in one query, so the search costs the same at 1 or 10,000
+ * published ports.
+ */
 async function ephemeral(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>): Promise<HostBinding> {
   const [first, last] = req.hostPortRange ?? [EPHEMERAL_FIRST, EPHEMERAL_LAST];
+  const stored = new BindingIndex<HostBinding>();
+  for (const p of ctx.store.portsInRange(req.protocol, first, last)) stored.add({ protocol: req.protocol, ...p });
   for (let port = first; port <= last; port++) {
     const b: HostBinding = { protocol: req.protocol, hostIp: req.hostIp, hostPort: port };
-    if (claimed.clashWith(b) || storedClash(ctx, b)) continue;
+    if (claimed.clashWith(b) || stored.clashWith(b)) continue;
     if (await portHolds(ctx).acquire(b)) return b;
   }
   throw conflict(`no free host port in ${first}-${last} for ${req.containerPort}/${req.protocol}`);

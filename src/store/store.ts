@@ -32,6 +32,9 @@ export interface ContainerConfig {
   hostname: string;
   networkMode: string;
   dns: string[];
+  /** `--dns-search` and `--dns-option`, when given (else the host's). */
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   addHosts: string[];
   /** Docker's `-p` bindings as asked for (host port 0 = ephemeral). */
   ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number; hostPortRange?: [number, number] }[];
@@ -383,6 +386,14 @@ export class Store {
   portHolderAnyIp(protocol: string, hostPort: number): PortRecord | undefined {
     const r = this.stmt('SELECT * FROM ports WHERE protocol = ? AND host_port = ? LIMIT 1').get(protocol, hostPort) as Row | undefined;
     return r ? toPort(r) : undefined;
+  }
+
+  /** Bindings of this protocol with host ports in [first, last], in one indexed query. */
+  portsInRange(protocol: string, first: number, last: number): Pick<PortRecord, 'hostIp' | 'hostPort'>[] {
+    return (this.stmt('SELECT host_ip, host_port FROM ports WHERE protocol = ? AND host_port BETWEEN ? AND ?').all(protocol, first, last) as Row[]).map((r) => ({
+      hostIp: String(r.host_ip),
+      hostPort: Number(r.host_port),
+    }));
   }
 
   portHolder(protocol: string, hostIp: string, hostPort: number): PortRecord | undefined {
