@@ -96,7 +96,9 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     const net = store.network(e.networkId);
     const bridge = net?.bridge;
     if (!net || !veth || !bridge || report.bridgesUnrestorable.includes(bridge) || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
-    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, mac: e.mac });
+    const netnsPath = store.container(e.containerId)?.netnsPath;
+    const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway } : undefined;
+    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, mac: e.mac, sandbox });
     report.portsReattached.push(e.hostVeth);
   }
 

@@ -93,7 +93,17 @@ function ownBridge(sock: NetlinkSocket, name: string, mark: string): nl.LinkInfo
 }
 
 /** Puts a container's host veth back on its bridge (after the bridge was deleted and restored). */
-export function reattach(spec: { hostVeth: string; bridge: string; bridgeMark: string; ip: string; mac: string }): void {
+export interface ReattachSpec {
+  hostVeth: string;
+  bridge: string;
+  bridgeMark: string;
+  ip: string;
+  mac: string;
+  /** The container's side: its permanent entry for the gateway is pointed at the bridge's MAC. */
+  sandbox?: { netnsPath: string; ifname: string; gateway: string };
+}
+
+export function reattach(spec: ReattachSpec): void {
   const sock = host();
   const bridge = ownBridge(sock, spec.bridge, spec.bridgeMark);
   const veth = linkByName(sock, spec.hostVeth);
@@ -105,6 +115,20 @@ export function reattach(spec: { hostVeth: string; bridge: string; bridgeMark: s
     [nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac), nl.newStaticFdb(veth.index, spec.mac)],
     [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
   );
+  // A bridge made before bridge MACs were derived had a random one; a permanent entry for it
+  // would never be corrected by ARP, and the container would lose its gateway.
+  const sandbox = spec.sandbox;
+  if (sandbox && bridge.mac && fs.existsSync(sandbox.netnsPath)) {
+    withNetns(sandbox.netnsPath, () => {
+      const inside = new NetlinkSocket();
+      try {
+        const peer = linkByName(inside, sandbox.ifname);
+        if (peer) inside.transact([nl.newNeighbour(peer.index, sandbox.gateway, bridge.mac!)], [`neighbour ${sandbox.gateway} (the gateway) on ${sandbox.ifname}`]);
+      } finally {
+        inside.close();
+      }
+    });
+  }
 }
 
 export function deleteLink(name: string): boolean {

@@ -46,6 +46,16 @@ describe('bridge repair', () => {
     const report = JSON.parse(await sb.berthOk('system', 'reconcile'));
     assert.deepEqual(report.bridgesRestored, [bridge], JSON.stringify(report));
     await assertWhole('after', before);
-    assert.match(await gatewayArp(), new RegExp(before), "the container's ARP entry for the gateway names the same MAC");
+    assert.match(await gatewayArp(), new RegExp(`lladdr ${before} PERMANENT`), "the container's entry for the gateway names the same MAC");
+  });
+
+  test("a container's stale permanent entry for the gateway (a bridge that had a random MAC) is corrected by the repair", async () => {
+    const ns = await sb.netnsOf('tenant');
+    must(await sb.inNs(ns, 'ip', ['neigh', 'replace', '10.64.0.1', 'lladdr', '02:42:de:ad:be:ef', 'nud', 'permanent', 'dev', 'eth0']), 'stale entry');
+    assert.notEqual((await sb.inNs(ns, BUSYBOX, ['ping', '-c', '1', '-W', '1', '10.64.0.1'])).code, 0, 'a stale entry cuts the gateway off');
+    must(await sb.inHost('ip', ['link', 'del', bridge]), 'delete the bridge');
+    await sb.berthOk('system', 'reconcile');
+    assert.match(await gatewayArp(), new RegExp(`lladdr ${await bridgeMac()} PERMANENT`));
+    await assertWhole('after', await bridgeMac());
   });
 });
