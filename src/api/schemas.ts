@@ -108,6 +108,8 @@ export const ContainerCreate = z.object({
   mac: z.string().optional(),
   aliases: z.array(z.string()).optional(),
   dns: z.array(z.string()).optional(),
+  dnsSearch: z.array(z.string()).optional(),
+  dnsOptions: z.array(z.string()).optional(),
   addHosts: z.array(z.string()).optional(),
   ports: z.array(PortRequest).optional(),
   autoRemove: z.boolean().optional(),

@@ -30,8 +30,12 @@ const DEFAULT_LINES = [
   'ff02::2\tip6-allrouters',
 ];
 
-/** Docker's special `--add-host` value for the daemon's own address as seen from containers. */
-const HOST_GATEWAY = 'host-gateway';
+/**
+ * Docker's special `--add-host` value for the host as seen from the container. Docker writes the
+ * host's address on its default bridge; berth writes the gateway of the container's first network
+ * (the host's address on the bridge the container is plugged into), else the default bridge's.
+ */
+export const HOST_GATEWAY = 'host-gateway';
 
 export function renderHostsFile(input: HostsFileInput): string {
   const names = input.domainname ? `${input.hostname}.${input.domainname} ${input.hostname}` : input.hostname;
@@ -54,10 +58,16 @@ export function parseExtraHost(spec: string, hostGateway?: string): ExtraHost {
   if (!name || !ip) throw invalid(`invalid --add-host "${spec}": expected NAME:IP`);
   if (!/^[^\s#]+$/.test(name)) throw invalid(`invalid --add-host "${spec}": host name "${name}" contains whitespace or "#"`);
   if (ip === HOST_GATEWAY) {
-    if (!hostGateway) throw invalid(`invalid --add-host "${spec}": no host-gateway address is configured`);
+    if (!hostGateway) throw invalid(`invalid --add-host "${spec}": no host-gateway address: the container has no network whose gateway it could stand for; give an IP address instead`);
     ip = hostGateway;
   }
   if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
   if (isIP(ip) === 0) throw invalid(`invalid --add-host "${spec}": "${ip}" is not an IP address`);
   return { name, ip };
+}
+
+/** Checks one `--add-host` before the container exists, when host-gateway's address is not known yet. */
+export function checkExtraHost(spec: string): void {
+  // Any address stands in for host-gateway here: only the spec's shape is checked.
+  parseExtraHost(spec, '0.0.0.0');
 }

@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process';
 import { DEFAULT_NETWORK, NAME_PATTERN } from '../constants.js';
 import { BerthError, conflict, invalid } from '../errors.js';
 import { parseIpv4, parseMac } from '../ipam/ipv4.js';
-import { parseExtraHost } from '../dns/hosts-file.js';
 import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/store.js';
 import { launchArgv } from '../runtime/launch.js';
 import { isAlive, processStartTime, terminate } from '../runtime/process.js';
+import { checkContainerInput } from './container-input.js';
 import type { ContainerNetState, EngineContext } from './context.js';
 import { joinNetwork } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
@@ -30,6 +30,8 @@ export interface CreateContainerRequest {
   mac?: string;
   aliases?: string[];
   dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   addHosts?: string[];
   ports?: ContainerConfig['ports'];
   autoRemove?: boolean;
@@ -73,14 +75,16 @@ export function createContainer(ctx: EngineContext, req: CreateContainerRequest)
   }
   if (mode.kind === 'network') getNetwork(ctx.store, mode.ref);
   if (req.ip) parseIpv4(req.ip, '--ip address');
-  for (const h of req.addHosts ?? []) parseExtraHost(h);
   if (req.mac) parseMac(req.mac);
+  checkContainerInput(req);
   const id = newId();
   const config: ContainerConfig = {
     cmd: req.cmd,
     hostname: req.hostname || shortId(id),
     networkMode: req.networkMode || DEFAULT_NETWORK,
     dns: req.dns ?? [],
+    ...(req.dnsSearch?.length ? { dnsSearch: req.dnsSearch } : {}),
+    ...(req.dnsOptions?.length ? { dnsOptions: req.dnsOptions } : {}),
     addHosts: req.addHosts ?? [],
     // Docker discards published ports in host mode (with a warning) and they mean nothing in none mode.
     ports: mode.kind === 'network' ? ports : [],

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULT_NETWORK } from '../constants.js';
 import { parseExtraHost, renderHostsFile } from '../dns/hosts-file.js';
 import { defaultBridgeResolvConf, parseResolvConf, renderResolvConf, userNetworkResolvConf } from '../dns/resolv-conf.js';
 import type { ContainerRecord } from '../store/store.js';
@@ -28,13 +29,15 @@ function hostResolvConf(ctx: EngineContext) {
 function resolvConfFor(ctx: EngineContext, c: ContainerRecord): string {
   const host = hostResolvConf(ctx);
   const mode = parseNetworkMode(c.config.networkMode);
+  const settings = { dnsSearch: c.config.dnsSearch, dnsOptions: c.config.dnsOptions };
   if (mode.kind === 'host' || mode.kind === 'none') {
-    return renderResolvConf(c.config.dns.length ? { ...host, nameservers: c.config.dns } : host);
+    const own = { search: settings.dnsSearch?.filter((d) => d !== '.') ?? host.search, options: settings.dnsOptions ?? host.options };
+    return renderResolvConf({ ...host, ...own, ...(c.config.dns.length ? { nameservers: c.config.dns } : {}) });
   }
   // The first user-defined network's gateway is where berth's resolver answers for it.
   const first = ctx.store.endpointsOfContainer(c.id).map((e) => ctx.store.network(e.networkId)).find((n) => n && !isDefaultBridge(n));
-  if (first?.gateway) return renderResolvConf(userNetworkResolvConf(host, first.gateway));
-  return renderResolvConf(defaultBridgeResolvConf(host, c.config.dns.length ? { dns: c.config.dns } : {}));
+  if (first?.gateway) return renderResolvConf(userNetworkResolvConf(host, first.gateway, settings));
+  return renderResolvConf(defaultBridgeResolvConf(host, { ...settings, ...(c.config.dns.length ? { dns: c.config.dns } : {}) }));
 }
 
 /** Writes (or rewrites in place) the container's files; for container:NAME mode, the owner's serve. */
@@ -47,10 +50,17 @@ export function writeEtcFiles(ctx: EngineContext, c: ContainerRecord): void {
   const hosts =
     mode.kind === 'host'
       ? safeRead('/etc/hosts')
-      : renderHostsFile({ hostname: c.config.hostname, addresses, extraHosts: c.config.addHosts.map((h) => parseExtraHost(h)) });
+      : renderHostsFile({ hostname: c.config.hostname, addresses, extraHosts: c.config.addHosts.map((h) => parseExtraHost(h, hostGatewayOf(ctx, c))) });
   fs.writeFileSync(files.hosts, hosts);
   fs.writeFileSync(files.resolvConf, resolvConfFor(ctx, c));
   fs.writeFileSync(files.hostname, `${c.config.hostname}\n`);
+}
+
+/** What `--add-host NAME:host-gateway` stands for: the first network's gateway, else the default bridge's. */
+function hostGatewayOf(ctx: EngineContext, c: ContainerRecord): string | undefined {
+  const first = ctx.store.endpointsOfContainer(c.id)[0];
+  const net = first ? ctx.store.network(first.networkId) : ctx.store.networkByName(DEFAULT_NETWORK);
+  return net?.gateway ?? undefined;
 }
 
 function safeRead(file: string): string {

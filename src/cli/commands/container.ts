@@ -75,6 +75,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .option('-h, --hostname <name>', 'hostname')
     .option('--network-alias <alias>', 'network-scoped alias (repeatable)', collect, [])
     .option('--dns <ip>', 'DNS server for this container (repeatable)', collect, [])
+    .option('--dns-search <domain>', 'DNS search domain, "." for none (repeatable)', collect, [])
+    .option('--dns-option <option>', 'resolv.conf option, e.g. ndots:2 (repeatable)', collect, [])
     .option('--add-host <host:ip>', 'extra /etc/hosts entry (repeatable)', collect, [])
     .option('-p, --publish <spec>', 'publish a port: [IP:][HOSTPORT:]CPORT[/tcp|/udp] (repeatable)', collect, [])
     .option('-P, --publish-all', 'publish every --expose\'d port on an ephemeral host port')
@@ -97,6 +99,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
           mac: o.macAddress,
           aliases: o.networkAlias,
           dns: o.dns,
+          dnsSearch: o.dnsSearch,
+          dnsOptions: o.dnsOption,
           addHosts: o.addHost,
           ports,
           autoRemove: Boolean(o.rm),
