@@ -12,7 +12,28 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(minLevel: Level = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/**
+ * Lines written to stderr within one turn of the event loop go out in one write, after the turn:
+ * on Linux a write to a pipe or file blocks the thread, and an operation should not pay for its
+ * own log line. What is still buffered is written before the process exits.
+ */
+function batchedStderr(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    process.stderr.write(text);
+  };
+  process.on('exit', flush);
+  return (line) => {
+    if (pending.push(line) === 1) setImmediate(flush);
+  };
+}
+
+let stderrWriter: ((line: string) => void) | undefined;
+
+export function createLogger(minLevel: Level = 'info', write: (line: string) => void = (stderrWriter ??= batchedStderr())): Logger {
   const emit = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < ORDER[minLevel]) return;
     write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
