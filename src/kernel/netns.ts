@@ -38,13 +38,16 @@ export function createNetns(path: string, init?: () => void): void {
 
 /** Runs `fn` inside the namespace at `path` (a bind mount or /proc/PID/ns/net). */
 export function withNetns<T>(path: string, fn: () => T): T {
+  // Before entering: taken lazily inside, "home" would be the namespace just entered, and the
+  // thread would never come back (seen when a CNI ADD was a new worker's first namespace call).
+  const hostFd = home();
   const fd = fs.openSync(path, 'r');
   try {
     libc.setns(fd, libc.CLONE_NEWNET);
     try {
       return fn();
     } finally {
-      libc.setns(home(), libc.CLONE_NEWNET);
+      libc.setns(hostFd, libc.CLONE_NEWNET);
     }
   } finally {
     fs.closeSync(fd);
