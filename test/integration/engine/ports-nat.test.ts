@@ -152,12 +152,17 @@ describe('published ports, NAT and isolation', () => {
   test('a LAN peer cannot reach container addresses directly, even with a route to the subnet', async () => {
     must(await run('ip', ['-n', lan.name, 'route', 'add', '172.18.0.0/16', 'via', lan.hostAddress]), 'route to the container subnet');
     assert.notEqual((await curl(sb, lan.nsPath, `http://${webIp}/`)).code, 0);
+    // Control: the same peer, through the same forward path into the bridge, after DNAT.
+    assert.equal((await curl(sb, lan.nsPath, `http://${lan.hostAddress}:8080/`)).stdout.trim(), 'hello-from-web');
   });
 
   test('containers on two different networks cannot reach each other', async () => {
     const r = await sb.inNs(await sb.netnsOf('outsider'), BUSYBOX, ['ping', '-c', '1', '-W', '1', webIp]);
     assert.notEqual(r.code, 0);
     assert.notEqual((await curl(sb, await sb.netnsOf('outsider'), `http://${webIp}/`)).code, 0);
+    // Control: a container of web's own network reaches it by the same address.
+    assert.equal((await sb.inNs(await sb.netnsOf('peer'), BUSYBOX, ['ping', '-c', '1', '-W', '1', webIp])).code, 0);
+    assert.equal((await curl(sb, await sb.netnsOf('peer'), `http://${webIp}/`)).stdout.trim(), 'hello-from-web');
   });
 
   test('icc=false blocks container-to-container traffic in a network; its published ports still work', async () => {
