@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matches, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
+import { flushRequests, matches, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
 
 function nla(type: number, value: Buffer, nested = false): Buffer {
   const len = 4 + value.length;
@@ -52,4 +52,24 @@ test('entries match released addresses (as DNAT target too) and newly published 
   assert.equal(matches(e, { ...none, bindings: [{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8700 }] }), false);
   assert.equal(matches(e, { ...none, bindings: [{ protocol: 'udp', hostIp: '127.0.0.1', hostPort: 8700 }] }), false, 'another host address');
   assert.equal(parseConntrackEntry(Buffer.from([2, 0, 0, 0])), undefined);
+});
+
+test('filtered flushes: replies from and packets from each released address, flows to each new binding', () => {
+  const [replies, sent, binding] = flushRequests(['10.180.0.2'], [{ protocol: 'udp', hostIp: '0.0.0.0', hostPort: 8700 }]);
+  for (const r of [replies!, sent!, binding!]) {
+    assert.equal(r.type, (1 << 8) | 2, 'IPCTNL_MSG_CT_DELETE');
+    assert.deepEqual([...r.body.subarray(0, 2)], [2, 1], 'AF_INET, version 1 (the family filters)');
+  }
+  // CTA_TUPLE_REPLY { CTA_TUPLE_IP { CTA_IP_V4_SRC 10.180.0.2 } } + CTA_FILTER { REPLY_FLAGS: IP_SRC }
+  assert.deepEqual(
+    replies!.body.subarray(4),
+    Buffer.concat([nla(2, nla(1, nla(1, ip('10.180.0.2')), true), true), nla(25, nla(2, Buffer.from([1, 0, 0, 0])), true)]),
+  );
+  assert.deepEqual(sent!.body.subarray(4, 8), nla(1, nla(1, nla(1, ip('10.180.0.2')), true), true).subarray(0, 4), 'an original tuple');
+  // CTA_TUPLE_ORIG { CTA_TUPLE_PROTO { NUM 17, DST_PORT 8700 } } + CTA_FILTER { ORIG_FLAGS: PROTO_NUM | PROTO_DST_PORT }
+  assert.deepEqual(
+    binding!.body.subarray(4),
+    Buffer.concat([nla(1, nla(2, Buffer.concat([nla(1, Buffer.from([17])), nla(3, be16(8700))]), true), true), nla(25, nla(1, Buffer.from([0x28, 0, 0, 0])), true)]),
+  );
+  assert.equal(flushRequests([], [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 80 }])[0]!.body.includes(ip('127.0.0.1')), true, 'a specific host address is matched too');
 });
