@@ -12,7 +12,7 @@ import { BerthError, conflict, invalid } from '../errors.js';
 import { parseIpv4, parseMac } from '../ipam/ipv4.js';
 import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/store.js';
 import { launchArgv } from '../runtime/launch.js';
-import { isAlive, processStartTime, terminate } from '../runtime/process.js';
+import { isAlive, killProcessesInNetns, processStartTime, terminate } from '../runtime/process.js';
 import { checkContainerInput } from './container-input.js';
 import type { ContainerNetState, EngineContext } from './context.js';
 import { joinNetwork } from './endpoints.js';
@@ -252,7 +252,12 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
   // The store says stopped: the kernel teardown happens whatever the firewall says, and a firewall
   // that could not follow is rebuilt from the store (see Engine.flaggingFailures).
   await ctx.hooks.containerChanged(id, before, EMPTY).catch((err) => ctx.log.error('firewall and DNS not updated for a stopped container', { container: c.name, error: String(err) }));
-  if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
+  if (ownSandbox) {
+    // With no PID on record (a daemon killed between spawn and record), whatever runs in the
+    // namespace is the container's and would outlive it.
+    if (c.pid === null) killProcessesInNetns(c.netnsPath!);
+    await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
+  }
   for (const n of neighbours) if (n.bridge) await ctx.kernel.call('forgetNeighbours', { bridge: n.bridge, ips: [n.ip] });
 }
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { VETH_PREFIX, aliasPrefix } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { isRunningProcess, stopNetwork } from './containers.js';
+import { killProcessesInNetns } from '../runtime/process.js';
 import { bridgeMark, ensureBridgeFor, isBridgeNetwork } from './networks.js';
 
 const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
@@ -127,6 +128,9 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   for (const name of fs.existsSync(ctx.paths.netns) ? fs.readdirSync(ctx.paths.netns) : []) {
     const nsPath = path.join(ctx.paths.netns, name);
     if (inUse.has(nsPath)) continue;
+    // A process left in it (the daemon died before it could record or stop it) dies with it.
+    const killed = killProcessesInNetns(nsPath);
+    if (killed.length > 0) ctx.log.warn('killed processes left in a dropped container namespace', { namespace: name, pids: killed });
     await kernel.call('deleteSandbox', { path: nsPath });
     report.namespacesRemoved.push(name);
   }

@@ -52,3 +52,31 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitGone(pid: number, startTime: string | null, deadline: number): Promise<void> {
   for (let step = 1; isAlive(pid, startTime) && Date.now() < deadline; step = Math.min(step * 2, 50)) await sleep(step);
 }
+
+/**
+ * SIGKILLs every process whose network namespace is the one bound at `nsPath` (a container's own,
+ * under berth's run directory), so none outlives the namespace being dropped: a daemon killed
+ * between spawning a container's process and recording its PID leaves a process berth cannot
+ * name otherwise. Scans /proc: call it only where the PID is not known. Returns the PIDs killed.
+ */
+export function killProcessesInNetns(nsPath: string): number[] {
+  let target: number;
+  try {
+    target = fs.statSync(nsPath).ino;
+  } catch {
+    return [];
+  }
+  const killed: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (fs.statSync(`/proc/${pid}/ns/net`).ino !== target) continue;
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // Exited meanwhile, or not ours to see.
+    }
+  }
+  return killed;
+}
