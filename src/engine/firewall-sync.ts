@@ -110,10 +110,22 @@ export class FirewallSync {
     const iccOffPorts = [...this.tracked].flatMap(([containerId, t]) => t.iccPorts.map((port) => ({ containerId, port })));
     const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
     await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }) });
+    this.forgetDnsFlows(dns);
   }
 
   async dnsListenerChanged(listener: DnsListener, op: ElementOp): Promise<void> {
     await this.run(dnsElements(listener, op));
+    if (op === 'add') this.forgetDnsFlows([listener]);
+  }
+
+  /**
+   * A resolver that listens on a new port (a new daemon) makes earlier redirects stale: a query
+   * whose flow is still tracked (30 s for UDP, refreshed by retries from the same port) would go
+   * on to the old, closed port. Those flows are forgotten, so the next packet is redirected anew.
+   */
+  private forgetDnsFlows(listeners: DnsListener[]): void {
+    const bindings = listeners.flatMap((l) => (['udp', 'tcp'] as const).map((protocol) => ({ protocol, hostIp: l.address, hostPort: 53 })));
+    if (bindings.length > 0) this.forget([], bindings);
   }
 
   /**

@@ -106,6 +106,17 @@ describe('the embedded DNS answers only its own network', () => {
     assert.equal((await dig(sb, secret, gw, ['web'], await resolverPort(sb, gw))).status, 'timeout');
   });
 
+  test('a client that keeps its UDP source port still gets answers after a daemon restart', async () => {
+    // Resolver libraries with a long-lived socket (c-ares, Go, Java) query from one port; their
+    // tracked flow must not keep pointing at the old daemon's resolver port.
+    const cli = await sb.netnsOf('cli');
+    const fixed = ['-b', '0.0.0.0#45353'];
+    assert.deepEqual((await dig(sb, cli, gw, [...fixed, 'web'])).answers, [webIp], 'before the restart');
+    await sb.stopDaemon('SIGKILL');
+    await sb.startDaemon();
+    assert.ok(await eventually(async () => (await dig(sb, cli, gw, [...fixed, 'web'])).answers[0] === webIp, 4000, 200), 'after the restart, same source port');
+  });
+
   test('the host itself gets nothing from a resolver socket', async () => {
     assert.equal((await dig(sb, sb.hostNs, gw, ['web'], await resolverPort(sb, gw))).status, 'timeout');
   });
