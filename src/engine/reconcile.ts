@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VETH_PREFIX, aliasPrefix } from '../constants.js';
 import type { EngineContext } from './context.js';
-import { isRunningProcess, stopNetwork } from './containers.js';
-import { killProcessesInNetns } from '../runtime/process.js';
+import { isRunningProcess, recordPid, stopNetwork } from './containers.js';
+import { killProcessesInNetns, processesInNetns, rootProcess } from '../runtime/process.js';
 import { bridgeMark, ensureBridgeFor, isBridgeNetwork } from './networks.js';
 
 const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
@@ -20,6 +20,8 @@ export interface ReconcileReport {
   bridgesUnrestorable: string[];
   portsReattached: string[];
   containersExited: string[];
+  /** Running containers whose PID was never recorded, found in their namespace. */
+  pidsAdopted: string[];
   endpointsRolledBack: string[];
   linksRemoved: string[];
   namespacesRemoved: string[];
@@ -32,6 +34,7 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     bridgesUnrestorable: [],
     portsReattached: [],
     containersExited: [],
+    pidsAdopted: [],
     endpointsRolledBack: [],
     linksRemoved: [],
     namespacesRemoved: [],
@@ -53,6 +56,15 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   // Containers whose process died (or whose namespace vanished) while no daemon watched.
   for (const c of store.containers()) {
     if (c.state !== 'running') continue;
+    // A daemon killed between spawning the process and recording its PID: find it in the namespace.
+    if (c.pid === null && c.sharesWith === null && c.netnsPath?.startsWith(ctx.paths.netns)) {
+      const pid = rootProcess(processesInNetns(c.netnsPath));
+      if (pid !== undefined) {
+        recordPid(ctx, c.id, pid);
+        report.pidsAdopted.push(c.name);
+        continue;
+      }
+    }
     // Only berth's own namespace files can vanish under it; host mode points at the daemon's /proc entry.
     const nsGone = c.netnsPath !== null && c.netnsPath.startsWith(ctx.paths.netns) && !fs.existsSync(c.netnsPath);
     const dead = c.pid !== null && !isRunningProcess(c);

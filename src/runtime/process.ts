@@ -53,29 +53,56 @@ async function waitGone(pid: number, startTime: string | null, deadline: number)
   for (let step = 1; isAlive(pid, startTime) && Date.now() < deadline; step = Math.min(step * 2, 50)) await sleep(step);
 }
 
-/**
- * SIGKILLs every process whose network namespace is the one bound at `nsPath` (a container's own,
- * under berth's run directory), so none outlives the namespace being dropped: a daemon killed
- * between spawning a container's process and recording its PID leaves a process berth cannot
- * name otherwise. Scans /proc: call it only where the PID is not known. Returns the PIDs killed.
- */
-export function killProcessesInNetns(nsPath: string): number[] {
+/** PIDs of the processes whose network namespace is the one bound at `nsPath`, lowest first. */
+export function processesInNetns(nsPath: string): number[] {
   let target: number;
   try {
     target = fs.statSync(nsPath).ino;
   } catch {
     return [];
   }
-  const killed: number[] = [];
+  const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     try {
-      if (fs.statSync(`/proc/${pid}/ns/net`).ino !== target) continue;
+      if (fs.statSync(`/proc/${pid}/ns/net`).ino === target) pids.push(pid);
+    } catch {
+      // Exited meanwhile, or not ours to see.
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** The process of `pids` whose parent is not among them: the container's first process. */
+export function rootProcess(pids: number[]): number | undefined {
+  const inside = new Set(pids);
+  return pids.find((pid) => !inside.has(parentOf(pid)));
+}
+
+function parentOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * SIGKILLs every process in the network namespace bound at `nsPath` (a container's own, under
+ * berth's run directory), so none outlives the namespace being dropped: a daemon killed between
+ * spawning a container's process and recording its PID leaves a process berth cannot name
+ * otherwise. Scans /proc: call it only where the PID is not known. Returns the PIDs killed.
+ */
+export function killProcessesInNetns(nsPath: string): number[] {
+  const killed: number[] = [];
+  for (const pid of processesInNetns(nsPath)) {
+    try {
       process.kill(pid, 'SIGKILL');
       killed.push(pid);
     } catch {
-      // Exited meanwhile, or not ours to see.
+      // Exited meanwhile.
     }
   }
   return killed;

@@ -38,22 +38,18 @@ describe('no process outlives its container namespace', () => {
     }
   };
 
-  test('a container whose PID was never recorded: reaped, and its process killed', async () => {
+  test('a running container whose PID was never recorded gets it back at start-up, and stop ends it', async () => {
     await sb.berthOk('run', '-d', '--name', 'unrecorded', '--network', 'spnet', '--', 'sleep', '3600');
     const { Id, State } = await sb.inspect('unrecorded');
     await sb.stopDaemon('SIGKILL');
     assert.ok(alive(State.Pid), 'control: the process runs on after the daemon died');
     db((d) => d.prepare('UPDATE containers SET pid = NULL, pid_start = NULL WHERE id = ?').run(Id));
-    // The reaper gives an attached client a grace to report its PID (shortened here); then the
-    // network goes, and with it the process nobody recorded.
-    process.env.BERTH_REAP_GRACE_MS = '1000';
-    try {
-      await sb.startDaemon();
-    } finally {
-      delete process.env.BERTH_REAP_GRACE_MS;
-    }
-    assert.ok(await eventually(() => !alive(State.Pid), 10_000, 100), 'the stray process is killed');
-    assert.equal((await sb.inspect('unrecorded')).State.Running, false);
+    await sb.startDaemon();
+    const after = await sb.inspect('unrecorded');
+    assert.equal(after.State.Running, true);
+    assert.equal(after.State.Pid, State.Pid, 'the process found in its namespace is the container\'s again');
+    await sb.berthOk('stop', 'unrecorded');
+    assert.ok(await eventually(() => !alive(State.Pid), 5000, 100), 'and berth stop ends it');
   });
 
   test('a namespace no container record claims: dropped by the reconciler, its process killed', async () => {
