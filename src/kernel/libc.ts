@@ -23,12 +23,18 @@ export const MNT_DETACH = 2;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11;
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const MSG_DONTWAIT = 0x40;
+export const SOL_SOCKET = 1;
 
 const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 const closeFn = libc.func('int close(int fd)');
 const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)');
 const sendFn = libc.func('intptr_t send(int fd, const void *buf, uintptr_t len, int flags)');
 const recvFn = libc.func('intptr_t recv(int fd, _Out_ void *buf, uintptr_t len, int flags)');
+const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t len)');
 const setnsFn = libc.func('int setns(int fd, int nstype)');
 const unshareFn = libc.func('int unshare(int flags)');
 const mountFn = libc.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data)');
@@ -76,8 +82,12 @@ export function send(fd: number, buf: Buffer): number {
   return check('send', sendFn(fd, buf, buf.length, 0));
 }
 
-export function recv(fd: number, buf: Buffer): number {
-  return check('recv', recvFn(fd, buf, buf.length, 0));
+export function recv(fd: number, buf: Buffer, flags = 0): number {
+  return check('recv', recvFn(fd, buf, buf.length, flags));
+}
+
+export function bind(fd: number, addr: Buffer, what = 'bind'): void {
+  check(what, bindFn(fd, addr, addr.length));
 }
 
 export function setns(fd: number, nstype: number): void {

@@ -10,26 +10,12 @@
  * a foreign change too, since what was lost is unknown.
  */
 import * as fs from 'node:fs';
-import koffi from 'koffi';
-import { SyscallError } from './libc.js';
+import * as libc from './libc.js';
 
-const libc = koffi.load('libc.so.6');
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t len)');
-const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)');
-const recvFn = libc.func('intptr_t recv(int fd, _Out_ void *buf, uintptr_t len, int flags)');
-const closeFn = libc.func('int close(int fd)');
-
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0x80000;
 const NETLINK_NETFILTER = 12;
-const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
-const SOL_SOCKET = 1;
 const SO_RCVBUFFORCE = 33;
 const NFNLGRP_NFTABLES = 7;
-const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const EINTR = 4;
 const ENOBUFS = 105;
@@ -109,28 +95,23 @@ export class NftMonitor {
    * others, `onError` a failure to read (the monitor then stops).
    */
   start(onForeign: (t: ForeignTransaction) => void, onError: (err: Error) => void, pollMs = 100): void {
-    const fd = Number(socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
-    if (fd < 0) throw new SyscallError('socket(NETLINK_NETFILTER)', koffi.errno());
-    // Multicast is only delivered to a bound socket (the kernel picks the port id).
-    const local = Buffer.alloc(12);
-    local.writeUInt16LE(AF_NETLINK, 0);
-    if (Number(bindFn(fd, local, local.length)) < 0) {
-      const errno = koffi.errno();
-      closeFn(fd);
-      throw new SyscallError('bind nftables notification socket', errno);
-    }
-    const int = (v: number) => {
-      const b = Buffer.alloc(4);
-      b.writeInt32LE(v);
-      return b;
-    };
-    if (Number(setsockoptFn(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, int(NFNLGRP_NFTABLES), 4)) < 0) {
-      const errno = koffi.errno();
-      closeFn(fd);
-      throw new SyscallError('join nftables notifications', errno);
+    const fd = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_CLOEXEC, NETLINK_NETFILTER);
+    try {
+      // Multicast is only delivered to a bound socket (the kernel picks the port id).
+      const local = Buffer.alloc(12);
+      local.writeUInt16LE(libc.AF_NETLINK, 0);
+      libc.bind(fd, local, 'bind nftables notification socket');
+      libc.setsockoptInt(fd, libc.SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES);
+    } catch (err) {
+      libc.close(fd);
+      throw err;
     }
     // A full ruleset load notifies every element; room for a few thousand before ENOBUFS.
-    setsockoptFn(fd, SOL_SOCKET, SO_RCVBUFFORCE, int(4 << 20), 4);
+    try {
+      libc.setsockoptInt(fd, libc.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20);
+    } catch {
+      // Not allowed without CAP_NET_ADMIN: the default buffer, and ENOBUFS handling, remain.
+    }
     this.fd = fd;
     this.timer = setInterval(() => {
       try {
@@ -144,23 +125,25 @@ export class NftMonitor {
 
   stop(): void {
     clearInterval(this.timer);
-    if (this.fd >= 0) closeFn(this.fd);
+    if (this.fd >= 0) libc.close(this.fd);
     this.fd = -1;
   }
 
   private drain(onForeign: (t: ForeignTransaction) => void): void {
     for (;;) {
-      const n = Number(recvFn(this.fd, this.buf, this.buf.length, MSG_DONTWAIT));
-      if (n < 0) {
-        const errno = koffi.errno();
+      let n: number;
+      try {
+        n = libc.recv(this.fd, this.buf, libc.MSG_DONTWAIT);
+      } catch (err) {
+        const errno = (err as libc.SyscallError).errno;
         if (errno === EINTR) continue;
         if (errno === ENOBUFS) {
           this.pending = [];
           onForeign({ pid: 0, process: '', changes: [], overflow: true });
           continue;
         }
-        if (errno !== EAGAIN) throw new SyscallError('recv nftables notifications', errno);
-        return;
+        if (errno === EAGAIN) return;
+        throw err;
       }
       for (const e of parseNftEvents(this.buf, n)) {
         if (e.kind === 'change') {

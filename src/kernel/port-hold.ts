@@ -6,23 +6,13 @@
  * silently shadowing the published port for local clients (Docker ≥ 25 does the same). No
  * SO_REUSEADDR: a bind by anyone else, with or without it, is refused.
  */
-import koffi from 'koffi';
-import { SyscallError } from './libc.js';
+import * as libc from './libc.js';
 
-const libc = koffi.load('libc.so.6');
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t len)');
-const closeFn = libc.func('int close(int fd)');
-
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0x80000;
 export const EADDRINUSE = 98;
 
 function sockaddrIn(ip: string, port: number): Buffer {
   const buf = Buffer.alloc(16);
-  buf.writeUInt16LE(AF_INET, 0);
+  buf.writeUInt16LE(libc.AF_INET, 0);
   buf.writeUInt16BE(port, 2);
   Buffer.from(ip.split('.').map(Number)).copy(buf, 4);
   return buf;
@@ -30,17 +20,16 @@ function sockaddrIn(ip: string, port: number): Buffer {
 
 /** Binds the port in the calling thread's namespace; returns the socket's fd. */
 export function holdPort(protocol: 'tcp' | 'udp', ip: string, port: number): number {
-  const fd = Number(socketFn(AF_INET, (protocol === 'tcp' ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0));
-  if (fd < 0) throw new SyscallError('socket', koffi.errno());
-  const addr = sockaddrIn(ip, port);
-  if (Number(bindFn(fd, addr, addr.length)) < 0) {
-    const errno = koffi.errno();
-    closeFn(fd);
-    throw Object.assign(new SyscallError(`bind ${ip}:${port}/${protocol}`, errno), { errno });
+  const fd = libc.socket(libc.AF_INET, (protocol === 'tcp' ? libc.SOCK_STREAM : libc.SOCK_DGRAM) | libc.SOCK_CLOEXEC, 0);
+  try {
+    libc.bind(fd, sockaddrIn(ip, port), `bind ${ip}:${port}/${protocol}`);
+  } catch (err) {
+    libc.close(fd);
+    throw err;
   }
   return fd;
 }
 
 export function releasePort(fd: number): void {
-  closeFn(fd);
+  libc.close(fd);
 }
