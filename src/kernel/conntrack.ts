@@ -202,7 +202,8 @@ export function flushRequests(ips: string[], bindings: NewBinding[]): NetlinkReq
   ];
 }
 
-function nla(type: number, value: Buffer, nested = false): Buffer {
+/** One netlink attribute, padded; `nested` sets NLA_F_NESTED. */
+export function nla(type: number, value: Buffer, nested = false): Buffer {
   const len = 4 + value.length;
   const b = Buffer.alloc((len + 3) & ~3);
   b.writeUInt16LE(len, 0);

@@ -1,15 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { flushRequests, matches, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
+import { flushRequests, matches, nla, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
 
-function nla(type: number, value: Buffer, nested = false): Buffer {
-  const len = 4 + value.length;
-  const b = Buffer.alloc((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type | (nested ? 0x8000 : 0), 2);
-  value.copy(b, 4);
-  return b;
-}
 const ip = (s: string) => Buffer.from(s.split('.').map(Number));
 const be16 = (n: number) => {
   const b = Buffer.alloc(2);
