@@ -43,12 +43,12 @@ describe('berth restores its firewall after someone else changes it', () => {
     const expected = await ruleset();
     must(await sb.inHost('nft', ['flush', 'ruleset']), 'flush');
     const damagedAt = Date.now();
-    assert.doesNotMatch(await ruleset(), /table ip berth/, 'the flush did remove the tables');
     const took = await restoredAfter(damagedAt, expected);
     assert.ok(took <= RESTORE_WITHIN_MS, `restored in ${took} ms`);
     assert.equal(await crossNetwork(), '', 'isolation is back');
     assert.equal(await published(), 'srv');
     assert.match(await ruleset(), /iifname != "lo" ip daddr 127\.0\.0\.0\/8 drop/, 'the loopback guard is back');
+    // The repair can beat a `nft list` run right after the flush; the log shows the flush was seen.
     assert.match(sb.daemonLog, /changed by another process/);
   });
 
