@@ -11,7 +11,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import koffi from 'koffi';
 import { DEFAULT_ROOT } from '../../constants.js';
 import { Kernel } from '../../kernel/kernel.js';
 import * as nl from '../../kernel/netlink/codec.js';
@@ -267,16 +266,9 @@ export async function runDoctor(root: string): Promise<DoctorCheck[]> {
         : { name, status: 'missing', detail: `${name} not found in PATH (berth starts container processes with it)`, fix: 'apt-get install util-linux' },
     );
   }
-  let nftLib: string | undefined;
-  try {
-    koffi.load('libnftables.so.1');
-  } catch (err) {
-    nftLib = `libnftables.so.1 does not load: ${messageOf(err)}`;
-  }
   const results = tools.unshare
     ? Object.fromEntries(await Promise.all(PROBES.map(async (p) => [p, await spawnProbe(p)] as const)))
     : Object.fromEntries(PROBES.map((p) => [p, { ok: false, detail: 'not checked: unshare is missing (apt-get install util-linux)' }] as const));
-  if (nftLib) results.nftables = { ok: false, detail: nftLib };
   checks.push(probeCheck('netns', results.netns!), probeCheck('veth', results.veth!), probeCheck('bridge', results.bridge!), probeCheck('nftables', results.nftables!));
   checks.push(ipForwardCheck());
   checks.push(netnsDirCheck(root, results['shared-mount']!));

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { BERTH, Sandbox, must, run } from '../../helpers/sandbox.js';
 
 const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'ip_forward', 'netns-dir'];
@@ -54,6 +55,17 @@ describe('berth doctor', () => {
     assert.match(r.stdout, /^ {2}MISSING +unshare /m);
     assert.match(r.stdout, /fix: apt-get install util-linux/);
     assert.match(r.stdout, /berth will not work until they are fixed$/m);
+  });
+
+  test('a libnftables that does not load is reported by the nftables probe, through the kernel layer, with the fix', async () => {
+    // Only in a private mount namespace of this test: /dev/null over the library makes dlopen fail.
+    const lib = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libnftables.so.1');
+    const script = `mount --bind /dev/null ${lib} && exec ${nsenter} --net=${sb.hostNs} -- ${process.execPath} ${BERTH} doctor --root ${sb.root}/state`;
+    const r = await run('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^ {2}MISSING +nftables +libnftables\.so\.1 not found: install Debian package libnftables1/m);
+    assert.match(r.stdout, /fix: apt-get install libnftables1/);
+    assert.match(r.stdout, /^ {2}ok +bridge /m, 'the other probes still run');
   });
 
   test('a probe refuses to run outside the throwaway namespace doctor makes for it', async () => {
