@@ -63,11 +63,15 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       await firewall.networkRemoved(id);
     },
     async containerChanged(id, before, after) {
-      await firewall.portsChanged(before.ports, after.ports);
-      await firewall.containerChanged(id);
-      const kept = new Set(after.ports.map((p) => `${p.protocol}/${p.hostIp}/${p.hostPort}`));
-      await holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
-      dns.containerChanged(id, before.networkIds, after.networkIds);
+      try {
+        await firewall.portsChanged(before.ports, after.ports);
+        await firewall.containerChanged(id);
+      } finally {
+        // The store already says so: held ports and names follow it even when nft failed.
+        const kept = new Set(after.ports.map((p) => `${p.protocol}/${p.hostIp}/${p.hostPort}`));
+        await holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
+        dns.containerChanged(id, before.networkIds, after.networkIds);
+      }
     },
   };
 }
