@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import { NAME_PATTERN } from '../constants.js';
 import { isBerthError } from '../errors.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import type { ContainerRecord, NetworkRecord } from '../store/store.js';
+import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { CniCode, CniError, portRequests, type Attachment, type CniEnv, type PluginConfig } from '../cni/protocol.js';
 import type { EngineContext } from './context.js';
+import { checkDnsOptions, checkDnsSearch, checkDnsServers } from './container-input.js';
 import { netState } from './containers.js';
 import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { newId } from './ids.js';
@@ -47,23 +48,38 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
     const net = networkOf(ctx, config);
     if (!fs.existsSync(env.netns)) throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS ${env.netns} does not exist: pass the path of the container's network namespace`);
     const rc = config.runtimeConfig ?? {};
-    const requestedIp = rc.ips?.[0]?.split('/')[0];
+    const requestedIp = requestedAddress(rc.ips ?? [], net);
+    const dns = rc.dns ?? {};
+    checkDnsServers(dns.servers ?? []);
+    checkDnsSearch(dns.searches ?? []);
+    checkDnsOptions(dns.options ?? []);
     const name = cniContainerName(env.containerId);
     let container = ctx.store.containerByName(name);
     const created = !container;
     if (!container) container = insertCniContainer(ctx, name, env, config, net);
+    if (container.netnsPath !== env.netns) {
+      throw new CniError(CniCode.invalidEnvironment, `container ${env.containerId} was added in namespace ${container.netnsPath}, not ${env.netns}: DEL it first, or ADD with the same CNI_NETNS`);
+    }
     if (ctx.store.endpointsOfContainer(container.id).some((e) => e.ifname === env.ifname)) {
       throw new CniError(CniCode.invalidEnvironment, `interface ${env.ifname} already exists in container ${env.containerId}: DEL it first`);
     }
     try {
       const before = netState(ctx, container.id);
       const endpoint = await joinNetwork(ctx, container, net, { ip: requestedIp, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
-      const ports = await resolveBindings(ctx, container.id, portRequests(config), endpoint.ip).catch(async (err) => {
+      let ports: PortRecord[] = [];
+      try {
+        ports = await resolveBindings(ctx, container.id, portRequests(config), endpoint.ip);
+        ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
+        await ctx.hooks.containerChanged(container.id, before, netState(ctx, container.id));
+      } catch (err) {
+        // Undo this interface only (a second interface must not take the first one with it):
+        // its ports, its endpoint and veth, and whatever the hooks already applied for them.
+        const during = netState(ctx, container.id);
+        ctx.store.transaction(() => ports.forEach((p) => ctx.store.deletePort(p)));
         leaveNetwork(ctx, endpoint, env.netns)();
+        await ctx.hooks.containerChanged(container.id, during, netState(ctx, container.id)).catch((e) => ctx.log.warn('CNI ADD rollback: could not update the firewall and DNS', { error: String(e) }));
         throw err;
-      });
-      ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
-      await ctx.hooks.containerChanged(container.id, before, netState(ctx, container.id));
+      }
       return {
         hostVeth: endpoint.hostVeth,
         ifname: endpoint.ifname,
@@ -72,7 +88,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         ip: endpoint.ip,
         prefix: parseCidr(net.subnet!).prefix,
         gateway: net.gateway!,
-        dns: { nameservers: [net.gateway!] },
+        dns: { nameservers: [net.gateway!], ...(dns.searches?.length ? { search: dns.searches } : {}), ...(dns.options?.length ? { options: dns.options } : {}) },
       };
     } catch (err) {
       if (created) ctx.store.deleteContainer(container.id);
@@ -81,6 +97,21 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
   } catch (err) {
     throw asCniError(err);
   }
+}
+
+/**
+ * The `ips` capability: at most one IPv4 address for the interface, inside the network's subnet
+ * (joinNetwork checks it is free and in range); its prefix, when given, must be the subnet's.
+ */
+function requestedAddress(ips: readonly string[], net: NetworkRecord): string | undefined {
+  if (ips.length === 0) return undefined;
+  if (ips.length > 1) throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips asks for ${ips.length} addresses (${ips.join(', ')}): berth gives an interface one IPv4 address`);
+  const [ip, prefix] = ips[0]!.split('/');
+  const subnet = parseCidr(net.subnet!);
+  if (prefix !== undefined && Number(prefix) !== subnet.prefix) {
+    throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${ips[0]}: the prefix must be the network's (/${subnet.prefix} on ${net.name}, ${net.subnet})`);
+  }
+  return ip;
 }
 
 function insertCniContainer(ctx: EngineContext, name: string, env: CniEnv, config: PluginConfig, net: NetworkRecord): ContainerRecord {
@@ -93,6 +124,8 @@ function insertCniContainer(ctx: EngineContext, name: string, env: CniEnv, confi
       hostname: name,
       networkMode: net.name,
       dns: config.runtimeConfig?.dns?.servers ?? [],
+      ...(config.runtimeConfig?.dns?.searches?.length ? { dnsSearch: config.runtimeConfig.dns.searches } : {}),
+      ...(config.runtimeConfig?.dns?.options?.length ? { dnsOptions: config.runtimeConfig.dns.options } : {}),
       addHosts: [],
       ports: [],
       networks: [],
@@ -119,10 +152,14 @@ export async function cniDel(ctx: EngineContext, env: CniEnv): Promise<void> {
     const before = netState(ctx, c.id);
     let deleteVeth = () => undefined as void;
     if (endpoint) {
-      const nsAlive = env.netns !== '' && fs.existsSync(env.netns);
-      if (ctx.store.portsOfContainer(c.id).some((p) => p.containerIp === endpoint.ip)) ctx.store.deletePortsOfContainer(c.id);
+      // The namespace ADD recorded, not the caller's: a DEL with another (or no) CNI_NETNS must not
+      // delete an interface of that name somewhere else.
+      const netns = c.netnsPath ?? '';
+      const nsAlive = netns !== '' && fs.existsSync(netns);
+      if (env.netns !== '' && env.netns !== netns) ctx.log.warn('CNI DEL names another namespace than ADD did: acting on the recorded one', { containerId: env.containerId, given: env.netns, recorded: netns });
+      ctx.store.transaction(() => ctx.store.portsOfContainer(c.id).filter((p) => p.containerIp === endpoint.ip).forEach((p) => ctx.store.deletePort(p)));
       // With the namespace gone the pair went with it, unless the host end lingers: delete that by name.
-      deleteVeth = leaveNetwork(ctx, endpoint, nsAlive ? env.netns : '/nonexistent');
+      deleteVeth = leaveNetwork(ctx, endpoint, nsAlive ? netns : '/nonexistent');
     }
     await ctx.hooks.containerChanged(c.id, before, netState(ctx, c.id));
     if (ctx.store.endpointsOfContainer(c.id).length === 0) ctx.store.deleteContainer(c.id);

@@ -6,6 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUSYBOX, REPO, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
 
@@ -30,7 +32,10 @@ interface Outcome {
 describe('CNI plugin', () => {
   let sb: Sandbox;
   let lan: Peer;
+  let upstream: Peer;
   let host: string;
+  // Kernel fault injection for the rollback test (empty: no faults); see src/kernel/faults.ts.
+  const faults = path.join(os.tmpdir(), `berth-cni-faults-${process.pid}`);
 
   /** Runs one plugin in the sandbox host namespace, as a runtime does. */
   function cni(inv: Invocation): Promise<Outcome> {
@@ -91,19 +96,142 @@ describe('CNI plugin', () => {
   }
 
   before(async () => {
-    sb = await Sandbox.create('n');
+    fs.writeFileSync(faults, '');
+    process.env.BERTH_KERNEL_FAULTS = faults;
+    sb = await Sandbox.create('n', { startDaemon: false });
+    delete process.env.BERTH_KERNEL_FAULTS;
     host = `unix://${sb.socket}`;
     lan = await sb.addPeer('l', '10.204.0');
+    // A resolver in a test namespace, for the dns capability; the host's resolv.conf names none.
+    upstream = await sb.addPeer('u', '10.205.0');
+    const zone = path.join(sb.root, 'cni-zone');
+    fs.writeFileSync(zone, '10.205.0.77 www.example.test\n');
+    sb.spawnIn(upstream.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zone}`, '--local=/#/', `--listen-address=${upstream.address}`, '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    process.env.BERTH_KERNEL_FAULTS = faults;
+    await sb.startDaemon();
+    delete process.env.BERTH_KERNEL_FAULTS;
     await sb.berthOk('network', 'create', '--subnet', '10.140.0.0/24', 'cninet');
   });
   after(async () => {
     await sb?.destroy();
+    fs.rmSync(faults, { force: true });
   });
 
-  test('VERSION lists the supported versions', async () => {
-    const r = await cni({ command: 'VERSION', config: conf('1.1.0') });
-    assert.equal(r.code, 0);
-    assert.deepEqual(r.json, { cniVersion: '1.1.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+  test('VERSION lists the supported versions, answering in the version the runtime asked in', async () => {
+    for (const asked of ['1.1.0', '1.0.0', '0.4.0']) {
+      const r = await cni({ command: 'VERSION', config: { cniVersion: asked } });
+      assert.equal(r.code, 0);
+      assert.deepEqual(r.json, { cniVersion: asked, supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+    }
+    const none = await cni({ command: 'VERSION', config: '' });
+    assert.deepEqual(none.json, { cniVersion: '1.1.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] }, 'nothing asked: the newest');
+  });
+
+  test('CHECK fails, with what is wrong, when the interface is down, its address is gone or the default route is gone', async () => {
+    const netns = await sb.makeNetns('chk');
+    const add = await cni({ command: 'ADD', containerId: 'chk', netns, config: conf('1.1.0') });
+    assert.equal(add.code, 0, add.raw);
+    const { ip } = checkResult(add.json!, '1.1.0', netns);
+    const check = () => cni({ command: 'CHECK', containerId: 'chk', netns, config: { ...conf('1.1.0'), prevResult: add.json } });
+    assert.equal((await check()).code, 0, 'positive control: CHECK passes on the attachment as ADD left it');
+    const defaultRoute = ['route', 'add', 'default', 'via', '10.140.0.1'];
+    // A link going down takes its routes with it, so its repair restores the default route too.
+    const breakages: [string, string[], string[][], RegExp][] = [
+      ['link down', ['link', 'set', 'eth0', 'down'], [['link', 'set', 'eth0', 'up'], defaultRoute], /interface eth0 is down/],
+      ['address removed', ['addr', 'del', `${ip}/24`, 'dev', 'eth0'], [['addr', 'add', `${ip}/24`, 'dev', 'eth0'], defaultRoute], new RegExp(`address ${ip.replace(/\./g, '\\.')}/24 is missing`)],
+      ['default route removed', ['route', 'del', 'default'], [defaultRoute], /default route via 10\.140\.0\.1 is missing/],
+    ];
+    for (const [what, breakIt, repairs, msg] of breakages) {
+      assert.equal((await sb.inNs(netns, 'ip', breakIt)).code, 0, what);
+      const r = await check();
+      assert.notEqual(r.code, 0, `${what}: CHECK must fail`);
+      assert.equal(typeof r.json?.code, 'number', r.raw);
+      assert.match(String(r.json?.msg), msg, what);
+      for (const repair of repairs) await sb.inNs(netns, 'ip', repair);
+      assert.equal((await sb.inNs(netns, 'ip', ['route', 'show', 'default'])).stdout.includes('via 10.140.0.1'), true, `${what}: repaired`);
+      const again = await check();
+      assert.equal(again.code, 0, `${what}: CHECK passes again once repaired: ${again.raw}`);
+    }
+    const unknown = await cni({ command: 'CHECK', containerId: 'never-added', netns, config: conf('1.1.0') });
+    assert.equal(unknown.json?.code, 3, 'unknown container: code 3');
+    assert.equal((await cni({ command: 'DEL', containerId: 'chk', netns, config: conf('1.1.0') })).code, 0);
+  });
+
+  test('capabilities ips, mac and dns: the address and MAC asked for, and the servers asked for answer that container', async () => {
+    const netns = await sb.makeNetns('caps');
+    const plain = await sb.makeNetns('capsplain');
+    const rc = { ips: ['10.140.0.77/24'], mac: '02:42:0a:8c:00:4d', dns: { servers: [upstream.address], searches: ['corp.example'], options: ['ndots:2'] } };
+    const add = await cni({ command: 'ADD', containerId: 'caps', netns, config: { ...conf('1.1.0'), runtimeConfig: rc } });
+    assert.equal(add.code, 0, add.raw);
+    assert.equal(checkResult(add.json!, '1.1.0', netns).ip, '10.140.0.77');
+    const inner = (add.json!.interfaces as { sandbox?: string; mac?: string }[]).find((i) => i.sandbox === netns)!;
+    assert.equal(inner.mac, rc.mac);
+    assert.deepEqual(add.json!.dns, { nameservers: ['10.140.0.1'], search: ['corp.example'], options: ['ndots:2'] });
+    const link = (await sb.inNs(netns, 'ip', ['-o', 'addr', 'show', 'eth0'])).stdout;
+    assert.match(link, /inet 10\.140\.0\.77\/24/, 'the kernel has the address asked for');
+    assert.match((await sb.inNs(netns, 'ip', ['-o', 'link', 'show', 'eth0'])).stdout, /link\/ether 02:42:0a:8c:00:4d/, 'and the MAC');
+    const dig = async (ns: string) => (await sb.inNs(ns, 'dig', ['@10.140.0.1', '+tries=1', '+time=3', '+short', 'www.example.test'])).stdout.trim();
+    assert.equal(await dig(netns), '10.205.0.77', 'forwarded to the server the runtime gave for this container');
+    // Control through the same resolver: a container without the capability has no upstream here.
+    assert.equal((await cni({ command: 'ADD', containerId: 'capsplain', netns: plain, config: conf('1.1.0') })).code, 0);
+    assert.notEqual(await dig(plain), '10.205.0.77', 'a container without dns servers is not forwarded there');
+    const taken = await cni({ command: 'ADD', containerId: 'caps2', netns: await sb.makeNetns('caps2'), config: { ...conf('1.1.0'), runtimeConfig: { ips: ['10.140.0.77/24'] } } });
+    assert.notEqual(taken.code, 0, 'the same address twice');
+    assert.match(String(taken.json?.msg), /10\.140\.0\.77/);
+    for (const [id, ns] of [['caps', netns], ['capsplain', plain]] as const) assert.equal((await cni({ command: 'DEL', containerId: id, netns: ns, config: conf('1.1.0') })).code, 0);
+  });
+
+  test('DEL acts on the namespace ADD recorded, never on an interface of that name in the namespace the caller names', async () => {
+    const netns = await sb.makeNetns('delrec');
+    const other = await sb.makeNetns('delother');
+    // The other namespace has an eth0 of its own (a veth pair inside it).
+    assert.equal((await sb.inNs(other, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'])).code, 0);
+    assert.equal((await cni({ command: 'ADD', containerId: 'delrec', netns, config: conf('1.1.0') })).code, 0);
+    const del = await cni({ command: 'DEL', containerId: 'delrec', netns: other, config: conf('1.1.0') });
+    assert.equal(del.code, 0, del.raw);
+    assert.ok(await eventually(async () => (await sb.inNs(netns, 'ip', ['link', 'show', 'eth0'])).code === 1, 2000), "the attachment's eth0 is gone");
+    assert.equal((await sb.inNs(other, 'ip', ['link', 'show', 'eth0'])).code, 0, "the other namespace's eth0 is left alone");
+    assert.doesNotMatch(await sb.berthOk('ps', '-a'), /cni-delrec/);
+    const elsewhere = await cni({ command: 'ADD', containerId: 'delrec2', netns, config: conf('1.1.0') });
+    assert.equal(elsewhere.code, 0);
+    const moved = await cni({ command: 'ADD', containerId: 'delrec2', netns: other, ifname: 'eth1', config: conf('1.1.0') });
+    assert.equal(moved.json?.code, 4, 'one container id cannot span two namespaces');
+    assert.match(String(moved.json?.msg), /was added in namespace/);
+    assert.equal((await cni({ command: 'DEL', containerId: 'delrec2', netns, config: conf('1.1.0') })).code, 0);
+  });
+
+  test('a second interface whose ADD fails late is rolled back alone: the first keeps working, nothing of the second is left', async () => {
+    const netns = await sb.makeNetns('second');
+    await sb.berthOk('network', 'create', '--subnet', '10.141.0.0/24', 'cninet2');
+    assert.equal((await cni({ command: 'ADD', containerId: 'second', netns, config: conf('1.1.0') })).code, 0);
+    const withPort = { ...conf('1.1.0'), name: 'cninet2', runtimeConfig: { portMappings: [{ hostPort: 8383, containerPort: 80, protocol: 'tcp' }] } };
+    fs.writeFileSync(faults, 'nft\n');
+    let failed;
+    try {
+      failed = await cni({ command: 'ADD', containerId: 'second', netns, ifname: 'eth1', config: withPort });
+    } finally {
+      fs.writeFileSync(faults, '');
+    }
+    assert.notEqual(failed.code, 0, 'the firewall step failed');
+    assert.match(String(failed.json?.msg), /injected failure/);
+    assert.equal((await sb.inNs(netns, 'ip', ['link', 'show', 'eth1'])).code, 1, 'no eth1 left');
+    assert.equal((await sb.inNs(netns, BUSYBOX, ['ping', '-c', '1', '-W', '2', '10.140.0.1'])).code, 0, 'eth0 still reaches its gateway');
+    const endpoints = async (network: string) => {
+      const [net] = JSON.parse(await sb.berthOk('network', 'inspect', network));
+      return Object.values(net.Containers as Record<string, { Name: string }>).filter((c) => c.Name === 'cni-second').length;
+    };
+    assert.equal(await endpoints('cninet'), 1, 'the first endpoint is on record');
+    assert.equal(await endpoints('cninet2'), 0, 'the second is not');
+    assert.doesNotMatch((await sb.inHost('nft', ['list', 'map', 'ip', 'berth', 'dnat_any'])).stdout, /8383/, 'nor its port');
+    // Positive control through the same path: the same ADD, without the fault, works and gets the port.
+    const again = await cni({ command: 'ADD', containerId: 'second', netns, ifname: 'eth1', config: withPort });
+    assert.equal(again.code, 0, again.raw);
+    assert.match((await sb.inHost('nft', ['list', 'map', 'ip', 'berth', 'dnat_any'])).stdout, /8383/);
+    assert.equal(await endpoints('cninet2'), 1);
+    assert.equal((await cni({ command: 'DEL', containerId: 'second', netns, ifname: 'eth1', config: { ...conf('1.1.0'), name: 'cninet2' } })).code, 0);
+    assert.equal((await cni({ command: 'DEL', containerId: 'second', netns, config: conf('1.1.0') })).code, 0);
+    assert.doesNotMatch((await sb.inHost('nft', ['list', 'map', 'ip', 'berth', 'dnat_any'])).stdout, /8383/);
+    await sb.berthOk('network', 'rm', 'cninet2');
   });
 
   for (const version of ['0.4.0', '1.0.0', '1.1.0']) {
@@ -189,7 +317,7 @@ describe('CNI plugin', () => {
       name: 'cninet',
       plugins: [
         { type: 'berth', host },
-        { type: 'portmap', capabilities: { portMappings: true } },
+        { type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8282, containerPort: 80, protocol: 'tcp' }] } },
         { type: 'bandwidth', ingressRate: 100000000, ingressBurst: 1000000, egressRate: 100000000, egressBurst: 1000000 },
         { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.rp_filter': '2' } },
         { type: 'firewall', backend: 'iptables' },
@@ -205,6 +333,10 @@ describe('CNI plugin', () => {
     }
     checkResult(prevResult!, '1.0.0', netns);
     assert.equal((await sb.inNs(netns, 'sysctl', ['-n', 'net.ipv4.conf.eth0.rp_filter'])).stdout.trim(), '2', 'tuning applied to our interface');
+    // portmap's own DNAT, from berth's result: a LAN peer reaches the container on the host port.
+    sb.spawnIn(netns, BUSYBOX, ['nc', '-ll', '-p', '80', '-e', '/bin/echo', 'chained']);
+    assert.ok(await eventually(async () => (await sb.inNs(lan.nsPath, BUSYBOX, ['nc', '-w', '2', lan.hostAddress, '8282'])).stdout.includes('chained'), 5000), "portmap's mapping answers from the LAN");
+    assert.doesNotMatch((await sb.inHost('nft', ['list', 'map', 'ip', 'berth', 'dnat_any'])).stdout, /8282/, 'berth did not publish it: portmap did');
     for (const plugin of [...list.plugins].reverse()) {
       const config = { cniVersion: list.cniVersion, name: list.name, ...plugin, prevResult };
       const bin = plugin.type === 'berth' ? PLUGIN : path.join(REFERENCE_PLUGINS, plugin.type);
