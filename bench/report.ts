@@ -87,6 +87,15 @@ export function goals(r: BenchResults): Goal[] {
   if (pp) {
     const cr = ratio(rate(pp.published.small), rate(pp.direct.small));
     out.push({ goal: 'published-port connections/s ≥ 0.95 of container↔container (same goal, per connection)', figure: `${x(cr)} (${f(rate(pp.published.small))} vs ${f(rate(pp.direct.small))} conn/s)`, met: ge(cr, 0.95) });
+    // With ~1,000 ports, both the bridge's oldest and its newest port: each failed once at this scale.
+    const n = pp.otherPortsLarge + 1;
+    const oldest = ratio(rate(pp.published.large), rate(pp.direct.large));
+    const newest = ratio(rate(pp.published.largeFresh), rate(pp.direct.largeFresh));
+    out.push({
+      goal: `published-port connections/s ≥ 0.9 of container↔container with ${n}+ ports published (oldest and newest server)`,
+      figure: `oldest ${x(oldest)} (${f(rate(pp.published.large))} vs ${f(rate(pp.direct.large))}), newest ${x(newest)} (${f(rate(pp.published.largeFresh))} vs ${f(rate(pp.direct.largeFresh))} conn/s)`,
+      met: ge(Math.min(oldest, newest), 0.9),
+    });
   }
   for (const kind of ['container name', 'forwarded name']) {
     const q = r.dns?.qpsRatio[kind];
@@ -176,7 +185,7 @@ function publishedTable(r: BenchResults): string[] {
       `Processes in the sandbox host namespace: ${pp.hostNsProcesses.small} with 1 port, ${pp.hostNsProcesses.large} with ${n}.`,
   ];
   if (pp.diagnostics) {
-    lines.push('', `**The published port of the oldest container stopped answering with ${n} ports.** What the bench saw:`, '');
+    lines.push('', `**A published port stopped answering with ${n}+ ports.** What the bench saw:`, '');
     for (const [k, v] of Object.entries(pp.diagnostics)) lines.push(`- ${k}: \`${v.replace(/`/g, "'").replace(/\|/g, '/')}\``);
   }
   return lines;
@@ -259,6 +268,7 @@ export function renderReport(r: BenchResults): string {
       'The machine is shared and noisy (other work runs at the same time): treat single figures as ±20–30 %. ' +
       `1-minute load average when each section started: ${Object.entries(r.load ?? {}).map(([k, v]) => `${k} ${v[0]}`).join(', ') || '–'}.`,
     '',
+    ...(r.rerun ?? []).flatMap((rr) => [`Re-run since with \`--only ${rr.sections.join(',')}\`${rr.mode === 'quick' ? ' --quick' : ''} on ${rr.started} (load average at start ${rr.loadAvgAtStart.join(' / ')}): those sections' figures are from that run.`, '']),
     'Peers: ' + Object.entries(m.peers).map(([k, v]) => `${k} ${v}`).join('; ') + '.',
     '',
     'Everything runs inside sandbox network namespaces; nothing touches the machine\'s own namespace. berth runs as its daemon in a test Sandbox, driven through its HTTP API on the unix socket from the bench process (no CLI start-up measured). netavark and the CNI plugins run in their own sandbox host namespaces, exec\'d by a helper process already inside that namespace, timed from spawn to exit as a runtime sees them.',

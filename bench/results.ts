@@ -22,4 +22,6 @@ export interface BenchResults {
   dns?: DnsResult;
   startup?: StartupResult;
   profile?: ProfileResult;
+  /** Sections re-run since (`--only`), merged into these results. */
+  rerun?: { sections: string[]; started: string; mode: 'quick' | 'full'; loadAvgAtStart: number[] }[];
 }

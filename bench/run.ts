@@ -14,7 +14,7 @@ import { REPORT, RESULTS_DIR } from './lib/paths.js';
 import { renderReport } from './report.js';
 import { dataPlane } from './sections/data-plane.js';
 import { dnsBench } from './sections/dns.js';
-import { scale } from './sections/scale.js';
+import { publishedPortFailure, scale } from './sections/scale.js';
 import { setupTeardown } from './sections/setup-teardown.js';
 import { startup } from './sections/startup.js';
 import { profile } from './sections/profile.js';
@@ -22,6 +22,8 @@ import type { BenchResults } from './results.js';
 
 const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'profile'] as const;
 type Section = (typeof SECTIONS)[number];
+/** Where each section's figures live in BenchResults. */
+const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
 
 function parseArgv(argv: string[]): { quick: boolean; only: Set<Section>; out?: string } {
   const quick = argv.includes('--quick');
@@ -75,20 +77,50 @@ async function main(): Promise<void> {
   if (only.has('dataplane')) results.dataPlane = await section(ctx, 'dataplane', results, () => dataPlane(ctx));
   if (only.has('dns')) results.dns = await section(ctx, 'dns', results, () => dnsBench(ctx));
   if (only.has('startup')) results.startup = await section(ctx, 'startup', results, () => startup(ctx));
-  if (only.has('scale')) results.scale = await section(ctx, 'scale', results, () => scale(ctx));
+  if (only.has('scale')) {
+    results.scale = await section(ctx, 'scale', results, () => scale(ctx));
+    const failure = publishedPortFailure(results.scale?.publishedPort);
+    if (failure) {
+      errors.scale = failure;
+      ctx.log(`scale: FAILED: ${failure}`);
+    }
+  }
   if (only.has('profile')) results.profile = await section(ctx, 'profile', results, () => profile(ctx));
 
   results.durationS = Math.round((Date.now() - started.getTime()) / 100) / 10;
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, smoke ? 'smoke.json' : 'latest.json');
-  fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  if (!smoke) fs.writeFileSync(REPORT, renderReport(results));
-  ctx.log(`wrote ${file}${smoke ? '' : ` and ${REPORT}`} (${results.durationS} s)`);
+  const partial = only.size < SECTIONS.length;
+  const previous = partial && !smoke && fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResults) : undefined;
+  const written = previous ? mergeInto(previous, results, [...only]) : results;
+  fs.writeFileSync(file, `${JSON.stringify(written, null, 2)}\n`);
+  // A partial run with no full results to merge into would turn BENCHMARKS.md into "Not run." for
+  // every other section: it leaves the report alone.
+  const render = !smoke && SECTIONS.every((s) => written[RESULT_KEY[s]] !== undefined || written.errors[s] !== undefined);
+  if (render) fs.writeFileSync(REPORT, renderReport(written));
+  ctx.log(`wrote ${file}${previous ? ` (merged: ${[...only].join(', ')})` : ''}${render ? ` and ${REPORT}` : ''} (${results.durationS} s)`);
   await leftovers(ctx);
   if (smoke && Object.keys(errors).length > 0) {
     console.log(`bench smoke: 0 passed, ${Object.keys(errors).length} failed`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * A partial run (`--only`) replaces just its sections in the last results, which keep the rest and
+ * say which sections were re-run when (the report prints it).
+ */
+function mergeInto(previous: BenchResults, run: BenchResults, sections: Section[]): BenchResults {
+  const merged: BenchResults = { ...previous, errors: { ...previous.errors }, load: { ...previous.load } };
+  for (const s of sections) {
+    const key = RESULT_KEY[s];
+    (merged as unknown as Record<string, unknown>)[key] = run[key];
+    delete merged.errors[s];
+    if (run.errors[s]) merged.errors[s] = run.errors[s];
+    if (run.load[s]) merged.load[s] = run.load[s];
+  }
+  merged.rerun = [...(previous.rerun ?? []), { sections, started: run.started, mode: run.mode, loadAvgAtStart: run.machine.loadAvgAtStart }];
+  return merged;
 }
 
 /** Reports any `bb-` namespace still present: every section should have removed its own. */
