@@ -27,7 +27,7 @@ const IpamConfig = z
       .refine((v) => !v?.includes(':'), { message: 'IPv6 subnets are not supported yet: berth networks are IPv4 only' }),
     Gateway: z.string().nullish(),
     IPRange: z.string().nullish(),
-    AuxiliaryAddresses: unsupported(z.record(z.string()), emptyMap, 'auxiliary addresses (--aux-address) are not supported: drop them'),
+    AuxiliaryAddresses: z.record(z.string()).nullish(),
   })
   .passthrough();
 

@@ -207,6 +207,7 @@ export function routes(engine: Engine): Route[] {
           subnet: config?.Subnet || undefined,
           gateway: config?.Gateway || undefined,
           ipRange: config?.IPRange || undefined,
+          auxAddresses: config?.AuxiliaryAddresses ?? undefined,
           internal: b.Internal ?? false,
           labels: b.Labels,
           options: b.Options,

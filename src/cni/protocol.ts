@@ -126,7 +126,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
 }
 
 export interface Attachment {
-  hostVeth: string;
+  /** The host-side link, for drivers that have one (a bridge's veth end; a macvlan child has none). */
+  hostLink: string | null;
   hostMac?: string;
   ifname: string;
   mac: string;
@@ -158,7 +159,7 @@ export function buildResult(version: string, a: Attachment, prev?: Record<string
   const interfaces = [...((prev?.interfaces as ResultInterface[] | undefined) ?? [])];
   const ips = [...((prev?.ips as ResultIp[] | undefined) ?? [])];
   const routes = [...((prev?.routes as unknown[] | undefined) ?? [])];
-  interfaces.push({ name: a.hostVeth, ...(a.hostMac ? { mac: a.hostMac } : {}) });
+  if (a.hostLink) interfaces.push({ name: a.hostLink, ...(a.hostMac ? { mac: a.hostMac } : {}) });
   interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.netns });
   const ip: ResultIp = { address: `${a.ip}/${a.prefix}`, gateway: a.gateway, interface: interfaces.length - 1 };
   if (version === '0.4.0') ip.version = '4';

@@ -10,6 +10,7 @@ import { isBerthError } from '../errors.js';
 import { parseCidr } from '../ipam/ipv4.js';
 import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { CniCode, CniError, portRequests, type Attachment, type CniEnv, type PluginConfig } from '../cni/protocol.js';
+import { hasDriver } from './networks.js';
 import type { EngineContext } from './context.js';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers } from './container-input.js';
 import { netState } from './containers.js';
@@ -27,7 +28,7 @@ export function cniContainerName(containerId: string): string {
 function networkOf(ctx: EngineContext, config: PluginConfig): NetworkRecord {
   const ref = config.network ?? config.name;
   const net = findNetwork(ctx.store, ref);
-  if (!net || !net.bridge) {
+  if (!net || !hasDriver(net)) {
     throw new CniError(CniCode.invalidConfig, `berth network "${ref}" not found: create it with \`berth network create ${ref}\` or set "network" in the plugin config`);
   }
   return net;
@@ -81,7 +82,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         throw err;
       }
       return {
-        hostVeth: endpoint.hostVeth,
+        hostLink: endpoint.hostLink,
         ifname: endpoint.ifname,
         mac: endpoint.mac,
         netns: env.netns,

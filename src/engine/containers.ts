@@ -14,6 +14,7 @@ import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/
 import { launchArgv } from '../runtime/launch.js';
 import { isAlive, killProcessesInNetns, processStartTime, terminate } from '../runtime/process.js';
 import { checkContainerInput } from './container-input.js';
+import { driverOf } from '../drivers/registry.js';
 import type { ContainerNetState, EngineContext } from './context.js';
 import { joinNetwork } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
@@ -242,7 +243,7 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
   if (!c || c.state !== 'running') return;
   for (const sharer of runningSharers(ctx, id)) await halt(ctx, sharer, sharerGraceMs);
   const before = netState(ctx, id);
-  const neighbours = ctx.store.endpointsOfContainer(id).map((e) => ({ bridge: ctx.store.network(e.networkId)?.bridge, ip: e.ip }));
+  const endpoints = ctx.store.endpointsOfContainer(id).map((e) => ({ e, net: ctx.store.network(e.networkId) }));
   const ownSandbox = c.netnsPath !== null && c.sharesWith === null && c.netnsPath.startsWith(ctx.paths.netns);
   ctx.store.transaction(() => {
     ctx.store.deletePortsOfContainer(id);
@@ -258,7 +259,8 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
     if (c.pid === null) killProcessesInNetns(c.netnsPath!);
     await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
   }
-  for (const n of neighbours) if (n.bridge) await ctx.kernel.call('forgetNeighbours', { bridge: n.bridge, ips: [n.ip] });
+  // The interfaces went with the namespace; what the host side kept for them (neighbour entries) goes now.
+  for (const { e, net } of endpoints) if (net) driverOf(net)?.leave(ctx, net, e, null)();
 }
 
 export async function stopContainer(ctx: EngineContext, id: string, graceMs: number): Promise<void> {

@@ -16,10 +16,11 @@ import type { DnsListener } from '../firewall/model.js';
 import type { DnsRow, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { shortId } from './ids.js';
-import { isBridgeNetwork, isDefaultBridge } from './networks.js';
+import { isDefaultBridge } from './networks.js';
+import { driverOf } from '../drivers/registry.js';
 
 export function servesDns(net: NetworkRecord | undefined): net is NetworkRecord {
-  return net !== undefined && isBridgeNetwork(net) && !isDefaultBridge(net);
+  return net !== undefined && driverOf(net)?.dns(net) !== undefined && !isDefaultBridge(net);
 }
 
 export class DnsSync {
@@ -80,8 +81,9 @@ export class DnsSync {
     this.listening.set(networkId, undefined);
     this.loadNetwork(networkId);
     try {
-      const { udpPort } = await this.resolver.listen(networkId, net.gateway!, 0);
-      const listener = { networkId, bridge: net.bridge!, address: net.gateway!, port: udpPort };
+      const placement = driverOf(net)!.dns(net)!;
+      const { udpPort } = await this.resolver.listen(networkId, placement.address, 0);
+      const listener = { networkId, bridge: placement.ifname, address: placement.address, port: udpPort };
       this.listening.set(networkId, listener);
       return listener;
     } catch (err) {

@@ -1,16 +1,16 @@
 /**
- * Endpoints: a container's interface on a bridge network. Joining follows the engine's rule for
+ * Endpoints: a container's interface on a network; the network's driver does the kernel work. Joining follows the engine's rule for
  * every operation: reserve in the store (the address, as a `pending` endpoint, guarded by a unique
  * index), apply to the kernel, then mark it active; on failure undo the kernel work and release.
  */
-import { MAX_IFNAME, VETH_PREFIX, aliasPrefix } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { allocateAddress, checkRequestedAddress, type PoolSpec } from '../ipam/allocator.js';
-import { broadcastOf, formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
+import { formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
+import { driverOf } from '../drivers/registry.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
-import { bridgeMark, isBridgeNetwork, isDefaultBridge, networkMtu } from './networks.js';
+import { isDefaultBridge } from './networks.js';
 
 export interface JoinRequest {
   ip?: string;
@@ -27,6 +27,7 @@ export function poolOf(net: NetworkRecord): PoolSpec {
     subnet: parseCidr(net.subnet!),
     gateway: parseIpv4(net.gateway!),
     ipRange: net.ipRange ? parseCidr(net.ipRange) : undefined,
+    reserved: new Map(Object.entries(net.auxAddresses).map(([name, ip]) => [parseIpv4(ip), name])),
   };
 }
 
@@ -60,7 +61,8 @@ export async function joinNetwork(
   req: JoinRequest,
   netnsPath: string,
 ): Promise<EndpointRecord> {
-  if (!isBridgeNetwork(net)) {
+  const driver = driverOf(net);
+  if (!driver) {
     throw invalid(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
   }
   if (ctx.store.endpointsOfContainer(container.id).some((e) => e.networkId === net.id)) {
@@ -81,7 +83,7 @@ export async function joinNetwork(
     ip,
     mac,
     aliases: req.aliases,
-    hostVeth: `${VETH_PREFIX}${id.slice(0, MAX_IFNAME - VETH_PREFIX.length - 1)}`,
+    hostLink: driver.hostLinkOf(id),
     state: 'pending',
   };
   try {
@@ -90,21 +92,9 @@ export async function joinNetwork(
     if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${ip} on network ${net.name}`);
     throw err;
   }
-  const subnet = parseCidr(net.subnet!);
   try {
-    await ctx.kernel.call('attach', {
+    await driver.join(ctx, net, endpoint, {
       netnsPath,
-      bridge: net.bridge!,
-      bridgeMark: bridgeMark(ctx, net).alias,
-      hostVeth: endpoint.hostVeth,
-      alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${id}`,
-      ifname,
-      mac,
-      ip,
-      prefix: subnet.prefix,
-      broadcast: formatIpv4(broadcastOf(subnet)),
-      gateway: net.gateway!,
-      mtu: networkMtu(net),
       // The first interface carries the default route; later ones only reach their own subnet.
       defaultRoute: ctx.store.endpointsOfContainer(container.id).length === 1,
       createSandbox: req.createSandbox,
@@ -118,7 +108,7 @@ export async function joinNetwork(
 }
 
 /**
- * Removes an endpoint from the store and returns the kernel work still to do: deleting its veth.
+ * Removes an endpoint from the store and returns the kernel work still to do: deleting its interface.
  * That delete blocks for 16-40 ms in the kernel (RCU grace periods), so callers start it last,
  * after their own firewall and DNS updates, and do not wait for it: the kernel thread runs
  * requests in order, so anything asked of it later (a new veth with the same interface name, say)
@@ -131,14 +121,11 @@ export function leaveNetwork(
   opts: { moveDefaultRoute?: boolean } = {},
 ): () => void {
   ctx.store.deleteEndpoint(endpoint.id);
-  if (!netnsPath) return () => undefined;
-  const bridge = ctx.store.network(endpoint.networkId)?.bridge ?? undefined;
-  const nextDefaultRoute = opts.moveDefaultRoute ? nextGateway(ctx, endpoint.containerId) : undefined;
-  return () => {
-    ctx.kernel
-      .call('detach', { netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostVeth, bridge, ip: endpoint.ip, nextDefaultRoute })
-      .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
-  };
+  const net = ctx.store.network(endpoint.networkId);
+  const driver = net && driverOf(net);
+  if (!driver) return () => undefined;
+  const nextDefaultRoute = netnsPath && opts.moveDefaultRoute ? nextGateway(ctx, endpoint.containerId) : undefined;
+  return driver.leave(ctx, net, endpoint, netnsPath ? { netnsPath, nextDefaultRoute } : null);
 }
 
 /**

@@ -164,7 +164,7 @@ export class Engine {
       const endpoint = this.ctx.store.endpointsOfContainer(c.id).find((e) => e.networkId === net.id);
       if (!endpoint) {
         if (force) return;
-        if (!net.bridge) throw invalid(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
+        if (!networks.hasDriver(net)) throw invalid(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
         throw invalid(`container ${c.id} is not connected to network ${net.name}`);
       }
       const before = containers.netState(this.ctx, c.id);

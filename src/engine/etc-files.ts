@@ -9,6 +9,7 @@ import { DEFAULT_NETWORK } from '../constants.js';
 import { parseExtraHost, renderHostsFile } from '../dns/hosts-file.js';
 import { defaultBridgeResolvConf, parseResolvConf, renderResolvConf, userNetworkResolvConf } from '../dns/resolv-conf.js';
 import type { ContainerRecord } from '../store/store.js';
+import { driverOf } from '../drivers/registry.js';
 import type { EngineContext } from './context.js';
 import { parseNetworkMode } from './containers.js';
 import { isDefaultBridge } from './networks.js';
@@ -34,9 +35,10 @@ function resolvConfFor(ctx: EngineContext, c: ContainerRecord): string {
     const own = { search: settings.dnsSearch?.filter((d) => d !== '.') ?? host.search, options: settings.dnsOptions ?? host.options };
     return renderResolvConf({ ...host, ...own, ...(c.config.dns.length ? { nameservers: c.config.dns } : {}) });
   }
-  // The first user-defined network's gateway is where berth's resolver answers for it.
+  // The first user-defined network's resolver (on a bridge network, its gateway) answers for it.
   const first = ctx.store.endpointsOfContainer(c.id).map((e) => ctx.store.network(e.networkId)).find((n) => n && !isDefaultBridge(n));
-  if (first?.gateway) return renderResolvConf(userNetworkResolvConf(host, first.gateway, settings));
+  const resolver = first && driverOf(first)?.dns(first)?.address;
+  if (resolver) return renderResolvConf(userNetworkResolvConf(host, resolver, settings));
   return renderResolvConf(defaultBridgeResolvConf(host, { ...settings, ...(c.config.dns.length ? { dns: c.config.dns } : {}) }));
 }
 

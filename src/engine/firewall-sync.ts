@@ -3,7 +3,7 @@
  * ruleset is rebuilt in one transaction; afterwards each change is only element adds and deletes,
  * so publishing a port costs the same at 1 or 10,000 published ports.
  */
-import { OPT_ICC, OPT_MASQUERADE } from '../constants.js';
+import { OPT_ICC } from '../constants.js';
 import { buildRuleset, dnsElements, iccOffPortElements, networkElements, portElements, type ElementOp } from '../firewall/ruleset.js';
 import { checkNetwork, checkPublishedPort, parseIpv4, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
@@ -11,18 +11,11 @@ import { conflict } from '../errors.js';
 import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
 import type { NetworkRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
-import { isBridgeNetwork } from './networks.js';
+import { driverOf } from '../drivers/registry.js';
 
-export function firewallNetwork(n: NetworkRecord): FirewallNetwork {
-  return {
-    id: n.id,
-    bridge: n.bridge!,
-    subnet: n.subnet!,
-    gateway: n.gateway!,
-    internal: n.internal,
-    icc: n.options[OPT_ICC] !== 'false',
-    masquerade: n.options[OPT_MASQUERADE] !== 'false',
-  };
+/** The network's facts for the firewall, from its driver; undefined if it takes no part. */
+export function firewallNetwork(n: NetworkRecord): FirewallNetwork | undefined {
+  return driverOf(n)?.firewall(n);
 }
 
 function publishedPort(p: PortRecord): PublishedPort {
@@ -44,9 +37,11 @@ function publishedPort(p: PortRecord): PublishedPort {
  */
 export function expressibleState(ctx: EngineContext): FirewallState {
   const networks: CheckedNetwork[] = [];
-  for (const n of ctx.store.networks().filter(isBridgeNetwork)) {
+  for (const n of ctx.store.networks()) {
+    const facts = firewallNetwork(n);
+    if (!facts) continue;
     try {
-      const net = checkNetwork(firewallNetwork(n));
+      const net = checkNetwork(facts);
       const clash = networks.find((o) => o.bridge === net.bridge || cidrsOverlap(o.prefix, net.prefix));
       if (clash) throw conflict(`network ${n.name} (${net.subnet}, bridge ${net.bridge}) clashes with network ${clash.id}`);
       networks.push(net);
@@ -158,7 +153,7 @@ export class FirewallSync {
   private track(containerId: string): Tracked {
     const endpoints = this.ctx.store.endpointsOfContainer(containerId);
     const t: Tracked = {
-      iccPorts: endpoints.filter((e) => this.ctx.store.network(e.networkId)?.options[OPT_ICC] === 'false').map((e) => e.hostVeth),
+      iccPorts: endpoints.filter((e) => this.ctx.store.network(e.networkId)?.options[OPT_ICC] === 'false').flatMap((e) => (e.hostLink ? [e.hostLink] : [])),
       ips: endpoints.map((e) => e.ip),
     };
     if (t.ips.length > 0) this.tracked.set(containerId, t);
@@ -168,12 +163,14 @@ export class FirewallSync {
 
   async networkAdded(id: string): Promise<void> {
     const net = this.ctx.store.network(id);
-    if (net && isBridgeNetwork(net)) await this.run(networkElements(firewallNetwork(net), 'add'));
+    const facts = net && firewallNetwork(net);
+    if (facts) await this.run(networkElements(facts, 'add'));
   }
 
   async networkRemoved(id: string): Promise<void> {
     const net = this.ctx.store.network(id);
-    if (net && isBridgeNetwork(net)) await this.run(networkElements(firewallNetwork(net), 'delete'));
+    const facts = net && firewallNetwork(net);
+    if (facts) await this.run(networkElements(facts, 'delete'));
   }
 
   async portsChanged(before: PortRecord[], after: PortRecord[]): Promise<void> {

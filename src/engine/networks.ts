@@ -1,10 +1,8 @@
 /** Network operations: create, remove, prune, and the predefined `bridge`, `host` and `none`. */
 import {
-  BRIDGE_PREFIX,
   DEFAULT_BRIDGE,
   DEFAULT_MTU,
   DEFAULT_NETWORK,
-  MAX_IFNAME,
   NAME_PATTERN,
   OPT_BRIDGE_NAME,
   OPT_DEFAULT_BRIDGE,
@@ -12,14 +10,14 @@ import {
   OPT_ICC,
   OPT_MASQUERADE,
   OPT_MTU,
-  aliasPrefix,
 } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
-import { broadcastOf, cidrFromAddress, cidrsOverlap, firstHost, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
+import { cidrFromAddress, cidrsOverlap, firstHost, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
 import { DEFAULT_BRIDGE_SUBNET, pickDefaultSubnet } from '../ipam/default-pools.js';
 import { validatePoolSpec } from '../ipam/allocator.js';
 import type { HostView } from '../kernel/ops.js';
-import { foreignBridgeMessage } from '../kernel/own-bridge.js';
+import { checkOptionKeys } from '../drivers/options.js';
+import { driverNamed, driverNames, driverOf } from '../drivers/registry.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
@@ -31,19 +29,16 @@ export interface CreateNetworkRequest {
   subnet?: string;
   gateway?: string;
   ipRange?: string;
+  /** `--aux-address NAME=IP`: addresses IPAM never hands out. */
+  auxAddresses?: Record<string, string>;
   internal?: boolean;
   labels?: Record<string, string>;
   options?: Record<string, string>;
 }
 
-const BOOL_OPTIONS = [OPT_ICC, OPT_MASQUERADE];
-
-export function networkMtu(net: NetworkRecord): number {
-  return Number(net.options[OPT_MTU] ?? DEFAULT_MTU);
-}
-
-export function isBridgeNetwork(net: NetworkRecord): boolean {
-  return net.driver === 'bridge' && net.bridge !== null && net.subnet !== null;
+/** A network with a driver and an address pool (every network but `host` and `none`). */
+export function hasDriver(net: NetworkRecord): boolean {
+  return driverOf(net) !== undefined;
 }
 
 function validateName(name: string): void {
@@ -53,43 +48,14 @@ function validateName(name: string): void {
   }
 }
 
-function validateOptions(ctx: EngineContext, options: Record<string, string>): void {
-  for (const key of BOOL_OPTIONS) {
-    const v = options[key];
-    if (v !== undefined && v !== 'true' && v !== 'false') throw invalid(`option ${key} must be true or false, not "${v}"`);
-  }
-  const mtu = options[OPT_MTU];
-  if (mtu !== undefined && !(/^\d+$/.test(mtu) && Number(mtu) >= 68 && Number(mtu) <= 65535)) {
-    throw invalid(`option ${OPT_MTU} must be a number from 68 to 65535, not "${mtu}"`);
-  }
-  const bridge = options[OPT_BRIDGE_NAME];
-  if (bridge !== undefined) {
-    if (bridge.length === 0 || bridge.length > MAX_IFNAME || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) {
-      throw invalid(
-        `bridge name "${bridge}" is not a valid interface name: at most ${MAX_IFNAME} characters of letters, digits, '_', '.' and '-'`,
-      );
-    }
-    const holder = ctx.store.networks().find((n) => n.bridge === bridge);
-    if (holder) throw conflict(`bridge name ${bridge} is already used by network ${holder.name}`);
-  }
-}
-
-/** A bridge name asked for with -o must not name a link of the host: berth never takes one over. */
-function checkBridgeNameFree(view: HostView, bridge: string | undefined): void {
-  const link = bridge === undefined ? undefined : view.links.find((l) => l.name === bridge);
-  if (!link) return;
-  if (link.kind !== 'bridge') throw conflict(`link ${bridge} exists on the host and is not a bridge (kind ${link.kind ?? 'unknown'}): choose another name with -o ${OPT_BRIDGE_NAME}=NAME`);
-  throw conflict(foreignBridgeMessage(link.name));
-}
-
 /** Subnets already spoken for: other networks' and every address or route of the host. */
 function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: string }[] {
   const taken = ctx.store
     .networks()
     .filter((n) => n.subnet)
     .map((n) => ({ cidr: parseCidr(n.subnet!), owner: `network ${n.name}` }));
-  const ownBridges = new Set(ctx.store.networks().map((n) => n.bridge));
-  const ownIndexes = new Set(view.links.filter((l) => ownBridges.has(l.name)).map((l) => l.index));
+  const ownLinks = new Set(ctx.store.networks().flatMap((n) => n.links.filter((l) => l.owned).map((l) => l.name)));
+  const ownIndexes = new Set(view.links.filter((l) => ownLinks.has(l.name)).map((l) => l.index));
   for (const a of view.addresses) {
     if (ownIndexes.has(a.index) || a.address.startsWith('127.')) continue;
     taken.push({ cidr: cidrFromAddress(parseIpv4(a.address), a.prefix), owner: `host address ${a.address}/${a.prefix}` });
@@ -103,21 +69,22 @@ function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: 
 
 export async function createNetwork(ctx: EngineContext, req: CreateNetworkRequest): Promise<NetworkRecord> {
   validateName(req.name);
-  const driver = req.driver || 'bridge';
-  if (driver !== 'bridge') {
-    if (['host', 'null', 'none'].includes(driver)) throw forbidden(`only one instance of "${driver}" network is allowed`);
-    throw new BerthError('not-found', `plugin "${driver}" not found: berth supports the bridge driver for user-defined networks`);
+  const driverName = req.driver || 'bridge';
+  const driver = driverNamed(driverName);
+  if (!driver) {
+    if (['host', 'null', 'none'].includes(driverName)) throw forbidden(`only one instance of "${driverName}" network is allowed`);
+    throw new BerthError('not-found', `plugin "${driverName}" not found: berth's network drivers are ${driverNames().join(', ')}`);
   }
   const existing = ctx.store.networkByName(req.name);
   if (existing) throw conflict(`network with name ${req.name} already exists`);
   const options = { ...(req.options ?? {}) };
-  validateOptions(ctx, options);
-  if (!req.subnet && (req.gateway || req.ipRange)) {
-    throw invalid('--gateway and --ip-range need --subnet: pass the subnet they belong to');
+  checkOptionKeys(driver, options);
+  const aux = Object.entries(req.auxAddresses ?? {});
+  if (!req.subnet && (req.gateway || req.ipRange || aux.length > 0)) {
+    throw invalid('--gateway, --ip-range and --aux-address need --subnet: pass the subnet they belong to');
   }
 
   const view = await ctx.kernel.call('inspect', {});
-  checkBridgeNameFree(view, options[OPT_BRIDGE_NAME]);
   const taken = takenSubnets(ctx, view);
   let subnet: Cidr;
   if (req.subnet) {
@@ -131,20 +98,24 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     subnet,
     req.gateway ? parseIpv4(req.gateway, 'gateway') : undefined,
     req.ipRange ? parseCidr(req.ipRange, 'ip-range') : undefined,
+    new Map(aux.map(([name, ip]) => [name, parseIpv4(ip, `aux-address ${name}`)])),
   );
 
   const id = newId();
+  const gateway = formatIpv4(pool.gateway);
+  const plan = driver.plan(ctx, { id, name: req.name, internal: req.internal ?? false, options, subnet: subnet.text, gateway }, view);
   const record: NetworkRecord = {
     id,
     name: req.name,
-    driver,
-    bridge: options[OPT_BRIDGE_NAME] ?? `${BRIDGE_PREFIX}${id.slice(0, MAX_IFNAME - BRIDGE_PREFIX.length)}`,
+    driver: driver.name,
+    links: plan.links,
     subnet: subnet.text,
-    gateway: formatIpv4(pool.gateway),
+    gateway,
     ipRange: pool.ipRange?.text ?? null,
+    auxAddresses: Object.fromEntries([...(pool.reserved ?? new Map<number, string>())].map(([ip, name]) => [name, formatIpv4(ip)])),
     internal: req.internal ?? false,
     userSubnet: Boolean(req.subnet),
-    options,
+    options: plan.options,
     labels: req.labels ?? {},
     created: new Date().toISOString(),
     predefined: false,
@@ -152,37 +123,27 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   try {
     ctx.store.insertNetwork(record);
   } catch (err) {
+    if (String(err).includes('owned_link_names')) throw conflict(`a link of network ${req.name} is already used by another network: ${plan.links.map((l) => l.name).join(', ')}`);
     if (String(err).includes('UNIQUE')) throw conflict(`network with name ${req.name} already exists`);
     throw err;
   }
   try {
-    await ensureBridgeFor(ctx, record);
+    await driver.ensure(ctx, record);
     await ctx.hooks.networkAdded(record.id);
   } catch (err) {
     // networkAdded may have done part of its work (firewall elements, a DNS listener): undo it.
     await ctx.hooks.networkRemoved(record.id).catch((undoErr) => ctx.log.warn('could not undo a network’s firewall and DNS', { network: req.name, error: String(undoErr) }));
-    await ctx.kernel.call('deleteBridge', bridgeMark(ctx, record)).catch(() => undefined);
+    await driver.remove(ctx, record).catch(() => undefined);
     ctx.store.deleteNetwork(record.id);
     throw err instanceof BerthError ? err : new BerthError('internal', `could not create network ${req.name}: ${(err as Error).message}`, { cause: err });
   }
   return record;
 }
 
-/** A network's bridge and the mark that says berth made it. */
-export function bridgeMark(ctx: EngineContext, net: NetworkRecord): { name: string; alias: string } {
-  return { name: net.bridge!, alias: `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}` };
-}
-
-export async function ensureBridgeFor(ctx: EngineContext, net: NetworkRecord): Promise<boolean> {
-  const subnet = parseCidr(net.subnet!);
-  const { created } = await ctx.kernel.call('ensureBridge', {
-    ...bridgeMark(ctx, net),
-    gateway: net.gateway!,
-    prefix: subnet.prefix,
-    broadcast: formatIpv4(broadcastOf(subnet)),
-    mtu: networkMtu(net),
-  });
-  return created;
+/** Makes (or restores) what the network owns in the kernel; true if something was made. */
+export async function ensureNetwork(ctx: EngineContext, net: NetworkRecord): Promise<boolean> {
+  const driver = driverOf(net);
+  return driver ? driver.ensure(ctx, net) : false;
 }
 
 export async function removeNetwork(ctx: EngineContext, ref: string): Promise<NetworkRecord> {
@@ -196,9 +157,7 @@ export async function removeNetwork(ctx: EngineContext, ref: string): Promise<Ne
     );
   }
   await ctx.hooks.networkRemoved(net.id);
-  if (net.bridge && (await ctx.kernel.call('deleteBridge', bridgeMark(ctx, net))) === 'foreign') {
-    ctx.log.warn('left a bridge berth did not create', { network: net.name, bridge: net.bridge });
-  }
+  await driverOf(net)?.remove(ctx, net);
   ctx.store.deleteNetwork(net.id);
   return net;
 }
@@ -226,7 +185,7 @@ export function defaultBridgeSubnet(taken: readonly Cidr[]): Cidr {
 
 /** The default `bridge` network (berth0) plus `host` and `none`, made on first start; the subnet is chosen once. */
 export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void> {
-  const base = { internal: false, userSubnet: false, labels: {}, created: new Date().toISOString(), predefined: true, ipRange: null };
+  const base = { internal: false, userSubnet: false, labels: {}, created: new Date().toISOString(), predefined: true, ipRange: null, auxAddresses: {} };
   if (!ctx.store.networkByName(DEFAULT_NETWORK)) {
     const taken = takenSubnets(ctx, await ctx.kernel.call('inspect', {})).map((t) => t.cidr);
     const subnet = defaultBridgeSubnet(taken);
@@ -235,7 +194,7 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
       id: newId(),
       name: DEFAULT_NETWORK,
       driver: 'bridge',
-      bridge: DEFAULT_BRIDGE,
+      links: [{ role: 'bridge', name: DEFAULT_BRIDGE, owned: true }],
       subnet: subnet.text,
       gateway: formatIpv4(firstHost(subnet)),
       options: {
@@ -250,7 +209,7 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
   }
   for (const [name, driver] of [['host', 'host'], ['none', 'null']] as const) {
     if (!ctx.store.networkByName(name)) {
-      ctx.store.insertNetwork({ ...base, id: newId(), name, driver, bridge: null, subnet: null, gateway: null, options: {} });
+      ctx.store.insertNetwork({ ...base, id: newId(), name, driver, links: [], subnet: null, gateway: null, options: {} });
     }
   }
 }

@@ -10,7 +10,7 @@ import { VETH_PREFIX, aliasPrefix } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { isRunningProcess, recordPid, stopNetwork } from './containers.js';
 import { killProcessesInNetns, processesInNetns, rootProcess } from '../runtime/process.js';
-import { bridgeMark, ensureBridgeFor, isBridgeNetwork } from './networks.js';
+import { driverOf } from '../drivers/registry.js';
 
 const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
 
@@ -42,14 +42,18 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   };
   const { store, kernel } = ctx;
 
-  for (const net of store.networks().filter(isBridgeNetwork)) {
+  // What each network owns (a bridge): restored if it vanished.
+  const unrestorable = new Set<string>();
+  for (const net of store.networks()) {
+    const owned = net.links.filter((l) => l.owned).map((l) => l.name);
     try {
-      if (await ensureBridgeFor(ctx, net)) report.bridgesRestored.push(net.bridge!);
+      if (await driverOf(net)?.ensure(ctx, net)) report.bridgesRestored.push(...owned);
     } catch (err) {
-      // One network's bridge that cannot be restored (its name taken by a link of the host, say)
+      // One network's link that cannot be restored (its name taken by a link of the host, say)
       // must not keep the daemon from starting or the others from being repaired.
-      ctx.log.warn('could not restore a bridge', { network: net.name, bridge: net.bridge, error: String(err) });
-      report.bridgesUnrestorable.push(net.bridge!);
+      ctx.log.warn('could not restore a network link', { network: net.name, links: owned, error: String(err) });
+      report.bridgesUnrestorable.push(...owned);
+      unrestorable.add(net.id);
     }
   }
 
@@ -95,30 +99,24 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   let view = await kernel.call('inspect', {});
   const linkNames = new Set(view.links.map((l) => l.name));
   for (const e of store.endpoints()) {
-    if (linkNames.has(e.hostVeth)) continue;
+    if (e.hostLink === null || linkNames.has(e.hostLink)) continue;
     if (store.portsOfContainer(e.containerId).some((p) => p.containerIp === e.ip)) store.deletePortsOfContainer(e.containerId);
     store.deleteEndpoint(e.id);
     report.endpointsRolledBack.push(e.id);
   }
 
-  // Veths that lost their bridge (it was deleted and has just been restored) go back on it.
-  const byName = new Map(view.links.map((l) => [l.name, l]));
-  const byIndex = new Map(view.links.map((l) => [l.index, l]));
-  for (const e of store.endpoints()) {
-    const veth = byName.get(e.hostVeth);
-    const net = store.network(e.networkId);
-    const bridge = net?.bridge;
-    if (!net || !veth || !bridge || report.bridgesUnrestorable.includes(bridge) || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
-    const netnsPath = store.container(e.containerId)?.netnsPath;
-    const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway } : undefined;
-    await kernel.call('reattach', { hostVeth: e.hostVeth, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, mac: e.mac, sandbox });
-    report.portsReattached.push(e.hostVeth);
+  // Endpoints that lost what they hang off (a bridge deleted and just restored) go back on it.
+  for (const net of store.networks()) {
+    const driver = driverOf(net);
+    if (!driver || unrestorable.has(net.id)) continue;
+    const repaired = { restored: report.bridgesRestored, unrestorable: report.bridgesUnrestorable, reattached: report.portsReattached };
+    await driver.repair(ctx, net, store.endpointsOfNetwork(net.id), view, repaired);
   }
 
   // berth's links that no stored network or endpoint references: marked by alias, or (for a veth
   // a crash caught before its alias was set) by berth's veth naming.
   const endpointIds = new Set(store.endpoints().map((e) => e.id));
-  const vethNames = new Set(store.endpoints().map((e) => e.hostVeth));
+  const vethNames = new Set(store.endpoints().map((e) => e.hostLink));
   const networkIds = new Set(store.networks().map((n) => n.id));
   view = await kernel.call('inspect', {});
   const ALIAS_ENDPOINT = aliasPrefix(ctx.paths.owner, 'endpoint');

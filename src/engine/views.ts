@@ -9,7 +9,7 @@ export interface NetworkView {
   Scope: 'local';
   Driver: string;
   EnableIPv6: false;
-  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string }[] };
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[] };
   Internal: boolean;
   Attachable: boolean;
   Ingress: false;
@@ -36,7 +36,14 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
     }
   }
   const config = net.subnet
-    ? [{ Subnet: net.subnet, Gateway: net.gateway ?? undefined, ...(net.ipRange ? { IPRange: net.ipRange } : {}) }]
+    ? [
+        {
+          Subnet: net.subnet,
+          Gateway: net.gateway ?? undefined,
+          ...(net.ipRange ? { IPRange: net.ipRange } : {}),
+          ...(Object.keys(net.auxAddresses).length > 0 ? { AuxiliaryAddresses: net.auxAddresses } : {}),
+        },
+      ]
     : [];
   return {
     Name: net.name,

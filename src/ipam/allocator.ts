@@ -20,6 +20,8 @@ export interface PoolSpec {
   readonly gateway: number;
   /** Restricts dynamic allocation; always inside `subnet` (see validatePoolSpec). */
   readonly ipRange?: Cidr;
+  /** Auxiliary addresses (`--aux-address NAME=IP`): never handed out, never taken by --ip. */
+  readonly reserved?: ReadonlyMap<number, string>;
 }
 
 /** Smallest subnet that fits a gateway and one container besides network and broadcast. */
@@ -33,7 +35,7 @@ const SMALLEST_PREFIX = 30;
 export function allocateAddress(pool: PoolSpec, inUse: ReadonlySet<number>, networkName?: string): number {
   const { first, last } = dynamicBounds(pool);
   for (let ip = first; ip <= last; ip++) {
-    if (ip !== pool.gateway && !inUse.has(ip)) return ip;
+    if (ip !== pool.gateway && !inUse.has(ip) && !pool.reserved?.has(ip)) return ip;
   }
   const range = (pool.ipRange ?? pool.subnet).text;
   const owner = networkName === undefined ? '' : ` (network "${networkName}" is full)`;
@@ -59,6 +61,8 @@ export function checkRequestedAddress(
   if (ip === pool.gateway) {
     throw invalid(`Invalid address ${address}: it is the gateway of network "${networkName}"; pick another address`);
   }
+  const aux = pool.reserved?.get(ip);
+  if (aux !== undefined) throw invalid(`Invalid address ${address}: it is the auxiliary address "${aux}" of network "${networkName}"; pick another address`);
   if (inUse.has(ip)) throw conflict(`address ${address} is already in use on network "${networkName}"`);
 }
 
@@ -66,17 +70,34 @@ export function checkRequestedAddress(
  * Checks the addressing options of a new network and fills in the default gateway (the first
  * host, as Docker does).
  */
-export function validatePoolSpec(subnet: Cidr, gateway?: number, ipRange?: Cidr): PoolSpec {
+export function validatePoolSpec(subnet: Cidr, gateway?: number, ipRange?: Cidr, aux: ReadonlyMap<string, number> = new Map()): PoolSpec {
   if (subnet.prefix > SMALLEST_PREFIX) {
     throw invalid(
       `subnet ${subnet.text} is too small: a network needs at least a /${SMALLEST_PREFIX} ` +
         '(network address, gateway, one container, broadcast address)',
     );
   }
-  const pool: PoolSpec = { subnet, gateway: gateway ?? firstHost(subnet), ...(ipRange && { ipRange }) };
+  const reserved = checkAuxAddresses(subnet, gateway ?? firstHost(subnet), aux);
+  const pool: PoolSpec = { subnet, gateway: gateway ?? firstHost(subnet), ...(ipRange && { ipRange }), ...(reserved.size > 0 && { reserved }) };
   checkGateway(subnet, pool.gateway);
   if (ipRange) checkIpRange(pool, ipRange);
   return pool;
+}
+
+/** Each auxiliary address is a host address of the subnet, not the gateway, and named once. */
+function checkAuxAddresses(subnet: Cidr, gateway: number, aux: ReadonlyMap<string, number>): Map<number, string> {
+  const reserved = new Map<number, string>();
+  for (const [name, ip] of aux) {
+    const address = formatIpv4(ip);
+    if (!name) throw invalid(`invalid --aux-address "=${address}": expected NAME=IP`);
+    if (!cidrContains(subnet, ip)) throw invalid(`no matching subnet for aux-address ${name}=${address}: it must be inside ${subnet.text}`);
+    if (ip === subnet.network || ip === broadcastOf(subnet)) throw invalid(`aux-address ${name}=${address} is the network or broadcast address of ${subnet.text}`);
+    if (ip === gateway) throw invalid(`aux-address ${name}=${address} is the network's gateway: pick another address`);
+    const other = reserved.get(ip);
+    if (other !== undefined) throw invalid(`aux-addresses ${other} and ${name} are both ${address}: each needs its own address`);
+    reserved.set(ip, name);
+  }
+  return reserved;
 }
 
 function checkGateway(subnet: Cidr, gateway: number): void {

@@ -8,14 +8,25 @@ import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** A link a network uses: its bridge (owned: berth made it), a parent it hangs children off (not owned). */
+export interface NetworkLink {
+  /** What the link is to the network's driver (`bridge`, `parent`, `vlan`, `shim`): one per role. */
+  role: string;
+  name: string;
+  /** berth made it and removes it with the network; never set for a link of the host. */
+  owned: boolean;
+}
+
 export interface NetworkRecord {
   id: string;
   name: string;
   driver: string;
-  bridge: string | null;
+  links: NetworkLink[];
   subnet: string | null;
   gateway: string | null;
   ipRange: string | null;
+  /** Addresses IPAM never hands out (`--aux-address NAME=IP`), by name. */
+  auxAddresses: Record<string, string>;
   internal: boolean;
   /** Set when the user passed --subnet: only then may containers pin an address with --ip. */
   userSubnet: boolean;
@@ -71,7 +82,8 @@ export interface EndpointRecord {
   ip: string;
   mac: string;
   aliases: string[];
-  hostVeth: string;
+  /** The endpoint's link on the host side (a veth's host end); null for drivers with none (macvlan). */
+  hostLink: string | null;
   state: EndpointState;
 }
 
@@ -84,7 +96,16 @@ export interface PortRecord {
   containerIp: string;
 }
 
-const SCHEMA = `
+/**
+ * The schema as migrations, each run once, in order, in one transaction; `PRAGMA user_version` says
+ * how many ran. A database made before versions existed (user_version 0, version 1's tables) runs
+ * version 1 as a no-op (IF NOT EXISTS) and goes on from there, so a daemon upgraded in place keeps
+ * its networks and running containers.
+ */
+const MIGRATIONS: readonly { why: string; sql: string }[] = [
+  {
+    why: 'the first schema: one bridge per network, one veth per endpoint',
+    sql: `
 CREATE TABLE IF NOT EXISTS networks (
   id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, driver TEXT NOT NULL, bridge TEXT UNIQUE,
   subnet TEXT, gateway TEXT, ip_range TEXT, internal INTEGER NOT NULL, user_subnet INTEGER NOT NULL,
@@ -102,8 +123,65 @@ CREATE TABLE IF NOT EXISTS ports (
   host_ip TEXT NOT NULL, host_port INTEGER NOT NULL, container_port INTEGER NOT NULL,
   container_ip TEXT NOT NULL, UNIQUE (protocol, host_ip, host_port));
 CREATE INDEX IF NOT EXISTS ports_by_port ON ports (protocol, host_port);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-`;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  },
+  {
+    why:
+      'drivers: a network names the links it uses (a bridge it owns, a parent it does not) in their own ' +
+      'table, reserves auxiliary addresses, and an endpoint may have no host-side link (a macvlan child has none); ' +
+      "a container's ports are indexed (removing a container scanned them all)",
+    sql: `
+CREATE TABLE network_links (
+  network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, role TEXT NOT NULL,
+  name TEXT NOT NULL, owned INTEGER NOT NULL, PRIMARY KEY (network_id, role));
+CREATE UNIQUE INDEX owned_link_names ON network_links (name) WHERE owned = 1;
+INSERT INTO network_links SELECT id, 'bridge', bridge, 1 FROM networks WHERE bridge IS NOT NULL;
+CREATE TABLE networks_v2 (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, driver TEXT NOT NULL,
+  subnet TEXT, gateway TEXT, ip_range TEXT, aux_addresses TEXT NOT NULL, internal INTEGER NOT NULL,
+  user_subnet INTEGER NOT NULL, options TEXT NOT NULL, labels TEXT NOT NULL, created TEXT NOT NULL,
+  predefined INTEGER NOT NULL);
+INSERT INTO networks_v2 SELECT id, name, driver, subnet, gateway, ip_range, '{}', internal, user_subnet,
+  options, labels, created, predefined FROM networks;
+DROP TABLE networks;
+ALTER TABLE networks_v2 RENAME TO networks;
+CREATE TABLE endpoints_v2 (
+  id TEXT PRIMARY KEY, container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  network_id TEXT NOT NULL REFERENCES networks(id), ifname TEXT NOT NULL, ip TEXT NOT NULL,
+  mac TEXT NOT NULL, aliases TEXT NOT NULL, host_link TEXT UNIQUE, state TEXT NOT NULL,
+  UNIQUE (network_id, ip), UNIQUE (container_id, network_id), UNIQUE (container_id, ifname));
+INSERT INTO endpoints_v2 SELECT id, container_id, network_id, ifname, ip, mac, aliases, host_veth, state FROM endpoints;
+DROP TABLE endpoints;
+ALTER TABLE endpoints_v2 RENAME TO endpoints;
+CREATE INDEX ports_by_container ON ports (container_id);`,
+  },
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the database to SCHEMA_VERSION. Foreign keys are off while tables are rebuilt (a DROP
+ * would otherwise cascade into the rows that refer to them) and checked before the commit.
+ */
+function migrate(db: Database.Database): void {
+  const at = db.pragma('user_version', { simple: true }) as number;
+  if (at > SCHEMA_VERSION) {
+    throw new Error(`the state database is at schema version ${at}, newer than this berth knows (${SCHEMA_VERSION}): run the berth that wrote it, or a newer one`);
+  }
+  if (at === SCHEMA_VERSION) return;
+  db.pragma('foreign_keys = OFF');
+  try {
+    db.transaction(() => {
+      for (let v = at; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!.sql);
+      const broken = db.pragma('foreign_key_check') as unknown[];
+      if (broken.length > 0) throw new Error(`migrating the state database left ${broken.length} broken references; it was not changed`);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  } finally {
+    db.pragma('foreign_keys = ON');
+  }
+}
 
 type Row = Record<string, unknown>;
 
@@ -131,6 +209,9 @@ function toDnsRow(r: Row): DnsRow {
   };
 }
 const bool = (v: unknown) => v === 1;
+/** A network with its links, in one query. */
+const NETWORK_ROWS = `SELECT n.*, (SELECT json_group_array(json_object('role', l.role, 'name', l.name, 'owned', l.owned))
+  FROM network_links l WHERE l.network_id = n.id) AS links FROM networks n`;
 const json = <T>(v: unknown) => JSON.parse(String(v)) as T;
 
 function toNetwork(r: Row): NetworkRecord {
@@ -138,10 +219,11 @@ function toNetwork(r: Row): NetworkRecord {
     id: String(r.id),
     name: String(r.name),
     driver: String(r.driver),
-    bridge: (r.bridge as string | null) ?? null,
+    links: (json<{ role: string; name: string; owned: number }[]>(r.links ?? '[]')).map((l) => ({ role: l.role, name: l.name, owned: l.owned === 1 })),
     subnet: (r.subnet as string | null) ?? null,
     gateway: (r.gateway as string | null) ?? null,
     ipRange: (r.ip_range as string | null) ?? null,
+    auxAddresses: json(r.aux_addresses),
     internal: bool(r.internal),
     userSubnet: bool(r.user_subnet),
     options: json(r.options),
@@ -175,7 +257,7 @@ function toEndpoint(r: Row): EndpointRecord {
     ip: String(r.ip),
     mac: String(r.mac),
     aliases: json(r.aliases),
-    hostVeth: String(r.host_veth),
+    hostLink: (r.host_link as string | null) ?? null,
     state: r.state as EndpointState,
   };
 }
@@ -201,7 +283,7 @@ export class Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    migrate(this.db);
   }
 
   close(): void {
@@ -225,41 +307,59 @@ export class Store {
 
   /* networks */
   insertNetwork(n: NetworkRecord): void {
-    this.stmt(
-        `INSERT INTO networks VALUES (@id, @name, @driver, @bridge, @subnet, @gateway, @ipRange, @internal,
+    this.transaction(() => {
+      this.stmt(
+        `INSERT INTO networks VALUES (@id, @name, @driver, @subnet, @gateway, @ipRange, @auxAddresses, @internal,
          @userSubnet, @options, @labels, @created, @predefined)`,
-      )
-      .run({
-        ...n,
+      ).run({
+        id: n.id,
+        name: n.name,
+        driver: n.driver,
+        subnet: n.subnet,
+        gateway: n.gateway,
+        ipRange: n.ipRange,
+        auxAddresses: JSON.stringify(n.auxAddresses),
+        created: n.created,
         internal: n.internal ? 1 : 0,
         userSubnet: n.userSubnet ? 1 : 0,
         predefined: n.predefined ? 1 : 0,
         options: JSON.stringify(n.options),
         labels: JSON.stringify(n.labels),
       });
+      for (const l of n.links) this.stmt('INSERT INTO network_links VALUES (?, ?, ?, ?)').run(n.id, l.role, l.name, l.owned ? 1 : 0);
+    });
+  }
+
+  /** The network that owns a link of this name, if any. */
+  networkOwningLink(name: string): NetworkRecord | undefined {
+    const r = this.stmt('SELECT network_id FROM network_links WHERE name = ? AND owned = 1').get(name) as { network_id: string } | undefined;
+    return r ? this.network(r.network_id) : undefined;
   }
 
   deleteNetwork(id: string): void {
-    this.stmt('DELETE FROM networks WHERE id = ?').run(id);
+    this.transaction(() => {
+      this.stmt('DELETE FROM network_links WHERE network_id = ?').run(id);
+      this.stmt('DELETE FROM networks WHERE id = ?').run(id);
+    });
   }
 
   networks(): NetworkRecord[] {
-    return (this.stmt('SELECT * FROM networks ORDER BY created, name').all() as Row[]).map(toNetwork);
+    return (this.stmt(`${NETWORK_ROWS} ORDER BY created, name`).all() as Row[]).map(toNetwork);
   }
 
   network(id: string): NetworkRecord | undefined {
-    const r = this.stmt('SELECT * FROM networks WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt(`${NETWORK_ROWS} WHERE id = ?`).get(id) as Row | undefined;
     return r ? toNetwork(r) : undefined;
   }
 
   networkByName(name: string): NetworkRecord | undefined {
-    const r = this.stmt('SELECT * FROM networks WHERE name = ?').get(name) as Row | undefined;
+    const r = this.stmt(`${NETWORK_ROWS} WHERE name = ?`).get(name) as Row | undefined;
     return r ? toNetwork(r) : undefined;
   }
 
   /** Networks whose id starts with `prefix` (Docker accepts any unique id prefix). */
   networksByIdPrefix(prefix: string): NetworkRecord[] {
-    return (this.stmt("SELECT * FROM networks WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toNetwork);
+    return (this.stmt(`${NETWORK_ROWS} WHERE id LIKE ? || '%'`).all(prefix) as Row[]).map(toNetwork);
   }
 
   /* containers */
@@ -318,7 +418,7 @@ export class Store {
   /* endpoints */
   insertEndpoint(e: EndpointRecord): void {
     this.stmt(
-        `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostVeth, @state)`,
+        `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostLink, @state)`,
       )
       .run({ ...e, aliases: JSON.stringify(e.aliases) });
   }

@@ -39,17 +39,18 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .option('--subnet <cidr>', 'subnet in CIDR form, e.g. 10.1.0.0/16')
     .option('--gateway <ip>', 'gateway address (default: first address of the subnet)')
     .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
+    .option('--aux-address <name=ip>', 'reserve an address IPAM must not hand out (repeatable)', collect, [])
     .option('--internal', 'no access to or from outside the host')
     .option('--label <k=v>', 'set a label (repeatable)', collect, [])
     .option('-o, --opt <k=v>', 'set a driver option (repeatable)', collect, [])
     .action(async (name: string, o) => {
       try {
-        if (!o.subnet && (o.gateway || o.ipRange)) throw invalid('--gateway and --ip-range need --subnet: pass the subnet they belong to');
+        if (!o.subnet && (o.gateway || o.ipRange || o.auxAddress.length > 0)) throw invalid('--gateway, --ip-range and --aux-address need --subnet: pass the subnet they belong to');
         const res = await api().request<{ Id: string }>('POST', '/networks/create', {
           Name: name,
           Driver: o.driver,
           Internal: Boolean(o.internal),
-          IPAM: { Driver: 'default', Config: o.subnet ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange }] : [] },
+          IPAM: { Driver: 'default', Config: o.subnet ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange, AuxiliaryAddresses: keyValues(o.auxAddress, 'aux-address') }] : [] },
           Options: keyValues(o.opt, 'option'),
           Labels: keyValues(o.label, 'label'),
         });

@@ -313,6 +313,21 @@ export function deleteDefaultRoute(oifIndex: number): NetlinkRequest {
   return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(0, RT_SCOPE_UNIVERSE), [u32Attr(RTA_OIF, oifIndex)]);
 }
 
+/**
+ * A route to `dst/prefix` straight out of `oifIndex` (scope link), with `gateway` if given; `src`
+ * sets the preferred source address. Replaces a route to the same destination.
+ */
+export function newRoute(spec: { dst: string; prefix: number; oifIndex: number; gateway?: string; src?: string }): NetlinkRequest {
+  const attrs = [ipv4Attr(RTA_DST, spec.dst), u32Attr(RTA_OIF, spec.oifIndex)];
+  if (spec.gateway) attrs.push(ipv4Attr(RTA_GATEWAY, spec.gateway));
+  if (spec.src) attrs.push(ipv4Attr(RTA_PREFSRC, spec.src));
+  return request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, rtmsg(spec.prefix, spec.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK), attrs);
+}
+
+export function deleteRoute(spec: { dst: string; prefix: number; oifIndex: number }): NetlinkRequest {
+  return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(spec.prefix, RT_SCOPE_LINK), [ipv4Attr(RTA_DST, spec.dst), u32Attr(RTA_OIF, spec.oifIndex)]);
+}
+
 export function dumpRoutes(): NetlinkRequest {
   return request(RTM_GETROUTE, NLM_F_DUMP, rtmsg(0, RT_SCOPE_UNIVERSE, 0));
 }

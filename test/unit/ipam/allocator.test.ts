@@ -181,3 +181,25 @@ test('validatePoolSpec rejects subnets smaller than /30', () => {
     });
   }
 });
+
+test('auxiliary addresses are never handed out and cannot be asked for with --ip', () => {
+  const aux = new Map([['router', ip('10.0.0.2')], ['printer', ip('10.0.0.4')]]);
+  const p = validatePoolSpec(parseCidr('10.0.0.0/24'), undefined, undefined, aux);
+  assert.equal(next(p, used()), '10.0.0.3', 'skips the reserved .2');
+  assert.equal(next(p, used('10.0.0.3')), '10.0.0.5', 'and the reserved .4');
+  assert.throws(() => checkRequestedAddress(p, ip('10.0.0.4'), used(), 'x'), /10\.0\.0\.4: it is the auxiliary address "printer"/);
+  // Positive control through the same check: a free address that is not reserved is accepted.
+  assert.doesNotThrow(() => checkRequestedAddress(p, ip('10.0.0.9'), used(), 'x'));
+});
+
+test('an auxiliary address outside the subnet, on the gateway, or named twice is refused', () => {
+  const subnet = parseCidr('10.0.0.0/24');
+  const bad: [string, Map<string, number>, RegExp][] = [
+    ['outside', new Map([['far', ip('10.0.1.5')]]), /aux-address far=10\.0\.1\.5: it must be inside 10\.0\.0\.0\/24/],
+    ['gateway', new Map([['gw', ip('10.0.0.1')]]), /aux-address gw=10\.0\.0\.1 is the network's gateway/],
+    ['broadcast', new Map([['b', ip('10.0.0.255')]]), /network or broadcast address/],
+    ['twice', new Map([['a', ip('10.0.0.7')], ['b', ip('10.0.0.7')]]), /aux-addresses a and b are both 10\.0\.0\.7/],
+  ];
+  for (const [what, aux, msg] of bad) assert.throws(() => validatePoolSpec(subnet, undefined, undefined, aux), msg, what);
+  assert.equal(validatePoolSpec(subnet, undefined, undefined, new Map([['ok', ip('10.0.0.7')]])).reserved?.get(ip('10.0.0.7')), 'ok');
+});

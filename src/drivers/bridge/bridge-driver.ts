@@ -1,0 +1,157 @@
+/**
+ * The bridge driver (Docker's default): one Linux bridge per network carrying the gateway address,
+ * one veth pair per endpoint with its host end on the bridge. Options are Docker's.
+ */
+import {
+  BRIDGE_PREFIX,
+  MAX_IFNAME,
+  OPT_BRIDGE_NAME,
+  OPT_DEFAULT_BRIDGE,
+  OPT_HOST_BINDING,
+  OPT_ICC,
+  OPT_MASQUERADE,
+  VETH_PREFIX,
+  aliasPrefix,
+} from '../../constants.js';
+import { conflict, invalid } from '../../errors.js';
+import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
+import type { HostView } from '../../kernel/ops.js';
+import { foreignBridgeMessage } from '../../kernel/own-bridge.js';
+import type { EngineContext } from '../../engine/context.js';
+import type { NetworkRecord } from '../../store/store.js';
+import type { NetworkDriver, NetworkDraft, NetworkPlan } from '../driver.js';
+import { checkBoolOption, linkOf, networkMtu } from '../options.js';
+
+const BOOL_OPTIONS = [OPT_ICC, OPT_MASQUERADE];
+
+/** The network's bridge (every bridge network has one). */
+export function bridgeOf(net: NetworkRecord): string {
+  const name = linkOf(net, 'bridge');
+  if (!name) throw new Error(`network ${net.name} has no bridge on record`);
+  return name;
+}
+
+/** A network's bridge and the mark that says berth made it. */
+export function bridgeMark(ctx: EngineContext, net: NetworkRecord): { name: string; alias: string } {
+  return { name: bridgeOf(net), alias: `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}` };
+}
+
+/** A bridge name asked for with -o must not name a link of the host: berth never takes one over. */
+function checkBridgeNameFree(ctx: EngineContext, view: HostView, bridge: string): void {
+  if (bridge.length === 0 || bridge.length > MAX_IFNAME || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) {
+    throw invalid(`bridge name "${bridge}" is not a valid interface name: at most ${MAX_IFNAME} characters of letters, digits, '_', '.' and '-'`);
+  }
+  const holder = ctx.store.networkOwningLink(bridge);
+  if (holder) throw conflict(`bridge name ${bridge} is already used by network ${holder.name}`);
+  const link = view.links.find((l) => l.name === bridge);
+  if (!link) return;
+  if (link.kind !== 'bridge') throw conflict(`link ${bridge} exists on the host and is not a bridge (kind ${link.kind ?? 'unknown'}): choose another name with -o ${OPT_BRIDGE_NAME}=NAME`);
+  throw conflict(foreignBridgeMessage(link.name));
+}
+
+export const bridgeDriver: NetworkDriver = {
+  name: 'bridge',
+  options: [OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_HOST_BINDING, OPT_DEFAULT_BRIDGE],
+  strictOptions: false,
+
+  plan(ctx: EngineContext, draft: NetworkDraft, view: HostView): NetworkPlan {
+    for (const key of BOOL_OPTIONS) checkBoolOption(draft.options, key);
+    const asked = draft.options[OPT_BRIDGE_NAME];
+    if (asked !== undefined) checkBridgeNameFree(ctx, view, asked);
+    const bridge = asked ?? `${BRIDGE_PREFIX}${draft.id.slice(0, MAX_IFNAME - BRIDGE_PREFIX.length)}`;
+    return { options: draft.options, links: [{ role: 'bridge', name: bridge, owned: true }] };
+  },
+
+  async ensure(ctx, net) {
+    const subnet = parseCidr(net.subnet!);
+    const { created } = await ctx.kernel.call('ensureBridge', {
+      ...bridgeMark(ctx, net),
+      gateway: net.gateway!,
+      prefix: subnet.prefix,
+      broadcast: formatIpv4(broadcastOf(subnet)),
+      mtu: networkMtu(net),
+    });
+    return created;
+  },
+
+  async remove(ctx, net) {
+    if ((await ctx.kernel.call('deleteBridge', bridgeMark(ctx, net))) === 'foreign') {
+      ctx.log.warn('left a bridge berth did not create', { network: net.name, bridge: bridgeOf(net) });
+    }
+  },
+
+  hostLinkOf(endpointId) {
+    return `${VETH_PREFIX}${endpointId.slice(0, MAX_IFNAME - VETH_PREFIX.length - 1)}`;
+  },
+
+  async join(ctx, net, endpoint, spec) {
+    const subnet = parseCidr(net.subnet!);
+    await ctx.kernel.call('attach', {
+      netnsPath: spec.netnsPath,
+      bridge: bridgeOf(net),
+      bridgeMark: bridgeMark(ctx, net).alias,
+      hostVeth: endpoint.hostLink!,
+      alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
+      ifname: endpoint.ifname,
+      mac: endpoint.mac,
+      ip: endpoint.ip,
+      prefix: subnet.prefix,
+      broadcast: formatIpv4(broadcastOf(subnet)),
+      gateway: net.gateway!,
+      mtu: networkMtu(net),
+      defaultRoute: spec.defaultRoute,
+      createSandbox: spec.createSandbox,
+    });
+  },
+
+  leave(ctx, net, endpoint, spec) {
+    const bridge = net ? linkOf(net, 'bridge') : undefined;
+    // The host's neighbour entry for the address goes now (a new endpoint may reuse the address next).
+    if (!spec) {
+      if (bridge) forgetNeighbour(ctx, bridge, endpoint.ip);
+      return () => undefined;
+    }
+    return () => {
+      ctx.kernel
+        .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostLink ?? undefined, bridge, ip: endpoint.ip, nextDefaultRoute: spec.nextDefaultRoute })
+        .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
+    };
+  },
+
+  firewall(net) {
+    return {
+      id: net.id,
+      bridge: bridgeOf(net),
+      subnet: net.subnet!,
+      gateway: net.gateway!,
+      internal: net.internal,
+      icc: net.options[OPT_ICC] !== 'false',
+      masquerade: net.options[OPT_MASQUERADE] !== 'false',
+    };
+  },
+
+  dns(net) {
+    return { address: net.gateway!, ifname: bridgeOf(net) };
+  },
+
+  async repair(ctx, net, endpoints, view, report) {
+    // Veths that lost their bridge (it was deleted and has just been restored) go back on it.
+    const bridge = bridgeOf(net);
+    if (report.unrestorable.includes(bridge)) return;
+    const byName = new Map(view.links.map((l) => [l.name, l]));
+    const byIndex = new Map(view.links.map((l) => [l.index, l]));
+    for (const e of endpoints) {
+      const veth = e.hostLink ? byName.get(e.hostLink) : undefined;
+      if (!veth || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
+      const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
+      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway } : undefined;
+      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, mac: e.mac, sandbox });
+      report.reattached.push(e.hostLink!);
+    }
+  },
+};
+
+function forgetNeighbour(ctx: EngineContext, bridge: string, ip: string): void {
+  ctx.kernel.call('forgetNeighbours', { bridge, ips: [ip] }).catch((err) => ctx.log.warn('could not forget a neighbour entry', { bridge, ip, error: String(err) }));
+}
+

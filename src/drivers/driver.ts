@@ -1,0 +1,89 @@
+/**
+ * The seam every network type plugs into. The engine, API, CLI and CNI handle networks and
+ * endpoints as records and ask the network's driver for everything that depends on its type:
+ * which options it takes, what it makes in the kernel, how an endpoint joins a sandbox, and what
+ * it contributes to the firewall, DNS and the reconciler. A driver is a folder under src/drivers/
+ * plus one line in registry.ts; its kernel work is kernel operations (src/kernel/), called by name.
+ *
+ * Addresses cross this interface as strings (CIDR text, dotted or colon notation), so a second
+ * address family adds fields, not types. A driver keeps no state of its own: everything it needs
+ * is in the records, so two daemons (or a cluster-scoped store, later) see the same network.
+ */
+import type { FirewallNetwork } from '../firewall/model.js';
+import type { HostView } from '../kernel/ops.js';
+import type { EngineContext } from '../engine/context.js';
+import type { EndpointRecord, NetworkLink, NetworkRecord } from '../store/store.js';
+
+/** What the user asked for, before the driver has looked at it. */
+export interface NetworkDraft {
+  id: string;
+  name: string;
+  internal: boolean;
+  options: Record<string, string>;
+  /** The subnet and gateway chosen for the network (IPAM runs before the driver plans). */
+  subnet: string;
+  gateway: string;
+}
+
+/** The driver's answer: the options as stored (normalised) and the links the network uses. */
+export interface NetworkPlan {
+  options: Record<string, string>;
+  links: NetworkLink[];
+}
+
+/** Where an endpoint goes: the sandbox's namespace and what the engine decided for it. */
+export interface JoinSpec {
+  netnsPath: string;
+  /** The first interface of a sandbox carries its default route. */
+  defaultRoute: boolean;
+  /** Make the namespace first (saves a kernel round trip for a new container). */
+  createSandbox?: boolean;
+}
+
+export interface LeaveSpec {
+  netnsPath: string;
+  /** Where the default route moves if it leaves with this interface. */
+  nextDefaultRoute?: { ifname: string; gateway: string };
+}
+
+/** Where a network's embedded resolver listens, and the interface its containers' queries arrive on. */
+export interface DnsPlacement {
+  address: string;
+  ifname: string;
+}
+
+/** What the reconciler found and did for one network. */
+export interface RepairReport {
+  restored: string[];
+  unrestorable: string[];
+  reattached: string[];
+}
+
+export interface NetworkDriver {
+  readonly name: string;
+  /** Option keys this driver takes (besides berth's common ones). */
+  readonly options: readonly string[];
+  /**
+   * Whether a key outside `options` is refused. Docker's bridge driver keeps unknown keys (and
+   * tools pass their own), so the bridge driver does too; newer drivers refuse them.
+   */
+  readonly strictOptions: boolean;
+  /** Validates the options against the host and the other networks; throws a BerthError naming what is wrong. */
+  plan(ctx: EngineContext, draft: NetworkDraft, view: HostView): NetworkPlan;
+  /** Makes (or restores) what the network owns in the kernel; idempotent. True if something was made. */
+  ensure(ctx: EngineContext, net: NetworkRecord): Promise<boolean>;
+  /** Removes what the network owns; never a link it did not make. */
+  remove(ctx: EngineContext, net: NetworkRecord): Promise<void>;
+  /** The endpoint's host-side link name (null if it has none), fixed before the kernel work. */
+  hostLinkOf(endpointId: string): string | null;
+  /** Plugs the endpoint into its sandbox; on failure leaves nothing of it in the kernel. */
+  join(ctx: EngineContext, net: NetworkRecord, endpoint: EndpointRecord, spec: JoinSpec): Promise<void>;
+  /** Unplugs it; idempotent. Slow kernel work is returned to be started last, unawaited (see leaveNetwork). */
+  leave(ctx: EngineContext, net: NetworkRecord | undefined, endpoint: EndpointRecord, spec: LeaveSpec | null): () => void;
+  /** The facts berth's firewall needs; undefined if the network takes no part in it. */
+  firewall(net: NetworkRecord): FirewallNetwork | undefined;
+  /** Where the resolver listens; undefined if the network gets no embedded DNS. */
+  dns(net: NetworkRecord): DnsPlacement | undefined;
+  /** Puts the network's endpoints back in place after ensure() restored what they hang off. */
+  repair(ctx: EngineContext, net: NetworkRecord, endpoints: EndpointRecord[], view: HostView, report: RepairReport): Promise<void>;
+}

@@ -1,0 +1,23 @@
+/**
+ * The network drivers berth has, by name. Adding a driver is its folder and one line here.
+ * `host` and `null` are not drivers: they are container modes with a predefined network record
+ * (as in Docker), and no driver serves them.
+ */
+import { bridgeDriver } from './bridge/bridge-driver.js';
+import type { NetworkDriver } from './driver.js';
+import type { NetworkRecord } from '../store/store.js';
+
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver].map((d) => [d.name, d]));
+
+export function driverNamed(name: string): NetworkDriver | undefined {
+  return DRIVERS.get(name);
+}
+
+export function driverNames(): string[] {
+  return [...DRIVERS.keys()];
+}
+
+/** The driver of a network that has one (every network but `host` and `none`). */
+export function driverOf(net: NetworkRecord): NetworkDriver | undefined {
+  return net.subnet === null ? undefined : DRIVERS.get(net.driver);
+}
