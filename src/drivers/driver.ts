@@ -23,12 +23,16 @@ export interface NetworkDraft {
   /** The subnet and gateway chosen for the network (IPAM runs before the driver plans). */
   subnet: string;
   gateway: string;
+  /** `--aux-address` reservations, by name. */
+  auxAddresses: Record<string, string>;
 }
 
 /** The driver's answer: the options as stored (normalised) and the links the network uses. */
 export interface NetworkPlan {
   options: Record<string, string>;
   links: NetworkLink[];
+  /** Addresses the driver reserves for itself (a host shim's), added to the auxiliary ones. */
+  auxAddresses?: Record<string, string>;
 }
 
 /** Where an endpoint goes: the sandbox's namespace and what the engine decided for it. */

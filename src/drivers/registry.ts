@@ -4,10 +4,11 @@
  * (as in Docker), and no driver serves them.
  */
 import { bridgeDriver } from './bridge/bridge-driver.js';
+import { macvlanDriver } from './macvlan/macvlan-driver.js';
 import type { NetworkDriver } from './driver.js';
 import type { NetworkRecord } from '../store/store.js';
 
-const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver].map((d) => [d.name, d]));
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver].map((d) => [d.name, d]));
 
 export function driverNamed(name: string): NetworkDriver | undefined {
   return DRIVERS.get(name);

@@ -17,7 +17,7 @@ import { netState } from './containers.js';
 import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { newId } from './ids.js';
 import { findNetwork } from './lookup.js';
-import { resolveBindings } from './ports.js';
+import { checkPublishable, resolveBindings } from './ports.js';
 
 export function cniContainerName(containerId: string): string {
   const name = `cni-${containerId.replace(/[^a-zA-Z0-9_.-]/g, '_')}`.slice(0, 128);
@@ -69,7 +69,9 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
       const endpoint = await joinNetwork(ctx, container, net, { ip: requestedIp, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
       let ports: PortRecord[] = [];
       try {
-        ports = await resolveBindings(ctx, container.id, portRequests(config), endpoint.ip);
+        const requests = portRequests(config);
+        if (requests.length > 0) checkPublishable(ctx, endpoint);
+        ports = await resolveBindings(ctx, container.id, requests, endpoint.ip);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
         await ctx.hooks.containerChanged(container.id, before, netState(ctx, container.id));
       } catch (err) {

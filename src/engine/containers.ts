@@ -20,7 +20,7 @@ import { joinNetwork } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
 import { newId, shortId } from './ids.js';
 import { getContainer, getNetwork } from './lookup.js';
-import { resolveBindings } from './ports.js';
+import { checkPublishable, resolveBindings } from './ports.js';
 
 export interface CreateContainerRequest {
   name?: string;
@@ -153,6 +153,7 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
       }
       const first = joined[0];
       if (c.config.ports.length > 0 && first) {
+        checkPublishable(ctx, first);
         const ports = await resolveBindings(ctx, c.id, c.config.ports, first.ip);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
       }

@@ -103,7 +103,11 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
 
   const id = newId();
   const gateway = formatIpv4(pool.gateway);
-  const plan = driver.plan(ctx, { id, name: req.name, internal: req.internal ?? false, options, subnet: subnet.text, gateway }, view);
+  const auxAddresses = Object.fromEntries([...(pool.reserved ?? new Map<number, string>())].map(([ip, name]) => [name, formatIpv4(ip)]));
+  const plan = driver.plan(ctx, { id, name: req.name, internal: req.internal ?? false, options, subnet: subnet.text, gateway, auxAddresses }, view);
+  for (const name of Object.keys(plan.auxAddresses ?? {})) {
+    if (auxAddresses[name] !== undefined) throw invalid(`aux-address name ${name} is berth's own on ${driver.name} networks: choose another name`);
+  }
   const record: NetworkRecord = {
     id,
     name: req.name,
@@ -112,7 +116,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     subnet: subnet.text,
     gateway,
     ipRange: pool.ipRange?.text ?? null,
-    auxAddresses: Object.fromEntries([...(pool.reserved ?? new Map<number, string>())].map(([ip, name]) => [name, formatIpv4(ip)])),
+    auxAddresses: { ...auxAddresses, ...plan.auxAddresses },
     internal: req.internal ?? false,
     userSubnet: Boolean(req.subnet),
     options: plan.options,

@@ -9,7 +9,8 @@
 import { conflict, invalid } from '../errors.js';
 import { BindingIndex, type HostBinding } from '../firewall/port-clash.js';
 import { ANY_HOST_IP } from '../firewall/model.js';
-import type { ContainerConfig, PortRecord } from '../store/store.js';
+import { driverOf } from '../drivers/registry.js';
+import type { ContainerConfig, EndpointRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { portHolds } from './port-holds.js';
 
@@ -33,6 +34,17 @@ export function storedClash(ctx: EngineContext, b: HostBinding): PortRecord | un
 /** Host addresses a binding may use: 0.0.0.0, loopback, or an address of the host namespace. */
 async function hostAddresses(ctx: EngineContext): Promise<Set<string>> {
   return new Set((await ctx.kernel.call('addresses', {})).map((a) => a.address));
+}
+
+/**
+ * Published ports DNAT to the endpoint's address through berth's firewall: a network whose traffic
+ * bypasses the host (macvlan without the host shim) cannot publish them.
+ */
+export function checkPublishable(ctx: EngineContext, endpoint: EndpointRecord): void {
+  const net = ctx.store.network(endpoint.networkId);
+  if (net && !driverOf(net)?.firewall(net)) {
+    throw invalid(`network ${net.name} (${net.driver}) does not publish ports: its containers are reached at their own addresses (${endpoint.ip}); drop -p, or create the network with -o berth.host_access=true`);
+  }
 }
 
 export async function resolveBindings(

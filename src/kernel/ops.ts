@@ -12,6 +12,8 @@ import { NftContext } from './nft.js';
 
 // Firewall-side kernel work (conntrack, held host ports, nftables notifications) lives apart.
 export * from './ops-netfilter.js';
+// Links of macvlan networks: parents, the host shim, children inside sandboxes.
+export * from './ops-macvlan.js';
 
 let hostSocket: NetlinkSocket | undefined;
 const host = () => (hostSocket ??= new NetlinkSocket());
