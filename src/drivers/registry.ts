@@ -4,11 +4,12 @@
  * (as in Docker), and no driver serves them.
  */
 import { bridgeDriver } from './bridge/bridge-driver.js';
+import { ipvlanDriver } from './ipvlan/ipvlan-driver.js';
 import { macvlanDriver } from './macvlan/macvlan-driver.js';
 import type { NetworkDriver } from './driver.js';
 import type { NetworkRecord } from '../store/store.js';
 
-const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver].map((d) => [d.name, d]));
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver].map((d) => [d.name, d]));
 
 export function driverNamed(name: string): NetworkDriver | undefined {
   return DRIVERS.get(name);

@@ -11,6 +11,7 @@ import { parseCidr } from '../ipam/ipv4.js';
 import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { CniCode, CniError, portRequests, type Attachment, type CniEnv, type PluginConfig } from '../cni/protocol.js';
 import { hasDriver } from './networks.js';
+import { driverOf } from '../drivers/registry.js';
 import type { EngineContext } from './context.js';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers } from './container-input.js';
 import { netState } from './containers.js';
@@ -83,6 +84,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         await ctx.hooks.containerChanged(container.id, during, netState(ctx, container.id)).catch((e) => ctx.log.warn('CNI ADD rollback: could not update the firewall and DNS', { error: String(e) }));
         throw err;
       }
+      const resolver = driverOf(net)?.dns(net)?.address;
       return {
         hostLink: endpoint.hostLink,
         ifname: endpoint.ifname,
@@ -91,7 +93,8 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         ip: endpoint.ip,
         prefix: parseCidr(net.subnet!).prefix,
         gateway: net.gateway!,
-        dns: { nameservers: [net.gateway!], ...(dns.searches?.length ? { search: dns.searches } : {}), ...(dns.options?.length ? { options: dns.options } : {}) },
+        // The network's resolver, where its driver gives it one (not on macvlan without the host shim).
+        dns: { nameservers: resolver ? [resolver] : [], ...(dns.searches?.length ? { search: dns.searches } : {}), ...(dns.options?.length ? { options: dns.options } : {}) },
       };
     } catch (err) {
       if (created) ctx.store.deleteContainer(container.id);

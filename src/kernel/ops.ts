@@ -12,8 +12,8 @@ import { NftContext } from './nft.js';
 
 // Firewall-side kernel work (conntrack, held host ports, nftables notifications) lives apart.
 export * from './ops-netfilter.js';
-// Links of macvlan networks: parents, the host shim, children inside sandboxes.
-export * from './ops-macvlan.js';
+// Links of drivers that put containers on a LAN (macvlan, ipvlan): parents, the host shim, children.
+export * from './ops-lan.js';
 
 let hostSocket: NetlinkSocket | undefined;
 const host = () => (hostSocket ??= new NetlinkSocket());

@@ -25,11 +25,17 @@ export interface Result {
 /** Runs a command with a time bound; never throws on a non-zero exit. */
 export async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<Result> {
   try {
-    const { stdout, stderr } = await execFileP(cmd, args, {
+    const pending = execFileP(cmd, args, {
       env: opts.env ?? process.env,
       timeout: opts.timeoutMs ?? 20_000,
       maxBuffer: 16 << 20,
     });
+    // Without input, stdin is closed at once, so nothing waits on it; a command that exits before
+    // reading its input is not an error of ours (EPIPE).
+    pending.child.stdin?.on('error', () => undefined);
+    if (opts.input === undefined) pending.child.stdin?.end();
+    else pending.child.stdin?.end(opts.input);
+    const { stdout, stderr } = await pending;
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number | string; stdout?: string; stderr?: string; killed?: boolean };

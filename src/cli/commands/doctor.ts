@@ -15,10 +15,12 @@ import { DEFAULT_ROOT } from '../../constants.js';
 import { Kernel } from '../../kernel/kernel.js';
 import * as nl from '../../kernel/netlink/codec.js';
 import { NetlinkSocket } from '../../kernel/netlink/socket.js';
+import { newIpvlan, newMacvlan, newVlan } from '../../kernel/netlink/sublinks.js';
 import { messageOf } from '../../errors.js';
 import { printJson } from '../output.js';
 
-type Status = 'ok' | 'missing' | 'info';
+/** `unavailable`: a kernel feature only some drivers need is absent; networks of those drivers are refused. */
+type Status = 'ok' | 'missing' | 'info' | 'unavailable';
 
 export interface DoctorCheck {
   name: string;
@@ -34,7 +36,9 @@ interface ProbeResult {
   errno?: number;
 }
 
-const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount'] as const;
+const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount', 'macvlan', 'ipvlan', '8021q'] as const;
+/** Probes of features only some network drivers need. */
+const DRIVER_PROBES = { macvlan: 'the macvlan driver', ipvlan: 'the ipvlan driver', '8021q': 'macvlan and ipvlan parents of the form IFACE.VLAN' } as const;
 type ProbeName = (typeof PROBES)[number];
 
 const EPERM = 1;
@@ -114,6 +118,10 @@ const probes: Record<ProbeName, (dir: string) => Promise<string>> = {
       return 'libnftables.so.1 loads, and tables with nat, masquerade, conntrack and bridge-family chains load';
     }),
 
+  macvlan: () => probeChild('macvlan', (parentIndex) => newMacvlan({ name: 'bdoc-child', parentIndex, mode: 'bridge' })),
+  ipvlan: () => probeChild('ipvlan', (parentIndex) => newIpvlan({ name: 'bdoc-child', parentIndex, mode: 'l3' })),
+  '8021q': () => probeChild('802.1Q vlan', (parentIndex) => newVlan({ name: 'bdoc-child', parentIndex, vlanId: 7 })),
+
   'shared-mount': (dir) =>
     withKernel(async (kernel) => {
       const target = path.join(dir, 'netns');
@@ -124,6 +132,23 @@ const probes: Record<ProbeName, (dir: string) => Promise<string>> = {
       return 'a directory can be made a shared mount point, as berth does with <root>/netns';
     }),
 };
+
+/** Makes a child link of `kind` on a veth of the throwaway namespace, then deletes it. */
+async function probeChild(kind: string, make: (parentIndex: number) => nl.NetlinkRequest): Promise<string> {
+  const sock = new NetlinkSocket();
+  const nsFd = fs.openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    sock.transact([nl.newVeth({ name: 'bdoc-par0', peerName: 'bdoc-par1', peerNetnsFd: nsFd, up: true })], ['create parent veth bdoc-par0']);
+    const [reply] = sock.transact([nl.getLink('bdoc-par0')], ['look up bdoc-par0']);
+    const parent = nl.parseLink(reply![0]!.body);
+    sock.transact([make(parent.index)], [`create a ${kind} link on bdoc-par0`]);
+    sock.transact([nl.deleteLink({ name: 'bdoc-child' }), nl.deleteLink({ name: 'bdoc-par0' })], ['delete the child', 'delete the parent']);
+    return `${kind} links can be created`;
+  } finally {
+    fs.closeSync(nsFd);
+    sock.close();
+  }
+}
 
 /**
  * Probes create links and tables, so they refuse to run anywhere but in a namespace doctor just
@@ -219,7 +244,20 @@ function fixFor(name: ProbeName, r: ProbeResult): string {
         : 'load the nftables modules: modprobe nf_tables nft_chain_nat nft_nat nft_masq nft_ct nf_tables_bridge (kernel CONFIG_NF_TABLES and friends)';
     case 'shared-mount':
       return `berth bind-mounts <root>/netns and makes it shared; ${AS_ROOT}`;
+    case 'macvlan':
+      return 'load the macvlan driver: modprobe macvlan (kernel CONFIG_MACVLAN)';
+    case 'ipvlan':
+      return 'load the ipvlan driver: modprobe ipvlan (kernel CONFIG_IPVLAN)';
+    case '8021q':
+      return 'load the 802.1Q driver: modprobe 8021q (kernel CONFIG_VLAN_8021Q)';
   }
+}
+
+/** A feature only some drivers need: without it berth works, and refuses those networks. */
+function driverProbeCheck(name: keyof typeof DRIVER_PROBES, r: ProbeResult): DoctorCheck {
+  if (r.ok) return { name, status: 'ok', detail: `${r.detail} (${DRIVER_PROBES[name]})` };
+  const absent = r.errno === EOPNOTSUPP ? `this kernel has no ${name === '8021q' ? '802.1Q VLAN' : name} support` : r.detail;
+  return { name, status: 'unavailable', detail: `${absent}: ${DRIVER_PROBES[name]} refused`, fix: fixFor(name, r) };
 }
 
 function probeCheck(name: Exclude<ProbeName, 'shared-mount'>, r: ProbeResult): DoctorCheck {
@@ -270,6 +308,7 @@ export async function runDoctor(root: string): Promise<DoctorCheck[]> {
     ? Object.fromEntries(await Promise.all(PROBES.map(async (p) => [p, await spawnProbe(p)] as const)))
     : Object.fromEntries(PROBES.map((p) => [p, { ok: false, detail: 'not checked: unshare is missing (apt-get install util-linux)' }] as const));
   checks.push(probeCheck('netns', results.netns!), probeCheck('veth', results.veth!), probeCheck('bridge', results.bridge!), probeCheck('nftables', results.nftables!));
+  for (const name of Object.keys(DRIVER_PROBES) as (keyof typeof DRIVER_PROBES)[]) checks.push(driverProbeCheck(name, results[name]!));
   checks.push(ipForwardCheck());
   checks.push(netnsDirCheck(root, results['shared-mount']!));
   return checks;
@@ -279,7 +318,7 @@ function printChecks(root: string, checks: DoctorCheck[]): void {
   const out = [`berth doctor: root ${root}; probes run in throwaway network and mount namespaces`];
   const width = Math.max(...checks.map((c) => c.name.length)) + 2;
   for (const c of checks) {
-    out.push(`  ${(c.status === 'missing' ? 'MISSING' : c.status).padEnd(9)}${c.name.padEnd(width)}${c.detail}`);
+    out.push(`  ${(c.status === 'missing' ? 'MISSING' : c.status === 'unavailable' ? 'n/a' : c.status).padEnd(9)}${c.name.padEnd(width)}${c.detail}`);
     if (c.fix) out.push(`  ${''.padEnd(9 + width)}fix: ${c.fix}`);
   }
   const missing = checks.filter((c) => c.status === 'missing');

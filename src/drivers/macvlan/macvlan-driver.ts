@@ -6,28 +6,22 @@
  * `-o berth.host_access=true` berth gives the host a shim child of its own and a route per
  * container through it, so the host, its published ports and its resolver reach them.
  */
-import { MAX_IFNAME, aliasPrefix } from '../../constants.js';
-import { conflict, invalid, notFound } from '../../errors.js';
-import { broadcastOf, cidrContains, formatIpv4, lastHost, parseCidr, parseIpv4 } from '../../ipam/ipv4.js';
+import { aliasPrefix } from '../../constants.js';
+import { conflict, invalid } from '../../errors.js';
+import { broadcastOf, formatIpv4, lastHost, parseCidr } from '../../ipam/ipv4.js';
 import { MACVLAN_MODES, type MacvlanMode } from '../../kernel/netlink/sublinks.js';
-import type { HostView } from '../../kernel/ops.js';
 import type { EngineContext } from '../../engine/context.js';
-import type { NetworkLink, NetworkRecord } from '../../store/store.js';
+import type { NetworkRecord } from '../../store/store.js';
 import type { NetworkDraft, NetworkDriver, NetworkPlan } from '../driver.js';
 import { checkBoolOption, linkOf, networkMtu } from '../options.js';
+import { OPT_PARENT, ensureParent, hostAddresses, networkMark, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
 
-export const OPT_PARENT = 'parent';
 export const OPT_MACVLAN_MODE = 'macvlan_mode';
 /** berth's own: the host reaches its macvlan containers through a shim (off by default, as in Docker). */
 export const OPT_HOST_ACCESS = 'berth.host_access';
 /** The auxiliary address the host's shim takes. */
 const SHIM_AUX = 'berth-host';
 
-const VLAN_PARENT = /^(.+)\.(\d+)$/;
-const IFNAME = /^[a-zA-Z0-9_.-]+$/;
-
-const shortId = (id: string) => id.slice(0, 9);
-const networkMark = (ctx: EngineContext, net: { id: string }) => `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}`;
 
 function modeOf(net: NetworkRecord): MacvlanMode {
   return (net.options[OPT_MACVLAN_MODE] ?? 'bridge') as MacvlanMode;
@@ -39,68 +33,12 @@ function hostAccess(net: NetworkRecord): { shim: string; address: string } | und
   return shim && address ? { shim, address } : undefined;
 }
 
-function parentOf(net: NetworkRecord): string {
-  const parent = linkOf(net, 'parent');
-  if (!parent) throw new Error(`macvlan network ${net.name} has no parent on record`);
-  return parent;
-}
-
 /** The highest address of the subnet that is neither the gateway nor reserved: the host shim's. */
 function shimAddress(draft: NetworkDraft, aux: Record<string, string>): string {
   const subnet = parseCidr(draft.subnet);
   const taken = new Set([draft.gateway, ...Object.values(aux)]);
   for (let ip = lastHost(subnet); ip > subnet.network; ip--) if (!taken.has(formatIpv4(ip))) return formatIpv4(ip);
   throw invalid(`subnet ${draft.subnet} has no address left for the host shim (-o ${OPT_HOST_ACCESS}=true)`);
-}
-
-/** The parent's links: the host's own (not owned), or one berth makes (a VLAN sub-interface, a pair). */
-function parentLinks(ctx: EngineContext, draft: NetworkDraft, view: HostView): NetworkLink[] {
-  const asked = draft.options[OPT_PARENT];
-  if (draft.internal) {
-    if (asked !== undefined) throw invalid(`an --internal macvlan network gets a parent of its own (its containers reach only each other): drop -o ${OPT_PARENT}=${asked}`);
-    return [
-      { role: 'parent', name: `bmv${shortId(draft.id)}`, owned: true },
-      { role: 'parent-peer', name: `bmp${shortId(draft.id)}`, owned: true },
-    ];
-  }
-  if (asked === undefined || asked === '') {
-    throw invalid(`a macvlan network needs a parent interface: -o ${OPT_PARENT}=IFACE (or IFACE.VLAN), or --internal for containers that only reach each other`);
-  }
-  if (asked.length > MAX_IFNAME || !IFNAME.test(asked)) {
-    throw invalid(`parent "${asked}" is not a valid interface name: at most ${MAX_IFNAME} characters of letters, digits, '_', '.' and '-'`);
-  }
-  const owner = ctx.store.networkOwningLink(asked);
-  if (owner) throw conflict(`parent ${asked} is a link of berth's network ${owner.name}: choose an interface of the host`);
-  const link = view.links.find((l) => l.name === asked);
-  if (link) {
-    if (!link.up) throw invalid(`parent interface ${asked} is down: bring it up (ip link set ${asked} up) first`);
-    return [{ role: 'parent', name: asked, owned: false }];
-  }
-  const vlan = VLAN_PARENT.exec(asked);
-  if (vlan) {
-    const [, base, idText] = vlan;
-    const id = Number(idText);
-    if (!Number.isInteger(id) || id < 1 || id > 4094) throw invalid(`VLAN id ${idText} of parent ${asked} is out of range: use 1 to 4094`);
-    const baseLink = view.links.find((l) => l.name === base);
-    if (!baseLink) throw notFound(`parent interface ${base} (of ${asked}) not found: name an existing link`);
-    if (!baseLink.up) throw invalid(`parent interface ${base} is down: bring it up (ip link set ${base} up) first`);
-    return [{ role: 'parent', name: asked, owned: true }];
-  }
-  throw notFound(`parent interface ${asked} not found: name an existing link with -o ${OPT_PARENT}=IFACE`);
-}
-
-/**
- * The host's own addresses in the subnet (on the parent or on another link of the same LAN) are
- * taken already: reserved, so no container is handed one (Docker would hand them out).
- */
-function hostAddresses(draft: NetworkDraft, view: HostView): Record<string, string> {
-  const subnet = parseCidr(draft.subnet);
-  const out: Record<string, string> = {};
-  for (const a of view.addresses) {
-    if (!cidrContains(subnet, parseIpv4(a.address)) || a.address === draft.gateway || Object.values(draft.auxAddresses).includes(a.address)) continue;
-    out[`berth-host-${a.address}`] = a.address;
-  }
-  return out;
 }
 
 /** passthru gives the whole parent to one network (and one container); nothing else may share it. */
@@ -110,12 +48,6 @@ function checkParentFree(ctx: EngineContext, parent: string, mode: MacvlanMode):
     if (modeOf(other) === 'passthru') throw conflict(`parent ${parent} is already used by macvlan network ${other.name} in passthru mode, which takes the whole interface`);
     if (mode === 'passthru') throw conflict(`passthru mode takes the whole interface, and parent ${parent} is already used by macvlan network ${other.name}`);
   }
-}
-
-function vlanOf(net: NetworkRecord): { base: string; id: number } | undefined {
-  const parent = net.links.find((l) => l.role === 'parent');
-  const m = parent?.owned ? VLAN_PARENT.exec(parent.name) : null;
-  return m ? { base: m[1]!, id: Number(m[2]) } : undefined;
 }
 
 export const macvlanDriver: NetworkDriver = {
@@ -130,7 +62,7 @@ export const macvlanDriver: NetworkDriver = {
     const access = draft.options[OPT_HOST_ACCESS] === 'true';
     if (access && mode !== 'bridge') throw invalid(`-o ${OPT_HOST_ACCESS}=true needs macvlan_mode bridge: in ${mode} mode the host's shim cannot reach the containers`);
     if (access && draft.internal) throw invalid(`an --internal network keeps the host out: drop -o ${OPT_HOST_ACCESS}=true`);
-    const links = parentLinks(ctx, draft, view);
+    const links = parentLinks(ctx, draft, view, 'macvlan');
     checkParentFree(ctx, links[0]!.name, mode as MacvlanMode);
     const auxAddresses = hostAddresses(draft, view);
     if (access) {
@@ -141,22 +73,16 @@ export const macvlanDriver: NetworkDriver = {
   },
 
   async ensure(ctx, net) {
-    const mark = networkMark(ctx, net);
-    const parent = parentOf(net);
-    const peer = linkOf(net, 'parent-peer');
-    const { created } = await ctx.kernel.call('ensureMacvlanParent', { parent, vlan: vlanOf(net), ownPair: peer ? { peer } : undefined, mark, mtu: networkMtu(net) });
+    const created = await ensureParent(ctx, net);
     const access = hostAccess(net);
     if (!access) return created;
-    const shim = await ctx.kernel.call('ensureMacvlanShim', { name: access.shim, parent, mark, address: access.address, mtu: networkMtu(net) });
+    const shim = await ctx.kernel.call('ensureMacvlanShim', { name: access.shim, parent: parentOf(net), mark: networkMark(ctx, net), address: access.address, mtu: networkMtu(net) });
     return created || shim.created;
   },
 
   async remove(ctx, net) {
-    const mark = networkMark(ctx, net);
     // The shim first: it hangs off the parent.
-    for (const link of [...net.links].filter((l) => l.owned && l.role !== 'parent-peer').sort((a) => (a.role === 'shim' ? -1 : 1))) {
-      if ((await ctx.kernel.call('deleteOwnLink', { name: link.name, mark })) === 'foreign') ctx.log.warn('left a link berth did not create', { network: net.name, link: link.name });
-    }
+    await removeOwnLinks(ctx, net, ['shim']);
   },
 
   hostLinkOf() {
@@ -171,10 +97,10 @@ export const macvlanDriver: NetworkDriver = {
     }
     const subnet = parseCidr(net.subnet!);
     const access = hostAccess(net);
-    await ctx.kernel.call('attachMacvlan', {
+    await ctx.kernel.call('attachLanChild', {
       netnsPath: spec.netnsPath,
       parent: parentOf(net),
-      mode,
+      kind: { macvlan: mode },
       ifname: endpoint.ifname,
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
       // In passthru mode the child is the parent, with the parent's address.
@@ -221,14 +147,6 @@ export const macvlanDriver: NetworkDriver = {
   },
 
   async repair(ctx, net, endpoints, _view, report) {
-    // A child someone deleted inside a running container is made again, with its address and routes.
-    for (const e of endpoints) {
-      const c = ctx.store.container(e.containerId);
-      if (!c?.netnsPath || c.state !== 'running') continue;
-      if (await ctx.kernel.call('sandboxHasLink', { netnsPath: c.netnsPath, ifname: e.ifname })) continue;
-      const first = ctx.store.endpointsOfContainer(c.id).sort((a, b) => a.ifname.localeCompare(b.ifname, 'en', { numeric: true }))[0];
-      await macvlanDriver.join(ctx, net, e, { netnsPath: c.netnsPath, defaultRoute: first?.id === e.id });
-      report.reattached.push(`${c.name}:${e.ifname}`);
-    }
+    await restoreChildren(ctx, macvlanDriver, net, endpoints, report);
   },
 };

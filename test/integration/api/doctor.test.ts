@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { BERTH, Sandbox, must, run } from '../../helpers/sandbox.js';
 
-const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'ip_forward', 'netns-dir'];
+const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'macvlan', 'ipvlan', '8021q', 'ip_forward', 'netns-dir'];
 
 describe('berth doctor', () => {
   let sb: Sandbox;
@@ -33,7 +33,7 @@ describe('berth doctor', () => {
     const before = await snapshot();
     const r = await doctor();
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
-    for (const name of CHECKS) assert.match(r.stdout, new RegExp(`^ {2}(ok|info) +${name} `, 'm'), `check ${name} in:\n${r.stdout}`);
+    for (const name of CHECKS) assert.match(r.stdout, new RegExp(`^ {2}(ok|info|n/a) +${name} `, 'm'), `check ${name} in:\n${r.stdout}`);
     assert.doesNotMatch(r.stdout, /MISSING/);
     assert.match(r.stdout, /^everything berth needs is here$/m);
     assert.match(r.stdout, /ip_forward +net\.ipv4\.ip_forward is 0 in this namespace/, 'reported, not changed');
@@ -45,7 +45,27 @@ describe('berth doctor', () => {
     assert.equal(r.code, 0, r.stderr);
     const checks = JSON.parse(r.stdout) as { name: string; status: string; detail: string }[];
     assert.deepEqual(checks.map((c) => c.name), CHECKS);
-    for (const c of checks) assert.ok(c.status === 'ok' || c.status === 'info', `${c.name}: ${c.status} ${c.detail}`);
+    for (const c of checks) assert.ok(['ok', 'info', 'unavailable'].includes(c.status), `${c.name}: ${c.status} ${c.detail}`);
+  });
+
+  test('the driver features (macvlan, ipvlan, 802.1Q) are reported as iproute2 finds them on this kernel', async () => {
+    const r = await doctor(['--format', 'json']);
+    const checks = new Map((JSON.parse(r.stdout) as { name: string; status: string; detail: string; fix?: string }[]).map((c) => [c.name, c]));
+    must(await sb.inHost('ip', ['link', 'add', 'dtp0', 'type', 'veth', 'peer', 'name', 'dtp1']), 'parent');
+    try {
+      for (const [name, type, fix] of [['macvlan', ['macvlan', 'mode', 'bridge'], /modprobe macvlan/], ['ipvlan', ['ipvlan', 'mode', 'l3'], /modprobe ipvlan \(kernel CONFIG_IPVLAN\)/], ['8021q', ['vlan', 'id', '7'], /modprobe 8021q/]] as const) {
+        const made = (await sb.inHost('ip', ['link', 'add', 'link', 'dtp0', 'name', 'dtc', 'type', ...type])).code === 0;
+        if (made) await sb.inHost('ip', ['link', 'del', 'dtc']);
+        const check = checks.get(name)!;
+        assert.equal(check.status, made ? 'ok' : 'unavailable', `${name}: iproute2 ${made ? 'made' : 'could not make'} one; doctor says ${check.status}: ${check.detail}`);
+        if (!made) {
+          assert.match(check.detail, /this kernel has no .* support: .* refused/, name);
+          assert.match(check.fix!, fix, name);
+        }
+      }
+    } finally {
+      await sb.inHost('ip', ['link', 'del', 'dtp0']);
+    }
   });
 
   test('says what is missing and how to fix it, and exits 1', async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
+import { BUSYBOX, REPO, Sandbox, eventually, run } from '../../helpers/sandbox.js';
 import { Lan, type LanHost } from '../../helpers/lan.js';
 
 describe('macvlan networks', () => {
@@ -176,6 +176,37 @@ describe('macvlan networks', () => {
     await sb.berthOk('rm', '-f', 'ia', 'ib');
     await sb.berthOk('network', 'rm', 'mvi');
     assert.doesNotMatch((await sb.inHost('ip', ['-o', 'link'])).stdout, /bm[vp][0-9a-f]{9}/, 'and it went with the network');
+  });
+
+  test('doors: the docker CLI creates and inspects a macvlan network; the CNI plugin attaches to it', async (t) => {
+    t.after(() => cleanup('dmv'));
+    const docker = (...args: string[]) => run('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${sb.socket}` }, timeoutMs: 30_000 });
+    const made = await docker('network', 'create', '-d', 'macvlan', '--subnet', lan.subnet, '--gateway', '192.168.77.1', '--ip-range', '192.168.77.192/26', '-o', 'parent=lan0', '-o', 'macvlan_mode=bridge', 'dmv');
+    assert.equal(made.code, 0, made.stderr);
+    const [net] = JSON.parse((await docker('network', 'inspect', 'dmv')).stdout);
+    assert.equal(net.Driver, 'macvlan');
+    assert.deepEqual(net.Options, { parent: 'lan0', macvlan_mode: 'bridge' });
+    assert.match((await docker('network', 'ls', '--filter', 'driver=macvlan')).stdout, /dmv +macvlan +local/);
+    const bad = await docker('network', 'create', '-d', 'macvlan', '--subnet', '10.93.0.0/24', '-o', 'parent=nosuch0', 'dbad');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /parent interface nosuch0 not found/);
+
+    const netns = await sb.makeNetns('cnimv');
+    const cni = (command: string) =>
+      run('nsenter', [`--net=${sb.hostNs}`, '--', path.join(REPO, 'bin/berth-cni')], {
+        env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: 'mvcni', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+        input: JSON.stringify({ cniVersion: '1.1.0', name: 'dmv', type: 'berth', host: `unix://${sb.socket}` }),
+      });
+    const add = await cni('ADD');
+    assert.equal(add.code, 0, add.stdout);
+    const result = JSON.parse(add.stdout);
+    const ip = result.ips[0].address.split('/')[0];
+    assert.match(ip, /^192\.168\.77\.(19[2-9]|2\d\d)$/);
+    assert.equal(result.interfaces.length, 1, 'only the sandbox interface: a macvlan child has no host end');
+    assert.deepEqual(result.dns.nameservers, [], 'no resolver on a macvlan network without the host shim');
+    assert.ok(await ping(peer.nsPath, ip), 'the LAN reaches the CNI attachment');
+    assert.equal((await cni('DEL')).code, 0);
+    assert.equal((await sb.inNs(netns, 'ip', ['link', 'show', 'eth0'])).code, 1, 'DEL removed the child');
   });
 
   test('bad input: a clear error, a non-zero exit and nothing half-made', async () => {

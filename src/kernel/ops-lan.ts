@@ -1,17 +1,19 @@
 /**
- * Kernel operations of macvlan networks: the parent a network hangs its containers off (the host's
- * own link, an 802.1Q sub-interface berth makes, or a veth pair berth makes for a network with no
- * parent), the host's shim that lets the host reach its own macvlan containers, and the child link
- * of each container, made directly inside the container's namespace.
+ * Kernel operations of networks that put containers straight on a LAN (macvlan, ipvlan): the
+ * parent a network hangs its containers off (the host's own link, an 802.1Q sub-interface berth
+ * makes, or a veth pair berth makes for a network with no parent), the host's macvlan shim that
+ * lets the host reach its own containers, and the child link of each container, made directly
+ * inside the container's namespace.
  */
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
-import { newMacvlan, newVlan, type MacvlanMode } from './netlink/sublinks.js';
+import { newIpvlan, newMacvlan, newVlan, type IpvlanFlag, type IpvlanMode, type MacvlanMode } from './netlink/sublinks.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createSandbox, deleteLink } from './ops.js';
 import { openNetns, withNetns } from './netns.js';
 
 const EOPNOTSUPP = 95;
+const NO_IPVLAN = 'this kernel has no ipvlan support (CONFIG_IPVLAN, module ipvlan): load the module (modprobe ipvlan), or use -d macvlan';
 
 let hostSocket: NetlinkSocket | undefined;
 const host = () => (hostSocket ??= new NetlinkSocket());
@@ -41,7 +43,7 @@ function mustBeOwn(link: nl.LinkInfo, mark: string): void {
   }
 }
 
-export interface MacvlanParentSpec {
+export interface LanParentSpec {
   /** The link children hang off. */
   parent: string;
   /** berth makes the parent: an 802.1Q sub-interface of `base`… */
@@ -58,7 +60,7 @@ export interface MacvlanParentSpec {
  * reconciler restores a deleted one). A parent of the host is only checked: berth never brings up
  * or changes a link it did not make. Returns whether it made something.
  */
-export function ensureMacvlanParent(spec: MacvlanParentSpec): { created: boolean } {
+export function ensureLanParent(spec: LanParentSpec): { created: boolean } {
   const sock = host();
   const existing = linkByName(sock, spec.parent);
   if (!spec.vlan && !spec.ownPair) {
@@ -144,10 +146,11 @@ export function ensureMacvlanShim(spec: MacvlanShimSpec): { created: boolean } {
   return { created };
 }
 
-export interface MacvlanAttachSpec {
+export interface LanChildSpec {
   netnsPath: string;
   parent: string;
-  mode: MacvlanMode;
+  /** What the child is: a macvlan of a mode, or an ipvlan of a mode and flag. */
+  kind: { macvlan: MacvlanMode } | { ipvlan: IpvlanMode; flag: IpvlanFlag };
   ifname: string;
   /** berth's mark on the child (`berth:<owner>:endpoint:<id>`). */
   alias: string;
@@ -158,6 +161,8 @@ export interface MacvlanAttachSpec {
   broadcast: string;
   /** The LAN's router; a network with none (internal) gets no default route. */
   gateway?: string;
+  /** The default route goes straight out of the interface (ipvlan l3: the parent's host routes). */
+  routeViaDevice?: boolean;
   defaultRoute: boolean;
   mtu?: number;
   createSandbox?: boolean;
@@ -166,19 +171,23 @@ export interface MacvlanAttachSpec {
 }
 
 /**
- * Creates the container's macvlan child straight inside its namespace (one NEWLINK with the
+ * Creates the container's macvlan or ipvlan child straight inside its namespace (one NEWLINK with the
  * namespace's fd), then its address and routes there. On failure nothing of it is left.
  */
-export function attachMacvlan(spec: MacvlanAttachSpec): void {
+export function attachLanChild(spec: LanChildSpec): void {
   if (spec.createSandbox) createSandbox({ path: spec.netnsPath });
   const sock = host();
   const parent = linkByName(sock, spec.parent);
   if (!parent) throw new Error(`parent interface ${spec.parent} is missing: run \`berth system reconcile\` to restore it, or recreate the network`);
   const nsFd = openNetns(spec.netnsPath);
   try {
-    sock.transact([newMacvlan({ name: spec.ifname, parentIndex: parent.index, mode: spec.mode, mtu: spec.mtu, mac: spec.mac, netnsFd: nsFd })], [`create macvlan ${spec.ifname} on ${spec.parent}`]);
+    const common = { name: spec.ifname, parentIndex: parent.index, mtu: spec.mtu, netnsFd: nsFd };
+    const request = 'macvlan' in spec.kind ? newMacvlan({ ...common, mode: spec.kind.macvlan, mac: spec.mac }) : newIpvlan({ ...common, mode: spec.kind.ipvlan, flag: spec.kind.flag });
+    sock.transact([request], [`create ${'macvlan' in spec.kind ? 'macvlan' : 'ipvlan'} ${spec.ifname} on ${spec.parent}`]);
   } catch (err) {
-    if ((err as { errno?: number }).errno === EEXIST) throw new Error(`interface ${spec.ifname} already exists in the sandbox`);
+    const errno = (err as { errno?: number }).errno;
+    if (errno === EEXIST) throw new Error(`interface ${spec.ifname} already exists in the sandbox`);
+    if (errno === EOPNOTSUPP) throw Object.assign(new Error(NO_IPVLAN), { errno });
     throw err;
   } finally {
     fs.closeSync(nsFd);
@@ -192,7 +201,7 @@ export function attachMacvlan(spec: MacvlanAttachSpec): void {
   }
 }
 
-function configureChild(spec: MacvlanAttachSpec): void {
+function configureChild(spec: LanChildSpec): void {
   const sock = new NetlinkSocket();
   try {
     const child = linkByName(sock, spec.ifname);
@@ -200,10 +209,14 @@ function configureChild(spec: MacvlanAttachSpec): void {
     disableIpv6(spec.ifname);
     // A gratuitous ARP when the child comes up (its address set first): LAN hosts and the router
     // that cached the address for a container gone before would otherwise send to its old MAC.
+    // (An ipvlan l3 child does no ARP; the setting is then moot.)
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${spec.ifname}/arp_notify`, '1');
     const steps = [nl.setAlias(child.index, spec.alias), nl.newAddress(child.index, spec.ip, spec.prefix, spec.broadcast), nl.setLinkUp({ index: child.index })];
     const labels = [`mark ${spec.ifname}`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`, `bring ${spec.ifname} up`];
-    if (spec.defaultRoute && spec.gateway) {
+    if (spec.defaultRoute && spec.routeViaDevice) {
+      steps.push(nl.newRoute({ dst: '0.0.0.0', prefix: 0, oifIndex: child.index }));
+      labels.push(`add default route dev ${spec.ifname}`);
+    } else if (spec.defaultRoute && spec.gateway) {
       steps.push(nl.newDefaultRoute(spec.gateway, child.index));
       labels.push(`add default route via ${spec.gateway}`);
     }
@@ -258,4 +271,22 @@ export function sandboxHasLink(spec: { netnsPath: string; ifname: string }): boo
       sock.close();
     }
   });
+}
+
+/**
+ * Whether ipvlan children can hang off `parent`: makes one in the host namespace (a name of
+ * berth's, `probe`) and deletes it, so `network create -d ipvlan` fails up front on a kernel
+ * without ipvlan, naming the missing feature.
+ */
+export function checkIpvlan(spec: { parent: string; probe: string }): void {
+  const sock = host();
+  const parent = linkByName(sock, spec.parent);
+  if (!parent) throw new Error(`parent interface ${spec.parent} not found`);
+  try {
+    sock.transact([newIpvlan({ name: spec.probe, parentIndex: parent.index, mode: 'l3' })], [`probe ipvlan on ${spec.parent}`]);
+  } catch (err) {
+    if ((err as { errno?: number }).errno === EOPNOTSUPP) throw Object.assign(new Error(NO_IPVLAN), { errno: EOPNOTSUPP });
+    throw err;
+  }
+  deleteLink(spec.probe);
 }
