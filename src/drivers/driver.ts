@@ -79,7 +79,7 @@ export interface NetworkDriver {
   /** Removes what the network owns; never a link it did not make. */
   remove(ctx: EngineContext, net: NetworkRecord): Promise<void>;
   /** The endpoint's host-side link name (null if it has none), fixed before the kernel work. */
-  hostLinkOf(endpointId: string): string | null;
+  hostLinkOf(net: NetworkRecord, endpointId: string): string | null;
   /** Plugs the endpoint into its sandbox; on failure leaves nothing of it in the kernel. */
   join(ctx: EngineContext, net: NetworkRecord, endpoint: EndpointRecord, spec: JoinSpec): Promise<void>;
   /** Unplugs it; idempotent. Slow kernel work is returned to be started last, unawaited (see leaveNetwork). */

@@ -6,10 +6,11 @@
 import { bridgeDriver } from './bridge/bridge-driver.js';
 import { ipvlanDriver } from './ipvlan/ipvlan-driver.js';
 import { macvlanDriver } from './macvlan/macvlan-driver.js';
+import { ptpDriver } from './ptp/ptp-driver.js';
 import type { NetworkDriver } from './driver.js';
 import type { NetworkRecord } from '../store/store.js';
 
-const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver].map((d) => [d.name, d]));
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver].map((d) => [d.name, d]));
 
 export function driverNamed(name: string): NetworkDriver | undefined {
   return DRIVERS.get(name);

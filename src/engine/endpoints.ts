@@ -83,7 +83,7 @@ export async function joinNetwork(
     ip,
     mac,
     aliases: req.aliases,
-    hostLink: driver.hostLinkOf(id),
+    hostLink: driver.hostLinkOf(net, id),
     state: 'pending',
   };
   try {

@@ -4,7 +4,8 @@
  * so publishing a port costs the same at 1 or 10,000 published ports.
  */
 import { OPT_ICC } from '../constants.js';
-import { buildRuleset, dnsElements, iccOffPortElements, networkElements, portElements, type ElementOp } from '../firewall/ruleset.js';
+import { setsLackingIntervals } from '../firewall/legacy-sets.js';
+import { buildRuleset, intervalSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementOp } from '../firewall/ruleset.js';
 import { checkNetwork, checkPublishedPort, parseIpv4, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
 import { conflict } from '../errors.js';
@@ -104,8 +105,18 @@ export class FirewallSync {
     for (const c of this.ctx.store.containers()) this.track(c.id);
     const iccOffPorts = [...this.tracked].flatMap(([containerId, t]) => t.iccPorts.map((port) => ({ containerId, port })));
     const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
-    await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }) });
+    const recreateSets = this.setsChecked ? [] : await this.setsToRecreate();
+    await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }, { recreateSets }) });
+    this.setsChecked = true;
     this.forgetDnsFlows(dns);
+  }
+
+  /** Whether berth's sets were checked for flags an older berth gave them (once per daemon). */
+  private setsChecked = false;
+
+  private async setsToRecreate(): Promise<string[]> {
+    const listing = (await this.ctx.kernel.call('nft', { script: 'list sets ip' })) + (await this.ctx.kernel.call('nft', { script: 'list maps ip' }));
+    return setsLackingIntervals(listing, intervalSets());
   }
 
   async dnsListenerChanged(listener: DnsListener, op: ElementOp): Promise<void> {

@@ -12,7 +12,8 @@ import { isRunningProcess, recordPid, stopNetwork } from './containers.js';
 import { killProcessesInNetns, processesInNetns, rootProcess } from '../runtime/process.js';
 import { driverOf } from '../drivers/registry.js';
 
-const OWN_VETH = new RegExp(`^${VETH_PREFIX}[0-9a-f]{12}$`);
+// Host ends of bridge networks' veths, and of ptp networks' (bpt + 12 hex).
+const OWN_VETH = new RegExp(`^(${VETH_PREFIX}|bpt)[0-9a-f]{12}$`);
 
 export interface ReconcileReport {
   bridgesRestored: string[];

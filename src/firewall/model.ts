@@ -11,7 +11,11 @@ import type { Cidr } from '../ipam/ipv4.js';
 
 export interface FirewallNetwork {
   id: string;
-  /** Linux interface name of the network's bridge (at most 15 bytes). */
+  /**
+   * The network's interface on the host: its bridge (a Linux interface name, at most 15 bytes), or
+   * for a network with one host link per container (ptp) a name prefix ending in `*` that matches
+   * all of them.
+   */
   bridge: string;
   /** IPv4 CIDR, e.g. `10.77.0.0/24`. */
   subnet: string;
@@ -68,6 +72,8 @@ export interface CheckedNetwork extends FirewallNetwork {
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 // Stricter than Linux (which allows nearly any byte): the name is spliced into quoted nft strings.
 const IFNAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+/** An interface name, or a prefix of one followed by `*` (nft matches it as a wildcard). */
+const IFACE_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$|^[A-Za-z0-9_][A-Za-z0-9_.-]{0,13}\*$/;
 
 /** Dotted-quad IPv4 as a number, or undefined when malformed (the caller words the error). */
 export function parseIpv4(text: string): number | undefined {
@@ -115,8 +121,8 @@ function checkPortNumber(port: number, what: string): void {
 export function checkNetwork(net: FirewallNetwork): CheckedNetwork {
   checkId(net.id, 'network');
   const what = `network ${net.id}`;
-  if (!IFNAME_PATTERN.test(net.bridge) || net.bridge === 'lo') {
-    throw invalid(`${what}: bridge name "${net.bridge}" must be 1-15 characters of letters, digits, "_", "." or "-"`);
+  if (!IFACE_PATTERN.test(net.bridge) || net.bridge === 'lo') {
+    throw invalid(`${what}: interface "${net.bridge}" must be 1-15 characters of letters, digits, "_", "." or "-" (or a prefix of one and "*")`);
   }
   const prefix = parseSubnet(net.subnet, what);
   const gateway = parseIpv4(net.gateway);
@@ -150,7 +156,7 @@ export function checkPublishedPort(port: PublishedPort): PublishedPort {
 export function checkDnsListener(l: DnsListener): DnsListener {
   checkId(l.networkId, 'network');
   const what = `DNS resolver of network ${l.networkId}`;
-  if (!IFNAME_PATTERN.test(l.bridge)) throw invalid(`${what}: bridge name "${l.bridge}" is not an interface name`);
+  if (!IFACE_PATTERN.test(l.bridge)) throw invalid(`${what}: interface "${l.bridge}" is not an interface name or prefix`);
   const address = parseIpv4(l.address);
   if (address === undefined) throw invalid(`${what}: address "${l.address}" is not IPv4`);
   checkPortNumber(l.port, `${what}: port`);

@@ -47,6 +47,11 @@ import {
 
 export type ElementOp = 'add' | 'delete';
 
+/** The interval sets and maps of `ip berth` (their interface keys may be `prefix*` wildcards). */
+export function intervalSets(): string[] {
+  return SETS.filter((s) => s.family === IP_FAMILY && s.interval).map((s) => s.name);
+}
+
 interface RuleSpec {
   /** Why the rule exists; written above it in the generated script. */
   why: string;
@@ -85,12 +90,12 @@ interface Element {
 const LOOPBACK_NET = '127.0.0.0/8';
 
 const SETS: readonly SetSpec[] = [
-  { family: IP_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: false },
-  { family: IP_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: true },
+  { family: IP_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: true },
   { family: IP_FAMILY, name: IP_SETS.containerSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: IP_FAMILY, name: IP_SETS.masqSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.internalBridges, kind: 'set', type: 'ifname', interval: false },
-  { family: IP_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.internalBridges, kind: 'set', type: 'ifname', interval: true },
+  { family: IP_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: true },
   {
     family: IP_FAMILY,
     name: IP_SETS.dnatAny,
@@ -105,9 +110,9 @@ const SETS: readonly SetSpec[] = [
     type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
     interval: false,
   },
-  { family: IP_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv4_addr : inet_service', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv4_addr : inet_service', interval: true },
   { family: IP_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv4_addr . inet_service', interval: false },
-  { family: IP_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv4_addr . inet_service', interval: false },
+  { family: IP_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv4_addr . inet_service', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
@@ -513,7 +518,7 @@ function renderElementBlock(family: TableFamily, set: string, elements: Element[
  * tables exist; leaves other tables and the user's chain alone. Throws BerthError ('invalid' or
  * 'conflict') for a state that cannot be expressed.
  */
-export function buildRuleset(state: FirewallState): string {
+export function buildRuleset(state: FirewallState, opts: { recreateSets?: readonly string[] } = {}): string {
   const networks = state.networks.map(checkNetwork).sort((a, b) => compare(a.id, b.id));
   checkNetworks(networks);
   const ports = state.ports.map(checkPublishedPort);
@@ -535,11 +540,14 @@ export function buildRuleset(state: FirewallState): string {
     for (const chain of chains) {
       out.push(`add chain ${setRef(chain)}${chain.base === undefined ? '' : ` { ${chain.base} }`}`);
     }
-    for (const set of sets) {
-      out.push(`add ${set.kind} ${setRef(set)} { type ${set.type};${set.interval ? ' flags interval;' : ''} }`);
-    }
+    const recreate = (set: SetSpec) => family === IP_FAMILY && (opts.recreateSets ?? []).includes(set.name);
+    const declare = (set: SetSpec) => `add ${set.kind} ${setRef(set)} { type ${set.type};${set.interval ? ' flags interval;' : ''} }`;
+    for (const set of sets) if (!recreate(set)) out.push(declare(set));
     for (const chain of chains) if (chain.owned) out.push(`flush chain ${setRef(chain)}`);
-    for (const set of sets) out.push(`flush ${set.kind} ${setRef(set)}`);
+    // A set whose flags changed (an older berth made it without intervals) cannot be redeclared:
+    // it goes once no rule refers to it, and comes back with the flags of this version.
+    for (const set of sets) if (recreate(set)) out.push(`delete ${set.kind} ${setRef(set)}`, declare(set));
+    for (const set of sets) if (!recreate(set)) out.push(`flush ${set.kind} ${setRef(set)}`);
     for (const chain of chains) {
       out.push('', ...commentLines(`${chain.name}: ${chain.why}`));
       for (const rule of chain.rules) out.push(...commentLines(rule.why), `add rule ${setRef(chain)} ${rule.rule}`);

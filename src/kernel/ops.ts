@@ -14,6 +14,8 @@ import { NftContext } from './nft.js';
 export * from './ops-netfilter.js';
 // Links of drivers that put containers on a LAN (macvlan, ipvlan): parents, the host shim, children.
 export * from './ops-lan.js';
+// Links and routes of point-to-point networks.
+export * from './ops-ptp.js';
 
 let hostSocket: NetlinkSocket | undefined;
 const host = () => (hostSocket ??= new NetlinkSocket());

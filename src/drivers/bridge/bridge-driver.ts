@@ -41,6 +41,8 @@ function checkBridgeNameFree(ctx: EngineContext, view: HostView, bridge: string)
   if (bridge.length === 0 || bridge.length > MAX_IFNAME || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) {
     throw invalid(`bridge name "${bridge}" is not a valid interface name: at most ${MAX_IFNAME} characters of letters, digits, '_', '.' and '-'`);
   }
+  // The firewall matches ptp networks' host ends by that prefix: a bridge named so would be taken for one.
+  if (/^bpt[0-9a-f]{6}/.test(bridge)) throw invalid(`bridge name "${bridge}" is reserved: names starting with bpt and 6 hex digits are berth's ptp links`);
   const holder = ctx.store.networkOwningLink(bridge);
   if (holder) throw conflict(`bridge name ${bridge} is already used by network ${holder.name}`);
   const link = view.links.find((l) => l.name === bridge);
@@ -80,7 +82,7 @@ export const bridgeDriver: NetworkDriver = {
     }
   },
 
-  hostLinkOf(endpointId) {
+  hostLinkOf(_net, endpointId) {
     return `${VETH_PREFIX}${endpointId.slice(0, MAX_IFNAME - VETH_PREFIX.length - 1)}`;
   },
 

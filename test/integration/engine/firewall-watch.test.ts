@@ -27,7 +27,17 @@ describe('berth restores its firewall after someone else changes it', () => {
     await sb?.destroy();
   });
 
-  const ruleset = async () => (await sb.inHost('nft', ['list', 'ruleset'])).stdout;
+  /**
+   * The ruleset as a sorted list of its lines, elements one per line: nft lists the elements of
+   * an interval set in the order they were added, which a rebuild does not keep.
+   */
+  const ruleset = async () =>
+    (await sb.inHost('nft', ['list', 'ruleset'])).stdout
+      .split('\n')
+      .map((l) => l.trim().replace(/^elements = \{ /, '').replace(/( \}|,)$/, ''))
+      .filter(Boolean)
+      .sort()
+      .join('\n');
   const crossNetwork = async () => (await sb.inNs(await sb.netnsOf('srv'), BUSYBOX, ['nc', '-w', '1', otherIp, '80'])).stdout.trim();
   const published = async () => (await sb.inNs(lan.nsPath, BUSYBOX, ['nc', '-w', '2', lan.hostAddress, '8600'])).stdout.trim();
 

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FirewallState, PublishedPort } from '../../../src/firewall/model.js';
 import { IP_CHAINS, TABLE } from '../../../src/firewall/names.js';
-import { buildRuleset, networkElements, portElements } from '../../../src/firewall/ruleset.js';
+import { buildRuleset, intervalSets, networkElements, portElements } from '../../../src/firewall/ruleset.js';
+import { setsLackingIntervals } from '../../../src/firewall/legacy-sets.js';
 import {
   chainRules,
   createNamespace,
@@ -125,5 +126,23 @@ test('10,000 published ports load as map elements and one can be deleted alone',
     assert.equal(nftElements(objects).filter((e) => e.startsWith(`ip ${TABLE} dnat_any `)).length, 10_000);
     nftLoad(ns, portElements(many[1234]!, 'delete'));
     assert.equal(nftElements(nftList(ns)).filter((e) => e.startsWith(`ip ${TABLE} dnat_any `)).length, 9_999);
+  });
+});
+
+test('sets an older berth made without intervals are recreated in place, and a ptp-style interface prefix loads', { skip }, async () => {
+  const state: FirewallState = { networks: [network(), network({ id: 'net-p', bridge: 'bpt0a1b2c*', subnet: '10.88.0.0/24', gateway: '10.88.0.1', icc: false })], ports: samplePorts('10.77.0.2') };
+  const current = buildRuleset(state);
+  // What berth wrote before interface prefixes: the same sets without `flags interval`.
+  const older = current.replace(/(add (?:set|map) ip berth (?:bridges|same_bridge|internal_bridges|icc_off_bridges|dns_redirect|dns_clients) \{ type [^;]+;) flags interval;/g, '$1');
+  assert.notEqual(older, current, 'the older script differs');
+  await withNamespace('upgrade', (ns) => {
+    nftLoad(ns, buildRuleset({ networks: [network()], ports: [] }).replace(/(add (?:set|map) ip berth \S+ \{ type [^;]+;) flags interval;/g, (m, head: string) => (/ipv4_addr;$/.test(head) ? m : head)));
+    assert.throws(() => nftLoad(ns, current), /File exists|add 'flags interval' to your set declaration/, 'control: the new script does not load over the old sets as they are');
+    const lacking = setsLackingIntervals(inNs(ns, 'nft', ['list', 'sets', 'ip']) + inNs(ns, 'nft', ['list', 'maps', 'ip']), intervalSets());
+    assert.deepEqual(lacking.sort(), ['bridges', 'dns_clients', 'dns_redirect', 'icc_off_bridges', 'internal_bridges', 'same_bridge']);
+    nftLoad(ns, buildRuleset(state, { recreateSets: lacking }));
+    assert.deepEqual(setsLackingIntervals(inNs(ns, 'nft', ['list', 'sets', 'ip']) + inNs(ns, 'nft', ['list', 'maps', 'ip']), intervalSets()), [], 'every set has its intervals now');
+    assert.deepEqual(nftElements(nftList(ns)), expectedElements(state));
+    nftLoad(ns, current); // and the next ordinary rebuild needs no recreation
   });
 });

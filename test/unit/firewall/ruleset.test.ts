@@ -176,8 +176,12 @@ function assertThrowsKind(fn: () => unknown, kind: ErrorKind, message: RegExp): 
 }
 
 test('invalid networks are rejected before any nft text is produced', () => {
-  assertThrowsKind(() => networkElements(network({ bridge: 'br"; flush ruleset' }), 'add'), 'invalid', /bridge name/);
-  assertThrowsKind(() => networkElements(network({ bridge: 'a-very-long-bridge-name' }), 'add'), 'invalid', /bridge name/);
+  assertThrowsKind(() => networkElements(network({ bridge: 'br"; flush ruleset' }), 'add'), 'invalid', /interface "br"; flush ruleset" must be/);
+  assertThrowsKind(() => networkElements(network({ bridge: 'a-very-long-bridge-name' }), 'add'), 'invalid', /interface "a-very-long-bridge-name" must be/);
+  assertThrowsKind(() => networkElements(network({ bridge: 'bp*x' }), 'add'), 'invalid', /interface "bp\*x" must be/);
+  assertThrowsKind(() => networkElements(network({ bridge: 'abcdefghijklmno*' }), 'add'), 'invalid', /must be/);
+  // Positive control through the same check: a prefix wildcard of at most 14 characters passes.
+  assert.match(networkElements(network({ bridge: 'bpt0a1b2c*' }), 'add'), /"bpt0a1b2c\*" \. "bpt0a1b2c\*"/);
   assertThrowsKind(() => networkElements(network({ id: 'x" drop' }), 'add'), 'invalid', /id/);
   assertThrowsKind(() => networkElements(network({ subnet: '10.77.0.0' }), 'add'), 'invalid', /CIDR/);
   assertThrowsKind(() => networkElements(network({ subnet: '010.77.0.0/24' }), 'add'), 'invalid', /CIDR/);
