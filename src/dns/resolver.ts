@@ -84,6 +84,11 @@ const MAX_TCP_BACKLOG_BYTES = 1 << 20;
 interface Listener {
   networkId: string;
   address: string;
+  /**
+   * The one container a listener inside its namespace serves: its queries come from 127.0.0.1 there,
+   * so its own address stands in for the source (per-container upstreams are keyed by it).
+   */
+  client?: string;
   udp: UdpSocket;
   tcp: Server;
   udpPort: number;
@@ -148,7 +153,29 @@ export class DnsResolver {
     }
   }
 
-  /** Stops serving `networkId`; answers still being forwarded for it are dropped. */
+  /**
+   * Serves `networkId` for one container (`client`, its address) on sockets already bound inside
+   * its namespace, given as file descriptors; `listenerId` names the listener for unlisten().
+   */
+  async adopt(listenerId: string, networkId: string, fds: { udp: number; tcp: number }, client: string): Promise<void> {
+    if (this.closed) throw new BerthError('unavailable', 'DNS resolver is closed');
+    if (this.listeners.has(listenerId) || this.starting.has(listenerId)) throw conflict(`DNS resolver already listening as ${listenerId}`);
+    this.starting.add(listenerId);
+    try {
+      const udp = await bindUdp({ fd: fds.udp });
+      const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
+        udp.close();
+        throw err;
+      });
+      const listener = this.listenerFor(networkId, udp.address().address, udp, tcp);
+      listener.client = client;
+      this.listeners.set(listenerId, listener);
+    } finally {
+      this.starting.delete(listenerId);
+    }
+  }
+
+  /** Stops serving `networkId` (or the listener named so by adopt()); answers still being forwarded for it are dropped. */
   async unlisten(networkId: string): Promise<void> {
     const listener = this.listeners.get(networkId);
     if (!listener) return;
@@ -170,10 +197,10 @@ export class DnsResolver {
     };
     // Port 0: one free port for both UDP and TCP (the firewall redirects :53 to a single port).
     for (let attempt = 1; ; attempt++) {
-      const udp = await bindUdp(address, port).catch(fail('udp', port));
+      const udp = await bindUdp({ address, port }).catch(fail('udp', port));
       const udpPort = udp.address().port;
       try {
-        return this.listenerFor(networkId, address, udp, await listenTcp(address, udpPort, this.settings.maxTcpConnections));
+        return this.listenerFor(networkId, address, udp, await listenTcp({ address, port: udpPort }, this.settings.maxTcpConnections));
       } catch (err) {
         udp.close();
         if (port === 0 && attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') continue;
@@ -201,7 +228,7 @@ export class DnsResolver {
   }
 
   private onDatagram(listener: Listener, msg: Buffer, from: RemoteInfo): void {
-    this.reply(listener, msg, 'udp', from.address, (answer) => {
+    this.reply(listener, msg, 'udp', listener.client ?? from.address, (answer) => {
       if (listener.closed) return;
       listener.udp.send(answer, from.port, from.address, (err) => err && this.log.debug('dns udp send failed', { error: err.message }));
     });
@@ -214,7 +241,7 @@ export class DnsResolver {
     socket.on('error', () => socket.destroy()); // resets by clients are routine
     socket.on('close', () => listener.connections.delete(socket));
     const reader = new FrameReader();
-    const clientIp = unmapped(socket.remoteAddress ?? '');
+    const clientIp = listener.client ?? unmapped(socket.remoteAddress ?? '');
     socket.on('data', (chunk) => {
       for (const msg of reader.push(chunk)) {
         this.reply(listener, msg, 'tcp', clientIp, (answer) => {
@@ -342,27 +369,30 @@ function unmapped(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
-function bindUdp(address: string, port: number): Promise<UdpSocket> {
+/** Where a socket binds: an address and port, or a descriptor already bound (adopt()). */
+type BindTarget = { address: string; port: number } | { fd: number };
+
+function bindUdp(target: BindTarget): Promise<UdpSocket> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
+    const socket = createSocket('address' in target && isIP(target.address) === 6 ? 'udp6' : 'udp4');
     const fail = (err: Error): void => {
       socket.close();
       reject(err);
     };
     socket.once('error', fail);
-    socket.bind({ address, port, exclusive: true }, () => {
+    socket.bind('fd' in target ? { fd: target.fd } : { address: target.address, port: target.port, exclusive: true }, () => {
       socket.off('error', fail);
       resolve(socket);
     });
   });
 }
 
-function listenTcp(address: string, port: number, maxConnections: number): Promise<Server> {
+function listenTcp(target: BindTarget, maxConnections: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.maxConnections = maxConnections;
     server.once('error', reject);
-    server.listen({ host: address, port, exclusive: true }, () => {
+    server.listen('fd' in target ? { fd: target.fd } : { host: target.address, port: target.port, exclusive: true }, () => {
       server.off('error', reject);
       resolve(server);
     });

@@ -50,11 +50,16 @@ export interface LeaveSpec {
   nextDefaultRoute?: { ifname: string; gateway: string };
 }
 
-/** Where a network's embedded resolver listens, and the interface its containers' queries arrive on. */
-export interface DnsPlacement {
-  address: string;
-  ifname: string;
-}
+/**
+ * Where a network's embedded resolver answers its containers: in the host namespace on `address`,
+ * for queries arriving on `ifname` (a bridge network's gateway), or, for a network whose
+ * containers cannot reach the host (macvlan, ipvlan), inside each container's own namespace on
+ * `address` (127.0.0.11, as Docker's resolver).
+ */
+export type DnsPlacement = { in: 'host'; address: string; ifname: string } | { in: 'sandbox'; address: string };
+
+/** Where an in-sandbox resolver listens (Docker's address). */
+export const SANDBOX_DNS_ADDRESS = '127.0.0.11';
 
 /** What the reconciler found and did for one network. */
 export interface RepairReport {

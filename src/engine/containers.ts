@@ -258,6 +258,11 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
     // With no PID on record (a daemon killed between spawn and record), whatever runs in the
     // namespace is the container's and would outlive it.
     if (c.pid === null) killProcessesInNetns(c.netnsPath!);
+    // An interface with no host end (a macvlan or ipvlan child) hangs off a parent shared with the
+    // next containers: it is deleted before the namespace, whose own teardown the kernel defers,
+    // or its MAC (derived from the address) would still be taken when the address is handed out
+    // again. The kernel thread runs the delete first.
+    for (const { e, net } of endpoints) if (net && e.hostLink === null) driverOf(net)?.leave(ctx, net, e, { netnsPath: c.netnsPath! })();
     await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
   }
   // The interfaces went with the namespace; what the host side kept for them (neighbour entries) goes now.

@@ -6,7 +6,9 @@
  * that arrive on the network's own bridge (and drops anyone else's), so a host DNS server on
  * *:53 keeps working beside berth and nobody outside the network gets answers. Forwarded queries
  * leave from the host namespace, so loopback upstreams (127.0.0.53) work.
- * The default `bridge` network gets no resolver, as in Docker.
+ * The default `bridge` network gets no resolver, as in Docker. Containers of networks that cannot
+ * reach the host (macvlan without the host shim, ipvlan) get a resolver inside their own namespace
+ * instead, on 127.0.0.11:53 as Docker's: sockets bound there by the kernel thread and served here.
  */
 import * as fs from 'node:fs';
 import { MemoryDirectory, type DnsRecord } from '../dns/directory.js';
@@ -18,15 +20,32 @@ import type { EngineContext } from './context.js';
 import { shortId } from './ids.js';
 import { isDefaultBridge } from './networks.js';
 import { driverOf } from '../drivers/registry.js';
+import { SANDBOX_DNS_ADDRESS } from '../drivers/driver.js';
 
 export function servesDns(net: NetworkRecord | undefined): net is NetworkRecord {
   return net !== undefined && driverOf(net)?.dns(net) !== undefined && !isDefaultBridge(net);
 }
 
+/** The network whose names a container's in-sandbox resolver serves, with the container's address there. */
+function sandboxDnsOf(ctx: EngineContext, containerId: string): { networkId: string; ip: string; netnsPath: string } | undefined {
+  const c = ctx.store.container(containerId);
+  if (!c || c.state !== 'running' || !c.netnsPath || c.sharesWith) return undefined;
+  // The first user-defined network is the one resolv.conf names (see etc-files.ts).
+  for (const e of ctx.store.endpointsOfContainer(containerId)) {
+    const net = ctx.store.network(e.networkId);
+    if (!net || isDefaultBridge(net)) continue;
+    return driverOf(net)?.dns(net)?.in === 'sandbox' ? { networkId: net.id, ip: e.ip, netnsPath: c.netnsPath } : undefined;
+  }
+  return undefined;
+}
+
 export class DnsSync {
   readonly directory = new MemoryDirectory();
   readonly resolver: DnsResolver;
+  /** Networks with names loaded; a host listener's address once it listens (none for in-sandbox DNS). */
   private readonly listening = new Map<string, DnsListener | undefined>();
+  /** Containers whose namespace has a resolver of its own, with the network it serves. */
+  private readonly sandboxes = new Map<string, string>();
 
   constructor(private readonly ctx: EngineContext) {
     this.resolver = new DnsResolver({ directory: this.directory });
@@ -82,6 +101,8 @@ export class DnsSync {
     this.loadNetwork(networkId);
     try {
       const placement = driverOf(net)!.dns(net)!;
+      // In-sandbox DNS listens per container (syncSandbox); the network only needs its names loaded.
+      if (placement.in === 'sandbox') return undefined;
       const { udpPort } = await this.resolver.listen(networkId, placement.address, 0);
       const listener = { networkId, bridge: placement.ifname, address: placement.address, port: udpPort };
       this.listening.set(networkId, listener);
@@ -101,6 +122,25 @@ export class DnsSync {
     return listener;
   }
 
+  /**
+   * Gives a running container on an in-sandbox DNS network (macvlan, ipvlan) its resolver at
+   * 127.0.0.11:53 inside its namespace, or takes it away when it stops or leaves that network.
+   */
+  async syncSandbox(containerId: string): Promise<void> {
+    const want = sandboxDnsOf(this.ctx, containerId);
+    const have = this.sandboxes.get(containerId);
+    if (have !== undefined && have === want?.networkId) return;
+    const listenerId = `sandbox/${containerId}`;
+    if (have !== undefined) {
+      this.sandboxes.delete(containerId);
+      await this.resolver.unlisten(listenerId);
+    }
+    if (!want) return;
+    const fds = await this.ctx.kernel.call('openSandboxDns', { netnsPath: want.netnsPath, address: SANDBOX_DNS_ADDRESS, port: 53 });
+    await this.resolver.adopt(listenerId, want.networkId, fds, want.ip);
+    this.sandboxes.set(containerId, want.networkId);
+  }
+
   /** Every resolver socket, for the firewall's redirect and access elements. */
   listeners(): DnsListener[] {
     return [...this.listening.values()].filter((l): l is DnsListener => l !== undefined);
@@ -112,10 +152,14 @@ export class DnsSync {
     for (const net of this.ctx.store.networks()) {
       await this.networkAdded(net.id).catch((err) => this.ctx.log.warn('no DNS for a network', { network: net.name, error: String(err) }));
     }
+    for (const c of this.ctx.store.containers()) {
+      if (c.state === 'running') await this.syncSandbox(c.id).catch((err) => this.ctx.log.warn('no DNS in a container', { container: c.name, error: String(err) }));
+    }
   }
 
   async stop(): Promise<void> {
     await this.resolver.close();
     this.listening.clear();
+    this.sandboxes.clear();
   }
 }

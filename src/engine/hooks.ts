@@ -71,6 +71,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
         const kept = new Set(after.ports.map((p) => `${p.protocol}/${p.hostIp}/${p.hostPort}`));
         await holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
         dns.containerChanged(id, before.networkIds, after.networkIds);
+        await dns.syncSandbox(id).catch((err) => ctx.log.warn('could not update the resolver inside a container', { container: id, error: String(err) }));
       }
     },
   };

@@ -16,6 +16,8 @@ export * from './ops-netfilter.js';
 export * from './ops-lan.js';
 // Links and routes of point-to-point networks.
 export * from './ops-ptp.js';
+// Resolver sockets inside container namespaces.
+export * from './ops-sandbox-dns.js';
 
 let hostSocket: NetlinkSocket | undefined;
 const host = () => (hostSocket ??= new NetlinkSocket());

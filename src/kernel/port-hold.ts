@@ -18,10 +18,17 @@ function sockaddrIn(ip: string, port: number): Buffer {
   return buf;
 }
 
-/** Binds the port in the calling thread's namespace; returns the socket's fd. */
-export function holdPort(protocol: 'tcp' | 'udp', ip: string, port: number): number {
+const IPPROTO_IP = 0;
+const IP_FREEBIND = 15;
+
+/**
+ * Binds the port in the calling thread's namespace; returns the socket's fd. `freebind` binds an
+ * address the namespace does not have yet (127.0.0.11 while a runtime's `lo` is still down).
+ */
+export function holdPort(protocol: 'tcp' | 'udp', ip: string, port: number, opts: { freebind?: boolean } = {}): number {
   const fd = libc.socket(libc.AF_INET, (protocol === 'tcp' ? libc.SOCK_STREAM : libc.SOCK_DGRAM) | libc.SOCK_CLOEXEC, 0);
   try {
+    if (opts.freebind) libc.setsockoptInt(fd, IPPROTO_IP, IP_FREEBIND, 1);
     libc.bind(fd, sockaddrIn(ip, port), `bind ${ip}:${port}/${protocol}`);
   } catch (err) {
     libc.close(fd);

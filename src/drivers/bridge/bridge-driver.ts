@@ -133,7 +133,7 @@ export const bridgeDriver: NetworkDriver = {
   },
 
   dns(net) {
-    return { address: net.gateway!, ifname: bridgeOf(net) };
+    return { in: 'host', address: net.gateway!, ifname: bridgeOf(net) };
   },
 
   async repair(ctx, net, endpoints, view, report) {

@@ -10,7 +10,7 @@ import { invalid } from '../../errors.js';
 import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
 import { IPVLAN_FLAGS, IPVLAN_MODES, type IpvlanFlag, type IpvlanMode } from '../../kernel/netlink/sublinks.js';
 import type { NetworkRecord } from '../../store/store.js';
-import type { NetworkDriver } from '../driver.js';
+import { SANDBOX_DNS_ADDRESS, type NetworkDriver } from '../driver.js';
 import { OPT_PARENT, ensureParent, hostAddresses, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
 import { networkMtu } from '../options.js';
 
@@ -89,7 +89,8 @@ export const ipvlanDriver: NetworkDriver = {
   },
 
   dns() {
-    return undefined;
+    // The containers cannot reach the host: the resolver answers inside each one.
+    return { in: 'sandbox', address: SANDBOX_DNS_ADDRESS };
   },
 
   async repair(ctx, net, endpoints, _view, report) {

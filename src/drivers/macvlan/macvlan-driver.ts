@@ -12,7 +12,7 @@ import { broadcastOf, formatIpv4, lastHost, parseCidr } from '../../ipam/ipv4.js
 import { MACVLAN_MODES, type MacvlanMode } from '../../kernel/netlink/sublinks.js';
 import type { EngineContext } from '../../engine/context.js';
 import type { NetworkRecord } from '../../store/store.js';
-import type { NetworkDraft, NetworkDriver, NetworkPlan } from '../driver.js';
+import { SANDBOX_DNS_ADDRESS, type NetworkDraft, type NetworkDriver, type NetworkPlan } from '../driver.js';
 import { checkBoolOption, linkOf, networkMtu } from '../options.js';
 import { OPT_PARENT, ensureParent, hostAddresses, networkMark, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
 
@@ -143,7 +143,8 @@ export const macvlanDriver: NetworkDriver = {
 
   dns(net) {
     const access = hostAccess(net);
-    return access ? { address: access.address, ifname: access.shim } : undefined;
+    // Without the shim the containers cannot reach the host: the resolver answers inside each one.
+    return access ? { in: 'host', address: access.address, ifname: access.shim } : { in: 'sandbox', address: SANDBOX_DNS_ADDRESS };
   },
 
   async repair(ctx, net, endpoints, _view, report) {

@@ -96,7 +96,7 @@ export const ptpDriver: NetworkDriver = {
   },
 
   dns(net) {
-    return { address: net.gateway!, ifname: hostEnds(net) };
+    return { in: 'host', address: net.gateway!, ifname: hostEnds(net) };
   },
 
   async repair(ctx, net, endpoints, _view, report) {
