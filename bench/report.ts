@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { REPO } from './lib/paths.js';
 import { ratio, type Summary } from './lib/stats.js';
 import type { BenchResults } from './results.js';
-import type { SystemResult } from './sections/setup-teardown.js';
+import type { SystemResult } from './lib/round-robin.js';
 import type { ConnRate } from './sections/published-port.js';
 import type { ScaleRun } from './sections/scale.js';
 
@@ -30,6 +30,10 @@ const rate = (runs: ConnRate[] | undefined) => median((runs ?? []).map((r) => r.
 
 function sys(r: BenchResults, key: string): SystemResult | undefined {
   return r.setup?.systems.find((s) => s.key === key);
+}
+
+function macvlanSys(r: BenchResults, key: string): SystemResult | undefined {
+  return r.macvlan?.systems.find((s) => s.key === key);
 }
 
 export function goals(r: BenchResults): Goal[] {
@@ -101,6 +105,17 @@ export function goals(r: BenchResults): Goal[] {
     const q = r.dns?.qpsRatio[kind];
     out.push({ goal: `DNS ≥ 2× aardvark-dns qps (${kind})`, figure: x(q), met: ge(q, 2) });
   }
+
+  const mv = macvlanSys(r, 'berth');
+  const mvNv = macvlanSys(r, 'netavark');
+  const mvCni = macvlanSys(r, 'cni');
+  const mvRatios = [ratio(p50(mvNv), p50(mv)), ratio(p50(mvCni), p50(mv)), ratio(t50(mvNv), t50(mv)), ratio(t50(mvCni), t50(mv))];
+  const [mvNvUp, mvCniUp, mvNvDown, mvCniDown] = mvRatios;
+  out.push({
+    goal: "macvlan setup and teardown ≥ 10× faster than netavark's macvlan driver and the CNI macvlan plugin (p50)",
+    figure: `setup ${x(mvNvUp)} vs netavark, ${x(mvCniUp)} vs CNI; teardown ${x(mvNvDown)} vs netavark, ${x(mvCniDown)} vs CNI (berth ${f(p50(mv))} / ${f(t50(mv))} ms)`,
+    met: mvRatios.some((q) => Number.isFinite(q) && q < 10) ? false : mvRatios.every(Number.isFinite) ? true : undefined,
+  });
   return out;
 }
 
@@ -127,14 +142,48 @@ function setupTable(r: BenchResults): string[] {
   if (!s.systems.some((x1) => x1.key === 'berthCni')) lines.push('| berth via CNI | not yet measured (plugin not built) | | | | |');
   const errs = s.systems.filter((x1) => x1.error);
   if (errs.length) lines.push('', ...errs.map((e) => `- ${e.key} stopped with an error: \`${e.error}\``));
-  lines.push('', 'Phases and parts (p50 / p95 ms):', '');
-  lines.push('| system | part | p50 / p95 ms |', '|---|---|---|');
-  for (const x1 of s.systems) for (const [k, v] of Object.entries(x1.extra)) lines.push(`| ${x1.key} | ${k} | ${ms(v)} |`);
-  if (Object.keys(s.daemonSide).length) {
-    lines.push('', "The daemon's own time for the same berth operations (its per-operation log), p50 / p95 ms:", '');
-    lines.push('| operation | daemon-side p50 / p95 ms |', '|---|---|');
-    for (const [k, v] of Object.entries(s.daemonSide)) lines.push(`| ${k} | ${ms(v)} |`);
+  lines.push(...partsLines(s.systems), ...daemonSideLines(s.daemonSide));
+  return lines;
+}
+
+function partsLines(systems: SystemResult[]): string[] {
+  const lines = ['', 'Phases and parts (p50 / p95 ms):', '', '| system | part | p50 / p95 ms |', '|---|---|---|'];
+  for (const x1 of systems) for (const [k, v] of Object.entries(x1.extra)) lines.push(`| ${x1.key} | ${k} | ${ms(v)} |`);
+  return lines;
+}
+
+function daemonSideLines(daemonSide: Record<string, Summary>): string[] {
+  if (!Object.keys(daemonSide).length) return [];
+  const lines = ['', "The daemon's own time for the same berth operations (its per-operation log), p50 / p95 ms:", '', '| operation | daemon-side p50 / p95 ms |', '|---|---|'];
+  for (const [k, v] of Object.entries(daemonSide)) lines.push(`| ${k} | ${ms(v)} |`);
+  return lines;
+}
+
+function macvlanTable(r: BenchResults): string[] {
+  const m = r.macvlan;
+  if (!m) return ['Not run.'];
+  const base = macvlanSys(r, 'berth');
+  const lines = [
+    `${m.rounds} recorded rounds after ${m.warmup} warm-up rounds, interleaved as in §1. Each system runs in a sandbox host namespace of its own whose NIC (a veth pair inside it, both ends up, the host's own address .2) is the parent of a macvlan network (mode bridge) on ${m.subnet}, gateway .1; no published port; berth's figures include the resolver it opens inside each container (the peers have no DNS on macvlan). Each keeps one anchor container on the parent throughout.`,
+    '',
+    '| system | setup p50 / p95 ms | teardown p50 / p95 ms | setup ÷ berth | teardown ÷ berth |',
+    '|---|---|---|---|---|',
+  ];
+  for (const x1 of m.systems) {
+    if (!x1.setup) {
+      lines.push(`| ${x1.label} | ${x1.note ?? x1.error ?? '–'} | | | |`);
+      continue;
+    }
+    lines.push(`| ${x1.label} | ${ms(x1.setup)} | ${ms(x1.teardown)} | ${x(ratio(x1.setup.p50, base?.setup?.p50))} | ${x(ratio(x1.teardown?.p50, base?.teardown?.p50))} |`);
   }
+  const errs = m.systems.filter((x1) => x1.error);
+  if (errs.length) lines.push('', ...errs.map((e) => `- ${e.key} stopped with an error: \`${e.error}\``));
+  lines.push(
+    '',
+    "berth's network reserves the host's own address on the parent, so no container is handed it; the peers hand out addresses from .10 (netavark's static IPs, host-local's rangeStart). The peers' container namespaces are made before the timed setup, as in §1 (`netnsAddMs`).",
+    ...partsLines(m.systems),
+    ...daemonSideLines(m.daemonSide),
+  );
   return lines;
 }
 
@@ -305,6 +354,10 @@ export function renderReport(r: BenchResults): string {
     '',
     ...startupTable(r),
     '',
+    '## 7. Macvlan setup and teardown',
+    '',
+    ...macvlanTable(r),
+    '',
     '## Profile',
     '',
     ...profileSection(r),
@@ -321,13 +374,13 @@ export function renderReport(r: BenchResults): string {
     '```sh',
     'npm run bench                  # full run, under 15 minutes; writes bench/results/latest.json and BENCHMARKS.md',
     'npm run bench -- --quick       # a few samples of everything, under 2 minutes (CI smoke run)',
-    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, scale, profile',
+    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, scale, profile',
     'node dist/bench/run.js --render     # rewrite BENCHMARKS.md from the last results (after editing bench/analysis.md)',
     '```',
     '',
     'Needs root, Debian\'s `netavark`, `aardvark-dns`, `containernetworking-plugins`, `iperf3` and `iproute2`/`nftables`. ' +
       'Every namespace the bench makes is named `bb-…` (berth\'s own test Sandbox names its host namespace `bt…`), every process it starts is killed by its PID, ' +
-      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, scale, profile ' +
+      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, scale, profile ' +
       '(scale late, because dropping hundreds of namespaces keeps the kernel busy for a while).',
   );
   return `${lines.join('\n')}\n`;

@@ -2,6 +2,7 @@
 import type { MachineInfo } from './lib/machine.js';
 import type { DataPlaneResult } from './sections/data-plane.js';
 import type { DnsResult } from './sections/dns.js';
+import type { MacvlanResult } from './sections/macvlan.js';
 import type { ProfileResult } from './sections/profile.js';
 import type { ScaleResult } from './sections/scale.js';
 import type { SetupTeardownResult } from './sections/setup-teardown.js';
@@ -21,6 +22,7 @@ export interface BenchResults {
   dataPlane?: DataPlaneResult;
   dns?: DnsResult;
   startup?: StartupResult;
+  macvlan?: MacvlanResult;
   profile?: ProfileResult;
   /** Sections re-run since (`--only`), merged into these results. */
   rerun?: { sections: string[]; started: string; mode: 'quick' | 'full'; loadAvgAtStart: number[] }[];

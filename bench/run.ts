@@ -14,16 +14,17 @@ import { REPORT, RESULTS_DIR } from './lib/paths.js';
 import { renderReport } from './report.js';
 import { dataPlane } from './sections/data-plane.js';
 import { dnsBench } from './sections/dns.js';
+import { macvlanBench } from './sections/macvlan.js';
 import { publishedPortFailure, scale } from './sections/scale.js';
 import { setupTeardown } from './sections/setup-teardown.js';
 import { startup } from './sections/startup.js';
 import { profile } from './sections/profile.js';
 import type { BenchResults } from './results.js';
 
-const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'profile'] as const;
+const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'macvlan', 'profile'] as const;
 type Section = (typeof SECTIONS)[number];
 /** Where each section's figures live in BenchResults. */
-const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
+const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', macvlan: 'macvlan', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
 
 function parseArgv(argv: string[]): { quick: boolean; only: Set<Section>; out?: string } {
   const quick = argv.includes('--quick');
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
   if (only.has('dataplane')) results.dataPlane = await section(ctx, 'dataplane', results, () => dataPlane(ctx));
   if (only.has('dns')) results.dns = await section(ctx, 'dns', results, () => dnsBench(ctx));
   if (only.has('startup')) results.startup = await section(ctx, 'startup', results, () => startup(ctx));
+  if (only.has('macvlan')) results.macvlan = await section(ctx, 'macvlan', results, () => macvlanBench(ctx));
   if (only.has('scale')) {
     results.scale = await section(ctx, 'scale', results, () => scale(ctx));
     const failure = publishedPortFailure(results.scale?.publishedPort);
@@ -119,7 +121,9 @@ function mergeInto(previous: BenchResults, run: BenchResults, sections: Section[
     if (run.errors[s]) merged.errors[s] = run.errors[s];
     if (run.load[s]) merged.load[s] = run.load[s];
   }
-  merged.rerun = [...(previous.rerun ?? []), { sections, started: run.started, mode: run.mode, loadAvgAtStart: run.machine.loadAvgAtStart }];
+  // An earlier re-run whose sections this run all replaces no longer describes any figure.
+  const still = (previous.rerun ?? []).filter((rr) => !rr.sections.every((s) => sections.includes(s as Section)));
+  merged.rerun = [...still, { sections, started: run.started, mode: run.mode, loadAvgAtStart: run.machine.loadAvgAtStart }];
   return merged;
 }
 

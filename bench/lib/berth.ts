@@ -93,8 +93,14 @@ export class BerthHost {
     return this.sb.hostNs;
   }
 
-  async createNetwork(name: string, subnet: string): Promise<string> {
-    const r = await this.api.request<{ Id: string }>('POST', '/networks/create', { Name: name, IPAM: { Config: [{ Subnet: subnet }] } });
+  /** A bridge network by default; `driver` and `options` as `berth network create -d DRIVER -o K=V`. */
+  async createNetwork(name: string, subnet: string, opts: { driver?: string; gateway?: string; options?: Record<string, string> } = {}): Promise<string> {
+    const r = await this.api.request<{ Id: string }>('POST', '/networks/create', {
+      Name: name,
+      Driver: opts.driver,
+      Options: opts.options,
+      IPAM: { Config: [{ Subnet: subnet, Gateway: opts.gateway }] },
+    });
     return r.Id;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Wiring between bench namespaces with `ip`: a peer namespace joined to a host namespace by a veth
- * pair on a /24 (host .1, peer .2, default route via the host), and a bare veth pair between two
- * namespaces (the data-plane limit). Names are `bb-`-prefixed and registered with the scope.
+ * pair on a /24 (host .1, peer .2, default route via the host), a bare veth pair between two
+ * namespaces (the data-plane limit), and a LAN NIC for a host namespace (the parent of macvlan
+ * networks). Names are `bb-`-prefixed and registered with the scope.
  */
 import { runOk } from './exec.js';
 import { PREFIX, type Scope } from './scope.js';
@@ -45,4 +46,18 @@ export async function vethPair(scope: Scope, a: string, b: string, prefix3: stri
     a: { name: a, nsPath: aPath, address: `${prefix3}.1`, hostAddress: `${prefix3}.2` },
     b: { name: b, nsPath: bPath, address: `${prefix3}.2`, hostAddress: `${prefix3}.1` },
   };
+}
+
+/**
+ * A NIC of `hostNsName` on a LAN, for drivers that put containers straight on it (macvlan): a veth
+ * named `nic` with the host's own address `.2` of the /24, whose peer (the wire, `nic` + `w`) is in
+ * the same namespace; both up. The pair goes with the namespace, so the scope has nothing more to
+ * remove.
+ */
+export async function lanNic(hostNsName: string, nic: string, prefix3: string): Promise<void> {
+  const wire = `${nic}w`;
+  if (!nic.startsWith(PREFIX) || wire.length > 15) throw new Error(`NIC name ${nic} must start with ${PREFIX} and leave room for its peer's (15 characters)`);
+  await runOk('ip', ['-n', hostNsName, 'link', 'add', nic, 'type', 'veth', 'peer', 'name', wire]);
+  await runOk('ip', ['-n', hostNsName, 'addr', 'add', `${prefix3}.2/24`, 'dev', nic]);
+  for (const dev of [wire, nic]) await runOk('ip', ['-n', hostNsName, 'link', 'set', dev, 'up']);
 }

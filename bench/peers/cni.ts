@@ -5,9 +5,10 @@
  * DEL (each gets the cached final ADD result). The execs run inside a sandbox host namespace
  * through an agent; the container namespaces are `bb-` namespaces the bench adds.
  *
- * Two chains use this: the reference chain bridge + host-local + portmap + firewall (the anchors'
- * cni-full.conflist, with its own bridge, subnet and host-local dataDir), and berth's own plugin
- * (bin/berth-cni, a shim that forwards to the daemon) once it exists.
+ * Three chains use this: the reference chain bridge + host-local + portmap + firewall (the anchors'
+ * cni-full.conflist, with its own bridge, subnet and host-local dataDir), the macvlan plugin with
+ * host-local, and berth's own plugin (bin/berth-cni, a shim that forwards to the daemon) once it
+ * exists.
  */
 import * as path from 'node:path';
 import { Agent } from '../lib/agent-client.js';
@@ -46,6 +47,26 @@ export function referenceChain(tag: string, prefix2: string, dataDir: string): C
       },
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },
       { type: 'firewall', backend: 'iptables' },
+    ],
+  };
+}
+
+/**
+ * The macvlan plugin (mode bridge) on `master`, a link of the chain's host namespace, with
+ * host-local on a /24 whose gateway is .1; containers get .10 and up (below: the host's own).
+ */
+export function macvlanChain(tag: string, master: string, prefix3: string, dataDir: string): ChainSpec {
+  return {
+    tag,
+    name: `bb-${tag}`,
+    binary: (type) => path.join(CNI_PATH, type),
+    plugins: [
+      {
+        type: 'macvlan',
+        master,
+        mode: 'bridge',
+        ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix3}.0/24`, gateway: `${prefix3}.1`, rangeStart: `${prefix3}.10` }]], routes: [{ dst: '0.0.0.0/0' }] },
+      },
     ],
   };
 }
@@ -108,14 +129,15 @@ export class CniChain {
     };
   }
 
-  private conf(p: PluginConf, hostPort: number, prevResult: unknown): string {
+  /** `hostPort`: the one published port, for plugins that map ports (none when undefined). */
+  private conf(p: PluginConf, hostPort: number | undefined, prevResult: unknown): string {
     const conf: Record<string, unknown> = { cniVersion: '1.0.0', name: this.spec.name, ...p };
-    if (p.capabilities?.portMappings) conf.runtimeConfig = { portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp' }] };
+    if (p.capabilities?.portMappings && hostPort !== undefined) conf.runtimeConfig = { portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp' }] };
     if (prevResult !== undefined) conf.prevResult = prevResult;
     return JSON.stringify(conf);
   }
 
-  async add(i: number, hostPort: number): Promise<ChainTiming> {
+  async add(i: number, hostPort?: number): Promise<ChainTiming> {
     let prev: unknown;
     const perPlugin: Record<string, number> = {};
     let ms = 0;
@@ -130,7 +152,7 @@ export class CniChain {
     return { ms, perPlugin };
   }
 
-  async del(i: number, hostPort: number): Promise<ChainTiming> {
+  async del(i: number, hostPort?: number): Promise<ChainTiming> {
     const prev = this.results.get(i);
     const perPlugin: Record<string, number> = {};
     let ms = 0;

@@ -10,21 +10,11 @@ import { BerthHost } from '../lib/berth.js';
 import { daemonOps, type BenchContext } from '../lib/context.js';
 import { BERTH_CNI } from '../lib/paths.js';
 import { Scope } from '../lib/scope.js';
+import { peerSystem, roundRobin, type System, type SystemResult } from '../lib/round-robin.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { berthChain, CniChain, referenceChain } from '../peers/cni.js';
 import { KernelFloor } from '../peers/kernel-floor.js';
 import { Netavark } from '../peers/netavark.js';
-
-export interface SystemResult {
-  key: string;
-  label: string;
-  setup?: Summary;
-  teardown?: Summary;
-  /** Other per-sample figures (phases, per-plugin times, namespace creation), summarized. */
-  extra: Record<string, Summary>;
-  error?: string;
-  note?: string;
-}
 
 export interface SetupTeardownResult {
   rounds: number;
@@ -32,19 +22,6 @@ export interface SetupTeardownResult {
   systems: SystemResult[];
   /** Daemon-side durations of the same operations (from the daemon's per-operation log). */
   daemonSide: Record<string, Summary>;
-}
-
-interface Sample {
-  ms: number;
-  extra?: Record<string, number>;
-}
-
-interface System {
-  key: string;
-  label: string;
-  note?: string;
-  setup(i: number): Promise<Sample>;
-  teardown(i: number): Promise<Sample>;
 }
 
 const PORT = 9000;
@@ -94,21 +71,6 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
       return { ms: await berth.teardown(id) };
     },
   });
-  const peerSystem = (key: string, label: string, p: { createNetns(i: number): Promise<number>; deleteNetns(i: number): Promise<void> }, up: (i: number) => Promise<Sample>, down: (i: number) => Promise<Sample>): System => ({
-    key,
-    label,
-    async setup(i) {
-      const netnsMs = await p.createNetns(i);
-      const s = await up(i);
-      return { ms: s.ms, extra: { ...s.extra, netnsAddMs: netnsMs } };
-    },
-    async teardown(i) {
-      const s = await down(i);
-      await p.deleteNetns(i);
-      return s;
-    },
-  });
-
   const systems: System[] = [
     berthSystem('berth', 'berth API: create + start (spawns the process)', false),
     berthSystem('berthNet', 'berth API: create + start?detach=0 (network only)', true),
@@ -152,53 +114,15 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   else results.set('berthCni', { key: 'berthCni', label: 'berth via CNI (bin/berth-cni)', extra: {}, note: berthCni.note });
 
   const warmup = ctx.quick ? 1 : 3;
-  const wanted = ctx.quick ? 5 : 60;
-  const budgetMs = Math.min(ctx.quick ? 25_000 : 150_000, ctx.left() / 4);
-  const samples = new Map<string, { setup: number[]; teardown: number[]; extra: Record<string, number[]> }>();
-  const failed = new Map<string, string>();
-  for (const s of systems) samples.set(s.key, { setup: [], teardown: [], extra: {} });
-
-  const t0 = Date.now();
-  let rounds = 0;
-  for (let r = 0; r < warmup + wanted; r++) {
-    // At least 30 recorded rounds in a full run, unless the whole budget is gone.
-    if (r >= warmup + (ctx.quick ? 2 : 30) && Date.now() - t0 > budgetMs) break;
-    if (ctx.left() < 60_000) break;
-    const order = systems.map((_, k) => systems[(k + r) % systems.length]!);
-    for (const s of order) {
-      if (failed.has(s.key)) continue;
-      const i = r + 1;
-      try {
-        const up = await s.setup(i);
-        const down = await s.teardown(i);
-        if (r < warmup) continue;
-        const bucket = samples.get(s.key)!;
-        bucket.setup.push(up.ms);
-        bucket.teardown.push(down.ms);
-        for (const [k, v] of Object.entries({ ...up.extra, ...Object.fromEntries(Object.entries(down.extra ?? {}).map(([k2, v2]) => [`teardown.${k2}`, v2])) })) {
-          (bucket.extra[k] ??= []).push(v);
-        }
-      } catch (err) {
-        failed.set(s.key, (err as Error).message);
-        ctx.log(`§1 ${s.key} failed: ${(err as Error).message}`);
-      }
-    }
-    if (r >= warmup) rounds++;
-  }
-  ctx.log(`§1 ${rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-
-  for (const s of systems) {
-    const b = samples.get(s.key)!;
-    results.set(s.key, {
-      key: s.key,
-      label: s.label,
-      setup: b.setup.length ? summarize(b.setup) : undefined,
-      teardown: b.teardown.length ? summarize(b.teardown) : undefined,
-      extra: Object.fromEntries(Object.entries(b.extra).map(([k, v]) => [k, summarize(v)])),
-      error: failed.get(s.key),
-      note: s.note,
-    });
-  }
+  // At least 30 recorded rounds in a full run, unless the whole budget is gone.
+  const { rounds, results: measured } = await roundRobin(ctx, systems, {
+    tag: '§1',
+    warmup,
+    wanted: ctx.quick ? 5 : 60,
+    minRounds: ctx.quick ? 2 : 30,
+    budgetMs: Math.min(ctx.quick ? 25_000 : 150_000, ctx.left() / 4),
+  });
+  for (const m of measured) results.set(m.key, m);
 
   // The daemon's own view of the same operations: the difference is HTTP and client overhead.
   const withProcess = new Set<string>();
