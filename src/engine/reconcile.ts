@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { VETH_PREFIX, aliasPrefix } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { isRunningProcess, recordPid, stopNetwork } from './containers.js';
-import { killProcessesInNetns, processesInNetns, rootProcess } from '../runtime/process.js';
+import { killProcessesInNetns, processesInNetns, rootProcess, unclaimedRoots } from '../runtime/process.js';
+import type { ContainerRecord } from '../store/store.js';
 import { driverOf } from '../drivers/registry.js';
 
 // Host ends of bridge networks' veths, and of ptp networks' (bpt + 12 hex).
@@ -62,6 +63,10 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   for (const c of store.containers()) {
     if (c.state !== 'running') continue;
     // A daemon killed between spawning the process and recording its PID: find it in the namespace.
+    if (c.pid === null && c.sharesWith !== null && c.netnsPath?.startsWith(ctx.paths.netns)) {
+      adoptSharer(ctx, c, report);
+      if (store.container(c.id)?.pid !== null) continue;
+    }
     if (c.pid === null && c.sharesWith === null && c.netnsPath?.startsWith(ctx.paths.netns)) {
       const pid = rootProcess(processesInNetns(c.netnsPath));
       if (pid !== undefined) {
@@ -150,4 +155,30 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
     if (!store.container(name)) fs.rmSync(path.join(ctx.paths.containers, name), { recursive: true, force: true });
   }
   return report;
+}
+
+/**
+ * A container:NAME sharer whose PID was never recorded (the daemon died between spawning it and
+ * recording it): its process runs in the owner's namespace, in a tree no known PID heads. With one
+ * such sharer and one such tree it is adopted; otherwise which is whose cannot be told, and the
+ * trees are killed (the sharers then count as exited once the start grace is over).
+ */
+function adoptSharer(ctx: EngineContext, c: ContainerRecord, report: ReconcileReport): void {
+  const same = ctx.store.containers().filter((o) => o.state === 'running' && o.netnsPath === c.netnsPath);
+  const roots = unclaimedRoots(processesInNetns(c.netnsPath!), same.flatMap((o) => (o.pid === null ? [] : [o.pid])));
+  if (roots.length === 0) return;
+  const pidless = same.filter((o) => o.pid === null && o.sharesWith !== null);
+  if (roots.length === 1 && pidless.length === 1) {
+    recordPid(ctx, c.id, roots[0]!);
+    report.pidsAdopted.push(c.name);
+    return;
+  }
+  for (const pid of roots) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  ctx.log.warn('killed processes of sharers whose PIDs were never recorded', { namespace: c.netnsPath, pids: roots });
 }

@@ -74,6 +74,21 @@ export function processesInNetns(nsPath: string): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+/**
+ * Of `pids` (one namespace's processes), the first process of every tree that none of `claimed`
+ * (known containers' PIDs) heads: what a `container:NAME` sharer started while no daemon could
+ * record its PID looks like in its owner's namespace.
+ */
+export function unclaimedRoots(pids: number[], claimed: number[]): number[] {
+  const inside = new Set(pids);
+  const parent = new Map(pids.map((p) => [p, parentOf(p)]));
+  const isClaimed = (pid: number): boolean => {
+    for (let p = pid, hops = 0; inside.has(p) && hops < pids.length; p = parent.get(p)!, hops++) if (claimed.includes(p)) return true;
+    return false;
+  };
+  return pids.filter((p) => !isClaimed(p) && !inside.has(parent.get(p)!));
+}
+
 /** The process of `pids` whose parent is not among them: the container's first process. */
 export function rootProcess(pids: number[]): number | undefined {
   const inside = new Set(pids);

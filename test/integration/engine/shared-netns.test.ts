@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import { BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
 
 describe('container:NAME sharers keep the owner’s address', () => {
@@ -75,5 +77,28 @@ describe('container:NAME sharers keep the owner’s address', () => {
     await sb.berthOk('stop', 'side4');
     await sb.berthOk('stop', 'owner4');
     assert.equal(await state('owner4'), 'exited');
+  });
+
+  test('a sharer whose PID the daemon died before recording is adopted at the next start; two such are killed', async () => {
+    /** Stops the daemon hard and forgets the PIDs of `names`, as a daemon killed between spawn and record leaves them. */
+    const forgetPids = async (names: string[]) => {
+      await sb.stopDaemon('SIGKILL');
+      const db = new Database(path.join(sb.root, 'state', 'berth.db'));
+      for (const name of names) db.prepare('UPDATE containers SET pid = NULL, pid_start = NULL WHERE name = ?').run(name);
+      db.close();
+      await sb.startDaemon();
+    };
+    const { sharerPid } = await pod('owner5', 'side5');
+    await forgetPids(['side5']);
+    assert.equal((await sb.inspect('side5')).State.Pid, sharerPid, "the sharer's process is found in the owner's namespace and adopted");
+    assert.equal((await sb.inspect('owner5')).State.Running, true);
+    assert.ok(alive(sharerPid));
+
+    await sb.berthOk('run', '-d', '--name', 'side6', '--network', 'container:owner5', '--', BUSYBOX, 'sleep', '3600');
+    const side6Pid = (await sb.inspect('side6')).State.Pid;
+    await forgetPids(['side5', 'side6']);
+    assert.ok(await eventually(() => !alive(sharerPid) && !alive(side6Pid), 3000), 'two unrecorded sharers cannot be told apart: both processes are killed');
+    assert.ok(alive((await sb.inspect('owner5')).State.Pid), "the owner's process is left alone");
+    await sb.berthOk('rm', '-f', 'side5', 'side6', 'owner5');
   });
 });
