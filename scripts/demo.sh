@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # berth's demo: a sandbox "host" namespace with a berth daemon in it, a web and a database
 # container on a user-defined network (web reaches db by name), a published port reached from a
-# LAN peer, a host-mode and a none-mode container; prints the topology, then removes everything.
+# LAN peer, a host-mode and a none-mode container, a macvlan container the LAN reaches directly and
+# two containers on a ptp network; prints the topology, then removes everything.
 # It never touches this machine's own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,20 @@ $BERTH exec web -- $BB nc -w 2 db 5432
 
 step "a LAN peer reaches web's published port 8080 at the host's address"
 nsenter --net=/run/netns/$LAN -- curl -s --max-time 3 http://192.168.200.1:8080/
+
+step "a macvlan network: a container straight on the LAN, reached at its own address (no NAT)"
+$BERTH network create -d macvlan --subnet 192.168.200.0/24 --gateway 192.168.200.2 --ip-range 192.168.200.128/25 -o parent=lan0 lan >/dev/null
+$BERTH run -d --name lanbox --network lan -- $BB httpd -f -p 80 -h "$ROOT/www" >/dev/null
+LANBOX=$($BERTH inspect lanbox | grep -o '"IPAddress": "192\.168\.200\.[0-9]*' | head -n 1 | cut -d'"' -f4)
+echo "lanbox is $LANBOX on the LAN (the host's own 192.168.200.1 is reserved, never handed out)"
+for _ in $(seq 20); do nsenter --net=/run/netns/$LAN -- curl -s --max-time 2 "http://$LANBOX/" && break; sleep 0.2; done
+
+step "a ptp network: a veth per container and no bridge, routed through the host; names still resolve"
+$BERTH network create -d ptp --subnet 10.99.0.0/24 p2p >/dev/null
+$BERTH run -d --name p1 --network p2p -- $BB sleep 3600 >/dev/null
+$BERTH run -d --name p2 --network p2p -- $BB sleep 3600 >/dev/null
+$BERTH exec p2 -- ip -4 route
+$BERTH exec p2 -- $BB ping -c 1 -W 2 p1 | head -n 2
 
 step "topology"
 echo "-- network namespaces under berth's run directory:"; ls "$ROOT/state/run/netns"

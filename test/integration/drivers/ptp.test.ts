@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
+import { BUSYBOX, REPO, Sandbox, eventually, run, type Peer } from '../../helpers/sandbox.js';
 
 describe('ptp networks', () => {
   let sb: Sandbox;
@@ -85,6 +85,24 @@ describe('ptp networks', () => {
     await sb.startDaemon();
     assert.ok(await ping(pbNs, pa), 'after a restart');
     assert.equal((await sb.inNs(pbNs, 'dig', ['@10.120.0.1', '+tries=2', '+time=2', '+short', 'web'])).stdout.trim(), pa, 'DNS after a restart');
+  });
+
+  test('the CNI plugin attaches a runtime\'s namespace to a ptp network', async () => {
+    const netns = await sb.makeNetns('cnip');
+    const cni = (command: string) =>
+      run('nsenter', [`--net=${sb.hostNs}`, '--', path.join(REPO, 'bin/berth-cni')], {
+        env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: 'ptpcni', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+        input: JSON.stringify({ cniVersion: '1.1.0', name: 'pnet', type: 'berth', host: `unix://${sb.socket}` }),
+      });
+    const add = await cni('ADD');
+    assert.equal(add.code, 0, add.stdout);
+    const result = JSON.parse(add.stdout);
+    assert.match(result.interfaces[0].name, /^bpt[0-9a-f]{12}$/, 'the host end, named for the network');
+    assert.deepEqual(result.dns.nameservers, ['10.120.0.1']);
+    const ip = result.ips[0].address.split('/')[0];
+    assert.ok(await ping(await sb.netnsOf('pb'), ip), 'a berth container reaches the CNI attachment through the host');
+    assert.equal((await cni('DEL')).code, 0);
+    assert.ok(await eventually(async () => (await sb.inNs(netns, 'ip', ['link', 'show', 'eth0'])).code !== 0, 3000), 'DEL removed it');
   });
 
   test('bad input, and removal takes the anchor', async () => {
