@@ -8,8 +8,6 @@ export const BERTH_VERSION = '0.1.0';
 
 export const DEFAULT_NETWORK = 'bridge';
 export const DEFAULT_BRIDGE = 'berth0';
-export const DEFAULT_SUBNET = '172.17.0.0/16';
-export const DEFAULT_GATEWAY = '172.17.0.1';
 export const DEFAULT_MTU = 1500;
 
 export const OPT_BRIDGE_NAME = 'com.docker.network.bridge.name';

@@ -85,8 +85,11 @@ export interface NetworkDriver {
   remove(ctx: EngineContext, net: NetworkRecord): Promise<void>;
   /** The endpoint's host-side link name (null if it has none), fixed before the kernel work. */
   hostLinkOf(net: NetworkRecord, endpointId: string): string | null;
-  /** Plugs the endpoint into its sandbox; on failure leaves nothing of it in the kernel. */
-  join(ctx: EngineContext, net: NetworkRecord, endpoint: EndpointRecord, spec: JoinSpec): Promise<void>;
+  /**
+   * Plugs the endpoint into its sandbox; on failure leaves nothing of it in the kernel. Returns the
+   * interface's MAC when it is not the one on record (a macvlan passthru child has its parent's).
+   */
+  join(ctx: EngineContext, net: NetworkRecord, endpoint: EndpointRecord, spec: JoinSpec): Promise<{ mac?: string } | void>;
   /** Unplugs it; idempotent. Slow kernel work is returned to be started last, unawaited (see leaveNetwork). */
   leave(ctx: EngineContext, net: NetworkRecord | undefined, endpoint: EndpointRecord, spec: LeaveSpec | null): () => void;
   /** The facts berth's firewall needs; undefined if the network takes no part in it. */

@@ -92,8 +92,9 @@ export async function joinNetwork(
     if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${ip} on network ${net.name}`);
     throw err;
   }
+  let joined: { mac?: string } | void;
   try {
-    await driver.join(ctx, net, endpoint, {
+    joined = await driver.join(ctx, net, endpoint, {
       netnsPath,
       // The first interface carries the default route; later ones only reach their own subnet.
       defaultRoute: ctx.store.endpointsOfContainer(container.id).length === 1,
@@ -103,8 +104,9 @@ export async function joinNetwork(
     ctx.store.deleteEndpoint(id);
     throw new BerthError('internal', `could not connect ${container.name} to ${net.name}: ${(err as Error).message}`, { cause: err });
   }
-  ctx.store.setEndpointState(id, 'active');
-  return { ...endpoint, state: 'active' };
+  const actualMac = joined?.mac ?? endpoint.mac;
+  ctx.store.setEndpointState(id, 'active', actualMac === endpoint.mac ? undefined : actualMac);
+  return { ...endpoint, mac: actualMac, state: 'active' };
 }
 
 /**

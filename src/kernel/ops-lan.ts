@@ -174,7 +174,7 @@ export interface LanChildSpec {
  * Creates the container's macvlan or ipvlan child straight inside its namespace (one NEWLINK with the
  * namespace's fd), then its address and routes there. On failure nothing of it is left.
  */
-export function attachLanChild(spec: LanChildSpec): void {
+export function attachLanChild(spec: LanChildSpec): { mac?: string } {
   if (spec.createSandbox) createSandbox({ path: spec.netnsPath });
   const sock = host();
   const parent = linkByName(sock, spec.parent);
@@ -193,15 +193,17 @@ export function attachLanChild(spec: LanChildSpec): void {
     fs.closeSync(nsFd);
   }
   try {
-    withNetns(spec.netnsPath, () => configureChild(spec));
+    const mac = withNetns(spec.netnsPath, () => configureChild(spec));
     if (spec.shim) addShimRoute(spec.shim.name, spec.ip, spec.shim.address);
+    return { mac };
   } catch (err) {
     removeChild(spec.netnsPath, spec.ifname);
     throw err;
   }
 }
 
-function configureChild(spec: LanChildSpec): void {
+/** Configures the child inside the sandbox; returns its MAC (the kernel's choice when none was asked). */
+function configureChild(spec: LanChildSpec): string | undefined {
   const sock = new NetlinkSocket();
   try {
     const child = linkByName(sock, spec.ifname);
@@ -221,6 +223,7 @@ function configureChild(spec: LanChildSpec): void {
       labels.push(`add default route via ${spec.gateway}`);
     }
     sock.transact(steps, labels);
+    return child.mac;
   } finally {
     sock.close();
   }

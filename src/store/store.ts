@@ -423,8 +423,10 @@ export class Store {
       .run({ ...e, aliases: JSON.stringify(e.aliases) });
   }
 
-  setEndpointState(id: string, state: EndpointState): void {
-    this.stmt('UPDATE endpoints SET state = ? WHERE id = ?').run(state, id);
+  /** Sets the endpoint's state, and its MAC when the kernel chose another (macvlan passthru). */
+  setEndpointState(id: string, state: EndpointState, mac?: string): void {
+    if (mac === undefined) this.stmt('UPDATE endpoints SET state = ? WHERE id = ?').run(state, id);
+    else this.stmt('UPDATE endpoints SET state = ?, mac = ? WHERE id = ?').run(state, mac, id);
   }
 
   deleteEndpoint(id: string): void {

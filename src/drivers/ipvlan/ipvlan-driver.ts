@@ -57,7 +57,7 @@ export const ipvlanDriver: NetworkDriver = {
   async join(ctx, net, endpoint, spec) {
     const subnet = parseCidr(net.subnet!);
     const l2 = modeOf(net) === 'l2';
-    await ctx.kernel.call('attachLanChild', {
+    return ctx.kernel.call('attachLanChild', {
       netnsPath: spec.netnsPath,
       parent: parentOf(net),
       kind: { ipvlan: modeOf(net), flag: flagOf(net) },

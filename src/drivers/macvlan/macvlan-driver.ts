@@ -97,7 +97,7 @@ export const macvlanDriver: NetworkDriver = {
     }
     const subnet = parseCidr(net.subnet!);
     const access = hostAccess(net);
-    await ctx.kernel.call('attachLanChild', {
+    return ctx.kernel.call('attachLanChild', {
       netnsPath: spec.netnsPath,
       parent: parentOf(net),
       kind: { macvlan: mode },

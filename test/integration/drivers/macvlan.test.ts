@@ -153,6 +153,8 @@ describe('macvlan networks', () => {
     await sb.berthOk('network', 'create', '-d', 'macvlan', '--subnet', '192.168.77.0/25', '--gateway', '192.168.77.1', '-o', 'parent=lan2', '-o', 'macvlan_mode=passthru', 'mvt');
     await sb.berthOk('run', '-d', '--name', 'ta', '--network', 'mvt', 'sleep', '600');
     assert.ok(await ping(peer.nsPath, await ipOf('ta', 'mvt')), 'the LAN reaches the passthru container');
+    const parentMac = /link\/ether (\S+)/.exec((await sb.inHost('ip', ['-o', 'link', 'show', 'lan2'])).stdout)?.[1];
+    assert.equal((await sb.inspect('ta')).NetworkSettings.Networks.mvt!.MacAddress, parentMac, "inspect shows the MAC the child really has: its parent's");
     const second = await sb.berth('run', '-d', '--name', 'tb', '--network', 'mvt', 'sleep', '600');
     assert.notEqual(second.code, 0);
     assert.match(second.stderr, /passthru mode.*ta has it/);
