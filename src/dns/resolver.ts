@@ -89,6 +89,8 @@ interface Listener {
    * so its own address stands in for the source (per-container upstreams are keyed by it).
    */
   client?: string;
+  /** Further networks whose names it answers, after `networkId`'s (a container's other networks). */
+  alsoNetworks?: string[];
   udp: UdpSocket;
   tcp: Server;
   udpPort: number;
@@ -154,10 +156,13 @@ export class DnsResolver {
   }
 
   /**
-   * Serves `networkId` for one container (`client`, its address) on sockets already bound inside
-   * its namespace, given as file descriptors; `listenerId` names the listener for unlisten().
+   * Serves one container (`client`, its address on the first of `networkIds`) on sockets already
+   * bound inside its namespace, given as file descriptors: names of each of `networkIds`, in order,
+   * and forwards as on the first. `listenerId` names the listener for unlisten().
    */
-  async adopt(listenerId: string, networkId: string, fds: { udp: number; tcp: number }, client: string): Promise<void> {
+  async adopt(listenerId: string, networkIds: string[], fds: { udp: number; tcp: number }, client: string): Promise<void> {
+    const [networkId, ...alsoNetworks] = networkIds;
+    if (networkId === undefined) throw invalid('adopt needs at least one network');
     if (this.closed) throw new BerthError('unavailable', 'DNS resolver is closed');
     if (this.listeners.has(listenerId) || this.starting.has(listenerId)) throw conflict(`DNS resolver already listening as ${listenerId}`);
     this.starting.add(listenerId);
@@ -169,6 +174,7 @@ export class DnsResolver {
       });
       const listener = this.listenerFor(networkId, udp.address().address, udp, tcp);
       listener.client = client;
+      listener.alsoNetworks = alsoNetworks;
       this.listeners.set(listenerId, listener);
     } finally {
       this.starting.delete(listenerId);
@@ -278,7 +284,8 @@ export class DnsResolver {
     const query = decoded.query;
     const limit = transport === 'udp' ? query.udpLimit : MAX_TCP_BYTES;
     try {
-      const records = this.localRecords(listener.networkId, query);
+      let records = this.localRecords(listener.networkId, query);
+      for (const other of listener.alsoNetworks ?? []) records ??= this.localRecords(other, query);
       if (records) {
         this.stats.answeredLocally++;
         return this.build(query, RCODE.NOERROR, records, limit);

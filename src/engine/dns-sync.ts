@@ -26,17 +26,20 @@ export function servesDns(net: NetworkRecord | undefined): net is NetworkRecord 
   return net !== undefined && driverOf(net)?.dns(net) !== undefined && !isDefaultBridge(net);
 }
 
-/** The network whose names a container's in-sandbox resolver serves, with the container's address there. */
-function sandboxDnsOf(ctx: EngineContext, containerId: string): { networkId: string; ip: string; netnsPath: string } | undefined {
+/**
+ * The networks whose names a container's in-sandbox resolver serves (its first user-defined
+ * network, the one resolv.conf names, then its other in-sandbox ones), with its address on the first.
+ */
+function sandboxDnsOf(ctx: EngineContext, containerId: string): { networkIds: string[]; ip: string; netnsPath: string } | undefined {
   const c = ctx.store.container(containerId);
   if (!c || c.state !== 'running' || !c.netnsPath || c.sharesWith) return undefined;
-  // The first user-defined network is the one resolv.conf names (see etc-files.ts).
-  for (const e of ctx.store.endpointsOfContainer(containerId)) {
-    const net = ctx.store.network(e.networkId);
-    if (!net || isDefaultBridge(net)) continue;
-    return driverOf(net)?.dns(net)?.in === 'sandbox' ? { networkId: net.id, ip: e.ip, netnsPath: c.netnsPath } : undefined;
-  }
-  return undefined;
+  const users = ctx.store
+    .endpointsOfContainer(containerId)
+    .map((e) => ({ e, net: ctx.store.network(e.networkId) }))
+    .filter((x): x is { e: typeof x.e; net: NetworkRecord } => x.net !== undefined && !isDefaultBridge(x.net));
+  const inSandbox = users.filter(({ net }) => driverOf(net)?.dns(net)?.in === 'sandbox');
+  if (users.length === 0 || inSandbox[0] !== users[0]) return undefined;
+  return { networkIds: inSandbox.map(({ net }) => net.id), ip: users[0]!.e.ip, netnsPath: c.netnsPath };
 }
 
 export class DnsSync {
@@ -44,7 +47,7 @@ export class DnsSync {
   readonly resolver: DnsResolver;
   /** Networks with names loaded; a host listener's address once it listens (none for in-sandbox DNS). */
   private readonly listening = new Map<string, DnsListener | undefined>();
-  /** Containers whose namespace has a resolver of its own, with the network it serves. */
+  /** Containers whose namespace has a resolver of its own, with the networks it serves (joined by ','). */
   private readonly sandboxes = new Map<string, string>();
 
   constructor(private readonly ctx: EngineContext) {
@@ -128,8 +131,9 @@ export class DnsSync {
    */
   async syncSandbox(containerId: string): Promise<void> {
     const want = sandboxDnsOf(this.ctx, containerId);
+    const wantKey = want?.networkIds.join(',');
     const have = this.sandboxes.get(containerId);
-    if (have !== undefined && have === want?.networkId) return;
+    if (have !== undefined && have === wantKey) return;
     const listenerId = `sandbox/${containerId}`;
     if (have !== undefined) {
       this.sandboxes.delete(containerId);
@@ -137,8 +141,8 @@ export class DnsSync {
     }
     if (!want) return;
     const fds = await this.ctx.kernel.call('openSandboxDns', { netnsPath: want.netnsPath, address: SANDBOX_DNS_ADDRESS, port: 53 });
-    await this.resolver.adopt(listenerId, want.networkId, fds, want.ip);
-    this.sandboxes.set(containerId, want.networkId);
+    await this.resolver.adopt(listenerId, want.networkIds, fds, want.ip);
+    this.sandboxes.set(containerId, wantKey!);
   }
 
   /** Every resolver socket, for the firewall's redirect and access elements. */

@@ -187,15 +187,26 @@ describe('macvlan networks', () => {
   });
 
   test('--internal without a parent: containers reach only each other, through a parent of berth\'s own', async (t) => {
-    t.after(() => cleanup('mvi', 'ia', 'ib'));
+    t.after(async () => {
+      await cleanup('mvi2', 'ic');
+      await cleanup('mvi', 'ia', 'ib');
+    });
     await sb.berthOk('network', 'create', '-d', 'macvlan', '--internal', '--subnet', '10.88.0.0/24', 'mvi');
     await sb.berthOk('run', '-d', '--name', 'ia', '--network', 'mvi', 'sleep', '600');
     await sb.berthOk('run', '-d', '--name', 'ib', '--network', 'mvi', 'sleep', '600');
     assert.ok(await ping(await ns('ib'), await ipOf('ia', 'mvi')), 'they reach each other');
     assert.equal((await sb.inNs(await ns('ia'), 'ip', ['route', 'show', 'default'])).stdout.trim(), '', 'no default route');
     assert.match((await sb.inHost('ip', ['-o', 'link'])).stdout, /bmv[0-9a-f]{9}/, "berth's own parent");
-    await sb.berthOk('rm', '-f', 'ia', 'ib');
-    await sb.berthOk('network', 'rm', 'mvi');
+    // The resolver inside ia answers for each of its in-sandbox networks, as Docker's 127.0.0.11.
+    await sb.berthOk('network', 'create', '-d', 'macvlan', '--internal', '--subnet', '10.89.0.0/24', 'mvi2');
+    await sb.berthOk('run', '-d', '--name', 'ic', '--network', 'mvi2', 'sleep', '600');
+    const dig = async (name: string) => (await sb.inNs(await ns('ia'), 'dig', ['@127.0.0.11', '+tries=1', '+time=3', '+short', name])).stdout.trim();
+    assert.equal(await dig('ic'), '', 'control: before ia joins mvi2, its resolver does not know ic');
+    await sb.berthOk('network', 'connect', 'mvi2', 'ia');
+    assert.equal(await dig('ic'), await ipOf('ic', 'mvi2'), 'after connect it does');
+    assert.equal(await dig('ib'), await ipOf('ib', 'mvi'), 'and still the first network\'s names');
+    await sb.berthOk('rm', '-f', 'ia', 'ib', 'ic');
+    await sb.berthOk('network', 'rm', 'mvi', 'mvi2');
     assert.doesNotMatch((await sb.inHost('ip', ['-o', 'link'])).stdout, /bm[vp][0-9a-f]{9}/, 'and it went with the network');
   });
 
