@@ -11,30 +11,10 @@ import { newIpvlan, newMacvlan, newVlan, type IpvlanFlag, type IpvlanMode, type 
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createSandbox, deleteLink } from './ops.js';
 import { openNetns, withNetns } from './netns.js';
+import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
 
 const EOPNOTSUPP = 95;
 const NO_IPVLAN = 'this kernel has no ipvlan support (CONFIG_IPVLAN, module ipvlan): load the module (modprobe ipvlan), or use -d macvlan';
-
-let hostSocket: NetlinkSocket | undefined;
-const host = () => (hostSocket ??= new NetlinkSocket());
-
-function linkByName(sock: NetlinkSocket, name: string): nl.LinkInfo | undefined {
-  try {
-    const [reply] = sock.transact([nl.getLink(name)], [`look up link ${name}`]);
-    return reply?.[0] ? nl.parseLink(reply[0].body) : undefined;
-  } catch (err) {
-    if ((err as { errno?: number }).errno === ENODEV) return undefined;
-    throw err;
-  }
-}
-
-function disableIpv6(ifname: string): void {
-  try {
-    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || fs.existsSync('/proc/sys/net/ipv6/conf/lo')) throw err;
-  }
-}
 
 /** berth's mark on a link it made, or a link of the host of that name (never touched). */
 function mustBeOwn(link: nl.LinkInfo, mark: string): void {
@@ -138,11 +118,7 @@ export function ensureMacvlanShim(spec: MacvlanShimSpec): { created: boolean } {
   }
   disableIpv6(spec.name);
   sock.transact([nl.setAlias(link.index, spec.mark), nl.setLinkUp({ index: link.index })], [`mark ${spec.name}`, `bring ${spec.name} up`]);
-  try {
-    sock.transact([nl.newAddress(link.index, spec.address, 32)], [`add ${spec.address}/32 to ${spec.name}`]);
-  } catch (err) {
-    if ((err as { errno?: number }).errno !== EEXIST) throw err;
-  }
+  addAddress(sock, link.index, spec.address, 32, spec.name);
   return { created };
 }
 

@@ -8,38 +8,10 @@
  */
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
-import { NetlinkSocket, EEXIST, ENODEV } from './netlink/socket.js';
+import { NetlinkSocket, EEXIST } from './netlink/socket.js';
 import { createSandbox, deleteLink, writeSysctl } from './ops.js';
 import { openNetns, withNetns } from './netns.js';
-
-let hostSocket: NetlinkSocket | undefined;
-const host = () => (hostSocket ??= new NetlinkSocket());
-
-function linkByName(sock: NetlinkSocket, name: string): nl.LinkInfo | undefined {
-  try {
-    const [reply] = sock.transact([nl.getLink(name)], [`look up link ${name}`]);
-    return reply?.[0] ? nl.parseLink(reply[0].body) : undefined;
-  } catch (err) {
-    if ((err as { errno?: number }).errno === ENODEV) return undefined;
-    throw err;
-  }
-}
-
-function disableIpv6(ifname: string): void {
-  try {
-    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || fs.existsSync('/proc/sys/net/ipv6/conf/lo')) throw err;
-  }
-}
-
-function addAddress(sock: NetlinkSocket, index: number, ip: string, prefix: number, what: string): void {
-  try {
-    sock.transact([nl.newAddress(index, ip, prefix)], [`add ${ip}/${prefix} to ${what}`]);
-  } catch (err) {
-    if ((err as { errno?: number }).errno !== EEXIST) throw err;
-  }
-}
+import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
 
 export interface PtpAnchorSpec {
   name: string;

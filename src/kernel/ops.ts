@@ -9,6 +9,7 @@ import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
+import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
 
 // Firewall-side kernel work (conntrack, held host ports, nftables notifications) lives apart.
 export * from './ops-netfilter.js';
@@ -19,20 +20,7 @@ export * from './ops-ptp.js';
 // Resolver sockets inside container namespaces.
 export * from './ops-sandbox-dns.js';
 
-let hostSocket: NetlinkSocket | undefined;
-const host = () => (hostSocket ??= new NetlinkSocket());
-
 let hostNft: NftContext | undefined;
-
-function linkByName(sock: NetlinkSocket, name: string): nl.LinkInfo | undefined {
-  try {
-    const [reply] = sock.transact([nl.getLink(name)], [`look up link ${name}`]);
-    return reply?.[0] ? nl.parseLink(reply[0].body) : undefined;
-  } catch (err) {
-    if ((err as { errno?: number }).errno === ENODEV) return undefined;
-    throw err;
-  }
-}
 
 export interface BridgeSpec {
   name: string;
@@ -67,11 +55,7 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   }
   if (!link) throw new Error(`bridge ${spec.name} vanished right after it was created`);
   sock.transact([nl.setLinkUp({ index: link.index }), nl.setAlias(link.index, spec.alias)], [`bring ${spec.name} up`, `mark ${spec.name}`]);
-  try {
-    sock.transact([nl.newAddress(link.index, spec.gateway, spec.prefix, spec.broadcast)], [`add ${spec.gateway}/${spec.prefix} to ${spec.name}`]);
-  } catch (err) {
-    if ((err as { errno?: number }).errno !== EEXIST) throw err;
-  }
+  addAddress(sock, link.index, spec.gateway, spec.prefix, spec.name, spec.broadcast);
   // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
   writeSysctl({ key: `net/ipv4/conf/${spec.name}/route_localnet`, value: '1' });
   disableIpv6(spec.name);
@@ -399,21 +383,6 @@ export function addresses(_spec: Record<string, never>): nl.AddressInfo[] {
     .dump(nl.dumpAddresses(), 'list addresses')
     .map((m) => nl.parseAddress(m.body))
     .filter((a): a is nl.AddressInfo => a !== undefined);
-}
-
-/**
- * berth's networks are IPv4-only: an interface with IPv6 gets an fe80:: address, and containers
- * could talk over it past icc=false and the isolation rules (as Docker ≥ 27, IPv6 is off on the
- * interfaces of IPv4-only networks). Called with an interface of berth's own, or with `default`
- * only inside a namespace berth created, never for the host's `default`/`all`. A kernel without
- * IPv6 has nothing to disable.
- */
-function disableIpv6(conf: string): void {
-  try {
-    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/disable_ipv6`, '1');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || fs.existsSync('/proc/sys/net/ipv6/conf/lo')) throw err;
-  }
 }
 
 export function writeSysctl(spec: { key: string; value: string }): void {

@@ -17,6 +17,7 @@ import { conflict, invalid } from '../../errors.js';
 import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
 import type { HostView } from '../../kernel/ops.js';
 import { foreignBridgeMessage } from '../../kernel/own-bridge.js';
+import { detachLater } from '../detach.js';
 import type { EngineContext } from '../../engine/context.js';
 import type { NetworkRecord } from '../../store/store.js';
 import type { NetworkDriver, NetworkDraft, NetworkPlan } from '../driver.js';
@@ -113,11 +114,7 @@ export const bridgeDriver: NetworkDriver = {
       if (bridge) forgetNeighbour(ctx, bridge, endpoint.ip);
       return () => undefined;
     }
-    return () => {
-      ctx.kernel
-        .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostLink ?? undefined, bridge, ip: endpoint.ip, nextDefaultRoute: spec.nextDefaultRoute })
-        .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
-    };
+    return detachLater(ctx, endpoint, spec, bridge);
   },
 
   firewall(net) {

@@ -13,6 +13,7 @@ import type { NetworkRecord } from '../../store/store.js';
 import { SANDBOX_DNS_ADDRESS, type NetworkDriver } from '../driver.js';
 import { OPT_PARENT, ensureParent, hostAddresses, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
 import { networkMtu } from '../options.js';
+import { detachLater } from '../detach.js';
 
 export const OPT_IPVLAN_MODE = 'ipvlan_mode';
 export const OPT_IPVLAN_FLAG = 'ipvlan_flag';
@@ -76,11 +77,7 @@ export const ipvlanDriver: NetworkDriver = {
 
   leave(ctx, _net, endpoint, spec) {
     if (!spec) return () => undefined;
-    return () => {
-      ctx.kernel
-        .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, nextDefaultRoute: spec.nextDefaultRoute })
-        .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
-    };
+    return detachLater(ctx, endpoint, spec);
   },
 
   firewall() {

@@ -14,6 +14,7 @@ import type { EngineContext } from '../../engine/context.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { SANDBOX_DNS_ADDRESS, type NetworkDraft, type NetworkDriver, type NetworkPlan } from '../driver.js';
 import { checkBoolOption, linkOf, networkMtu } from '../options.js';
+import { detachLater } from '../detach.js';
 import { OPT_PARENT, ensureParent, hostAddresses, networkMark, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
 
 export const OPT_MACVLAN_MODE = 'macvlan_mode';
@@ -125,11 +126,10 @@ export const macvlanDriver: NetworkDriver = {
       forgetRoute();
       return () => undefined;
     }
+    const detach = detachLater(ctx, endpoint, spec);
     return () => {
       forgetRoute();
-      ctx.kernel
-        .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, nextDefaultRoute: spec.nextDefaultRoute })
-        .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
+      detach();
     };
   },
 

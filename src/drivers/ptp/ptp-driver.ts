@@ -12,6 +12,7 @@ import type { NetworkRecord } from '../../store/store.js';
 import type { NetworkDriver } from '../driver.js';
 import { networkMark, removeOwnLinks } from '../lan-parent.js';
 import { checkBoolOption, linkOf, networkMtu } from '../options.js';
+import { detachLater } from '../detach.js';
 
 /** Host ends of ptp veths: `bpt` + 6 hex of the network id + 6 of the endpoint id (15 characters). */
 export const PTP_PREFIX = 'bpt';
@@ -76,11 +77,7 @@ export const ptpDriver: NetworkDriver = {
 
   leave(ctx, _net, endpoint, spec) {
     if (!spec) return () => undefined;
-    return () => {
-      ctx.kernel
-        .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostLink ?? undefined, nextDefaultRoute: spec.nextDefaultRoute })
-        .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
-    };
+    return detachLater(ctx, endpoint, spec);
   },
 
   firewall(net) {
