@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # unshare), busybox-static (container commands in tests and the demo), curl, dnsutils, socat and
 # dnsmasq-base (test clients and servers; dnsmasq plays the upstream resolver in a test namespace),
 # the CNI reference plugins and iptables (chaining tests), docker.io (its docker CLI, for the API
-# end-to-end test; berth never starts its daemon).
+# end-to-end test; berth never starts its daemon), etcd-server (the cluster store: tests and the demo
+# start their own members inside sandbox namespaces).
 PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base
-  containernetworking-plugins iptables docker.io)
+  containernetworking-plugins iptables docker.io etcd-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,8 +19,16 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages with a service (etcd-server, docker.io) must not start it in the machine's own
+  # namespace: a policy-rc.d that refuses every start, for the length of the install only.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+  fi
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ -n "$own_policy" ]; then rm -f "$policy"; fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -35,9 +35,10 @@ export const NetworkCreate = z
   .object({
     Name: z.string({ required_error: 'Name is required' }).min(1, 'a network name is required'),
     Driver: z.string().nullish(),
-    Scope: unsupported(z.string(), (v) => v === '' || v === 'local', 'berth networks are local: only scope "local" is supported'),
+    Scope: unsupported(z.string(), (v) => ['', 'local', 'global'].includes(v), 'berth networks have scope "local" (or "global" for overlay networks): drop --scope'),
     Internal: z.boolean().nullish(),
-    Attachable: unsupported(z.boolean(), (v) => !v, 'attachable networks are a swarm feature and berth networks are local: drop --attachable'),
+    // Overlay networks are always attachable (berth has no swarm services); others cannot be.
+    Attachable: z.boolean().nullish(),
     Ingress: unsupported(z.boolean(), (v) => !v, 'ingress networks are a swarm feature: drop --ingress'),
     ConfigOnly: unsupported(z.boolean(), (v) => !v, 'config-only networks are not supported: drop --config-only'),
     ConfigFrom: unsupported(z.object({ Network: z.string().nullish() }).passthrough(), (v) => !v.Network, 'networks made from a config-only network are not supported: drop --config-from'),
@@ -54,7 +55,12 @@ export const NetworkCreate = z
     Labels: stringMap,
     CheckDuplicate: z.boolean().nullish(),
   })
-  .passthrough();
+  .passthrough()
+  .superRefine((b, ctx) => {
+    const overlay = b.Driver === 'overlay';
+    if (b.Attachable && !overlay) ctx.addIssue({ code: 'custom', path: ['Attachable'], message: 'only overlay networks are attachable (the others are this host\'s alone): drop --attachable' });
+    if (b.Scope === 'global' && !overlay) ctx.addIssue({ code: 'custom', path: ['Scope'], message: 'only overlay networks have scope "global": drop --scope or use -d overlay' });
+  });
 export type NetworkCreateBody = z.infer<typeof NetworkCreate>;
 
 export const NetworkConnect = z

@@ -70,6 +70,11 @@ export interface RepairReport {
 
 export interface NetworkDriver {
   readonly name: string;
+  /**
+   * 'global' networks live in the cluster store and exist on every host of the cluster (Docker's
+   * scope for KV-store overlays); the rest are this host's alone.
+   */
+  readonly scope?: 'local' | 'global';
   /** Option keys this driver takes (besides berth's common ones). */
   readonly options: readonly string[];
   /**

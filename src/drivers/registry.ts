@@ -6,11 +6,12 @@
 import { bridgeDriver } from './bridge/bridge-driver.js';
 import { ipvlanDriver } from './ipvlan/ipvlan-driver.js';
 import { macvlanDriver } from './macvlan/macvlan-driver.js';
+import { overlayDriver } from './overlay/overlay-driver.js';
 import { ptpDriver } from './ptp/ptp-driver.js';
 import type { NetworkDriver } from './driver.js';
 import type { NetworkRecord } from '../store/store.js';
 
-const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver].map((d) => [d.name, d]));
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver, overlayDriver].map((d) => [d.name, d]));
 
 export function driverNamed(name: string): NetworkDriver | undefined {
   return DRIVERS.get(name);
@@ -23,4 +24,9 @@ export function driverNames(): string[] {
 /** The driver of a network that has one (every network but `host` and `none`). */
 export function driverOf(net: NetworkRecord): NetworkDriver | undefined {
   return net.subnet === null ? undefined : DRIVERS.get(net.driver);
+}
+
+/** Whether the network lives in the cluster store (an overlay) rather than on this host alone. */
+export function isClusterScoped(net: NetworkRecord): boolean {
+  return driverOf(net)?.scope === 'global';
 }

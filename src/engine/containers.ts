@@ -14,7 +14,7 @@ import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/
 import { launchArgv } from '../runtime/launch.js';
 import { isAlive, killProcessesInNetns, processStartTime, terminate } from '../runtime/process.js';
 import { checkContainerInput } from './container-input.js';
-import { driverOf } from '../drivers/registry.js';
+import { driverOf, isClusterScoped } from '../drivers/registry.js';
 import type { ContainerNetState, EngineContext } from './context.js';
 import { joinNetwork } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
@@ -166,6 +166,11 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
   } catch (err) {
     ctx.store.deletePortsOfContainer(c.id);
     for (const e of joined) ctx.store.deleteEndpoint(e.id);
+    // What a cluster holds for them (addresses, announcements) goes too; the namespace takes the rest.
+    for (const e of joined) {
+      const net = ctx.store.network(e.networkId);
+      if (net && isClusterScoped(net)) driverOf(net)?.leave(ctx, net, e, null)();
+    }
     if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: path.join(ctx.paths.netns, c.id) }).catch(() => undefined);
     ctx.store.updateContainer(c.id, { state: 'created', netnsPath: null });
     throw err;

@@ -35,6 +35,8 @@ export interface StateHooks {
   networkRemoved(networkId: string): Promise<void>;
   /** A container's endpoints or ports changed (started, connected, disconnected, stopped). */
   containerChanged(containerId: string, before: ContainerNetState, after: ContainerNetState): Promise<void>;
+  /** Endpoints of a cluster network on other hosts came or went (their names follow). */
+  remotesChanged?(networkId: string): void;
 }
 
 /** The parts of a container's network state the firewall and DNS care about. */
@@ -53,4 +55,6 @@ export interface EngineContext {
   hostNetns: string;
   /** The host's resolv.conf (or --resolv-conf), read when a container starts. */
   resolvConfPath: string;
+  /** This host's membership in a cluster (--cluster-store); undefined on a single host. */
+  cluster?: import('../cluster/agent.js').ClusterAgent;
 }

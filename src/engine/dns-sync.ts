@@ -71,6 +71,26 @@ export class DnsSync {
     if (!servesDns(net)) return;
     this.directory.setNetwork(networkId, { internal: net.internal, records: [] });
     for (const r of this.ctx.store.dnsRecordsOfNetwork(networkId)) this.directory.upsertRecord(networkId, r.id, this.record(net, r));
+    this.remotes.delete(networkId);
+    this.remotesChanged(networkId);
+  }
+
+  /** Records of a cluster network's endpoints on other hosts, as their hosts announced them. */
+  private readonly remotes = new Map<string, Set<string>>();
+
+  /** Sets a cluster network's remote names to what the cluster agent holds now. */
+  remotesChanged(networkId: string): void {
+    const net = this.ctx.store.network(networkId);
+    if (!this.ctx.cluster || !servesDns(net) || !this.listening.has(networkId)) return;
+    const had = this.remotes.get(networkId) ?? new Set<string>();
+    const now = new Set<string>();
+    for (const e of this.ctx.cluster.remoteEndpointsOf(networkId)) {
+      const key = `remote/${e.id}`;
+      now.add(key);
+      this.directory.upsertRecord(networkId, key, { ip: e.ip, names: [...new Set([`${e.name}.${net.name}`, e.name, shortId(e.containerId), ...e.aliases])], weakNames: [], upstreams: [] });
+    }
+    for (const key of had) if (!now.has(key)) this.directory.removeRecord(networkId, key);
+    this.remotes.set(networkId, now);
   }
 
   /** Updates one container's names on the networks it joined or left: O(1) in the network's size. */
@@ -122,6 +142,7 @@ export class DnsSync {
     if (!this.listening.delete(networkId)) return undefined;
     await this.resolver.unlisten(networkId);
     this.directory.removeNetwork(networkId);
+    this.remotes.delete(networkId);
     return listener;
   }
 

@@ -6,7 +6,10 @@
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { allocateAddress, checkRequestedAddress, type PoolSpec } from '../ipam/allocator.js';
 import { formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
-import { driverOf } from '../drivers/registry.js';
+import { driverOf, isClusterScoped } from '../drivers/registry.js';
+import type { ClusterAgent } from '../cluster/agent.js';
+import { announceEndpoint, claimAddress, releaseAddress } from '../cluster/cluster-ipam.js';
+import type { AnnouncedEndpoint } from '../cluster/keys.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
@@ -68,11 +71,15 @@ export async function joinNetwork(
   if (ctx.store.endpointsOfContainer(container.id).some((e) => e.networkId === net.id)) {
     throw forbidden(`endpoint with name ${container.name} already exists in network ${net.name}`);
   }
-  const ip = chooseAddress(ctx, net, req.ip);
-  const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
   const id = newId();
+  const cluster = isClusterScoped(net) ? ctx.cluster : undefined;
+  if (isClusterScoped(net) && !cluster) throw invalid(`network ${net.name} is a cluster network and this daemon has no cluster store: start it with --cluster-store`);
+  const ip = cluster ? await claimClusterAddress(ctx, net, id, req.ip) : chooseAddress(ctx, net, req.ip);
+  const release = () => (cluster ? releaseAddress(cluster, net.id, ip).catch((err) => ctx.log.warn('could not free a cluster address', { ip, error: String(err) })) : undefined);
+  const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
   const ifname = req.ifname ?? nextIfname(ctx, container.id);
   if (ctx.store.endpointsOfContainer(container.id).some((e) => e.ifname === ifname)) {
+    await release();
     throw conflict(`interface ${ifname} already exists in container ${container.name}`);
   }
   const endpoint: EndpointRecord = {
@@ -89,6 +96,7 @@ export async function joinNetwork(
   try {
     ctx.store.insertEndpoint(endpoint);
   } catch (err) {
+    await release();
     if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${ip} on network ${net.name}`);
     throw err;
   }
@@ -102,11 +110,47 @@ export async function joinNetwork(
     });
   } catch (err) {
     ctx.store.deleteEndpoint(id);
+    await release();
     throw new BerthError('internal', `could not connect ${container.name} to ${net.name}: ${(err as Error).message}`, { cause: err });
   }
   const actualMac = joined?.mac ?? endpoint.mac;
+  const active: EndpointRecord = { ...endpoint, mac: actualMac, state: 'active' };
+  if (cluster) {
+    try {
+      // Peers program it from this announcement; this host already has every peer programmed.
+      await announceEndpoint(cluster, announcementOf(cluster, container, active));
+    } catch (err) {
+      driver.leave(ctx, net, endpoint, { netnsPath })();
+      ctx.store.deleteEndpoint(id);
+      await release();
+      throw err;
+    }
+  }
   ctx.store.setEndpointState(id, 'active', actualMac === endpoint.mac ? undefined : actualMac);
-  return { ...endpoint, mac: actualMac, state: 'active' };
+  return active;
+}
+
+async function claimClusterAddress(ctx: EngineContext, net: NetworkRecord, endpointId: string, requested: string | undefined): Promise<string> {
+  if (requested !== undefined && !net.userSubnet) {
+    throw invalid(`user specified IP address is supported only when connecting to networks with user configured subnets: network ${net.name} was created without --subnet`);
+  }
+  const inUse = new Set(ctx.store.addressesInUse(net.id).map((ip) => parseIpv4(ip)));
+  return claimAddress(ctx.cluster!, net, endpointId, requested === undefined ? undefined : parseIpv4(requested, 'IP address'), inUse);
+}
+
+/** What peers learn about a local endpoint of a cluster network. */
+export function announcementOf(cluster: ClusterAgent, container: ContainerRecord, e: EndpointRecord): AnnouncedEndpoint {
+  return {
+    id: e.id,
+    networkId: e.networkId,
+    containerId: container.id,
+    name: container.name,
+    aliases: e.aliases,
+    ip: e.ip,
+    mac: e.mac,
+    hostId: cluster.hostId,
+    vtep: cluster.underlay.address,
+  };
 }
 
 /**
@@ -126,6 +170,7 @@ export function leaveNetwork(
   const net = ctx.store.network(endpoint.networkId);
   const driver = net && driverOf(net);
   if (!driver) return () => undefined;
+
   const nextDefaultRoute = netnsPath && opts.moveDefaultRoute ? nextGateway(ctx, endpoint.containerId) : undefined;
   return driver.leave(ctx, net, endpoint, netnsPath ? { netnsPath, nextDefaultRoute } : null);
 }

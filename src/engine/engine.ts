@@ -18,6 +18,8 @@ import * as cni from './cni.js';
 import type { CniEnv, PluginConfig } from '../cni/protocol.js';
 import { containerSummary, containerView, networkView } from './views.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
+import { ClusterAgent, type ClusterOptions } from '../cluster/agent.js';
+import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-sync.js';
 
 export interface EngineOptions {
   root: string;
@@ -27,6 +29,8 @@ export interface EngineOptions {
   hooks?: (ctx: EngineContext) => StateHooks & { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
   /** How long a started container may go without a reported PID before it counts as dead (default 30 s). */
   reapGraceMs?: number;
+  /** Join a cluster (--cluster-store): overlay networks across hosts. */
+  cluster?: ClusterOptions;
 }
 
 const REAP_GRACE_MS = 30_000;
@@ -81,8 +85,11 @@ export class Engine {
     // Containers reach beyond the host only if the host namespace forwards.
     await ctx.kernel.call('writeSysctl', { key: 'net/ipv4/ip_forward', value: '1' });
     await networks.ensurePredefinedNetworks(ctx);
+    // Joined before the reconcile: restoring an overlay's devices needs the underlay.
+    if (opts.cluster) ctx.cluster = await ClusterAgent.join(opts.cluster, { root: opts.root, kernel: ctx.kernel, log: ctx.log });
     await engine.mutex.run(() => reconcile(ctx));
     await engine.lifecycle.start?.();
+    if (ctx.cluster) await engine.startCluster(ctx.cluster);
     engine.watcher = setInterval(() => {
       void engine.reapDeadContainers();
       if (engine.firewallStale) void engine.rebuildFirewall();
@@ -91,9 +98,21 @@ export class Engine {
     return engine;
   }
 
+  /** Follows the cluster, drops mirrors of networks removed meanwhile, and announces this host's endpoints. */
+  private async startCluster(cluster: ClusterAgent): Promise<void> {
+    await cluster.start(clusterSink(this.ctx, (fn) => this.mutex.run(fn)));
+    await this.mutex.run(async () => {
+      for (const net of orphanedMirrors(this.ctx, cluster)) {
+        if (this.ctx.store.endpointsOfNetwork(net.id).length === 0) await networks.dropNetwork(this.ctx, net);
+      }
+      await announceLocalEndpoints(this.ctx, cluster);
+    });
+  }
+
   async close(): Promise<void> {
     clearInterval(this.watcher);
     clearInterval(this.reconciler);
+    await this.ctx.cluster?.close();
     await this.mutex.run(async () => {
       await this.lifecycle.stop?.();
       await this.ctx.kernel.close();
@@ -282,6 +301,8 @@ export class Engine {
     return this.op('reconcile', {}, async () => {
       const report = await reconcile(this.ctx);
       await this.lifecycle.resync?.();
+      // Endpoints the reconcile rolled back leave the cluster too; lost announcements come back.
+      if (this.ctx.cluster) await announceLocalEndpoints(this.ctx, this.ctx.cluster).catch((err) => this.ctx.log.warn('could not re-announce to the cluster', { error: String(err) }));
       return report;
     });
   }
@@ -306,6 +327,7 @@ export class Engine {
       networkAdded: flagged((id) => hooks.networkAdded(id)),
       networkRemoved: flagged((id) => hooks.networkRemoved(id)),
       containerChanged: flagged((id, before, after) => hooks.containerChanged(id, before, after)),
+      remotesChanged: hooks.remotesChanged?.bind(hooks),
     };
   }
 

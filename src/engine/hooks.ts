@@ -62,6 +62,9 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       if (listener) await firewall.dnsListenerChanged(listener, 'delete');
       await firewall.networkRemoved(id);
     },
+    remotesChanged(networkId) {
+      dns.remotesChanged(networkId);
+    },
     async containerChanged(id, before, after) {
       try {
         await firewall.portsChanged(before.ports, after.ports);

@@ -17,7 +17,8 @@ import { DEFAULT_BRIDGE_SUBNET, pickDefaultSubnet } from '../ipam/default-pools.
 import { validatePoolSpec } from '../ipam/allocator.js';
 import type { HostView } from '../kernel/ops.js';
 import { checkOptionKeys } from '../drivers/options.js';
-import { driverNamed, driverNames, driverOf } from '../drivers/registry.js';
+import { driverNamed, driverNames, driverOf, isClusterScoped } from '../drivers/registry.js';
+import { publishNetwork, unpublishNetwork } from '../cluster/cluster-networks.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
@@ -54,6 +55,9 @@ function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: 
     .networks()
     .filter((n) => n.subnet)
     .map((n) => ({ cidr: parseCidr(n.subnet!), owner: `network ${n.name}` }));
+  for (const c of ctx.cluster?.allNetworks() ?? []) {
+    if (c.record.subnet && !ctx.store.network(c.record.id)) taken.push({ cidr: parseCidr(c.record.subnet), owner: `cluster network ${c.record.name}` });
+  }
   const ownLinks = new Set(ctx.store.networks().flatMap((n) => n.links.filter((l) => l.owned).map((l) => l.name)));
   const ownIndexes = new Set(view.links.filter((l) => ownLinks.has(l.name)).map((l) => l.index));
   for (const a of view.addresses) {
@@ -77,6 +81,11 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   }
   const existing = ctx.store.networkByName(req.name);
   if (existing) throw conflict(`network with name ${req.name} already exists`);
+  const global = driver.scope === 'global';
+  if (global && !ctx.cluster) {
+    throw invalid(`-d ${driver.name} needs a cluster store: start the daemon with --cluster-store etcd://IP:PORT[,IP:PORT…] --advertise-addr IP (see docs/overlay.md)`);
+  }
+  if (ctx.cluster?.network(req.name)) throw conflict(`network with name ${req.name} already exists in the cluster`);
   const options = { ...(req.options ?? {}) };
   checkOptionKeys(driver, options);
   const aux = Object.entries(req.auxAddresses ?? {});
@@ -108,7 +117,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   for (const name of Object.keys(plan.auxAddresses ?? {})) {
     if (auxAddresses[name] !== undefined) throw invalid(`aux-address name ${name} is berth's own on ${driver.name} networks: choose another name`);
   }
-  const record: NetworkRecord = {
+  let record: NetworkRecord = {
     id,
     name: req.name,
     driver: driver.name,
@@ -124,9 +133,24 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     created: new Date().toISOString(),
     predefined: false,
   };
+  if (global) {
+    const published = await publishNetwork(ctx.cluster!, {
+      record,
+      userSubnet: Boolean(req.subnet),
+      pickSubnet: (clusterTaken) => {
+        const s = pickDefaultSubnet([...taken.map((t) => t.cidr), ...clusterTaken.map((c) => parseCidr(c))]);
+        return { subnet: s.text, gateway: formatIpv4(firstHost(s)) };
+      },
+    });
+    record = published.record;
+  }
+  const unpublish = async () => {
+    if (global) await unpublishNetwork(ctx.cluster!, record).catch((err) => ctx.log.warn('could not remove a half-made network from the cluster store', { network: req.name, error: String(err) }));
+  };
   try {
     ctx.store.insertNetwork(record);
   } catch (err) {
+    await unpublish();
     if (String(err).includes('owned_link_names')) throw conflict(`a link of network ${req.name} is already used by another network: ${plan.links.map((l) => l.name).join(', ')}`);
     if (String(err).includes('UNIQUE')) throw conflict(`network with name ${req.name} already exists`);
     throw err;
@@ -139,6 +163,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     await ctx.hooks.networkRemoved(record.id).catch((undoErr) => ctx.log.warn('could not undo a network’s firewall and DNS', { network: req.name, error: String(undoErr) }));
     await driver.remove(ctx, record).catch(() => undefined);
     ctx.store.deleteNetwork(record.id);
+    await unpublish();
     throw err instanceof BerthError ? err : new BerthError('internal', `could not create network ${req.name}: ${(err as Error).message}`, { cause: err });
   }
   return record;
@@ -160,17 +185,50 @@ export async function removeNetwork(ctx: EngineContext, ref: string): Promise<Ne
       `error while removing network: network ${net.name} id ${net.id} has active endpoints (containers: ${names.join(', ')}): disconnect or remove them first`,
     );
   }
+  // Another host's endpoints keep a cluster network: the store refuses in the same transaction.
+  if (isClusterScoped(net) && ctx.cluster) await unpublishNetwork(ctx.cluster, net);
+  await dropNetwork(ctx, net);
+  return net;
+}
+
+/** Takes the network off this host: resolver, firewall, kernel objects, record. */
+export async function dropNetwork(ctx: EngineContext, net: NetworkRecord): Promise<void> {
   await ctx.hooks.networkRemoved(net.id);
   await driverOf(net)?.remove(ctx, net);
   ctx.store.deleteNetwork(net.id);
-  return net;
+}
+
+/**
+ * Mirrors a cluster network another host created: the record, its kernel objects, firewall and
+ * resolver. A local network with its name or an overlapping subnet keeps it off this host (logged).
+ */
+export async function mirrorNetwork(ctx: EngineContext, record: NetworkRecord): Promise<void> {
+  if (ctx.store.network(record.id)) return;
+  const byName = ctx.store.networkByName(record.name);
+  const subnet = parseCidr(record.subnet!);
+  const overlap = ctx.store.networks().find((n) => n.subnet && cidrsOverlap(parseCidr(n.subnet), subnet));
+  if (byName || overlap) {
+    ctx.log.error('cluster network cannot exist on this host', {
+      network: record.name,
+      reason: byName ? `a local network is named ${record.name}` : `its subnet ${record.subnet} overlaps local network ${overlap!.name} (${overlap!.subnet})`,
+    });
+    return;
+  }
+  ctx.store.insertNetwork(record);
+  try {
+    await driverOf(record)!.ensure(ctx, record);
+    await ctx.hooks.networkAdded(record.id);
+  } catch (err) {
+    ctx.log.error('could not set up a cluster network on this host; the reconciler retries', { network: record.name, error: String(err) });
+  }
 }
 
 /** Removes every user-defined network without endpoints; returns their names. */
 export async function pruneNetworks(ctx: EngineContext, keep: (n: NetworkRecord) => boolean = () => false): Promise<string[]> {
   const removed: string[] = [];
   for (const net of ctx.store.networks()) {
-    if (net.predefined || keep(net) || ctx.store.endpointsOfNetwork(net.id).length > 0) continue;
+    // Cluster networks are the cluster's: a prune on one host leaves them (remove them by name).
+    if (net.predefined || keep(net) || isClusterScoped(net) || ctx.store.endpointsOfNetwork(net.id).length > 0) continue;
     await removeNetwork(ctx, net.id);
     removed.push(net.name);
   }

@@ -1,12 +1,13 @@
 /** The engine's records shaped as Docker's API shapes them, for `inspect`, `ls` and the HTTP API. */
 import { parseCidr } from '../ipam/ipv4.js';
+import { isClusterScoped } from '../drivers/registry.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord, PortRecord, Store } from '../store/store.js';
 
 export interface NetworkView {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
+  Scope: 'local' | 'global';
   Driver: string;
   EnableIPv6: false;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[] };
@@ -49,12 +50,12 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
     Name: net.name,
     Id: net.id,
     Created: net.created,
-    Scope: 'local',
+    Scope: isClusterScoped(net) ? 'global' : 'local',
     Driver: net.driver,
     EnableIPv6: false,
     IPAM: { Driver: 'default', Options: {}, Config: config },
     Internal: net.internal,
-    Attachable: false,
+    Attachable: isClusterScoped(net),
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,

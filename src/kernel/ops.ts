@@ -19,6 +19,8 @@ export * from './ops-lan.js';
 export * from './ops-ptp.js';
 // Resolver sockets inside container namespaces.
 export * from './ops-sandbox-dns.js';
+// The VXLAN device of overlay networks and their remote endpoints.
+export * from './ops-overlay.js';
 
 let hostNft: NftContext | undefined;
 

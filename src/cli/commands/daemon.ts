@@ -9,6 +9,34 @@ import { lockRoot } from '../../kernel/root-lock.js';
 import { createHooks } from '../../engine/hooks.js';
 import { createLogger, type Level } from '../../log.js';
 import { fail } from '../output.js';
+import { invalid } from '../../errors.js';
+import { DEFAULT_TTL_SECONDS, type ClusterOptions } from '../../cluster/agent.js';
+
+/** The cluster flags, checked before anything starts; undefined without --cluster-store. */
+function clusterOptions(o: Record<string, string | undefined>): ClusterOptions | undefined {
+  const tlsFiles = [o.clusterStoreCa, o.clusterStoreCert, o.clusterStoreKey];
+  if (!o.clusterStore) {
+    if (o.advertiseAddr || tlsFiles.some(Boolean)) throw invalid('--advertise-addr and --cluster-store-ca/-cert/-key need --cluster-store etcd://IP:PORT');
+    return undefined;
+  }
+  if (!o.advertiseAddr) throw invalid("--cluster-store needs --advertise-addr IP|IFACE: the address other hosts reach this one at (the VXLAN tunnels' end)");
+  if (Boolean(o.clusterStoreCert) !== Boolean(o.clusterStoreKey)) throw invalid('--cluster-store-cert and --cluster-store-key go together');
+  const read = (flag: string, file: string | undefined) => {
+    if (!file) return undefined;
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw invalid(`${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  const ttl = Number(o.clusterTtl);
+  return {
+    store: o.clusterStore,
+    advertise: o.advertiseAddr,
+    ttlSeconds: ttl,
+    tls: tlsFiles.some(Boolean) ? { ca: read('--cluster-store-ca', o.clusterStoreCa), cert: read('--cluster-store-cert', o.clusterStoreCert), key: read('--cluster-store-key', o.clusterStoreKey) } : undefined,
+  };
+}
 
 export function registerDaemonCommand(program: Command): void {
   program
@@ -19,18 +47,25 @@ export function registerDaemonCommand(program: Command): void {
     .option('--resolv-conf <path>', "the host's resolver configuration, for upstream DNS", '/etc/resolv.conf')
     .option('--group <gid>', 'group allowed to use the socket (mode 0660)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--cluster-store <etcd://IP:PORT,…>', 'join a cluster whose state is in etcd (overlay networks across hosts)')
+    .option('--advertise-addr <ip|iface>', "this host's underlay address (or the interface holding it), which other hosts reach")
+    .option('--cluster-store-ca <file>', "CA certificate for etcd's TLS")
+    .option('--cluster-store-cert <file>', 'client certificate for etcd')
+    .option('--cluster-store-key <file>', 'client key for etcd')
+    .option('--cluster-ttl <seconds>', 'how long a host may be silent before peers drop it', String(DEFAULT_TTL_SECONDS))
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
       try {
+        const cluster = clusterOptions(o);
         const socketPath = socketPathOf(o.host);
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
         const rootLock = lockRoot(o.root);
         await claimSocketPath(socketPath);
         // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
         const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
-        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs });
+        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster });
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
-        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid });
+        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}) });
         const shutdown = async (signal: string) => {
           log.info('daemon stopping', { signal });
           server.close();

@@ -41,6 +41,7 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
     .option('--aux-address <name=ip>', 'reserve an address IPAM must not hand out (repeatable)', collect, [])
     .option('--internal', 'no access to or from outside the host')
+    .option('--attachable', 'accepted for Docker compatibility: overlay networks are always attachable')
     .option('--label <k=v>', 'set a label (repeatable)', collect, [])
     .option('-o, --opt <k=v>', 'set a driver option (repeatable)', collect, [])
     .action(async (name: string, o) => {
@@ -50,6 +51,7 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
           Name: name,
           Driver: o.driver,
           Internal: Boolean(o.internal),
+          Attachable: Boolean(o.attachable),
           IPAM: { Driver: 'default', Config: o.subnet ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange, AuxiliaryAddresses: keyValues(o.auxAddress, 'aux-address') }] : [] },
           Options: keyValues(o.opt, 'option'),
           Labels: keyValues(o.label, 'label'),

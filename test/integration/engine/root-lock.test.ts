@@ -41,6 +41,8 @@ describe('one daemon per root', () => {
     const child = run('nsenter', [`--net=${first.hostNs}`, '--', process.execPath, BERTH, 'daemon', '--root', root(), '--host', `unix://${first.socket}`, '--resolv-conf', first.resolvConf], { timeoutMs: 4000 });
     const r = await child;
     assert.match(r.stderr, /daemon ready/, r.stderr);
-    assert.match(r.stderr, /timed out/, 'it kept serving until the test stopped it');
+    // The time bound's SIGTERM stops it: it exits non-zero ("timed out") or shuts down cleanly
+    // and logs the signal (then execFile sees exit 0 and reports no time-out).
+    assert.match(r.stderr, /timed out|daemon stopping.*SIGTERM/, `it kept serving until the test stopped it: ${r.stderr}`);
   });
 });

@@ -1,0 +1,183 @@
+/**
+ * The overlay driver: one L2 network across the hosts of a cluster. On each host the network is a
+ * bridge (as a bridge network's) plus a VXLAN device on it (VNI from etcd, learning off, ARP
+ * answered locally); each remote endpoint is three kernel entries, programmed from the cluster
+ * store (ops-overlay.ts). Every host's bridge carries the network's gateway address: ARP never
+ * crosses the VXLAN device, so each host is its own containers' gateway (an anycast gateway):
+ * they reach the outside through masquerade on their own host and publish ports there, while
+ * container-to-container traffic is bridged across hosts with source addresses preserved.
+ *
+ * The container MTU is derived on each host from its underlay interface (VXLAN over IPv4 costs
+ * 50 bytes), so a host on a jumbo-frame underlay does not cap the others.
+ */
+import { MAX_IFNAME, OPT_MTU, VETH_PREFIX, aliasPrefix } from '../../constants.js';
+import { invalid, BerthError } from '../../errors.js';
+import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
+import { VXLAN_OVERHEAD_IPV4 } from '../../kernel/netlink/vxlan.js';
+import { OPT_VXLAN_ID, checkVni } from '../../cluster/cluster-networks.js';
+import { withdrawEndpoint } from '../../cluster/cluster-ipam.js';
+import type { EngineContext } from '../../engine/context.js';
+import type { NetworkRecord } from '../../store/store.js';
+import { detachLater } from '../detach.js';
+import type { NetworkDriver } from '../driver.js';
+import { linkOf } from '../options.js';
+
+/** `-o encrypted`: Docker's name for an encrypted overlay. */
+export const OPT_ENCRYPTED = 'encrypted';
+
+const BRIDGE_PREFIX = 'bov';
+const VXLAN_PREFIX = 'bvx';
+
+export function vniOf(net: NetworkRecord): number {
+  return Number(net.options[OPT_VXLAN_ID]);
+}
+
+function bridgeOf(net: NetworkRecord): string {
+  const name = linkOf(net, 'bridge');
+  if (!name) throw new Error(`network ${net.name} has no bridge on record`);
+  return name;
+}
+
+function vxlanOf(net: NetworkRecord): string {
+  const name = linkOf(net, 'vxlan');
+  if (!name) throw new Error(`network ${net.name} has no vxlan device on record`);
+  return name;
+}
+
+const mark = (ctx: EngineContext, net: NetworkRecord) => `${aliasPrefix(ctx.paths.owner, 'network')}${net.id}`;
+
+function clusterOf(ctx: EngineContext) {
+  if (!ctx.cluster) {
+    throw invalid('overlay networks need a cluster store: start the daemon with --cluster-store etcd://IP:PORT[,IP:PORT…] --advertise-addr IP (see docs/overlay.md)');
+  }
+  return ctx.cluster;
+}
+
+/** The MTU on this host: the user's -o mtu, capped by what the underlay carries. */
+export function overlayMtu(ctx: EngineContext, net: NetworkRecord): number {
+  const ceiling = clusterOf(ctx).underlay.mtu - VXLAN_OVERHEAD_IPV4;
+  const asked = net.options[OPT_MTU] === undefined ? undefined : Number(net.options[OPT_MTU]);
+  if (asked !== undefined && asked > ceiling) ctx.log.warn('overlay MTU option is above what this host’s underlay carries: using the underlay’s', { network: net.name, asked, used: ceiling });
+  return Math.min(asked ?? ceiling, ceiling);
+}
+
+export const overlayDriver: NetworkDriver = {
+  name: 'overlay',
+  scope: 'global',
+  options: [OPT_VXLAN_ID, OPT_ENCRYPTED],
+  strictOptions: true,
+
+  plan(ctx, draft) {
+    const cluster = clusterOf(ctx);
+    checkVni(draft.options[OPT_VXLAN_ID]);
+    const encrypted = draft.options[OPT_ENCRYPTED];
+    if (encrypted !== undefined) {
+      throw new BerthError('unavailable', '-o encrypted: berth does not encrypt overlay traffic yet (WireGuard support is planned): create the network without it, or encrypt the underlay');
+    }
+    const asked = draft.options[OPT_MTU];
+    const ceiling = cluster.underlay.mtu - VXLAN_OVERHEAD_IPV4;
+    if (asked !== undefined && Number(asked) > ceiling) {
+      throw invalid(`option ${OPT_MTU}=${asked} is above what the underlay carries: ${cluster.underlay.ifname} has MTU ${cluster.underlay.mtu}, and VXLAN needs ${VXLAN_OVERHEAD_IPV4} bytes of it, so at most ${ceiling}`);
+    }
+    const short = draft.id.slice(0, MAX_IFNAME - BRIDGE_PREFIX.length);
+    return {
+      options: draft.options,
+      links: [
+        { role: 'bridge', name: `${BRIDGE_PREFIX}${short}`, owned: true },
+        { role: 'vxlan', name: `${VXLAN_PREFIX}${short}`, owned: true },
+      ],
+    };
+  },
+
+  async ensure(ctx, net) {
+    const cluster = clusterOf(ctx);
+    const subnet = parseCidr(net.subnet!);
+    const mtu = overlayMtu(ctx, net);
+    const { created } = await ctx.kernel.call('ensureBridge', {
+      name: bridgeOf(net),
+      alias: mark(ctx, net),
+      gateway: net.gateway!,
+      prefix: subnet.prefix,
+      broadcast: formatIpv4(broadcastOf(subnet)),
+      mtu,
+    });
+    const vx = await ctx.kernel.call('ensureVxlan', {
+      name: vxlanOf(net),
+      mark: mark(ctx, net),
+      vni: vniOf(net),
+      local: cluster.underlay.address,
+      underlay: cluster.underlay.ifname,
+      mtu,
+      bridge: bridgeOf(net),
+    });
+    // Every remote endpoint known so far, before any local one is announced.
+    const remotes = cluster.remoteEndpointsOf(net.id);
+    if (remotes.length > 0) await ctx.kernel.call('programRemotes', { vxlan: vxlanOf(net), add: remotes.map(({ mac, ip, vtep }) => ({ mac, ip, vtep })), remove: [] });
+    return created || vx.created;
+  },
+
+  async remove(ctx, net) {
+    await ctx.kernel.call('deleteVxlan', { name: vxlanOf(net), mark: mark(ctx, net) });
+    if ((await ctx.kernel.call('deleteBridge', { name: bridgeOf(net), alias: mark(ctx, net) })) === 'foreign') {
+      ctx.log.warn('left a bridge berth did not create', { network: net.name, bridge: bridgeOf(net) });
+    }
+  },
+
+  hostLinkOf(_net, endpointId) {
+    return `${VETH_PREFIX}${endpointId.slice(0, MAX_IFNAME - VETH_PREFIX.length - 1)}`;
+  },
+
+  async join(ctx, net, endpoint, spec) {
+    const subnet = parseCidr(net.subnet!);
+    await ctx.kernel.call('attach', {
+      netnsPath: spec.netnsPath,
+      bridge: bridgeOf(net),
+      bridgeMark: mark(ctx, net),
+      hostVeth: endpoint.hostLink!,
+      alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
+      ifname: endpoint.ifname,
+      mac: endpoint.mac,
+      ip: endpoint.ip,
+      prefix: subnet.prefix,
+      broadcast: formatIpv4(broadcastOf(subnet)),
+      gateway: net.gateway!,
+      mtu: overlayMtu(ctx, net),
+      defaultRoute: spec.defaultRoute,
+      createSandbox: spec.createSandbox,
+    });
+  },
+
+  leave(ctx, net, endpoint, spec) {
+    // Peers stop sending to it and its address returns to the pool. If etcd is unreachable the
+    // keys go with this host's lease, or the next announce (start, reconcile) prunes them.
+    if (ctx.cluster && net) {
+      withdrawEndpoint(ctx.cluster, net.id, endpoint.id, endpoint.ip).catch((err) => ctx.log.warn('could not withdraw an endpoint from the cluster store', { endpoint: endpoint.id, error: String(err) }));
+    }
+    const bridge = net ? linkOf(net, 'bridge') : undefined;
+    if (!spec) return () => undefined;
+    return detachLater(ctx, endpoint, spec, bridge);
+  },
+
+  firewall(net) {
+    return { id: net.id, bridge: bridgeOf(net), subnet: net.subnet!, gateway: net.gateway!, internal: net.internal, icc: true, masquerade: true };
+  },
+
+  dns(net) {
+    return { in: 'host', address: net.gateway!, ifname: bridgeOf(net) };
+  },
+
+  async repair(ctx, net, endpoints, view, report) {
+    const bridge = bridgeOf(net);
+    if (report.unrestorable.includes(bridge)) return;
+    const byName = new Map(view.links.map((l) => [l.name, l]));
+    const byIndex = new Map(view.links.map((l) => [l.index, l]));
+    for (const e of endpoints) {
+      const veth = e.hostLink ? byName.get(e.hostLink) : undefined;
+      if (!veth || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
+      const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
+      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway } : undefined;
+      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: mark(ctx, net), ip: e.ip, mac: e.mac, sandbox });
+      report.reattached.push(e.hostLink!);
+    }
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * rtnetlink requests of the overlay data plane: a VXLAN device and the entries that make a remote
+ * endpoint reachable without flooding. Pure code like codec.ts; constants follow linux/if_link.h,
+ * linux/neighbour.h and linux/if_bridge.h. The device matches
+ * `ip link add NAME type vxlan id VNI local IP dev UNDERLAY dstport 4789 nolearning proxy`
+ * (anchors/multihost §2, the commands that worked on this kernel).
+ */
+import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_NEWLINK, RTM_SETLINK, ipv4Bytes, macBytes, type NetlinkRequest } from './codec.js';
+
+const RTM_NEWNEIGH = 28;
+const RTM_DELNEIGH = 29;
+const AF_BRIDGE = 7;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_MASTER = 10;
+const IFLA_PROTINFO = 12;
+const IFLA_LINKINFO = 18;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_VXLAN_ID = 1;
+const IFLA_VXLAN_LINK = 3;
+const IFLA_VXLAN_LOCAL = 4;
+const IFLA_VXLAN_TTL = 5;
+const IFLA_VXLAN_LEARNING = 7;
+const IFLA_VXLAN_PROXY = 11;
+const IFLA_VXLAN_PORT = 15;
+const IFLA_BRPORT_LEARNING = 8;
+const IFLA_BRPORT_UNICAST_FLOOD = 9;
+const NDA_DST = 1;
+const NDA_LLADDR = 2;
+const NUD_PERMANENT = 0x80;
+const NTF_SELF = 0x02;
+const NLA_F_NESTED = 0x8000;
+
+/** IANA's VXLAN port (Linux's default is 8472, the pre-standard one). */
+export const VXLAN_PORT = 4789;
+/** Outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
+export const VXLAN_OVERHEAD_IPV4 = 50;
+export const VNI_MIN = 1;
+export const VNI_MAX = 0xffffff;
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+function tlv(type: number, value: Buffer): Buffer {
+  const buf = Buffer.alloc(align4(4 + value.length));
+  buf.writeUInt16LE(4 + value.length, 0);
+  buf.writeUInt16LE(type, 2);
+  value.copy(buf, 4);
+  return buf;
+}
+const u8 = (type: number, v: number) => tlv(type, Buffer.from([v]));
+const u32 = (type: number, v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return tlv(type, b);
+};
+const be16 = (type: number, v: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v);
+  return tlv(type, b);
+};
+const nest = (type: number, children: Buffer[]) => tlv(type | NLA_F_NESTED, Buffer.concat(children));
+
+function ifinfomsg(index: number, family = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt8(family, 0);
+  b.writeInt32LE(index, 4);
+  return b;
+}
+
+export interface VxlanSpec {
+  name: string;
+  vni: number;
+  /** This host's underlay address: the VTEP, the outer source address. */
+  local: string;
+  /** The underlay interface's index: the device's MTU is capped at its MTU − 50. */
+  underlayIndex: number;
+  mtu: number;
+  masterIndex?: number;
+}
+
+/** A VXLAN device with learning off and ARP answered locally from its neighbour table (proxy). */
+export function newVxlan(spec: VxlanSpec): NetlinkRequest {
+  if (!Number.isInteger(spec.vni) || spec.vni < VNI_MIN || spec.vni > VNI_MAX) throw new Error(`VNI ${spec.vni} is out of range ${VNI_MIN}-${VNI_MAX}`);
+  const data = [
+    u32(IFLA_VXLAN_ID, spec.vni),
+    u32(IFLA_VXLAN_LINK, spec.underlayIndex),
+    tlv(IFLA_VXLAN_LOCAL, ipv4Bytes(spec.local)),
+    u8(IFLA_VXLAN_TTL, 0),
+    u8(IFLA_VXLAN_LEARNING, 0),
+    u8(IFLA_VXLAN_PROXY, 1),
+    be16(IFLA_VXLAN_PORT, VXLAN_PORT),
+  ];
+  const attrs = [tlv(IFLA_IFNAME, Buffer.from(`${spec.name}\0`)), u32(IFLA_MTU, spec.mtu), nest(IFLA_LINKINFO, [tlv(IFLA_INFO_KIND, Buffer.from('vxlan\0')), nest(IFLA_INFO_DATA, data)])];
+  if (spec.masterIndex) attrs.push(u32(IFLA_MASTER, spec.masterIndex));
+  return { type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body: Buffer.concat([ifinfomsg(0), ...attrs]) };
+}
+
+/**
+ * The VXLAN device's bridge port: no MAC learning (remote MACs are programmed from the cluster
+ * store) and no flooding of unknown unicast over the underlay.
+ */
+export function quietBridgePort(index: number): NetlinkRequest {
+  return { type: RTM_SETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([ifinfomsg(index, AF_BRIDGE), nest(IFLA_PROTINFO, [u8(IFLA_BRPORT_LEARNING, 0), u8(IFLA_BRPORT_UNICAST_FLOOD, 0)])]) };
+}
+
+function fdbMsg(index: number, state: number, flags: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(AF_BRIDGE, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt16LE(state, 8);
+  b.writeUInt8(flags, 10);
+  return b;
+}
+
+/** The VXLAN device's own forwarding entry: frames for `mac` go to the VTEP `vtep` (`bridge fdb replace … self`). */
+export function newVxlanFdb(vxlanIndex: number, mac: string, vtep: string): NetlinkRequest {
+  return {
+    type: RTM_NEWNEIGH,
+    flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+    body: Buffer.concat([fdbMsg(vxlanIndex, NUD_PERMANENT, NTF_SELF), tlv(NDA_LLADDR, macBytes(mac)), tlv(NDA_DST, ipv4Bytes(vtep))]),
+  };
+}
+
+export function deleteVxlanFdb(vxlanIndex: number, mac: string): NetlinkRequest {
+  return { type: RTM_DELNEIGH, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([fdbMsg(vxlanIndex, 0, NTF_SELF), tlv(NDA_LLADDR, macBytes(mac))]) };
+}
+
+/** The bridge's entry for a MAC behind a port (`bridge fdb del … master`). */
+export function deleteBridgeFdb(portIndex: number, mac: string): NetlinkRequest {
+  return { type: RTM_DELNEIGH, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([fdbMsg(portIndex, 0, 0x04), tlv(NDA_LLADDR, macBytes(mac))]) };
+}
