@@ -79,14 +79,23 @@ export class Engine {
   static async open(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
     const { ctx } = engine;
+    // The cluster flags are checked first: a daemon refused for them leaves nothing on the host.
+    // It joins before the reconcile, too: restoring an overlay's devices needs the underlay.
+    if (opts.cluster) {
+      try {
+        ctx.cluster = await ClusterAgent.join(opts.cluster, { root: opts.root, kernel: ctx.kernel, log: ctx.log });
+      } catch (err) {
+        await ctx.kernel.close();
+        ctx.store.close();
+        throw err;
+      }
+    }
     await ctx.kernel.call('prepareRunDir', { dir: ctx.paths.run });
     fs.mkdirSync(ctx.paths.netns, { recursive: true, mode: 0o755 });
     fs.mkdirSync(ctx.paths.containers, { recursive: true, mode: 0o755 });
     // Containers reach beyond the host only if the host namespace forwards.
     await ctx.kernel.call('writeSysctl', { key: 'net/ipv4/ip_forward', value: '1' });
     await networks.ensurePredefinedNetworks(ctx);
-    // Joined before the reconcile: restoring an overlay's devices needs the underlay.
-    if (opts.cluster) ctx.cluster = await ClusterAgent.join(opts.cluster, { root: opts.root, kernel: ctx.kernel, log: ctx.log });
     await engine.mutex.run(() => reconcile(ctx));
     await engine.lifecycle.start?.();
     if (ctx.cluster) await engine.startCluster(ctx.cluster);

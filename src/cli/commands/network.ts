@@ -5,10 +5,15 @@ import type { ApiClient } from '../../api/client.js';
 import type { NetworkView } from '../../engine/views.js';
 import { collect, fail, forEachRef, inspectEach, printJson, table } from '../output.js';
 
-function keyValues(list: string[], what: string): Record<string, string> {
+/** `k=v` items; with `bareKeys`, a lone `k` means an empty value (Docker's `-o encrypted`, `--label k`). */
+function keyValues(list: string[], what: string, bareKeys = false): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list) {
     const eq = item.indexOf('=');
+    if (eq < 0 && bareKeys && item.length > 0) {
+      out[item] = '';
+      continue;
+    }
     if (eq <= 0) throw invalid(`invalid ${what} "${item}": expected key=value`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
@@ -53,8 +58,8 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
           Internal: Boolean(o.internal),
           Attachable: Boolean(o.attachable),
           IPAM: { Driver: 'default', Config: o.subnet ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange, AuxiliaryAddresses: keyValues(o.auxAddress, 'aux-address') }] : [] },
-          Options: keyValues(o.opt, 'option'),
-          Labels: keyValues(o.label, 'label'),
+          Options: keyValues(o.opt, 'option', true),
+          Labels: keyValues(o.label, 'label', true),
         });
         console.log(res.Id);
       } catch (err) {
