@@ -45,6 +45,8 @@ export interface ClusterSink {
   remotesChanged(networkId: string, added: K.AnnouncedEndpoint[], removed: K.AnnouncedEndpoint[]): Promise<void>;
   /** The lease was lost and a new one granted: every local endpoint is announced again. */
   reannounce(): Promise<void>;
+  /** A host came, went or changed its record (a tunnel up or down). */
+  hostsChanged(): Promise<void>;
 }
 
 export const DEFAULT_TTL_SECONDS = 10;
@@ -62,10 +64,14 @@ export class ClusterAgent {
   /** This host's VTEP address and the interface (and MTU) it sits on. */
   readonly underlay: { ifname: string; address: string; mtu: number };
   leaseId = '0';
+  /** This host's WireGuard tunnel, for encrypted networks (set by the engine). */
+  tunnel: import('./tunnel.js').Tunnel | undefined;
   private readonly networks = new Map<string, ClusterNetwork>();
   private readonly endpoints = new Map<string, Map<string, K.AnnouncedEndpoint>>();
   private readonly hosts = new Map<string, K.AnnouncedHost>();
   private sink: ClusterSink | undefined;
+  /** What this host announces beyond its address (its tunnel, once it has one). */
+  private hostExtra: Partial<K.AnnouncedHost> = {};
   private watcher: { cancel(): void } | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private closed = false;
@@ -110,10 +116,15 @@ export class ClusterAgent {
     return agent;
   }
 
+  /** True once the cluster has been listed: until then the cache knows no other host. */
+  listed = false;
+
   /** Lists the cluster, hands it to the sink, and follows it from then on. */
   async start(sink: ClusterSink): Promise<void> {
     this.sink = sink;
     const revision = await this.relist();
+    this.listed = true;
+    await this.enqueue(() => sink.hostsChanged());
     this.follow(revision + 1);
     this.keepalive = setInterval(() => void this.renew(), Math.max(500, (this.ttlSeconds * 1000) / 3)).unref();
   }
@@ -164,9 +175,25 @@ export class ClusterAgent {
     const fresh = ttl <= 0;
     if (fresh) this.leaseId = (await this.etcd.grantLease(this.ttlSeconds)).id;
     writePersisted(this.statePath, { hostId: this.hostId, leaseId: this.leaseId });
-    const me: K.AnnouncedHost = { id: this.hostId, hostname: os.hostname(), address: this.underlay.address, started: new Date().toISOString() };
-    await this.etcd.put(K.hostKey(this.hostId), JSON.stringify(me), this.leaseId);
+    await this.putHost();
     this.log.info(fresh ? 'joined the cluster with a new lease' : 'rejoined the cluster on its previous lease', { host: this.hostId, address: this.underlay.address, lease: this.leaseId, ttl: this.ttlSeconds });
+  }
+
+  private async putHost(): Promise<void> {
+    const me: K.AnnouncedHost = { id: this.hostId, hostname: os.hostname(), address: this.underlay.address, started: new Date().toISOString(), ...this.hostExtra };
+    this.hosts.set(this.hostId, me);
+    await this.etcd.put(K.hostKey(this.hostId), JSON.stringify(me), this.leaseId);
+  }
+
+  /** Changes what the host record says (its tunnel) and writes it. */
+  async updateHost(extra: Partial<K.AnnouncedHost>): Promise<void> {
+    this.hostExtra = { ...this.hostExtra, ...extra };
+    await this.putHost();
+  }
+
+  /** A host's record, this one's included. */
+  hostById(id: string): K.AnnouncedHost | undefined {
+    return this.hosts.get(id);
   }
 
   private async renew(): Promise<void> {
@@ -269,11 +296,14 @@ export class ClusterAgent {
         flushEndpoints();
         this.applyNetwork(key.name, ev);
       } else if (key.kind === 'host') {
+        // Hosts first, so a new host's tunnel is known before its endpoints are programmed.
+        flushEndpoints();
         if (ev.type === 'delete') this.hosts.delete(key.hostId);
         else {
           const h = parseJson<K.AnnouncedHost>(ev.kv, this.log);
           if (h) this.hosts.set(key.hostId, h);
         }
+        this.enqueue(() => this.sink!.hostsChanged());
       }
     }
     flushEndpoints();

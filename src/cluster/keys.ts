@@ -7,6 +7,7 @@
  *                                            cluster-wide name, subnet and VNI checks (one CAS)
  *   /berth/v1/ipam/<networkId>/<ip>          an address held (on its host's lease)
  *   /berth/v1/endpoints/<networkId>/<epId>   an endpoint, announced to the peers (on its host's lease)
+ *   /berth/v1/tunnels/<ip>                   a host's WireGuard tunnel address (on its lease)
  *
  * Addresses and endpoints ride on their host's lease: when a host is gone for longer than the
  * lease's TTL, etcd deletes them and every peer sees the deletes.
@@ -17,6 +18,8 @@ export const NETWORKS = `${ROOT}networks/`;
 export const NETWORKS_GUARD = `${ROOT}guard/networks`;
 export const IPAM = `${ROOT}ipam/`;
 export const ENDPOINTS = `${ROOT}endpoints/`;
+export const TUNNELS = `${ROOT}tunnels/`;
+export const tunnelKey = (ip: string) => `${TUNNELS}${ip}`;
 
 export const hostKey = (hostId: string) => `${HOSTS}${hostId}`;
 export const networkKey = (name: string) => `${NETWORKS}${name}`;
@@ -61,6 +64,8 @@ export interface AnnouncedHost {
   hostname: string;
   address: string;
   started: string;
+  /** Set while the host runs its WireGuard tunnel (it has encrypted networks). */
+  tunnel?: { publicKey: string; address: string; port: number };
 }
 
 export interface HeldAddress {

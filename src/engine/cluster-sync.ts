@@ -12,6 +12,7 @@ import * as K from '../cluster/keys.js';
 import { announceEndpoint } from '../cluster/cluster-ipam.js';
 import { isClusterScoped } from '../drivers/registry.js';
 import { linkOf } from '../drivers/options.js';
+import { isEncrypted, remotesFor } from '../drivers/overlay/overlay-driver.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { announcementOf } from './endpoints.js';
@@ -38,7 +39,7 @@ export function clusterSink(ctx: EngineContext, exclusive: <T>(fn: () => Promise
         try {
           await ctx.kernel.call('programRemotes', {
             vxlan,
-            add: added.map(({ mac, ip, vtep }) => ({ mac, ip, vtep })),
+            add: remotesFor(ctx, net, added),
             remove: removed.filter((r) => !added.some((a) => a.mac === r.mac)).map(({ mac, ip }) => ({ mac, ip })),
           });
         } catch (err) {
@@ -49,6 +50,18 @@ export function clusterSink(ctx: EngineContext, exclusive: <T>(fn: () => Promise
       ctx.hooks.remotesChanged?.(networkId);
     },
     reannounce: () => exclusive(() => announceLocalEndpoints(ctx, cluster)),
+    async hostsChanged() {
+      // A host's tunnel came or went: WireGuard's peers follow, and encrypted networks' remote
+      // endpoints are programmed towards the tunnel addresses now known.
+      if (!cluster.tunnel?.address) return;
+      await cluster.tunnel.syncPeers();
+      for (const net of ctx.store.networks()) {
+        const vxlan = linkOf(net, 'vxlan');
+        if (!vxlan || !isClusterScoped(net) || !isEncrypted(net)) continue;
+        const add = remotesFor(ctx, net, cluster.remoteEndpointsOf(net.id));
+        if (add.length > 0) await ctx.kernel.call('programRemotes', { vxlan, add, remove: [] });
+      }
+    },
   };
 }
 

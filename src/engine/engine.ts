@@ -19,6 +19,7 @@ import type { CniEnv, PluginConfig } from '../cni/protocol.js';
 import { containerSummary, containerView, networkView } from './views.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { ClusterAgent, type ClusterOptions } from '../cluster/agent.js';
+import { Tunnel } from '../cluster/tunnel.js';
 import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-sync.js';
 
 export interface EngineOptions {
@@ -84,6 +85,7 @@ export class Engine {
     if (opts.cluster) {
       try {
         ctx.cluster = await ClusterAgent.join(opts.cluster, { root: opts.root, kernel: ctx.kernel, log: ctx.log });
+        ctx.cluster.tunnel = new Tunnel(ctx.cluster, { root: opts.root, owner: ctx.paths.owner, kernel: ctx.kernel, log: ctx.log });
       } catch (err) {
         await ctx.kernel.close();
         ctx.store.close();

@@ -8,7 +8,7 @@
 import * as nl from './netlink/codec.js';
 import * as vx from './netlink/vxlan.js';
 import { EEXIST, ENOENT, type NetlinkSocket } from './netlink/socket.js';
-import { disableIpv6, host, linkByName } from './link-steps.js';
+import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
 
 export interface VxlanDeviceSpec {
   name: string;
@@ -108,4 +108,33 @@ export function underlayOf(spec: { address?: string; ifname?: string }): { ifnam
   const link = hit && byIndex.get(hit.index);
   if (!hit || !link) return undefined;
   return { ifname: link.name, address: hit.address, mtu: link.mtu ?? 1500 };
+}
+
+export interface TunnelLinkSpec {
+  name: string;
+  mark: string;
+  address: string;
+  prefix: number;
+  mtu: number;
+}
+
+/**
+ * Marks, sizes, addresses and brings up the WireGuard device (made by wireguard-go, or by the
+ * kernel): encrypted overlays run their VXLAN over it, between hosts' tunnel addresses.
+ */
+export function configureTunnelLink(spec: TunnelLinkSpec): { index: number } {
+  const sock = host();
+  const link = linkByName(sock, spec.name);
+  if (!link) throw Object.assign(new Error(`WireGuard device ${spec.name} is missing`), { errno: ENOENT });
+  if (link.alias && link.alias !== spec.mark) throw Object.assign(new Error(`link ${spec.name} exists on the host and berth did not create it`), { errno: EEXIST });
+  sock.transact([nl.setAlias(link.index, spec.mark), vx.setLinkMtu(link.index, spec.mtu), nl.setLinkUp({ index: link.index })], ['mark the WireGuard device', 'set its MTU', 'bring it up']);
+  disableIpv6(spec.name);
+  addAddress(sock, link.index, spec.address, spec.prefix, spec.name);
+  return { index: link.index };
+}
+
+/** Whether a link exists, and its mark. */
+export function linkMark(spec: { name: string }): { exists: boolean; alias?: string } {
+  const link = linkByName(host(), spec.name);
+  return link ? { exists: true, alias: link.alias } : { exists: false };
 }

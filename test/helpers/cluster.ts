@@ -6,6 +6,7 @@
  * started here and killed by PID; `destroy()` removes everything, even after a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Sandbox, eventually, must, run, sleep } from './sandbox.js';
@@ -144,7 +145,12 @@ export class Cluster {
   async destroy(): Promise<void> {
     for (let i = 0; i < this.etcd.length; i++) await this.killEtcd(i).catch(() => undefined);
     // Hosts in reverse: the first one owns the underlay and outside namespaces.
-    for (const h of [...this.hosts].reverse()) await h.destroy();
+    for (const h of [...this.hosts].reverse()) {
+      await h.destroy();
+      // wireguard-go (killed with the host's processes) leaves its UAPI socket behind.
+      const owner = createHash('sha256').update(path.resolve(path.join(h.root, 'state'))).digest('hex').slice(0, 8);
+      fs.rmSync(`/var/run/wireguard/bwg${owner}.sock`, { force: true });
+    }
     for (let i = 0; i < this.hosts.length; i++) fs.rmSync(this.etcdDir(i), { recursive: true, force: true });
     await sleep(0);
   }

@@ -11,7 +11,9 @@
  * 50 bytes), so a host on a jumbo-frame underlay does not cap the others.
  */
 import { MAX_IFNAME, OPT_MTU, VETH_PREFIX, aliasPrefix } from '../../constants.js';
-import { invalid, BerthError } from '../../errors.js';
+import { invalid } from '../../errors.js';
+import { Tunnel } from '../../cluster/tunnel.js';
+import { WIREGUARD_OVERHEAD_IPV4 } from '../../cluster/wireguard-uapi.js';
 import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
 import { VXLAN_OVERHEAD_IPV4 } from '../../kernel/netlink/vxlan.js';
 import { OPT_VXLAN_ID, checkVni } from '../../cluster/cluster-networks.js';
@@ -53,9 +55,36 @@ function clusterOf(ctx: EngineContext) {
   return ctx.cluster;
 }
 
-/** The MTU on this host: the user's -o mtu, capped by what the underlay carries. */
+export const isEncrypted = (net: NetworkRecord) => net.options[OPT_ENCRYPTED] !== undefined;
+
+/** What the network's VXLAN runs over on this host: the underlay, or the WireGuard tunnel. */
+function carrierOf(ctx: EngineContext, net: NetworkRecord): { ifname: string; address: string; mtu: number } {
+  const cluster = clusterOf(ctx);
+  if (!isEncrypted(net)) return cluster.underlay;
+  const tunnel = cluster.tunnel!;
+  if (!tunnel.address) throw new Error(`the WireGuard tunnel of encrypted network ${net.name} is not up`);
+  return { ifname: tunnel.ifname, address: tunnel.address, mtu: tunnel.mtu };
+}
+
+/**
+ * Where frames for a remote endpoint go: its host's underlay address, or on an encrypted network
+ * its host's tunnel address (undefined until that host's tunnel is known).
+ */
+export function vtepFor(ctx: EngineContext, net: NetworkRecord, e: { hostId: string; vtep: string }): string | undefined {
+  return isEncrypted(net) ? ctx.cluster?.hostById(e.hostId)?.tunnel?.address : e.vtep;
+}
+
+/** The remote endpoints of a network as the kernel op takes them (those with a known VTEP). */
+export function remotesFor(ctx: EngineContext, net: NetworkRecord, endpoints: { hostId: string; vtep: string; mac: string; ip: string }[]) {
+  return endpoints.flatMap((e) => {
+    const vtep = vtepFor(ctx, net, e);
+    return vtep ? [{ mac: e.mac, ip: e.ip, vtep }] : [];
+  });
+}
+
+/** The MTU on this host: the user's -o mtu, capped by what the underlay (or tunnel) carries. */
 export function overlayMtu(ctx: EngineContext, net: NetworkRecord): number {
-  const ceiling = clusterOf(ctx).underlay.mtu - VXLAN_OVERHEAD_IPV4;
+  const ceiling = (isEncrypted(net) ? clusterOf(ctx).tunnel!.mtu : clusterOf(ctx).underlay.mtu) - VXLAN_OVERHEAD_IPV4;
   const asked = net.options[OPT_MTU] === undefined ? undefined : Number(net.options[OPT_MTU]);
   if (asked !== undefined && asked > ceiling) ctx.log.warn('overlay MTU option is above what this host’s underlay carries: using the underlay’s', { network: net.name, asked, used: ceiling });
   return Math.min(asked ?? ceiling, ceiling);
@@ -70,18 +99,27 @@ export const overlayDriver: NetworkDriver = {
   plan(ctx, draft) {
     const cluster = clusterOf(ctx);
     checkVni(draft.options[OPT_VXLAN_ID]);
-    const encrypted = draft.options[OPT_ENCRYPTED];
+    const options = { ...draft.options };
+    const encrypted = options[OPT_ENCRYPTED];
     if (encrypted !== undefined) {
-      throw new BerthError('unavailable', '-o encrypted: berth does not encrypt overlay traffic yet (WireGuard support is planned): create the network without it, or encrypt the underlay');
+      if (!['', 'true', 'false'].includes(encrypted)) throw invalid(`-o ${OPT_ENCRYPTED}=${encrypted}: give it no value (as Docker), or true or false`);
+      if (encrypted === 'false') delete options[OPT_ENCRYPTED];
+      else {
+        options[OPT_ENCRYPTED] = '';
+        Tunnel.checkAvailable();
+      }
     }
-    const asked = draft.options[OPT_MTU];
-    const ceiling = cluster.underlay.mtu - VXLAN_OVERHEAD_IPV4;
+    const asked = options[OPT_MTU];
+    const wireguard = options[OPT_ENCRYPTED] !== undefined ? WIREGUARD_OVERHEAD_IPV4 : 0;
+    const ceiling = cluster.underlay.mtu - wireguard - VXLAN_OVERHEAD_IPV4;
     if (asked !== undefined && Number(asked) > ceiling) {
-      throw invalid(`option ${OPT_MTU}=${asked} is above what the underlay carries: ${cluster.underlay.ifname} has MTU ${cluster.underlay.mtu}, and VXLAN needs ${VXLAN_OVERHEAD_IPV4} bytes of it, so at most ${ceiling}`);
+      throw invalid(
+        `option ${OPT_MTU}=${asked} is above what the underlay carries: ${cluster.underlay.ifname} has MTU ${cluster.underlay.mtu}, and VXLAN needs ${VXLAN_OVERHEAD_IPV4} bytes of it${wireguard ? ` and WireGuard ${wireguard}` : ''}, so at most ${ceiling}`,
+      );
     }
     const short = draft.id.slice(0, MAX_IFNAME - BRIDGE_PREFIX.length);
     return {
-      options: draft.options,
+      options,
       links: [
         { role: 'bridge', name: `${BRIDGE_PREFIX}${short}`, owned: true },
         { role: 'vxlan', name: `${VXLAN_PREFIX}${short}`, owned: true },
@@ -91,6 +129,8 @@ export const overlayDriver: NetworkDriver = {
 
   async ensure(ctx, net) {
     const cluster = clusterOf(ctx);
+    if (isEncrypted(net)) await cluster.tunnel!.ensure();
+    const carrier = carrierOf(ctx, net);
     const subnet = parseCidr(net.subnet!);
     const mtu = overlayMtu(ctx, net);
     const { created } = await ctx.kernel.call('ensureBridge', {
@@ -105,19 +145,24 @@ export const overlayDriver: NetworkDriver = {
       name: vxlanOf(net),
       mark: mark(ctx, net),
       vni: vniOf(net),
-      local: cluster.underlay.address,
-      underlay: cluster.underlay.ifname,
+      local: carrier.address,
+      underlay: carrier.ifname,
       mtu,
       bridge: bridgeOf(net),
     });
     // Every remote endpoint known so far, before any local one is announced.
-    const remotes = cluster.remoteEndpointsOf(net.id);
-    if (remotes.length > 0) await ctx.kernel.call('programRemotes', { vxlan: vxlanOf(net), add: remotes.map(({ mac, ip, vtep }) => ({ mac, ip, vtep })), remove: [] });
+    const remotes = remotesFor(ctx, net, cluster.remoteEndpointsOf(net.id));
+    if (remotes.length > 0) await ctx.kernel.call('programRemotes', { vxlan: vxlanOf(net), add: remotes, remove: [] });
     return created || vx.created;
   },
 
   async remove(ctx, net) {
     await ctx.kernel.call('deleteVxlan', { name: vxlanOf(net), mark: mark(ctx, net) });
+    // The tunnel goes with the last encrypted network on this host.
+    const tunnel = ctx.cluster?.tunnel;
+    if (tunnel && isEncrypted(net) && !ctx.store.networks().some((n) => n.id !== net.id && n.driver === 'overlay' && isEncrypted(n))) {
+      await tunnel.stop().catch((err) => ctx.log.warn('could not stop the WireGuard tunnel', { error: String(err) }));
+    }
     if ((await ctx.kernel.call('deleteBridge', { name: bridgeOf(net), alias: mark(ctx, net) })) === 'foreign') {
       ctx.log.warn('left a bridge berth did not create', { network: net.name, bridge: bridgeOf(net) });
     }

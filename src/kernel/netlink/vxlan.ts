@@ -130,3 +130,8 @@ export function deleteVxlanFdb(vxlanIndex: number, mac: string): NetlinkRequest 
 export function deleteBridgeFdb(portIndex: number, mac: string): NetlinkRequest {
   return { type: RTM_DELNEIGH, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([fdbMsg(portIndex, 0, 0x04), tlv(NDA_LLADDR, macBytes(mac))]) };
 }
+
+/** Sets a link's MTU (the WireGuard device wireguard-go made carries its own default). */
+export function setLinkMtu(index: number, mtu: number): NetlinkRequest {
+  return { type: RTM_SETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([ifinfomsg(index), u32(IFLA_MTU, mtu)]) };
+}

@@ -77,7 +77,8 @@ describe('cluster bad input', () => {
       [['-o', 'com.docker.network.driver.overlay.vxlanid_list=x1'], /is out of range/],
       [['--subnet', '10.91.0.128/25'], /10\.91\.0\.128\/25 overlaps (cluster )?network taken \(10\.91\.0\.0\/24\)/],
       [['-o', 'com.docker.network.driver.mtu=1451'], /mtu=1451 is above what the underlay carries: eth0 has MTU 1500, and VXLAN needs 50 bytes of it, so at most 1450/],
-      [['-o', 'encrypted'], /-o encrypted/],
+      [['-o', 'encrypted=maybe'], /-o encrypted=maybe: give it no value \(as Docker\), or true or false/],
+      [['-o', 'encrypted', '-o', 'com.docker.network.driver.mtu=1400'], /mtu=1400 is above what the underlay carries: .* and WireGuard 60, so at most 1390/],
       [['-o', 'flavour=x'], /option flavour is unknown to the overlay driver/],
     ];
     for (const [args, message] of cases) {

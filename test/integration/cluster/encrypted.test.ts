@@ -1,0 +1,97 @@
+/**
+ * Issue 12, `-o encrypted`: an encrypted overlay runs its VXLAN through WireGuard (wireguard-go
+ * here, configured over its UAPI socket). A capture on the underlay shows a marker sent between
+ * containers of a plain overlay in clear (the positive control) and never the one sent over the
+ * encrypted overlay, which crosses as WireGuard (UDP 51820). Public keys travel through etcd,
+ * private keys stay on their host (mode 0600, never in etcd).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BUSYBOX, eventually, must, run, sleep } from '../../helpers/sandbox.js';
+import { Cluster } from '../../helpers/cluster.js';
+
+describe('encrypted overlay', () => {
+  let c: Cluster;
+  before(async () => {
+    c = await Cluster.create({ hosts: 2, members: 1 });
+    await c.hosts[0]!.berthOk('network', 'create', '-d', 'overlay', '--subnet', '10.94.0.0/24', 'plain');
+    await c.hosts[0]!.berthOk('network', 'create', '-d', 'overlay', '--subnet', '10.95.0.0/24', '-o', 'encrypted', 'secret');
+    for (let i = 0; i < 2; i++) {
+      assert.ok(await eventually(async () => (await c.hosts[i]!.berth('network', 'inspect', 'secret')).code === 0, 5000));
+      await c.hosts[i]!.berthOk('run', '-d', '--name', `p${i}`, '--network', 'plain', '--', BUSYBOX, 'sleep', '3600');
+      await c.hosts[i]!.berthOk('run', '-d', '--name', `s${i}`, '--network', 'secret', '--', BUSYBOX, 'sleep', '3600');
+    }
+  });
+  after(async () => {
+    await c?.destroy();
+  });
+
+  const h = (i: number) => c.hosts[i]!;
+  const ipOn = async (i: number, name: string, net: string) => (await h(i).inspect(name)).NetworkSettings.Networks[net]!.IPAddress;
+
+  test('containers on two hosts reach each other over the encrypted overlay, with room for WireGuard in the MTU', async () => {
+    const target = await ipOn(1, 's1', 'secret');
+    const ns = await h(0).netnsOf('s0');
+    assert.ok(await eventually(async () => (await h(0).inNs(ns, BUSYBOX, ['ping', '-c', '1', '-W', '1', target])).code === 0, 8000), 's0 → s1');
+    const byName = await h(0).berth('exec', 's0', '--', BUSYBOX, 'ping', '-c', '1', '-W', '2', 's1');
+    assert.equal(byName.code, 0, byName.stdout + byName.stderr);
+    // 1500 − 60 (WireGuard) − 50 (VXLAN); the plain overlay keeps 1450.
+    assert.match(must(await h(0).inNs(ns, 'ip', ['-o', 'link', 'show', 'eth0']), 'link'), / mtu 1390 /);
+    assert.match(must(await h(0).inNs(await h(0).netnsOf('p0'), 'ip', ['-o', 'link', 'show', 'eth0']), 'link'), / mtu 1450 /);
+    assert.ok((await h(0).inNs(ns, BUSYBOX, ['ping', '-c', '1', '-W', '2', '-s', '1362', target])).code === 0, 'a full 1390-byte packet crosses');
+  });
+
+  test('a capture on the underlay never shows the marker sent over the encrypted overlay, and does show it over the plain one', async () => {
+    const pcap = path.join(h(1).root, 'underlay.pcap');
+    // Captured in host 1's namespace, on its underlay interface.
+    const dump = spawn('nsenter', [`--net=${h(1).hostNs}`, '--', 'tcpdump', '-i', 'eth0', '-U', '-w', pcap, '-s', '0', 'udp'], { stdio: 'ignore' });
+    try {
+      await eventually(() => fs.existsSync(pcap), 3000);
+      await sleep(300);
+      for (const [net, from, to, marker] of [['secret', 's0', 's1', 'MARKER-SECRET-7f3a'], ['plain', 'p0', 'p1', 'MARKER-PLAIN-7f3a']] as const) {
+        const ns1 = await h(1).netnsOf(to);
+        const listener = h(1).spawnIn(ns1, 'socat', ['-u', 'TCP-LISTEN:7200,reuseaddr', 'OPEN:/dev/null']);
+        await eventually(async () => (await h(1).inNs(ns1, BUSYBOX, ['netstat', '-ltn'])).stdout.includes(':7200'), 3000);
+        const sent = await run('nsenter', [`--net=${await h(0).netnsOf(from)}`, '--', BUSYBOX, 'nc', '-w', '2', await ipOn(1, to, net), '7200'], { input: `${marker}\n`.repeat(20), timeoutMs: 8000 });
+        assert.equal(sent.code, 0, sent.stderr);
+        listener.kill('SIGKILL');
+      }
+      await sleep(500);
+    } finally {
+      dump.kill('SIGTERM');
+      await new Promise((r) => dump.once('exit', r));
+    }
+    const bytes = fs.readFileSync(pcap);
+    assert.ok(bytes.includes(Buffer.from('MARKER-PLAIN-7f3a')), 'positive control: the plain overlay’s marker is in clear on the underlay');
+    assert.ok(!bytes.includes(Buffer.from('MARKER-SECRET-7f3a')), 'the encrypted overlay’s marker never appears');
+    const summary = must(await run('tcpdump', ['-nn', '-r', pcap]), 'read capture');
+    assert.match(summary, /\.51820: UDP/, 'encrypted traffic crosses as WireGuard');
+  });
+
+  test('public keys travel through etcd; private keys stay on their host, root-only', async () => {
+    const hosts = (await c.etcdList('/berth/v1/hosts/')).map((kv) => JSON.parse(kv.value));
+    assert.equal(hosts.length, 2);
+    const all = JSON.stringify(await c.etcdList('/berth/v1/'));
+    for (let i = 0; i < 2; i++) {
+      const file = path.join(h(i).root, 'state', 'wireguard.json');
+      const st = fs.statSync(file);
+      assert.equal(st.mode & 0o777, 0o600);
+      const keys = JSON.parse(fs.readFileSync(file, 'utf8'));
+      assert.ok(hosts.some((x) => x.tunnel?.publicKey === keys.publicKey), `host ${i}'s public key is in its record`);
+      assert.ok(!all.includes(keys.privateKey), `host ${i}'s private key is not in etcd`);
+    }
+  });
+
+  test('removing the last encrypted network stops the tunnel; the plain overlay is untouched', async () => {
+    for (let i = 0; i < 2; i++) await h(i).berthOk('rm', '-f', `s${i}`);
+    assert.ok(await eventually(async () => (await h(0).berth('network', 'rm', 'secret')).code === 0, 5000));
+    for (let i = 0; i < 2; i++) {
+      assert.ok(await eventually(async () => !(await h(i).inHost('ip', ['link', 'show'])).stdout.includes(': bwg'), 5000), `host ${i} has no WireGuard device`);
+    }
+    const ns = await h(0).netnsOf('p0');
+    assert.equal((await h(0).inNs(ns, BUSYBOX, ['ping', '-c', '1', '-W', '2', await ipOn(1, 'p1', 'plain')])).code, 0);
+  });
+});
