@@ -2,7 +2,8 @@
 # berth's demo: a sandbox "host" namespace with a berth daemon in it, a web and a database
 # container on a user-defined network (web reaches db by name), a published port reached from a
 # LAN peer, a host-mode and a none-mode container, a macvlan container the LAN reaches directly and
-# two containers on a ptp network; prints the topology, then removes everything.
+# two containers on a ptp network; prints the topology; then the multi-host part (three hosts,
+# etcd, web on one reaches db on another by name over an overlay); removes everything.
 # It never touches this machine's own network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,3 +91,6 @@ done
 echo "-- hostmode sees the host's links: $($BERTH exec hostmode -- ip -o link | wc -l) links"
 echo "-- offline (none) has: $($BERTH exec offline -- ip -o link | awk -F': ' '{print $2}' | tr '\n' ' ')"
 echo "-- berth's nftables tables in the host namespace:"; in_host nft list tables
+
+step "multi-host: three hosts, etcd, an overlay network (scripts/demo-cluster.sh)"
+bash scripts/demo-cluster.sh
