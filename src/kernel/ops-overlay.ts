@@ -138,3 +138,15 @@ export function linkMark(spec: { name: string }): { exists: boolean; alias?: str
   const link = linkByName(host(), spec.name);
   return link ? { exists: true, alias: link.alias } : { exists: false };
 }
+
+/** The remote endpoints programmed on a VXLAN device now (its neighbour entries). */
+export function programmedRemotes(spec: { vxlan: string }): { mac: string; ip: string }[] {
+  const sock = host();
+  const link = linkByName(sock, spec.vxlan);
+  if (!link) return [];
+  return sock
+    .dump(vx.dumpNeighbours(), 'list neighbours')
+    .map((m) => vx.parseNeighbour(m.body))
+    .filter((n): n is { index: number; ip: string; mac: string } => n !== undefined && n.index === link.index && n.mac !== undefined)
+    .map(({ mac, ip }) => ({ mac, ip }));
+}

@@ -212,6 +212,17 @@ export const overlayDriver: NetworkDriver = {
   },
 
   async repair(ctx, net, endpoints, view, report) {
+    // Entries for endpoints the cluster no longer has (a removal that raced a restore) go;
+    // ensure() has just re-programmed every endpoint it has. Not before the first listing (a
+    // restart's reconcile): the cache knows no remote yet, and every entry would look stale.
+    if (ctx.cluster?.listed && !report.unrestorable.includes(vxlanOf(net))) {
+      const known = new Set(ctx.cluster.remoteEndpointsOf(net.id).map((e) => `${e.mac}/${e.ip}`));
+      const stale = (await ctx.kernel.call('programmedRemotes', { vxlan: vxlanOf(net) })).filter((r) => !known.has(`${r.mac}/${r.ip}`));
+      if (stale.length > 0) {
+        await ctx.kernel.call('programRemotes', { vxlan: vxlanOf(net), add: [], remove: stale });
+        ctx.log.info('removed stale remote endpoints', { network: net.name, entries: stale.map((r) => r.ip) });
+      }
+    }
     const bridge = bridgeOf(net);
     if (report.unrestorable.includes(bridge)) return;
     const byName = new Map(view.links.map((l) => [l.name, l]));

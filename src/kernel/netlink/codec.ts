@@ -367,7 +367,7 @@ export function parseError(msg: Message): { errno: number; detail?: string } {
   return { errno, detail: text ? cString(text) : undefined };
 }
 
-function parseAttrs(buf: Buffer): Map<number, Buffer> {
+export function parseAttrs(buf: Buffer): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   let off = 0;
   while (off + 4 <= buf.length) {

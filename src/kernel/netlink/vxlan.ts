@@ -5,7 +5,7 @@
  * `ip link add NAME type vxlan id VNI local IP dev UNDERLAY dstport 4789 nolearning proxy`
  * (anchors/multihost §2, the commands that worked on this kernel).
  */
-import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_NEWLINK, RTM_SETLINK, ipv4Bytes, macBytes, type NetlinkRequest } from './codec.js';
+import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_NEWLINK, RTM_SETLINK, ipv4Bytes, macBytes, parseAttrs, type NetlinkRequest } from './codec.js';
 
 const RTM_NEWNEIGH = 28;
 const RTM_DELNEIGH = 29;
@@ -134,4 +134,24 @@ export function deleteBridgeFdb(portIndex: number, mac: string): NetlinkRequest 
 /** Sets a link's MTU (the WireGuard device wireguard-go made carries its own default). */
 export function setLinkMtu(index: number, mtu: number): NetlinkRequest {
   return { type: RTM_SETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([ifinfomsg(index), u32(IFLA_MTU, mtu)]) };
+}
+
+const RTM_GETNEIGH = 30;
+const NLM_F_DUMP = 0x300;
+
+/** Dumps the IPv4 neighbour table (filtered by the caller: the kernel ignores ndm_ifindex here). */
+export function dumpNeighbours(): NetlinkRequest {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(2, 0);
+  return { type: RTM_GETNEIGH, flags: NLM_F_REQUEST | NLM_F_DUMP, body: b };
+}
+
+/** One neighbour entry: its interface, address and MAC (undefined for an incomplete one). */
+export function parseNeighbour(body: Buffer): { index: number; ip: string; mac?: string } | undefined {
+  const index = body.readInt32LE(4);
+  const attrs = parseAttrs(body.subarray(12));
+  const dst = attrs.get(NDA_DST);
+  if (!dst || dst.length !== 4) return undefined;
+  const ll = attrs.get(NDA_LLADDR);
+  return { index, ip: [...dst].join('.'), mac: ll && ll.length === 6 ? [...ll].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined };
 }

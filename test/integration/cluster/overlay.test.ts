@@ -84,6 +84,23 @@ describe('overlay networks across hosts', () => {
     assert.match(port.split('\n').slice(vxPort, vxPort + 4).join(' '), /learning off flood off/);
   });
 
+  test('the reconciler restores a remote endpoint’s deleted entries and removes entries no endpoint has', async () => {
+    const c1 = (await host(1).inspect('c1')).NetworkSettings.Networks.ov!;
+    const vx = /\d+: (bvx\w+):/.exec(must(await host(0).inHost('ip', ['-o', 'link', 'show', 'type', 'vxlan']), 'vxlan'))![1]!;
+    must(await host(0).inHost('ip', ['neigh', 'del', c1.IPAddress, 'dev', vx]), 'delete a real entry');
+    must(await host(0).inHost('bridge', ['fdb', 'del', c1.MacAddress, 'dev', vx, 'self']), 'delete a real fdb entry');
+    must(await host(0).inHost('ip', ['neigh', 'replace', '10.90.0.250', 'lladdr', '02:42:0a:5a:00:fa', 'dev', vx, 'nud', 'permanent']), 'add a stale entry');
+    must(await host(0).inHost('bridge', ['fdb', 'replace', '02:42:0a:5a:00:fa', 'dev', vx, 'dst', '192.168.90.99', 'self', 'permanent']), 'add a stale fdb entry');
+    await host(0).berthOk('system', 'reconcile');
+    const neigh = must(await host(0).inHost('ip', ['neigh', 'show', 'dev', vx]), 'neigh');
+    assert.match(neigh, new RegExp(`${c1.IPAddress.replace(/\./g, '\\.')} lladdr ${c1.MacAddress} PERMANENT`));
+    assert.doesNotMatch(neigh, /10\.90\.0\.250/);
+    const fdb = must(await host(0).inHost('bridge', ['fdb', 'show', 'dev', vx]), 'fdb');
+    assert.match(fdb, new RegExp(`${c1.MacAddress} dst 192\\.168\\.90\\.12 self permanent`));
+    assert.doesNotMatch(fdb, /02:42:0a:5a:00:fa/);
+    assert.ok(await ping(0, 'c0', c1.IPAddress));
+  });
+
   test('concurrent starts on every host get distinct addresses', async () => {
     const names = (i: number) => [0, 1, 2, 3].map((k) => `p${i}${k}`);
     await Promise.all([0, 1, 2].flatMap((i) => names(i).map((n) => host(i).berthOk('run', '-d', '--name', n, '--network', 'ov', '--', BUSYBOX, 'sleep', '3600'))));
