@@ -22,7 +22,7 @@ import type { Logger } from '../log.js';
 import { isAlive, processStartTime, terminate } from '../runtime/process.js';
 import type { ClusterAgent } from './agent.js';
 import * as K from './keys.js';
-import { UAPI_DIR, WIREGUARD_OVERHEAD_IPV4, WIREGUARD_PORT, generateKeyPair, publicKeyOf, setMessage, uapi, type KeyPair } from './wireguard-uapi.js';
+import { UAPI_DIR, WIREGUARD_OVERHEAD_IPV4, WIREGUARD_PORT, generateKeyPair, parseGet, publicKeyOf, setMessage, uapi, type KeyPair } from './wireguard-uapi.js';
 
 export const TUNNEL_CIDR = '10.254.0.0/16';
 const WIREGUARD_GO = 'wireguard-go';
@@ -103,7 +103,8 @@ export class Tunnel {
     await this.ensureProcess();
     await this.deps.kernel.call('configureTunnelLink', {
       name: this.ifname,
-      mark: `${aliasPrefix(this.deps.owner, 'network')}tunnel`,
+      // A kind of its own: the reconciler removes network-marked links no network record names.
+      mark: `${aliasPrefix(this.deps.owner, 'tunnel')}${this.agent.hostId}`,
       address: state.address,
       prefix: parseCidr(TUNNEL_CIDR).prefix,
       mtu: this.mtu,
@@ -123,7 +124,15 @@ export class Tunnel {
       .hostList()
       .filter((h) => h.id !== this.agent.hostId && h.tunnel)
       .map((h) => ({ publicKey: h.tunnel!.publicKey, endpoint: h.address, port: h.tunnel!.port, allowedIps: [`${h.tunnel!.address}/32`] }));
-    await uapi(this.socketPath, setMessage({ privateKey: this.state.privateKey, listenPort: WIREGUARD_PORT, peers }));
+    const current = parseGet(await uapi(this.socketPath, 'get=1\n\n'));
+    const change = setMessage({ privateKey: this.state.privateKey, listenPort: WIREGUARD_PORT, peers }, current);
+    if (change) await uapi(this.socketPath, change);
+  }
+
+  /** Whether a wireguard-go of this host's still runs (a previous daemon started it). */
+  hasProcess(): boolean {
+    const s = this.state ?? this.loadState();
+    return Boolean(s.pid && isAlive(s.pid, s.pidStart ?? null));
   }
 
   /** Stops the tunnel (the last encrypted network went): process, device, address, record. */
@@ -183,7 +192,7 @@ export class Tunnel {
     const s = this.state!;
     const mark = await this.deps.kernel.call('linkMark', { name: this.ifname });
     if (s.pid && isAlive(s.pid, s.pidStart ?? null) && mark.exists && fs.existsSync(this.socketPath)) return;
-    if (mark.exists && mark.alias && !mark.alias.startsWith(aliasPrefix(this.deps.owner, 'network'))) {
+    if (mark.exists && mark.alias && !mark.alias.startsWith(aliasPrefix(this.deps.owner, 'tunnel'))) {
       throw new BerthError('conflict', `link ${this.ifname} exists on the host and berth did not create it`);
     }
     const log = fs.openSync(path.join(this.deps.root, 'wireguard-go.log'), 'a');

@@ -44,17 +44,53 @@ export interface Peer {
   allowedIps: string[];
 }
 
-/** The whole configuration in one `set` (replace_peers: peers not listed are removed). */
-export function setMessage(cfg: { privateKey: string; listenPort: number; peers: Peer[] }): string {
-  const lines = ['set=1', `private_key=${hex(cfg.privateKey)}`, `listen_port=${cfg.listenPort}`, 'replace_peers=true'];
-  for (const p of cfg.peers) {
-    lines.push(`public_key=${hex(p.publicKey)}`, `endpoint=${p.endpoint}:${p.port}`, 'replace_allowed_ips=true', ...p.allowedIps.map((ip) => `allowed_ip=${ip}`), 'persistent_keepalive_interval=25');
-  }
-  return `${lines.join('\n')}\n\n`;
+/** What a device runs now, from a `get=1` answer (keys in hex, as UAPI speaks them). */
+export interface DeviceConfig {
+  privateKey?: string;
+  listenPort?: number;
+  peers: Map<string, { endpoint?: string; allowedIps: string[] }>;
 }
 
-/** Sends one request and returns the answer's `key=value` lines; throws on a non-zero errno. */
-export function uapi(socketPath: string, message: string, timeoutMs = 2000): Promise<Map<string, string[]>> {
+export function parseGet(text: string): DeviceConfig {
+  const cfg: DeviceConfig = { peers: new Map() };
+  let peer: { endpoint?: string; allowedIps: string[] } | undefined;
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    if (key === 'private_key') cfg.privateKey = value;
+    else if (key === 'listen_port') cfg.listenPort = Number(value);
+    else if (key === 'public_key') cfg.peers.set(value, (peer = { allowedIps: [] }));
+    else if (key === 'endpoint' && peer) peer.endpoint = value;
+    else if (key === 'allowed_ip' && peer) peer.allowedIps.push(value);
+  }
+  return cfg;
+}
+
+/**
+ * The `set` that turns `current` into the wanted configuration, touching only what differs: a
+ * peer set again from scratch (or a private key or port written again) drops its session, and
+ * the side that did not restart keeps sending on the old one until it rekeys, minutes later.
+ * Undefined when nothing differs.
+ */
+export function setMessage(want: { privateKey: string; listenPort: number; peers: Peer[] }, current: DeviceConfig = { peers: new Map() }): string | undefined {
+  const lines: string[] = [];
+  if (current.privateKey !== hex(want.privateKey)) lines.push(`private_key=${hex(want.privateKey)}`);
+  if (current.listenPort !== want.listenPort) lines.push(`listen_port=${want.listenPort}`);
+  const wanted = new Set(want.peers.map((p) => hex(p.publicKey)));
+  for (const key of current.peers.keys()) if (!wanted.has(key)) lines.push(`public_key=${key}`, 'remove=true');
+  for (const p of want.peers) {
+    const have = current.peers.get(hex(p.publicKey));
+    const endpoint = `${p.endpoint}:${p.port}`;
+    if (have && have.endpoint === endpoint && [...have.allowedIps].sort().join() === [...p.allowedIps].sort().join()) continue;
+    lines.push(`public_key=${hex(p.publicKey)}`, `endpoint=${endpoint}`, 'replace_allowed_ips=true', ...p.allowedIps.map((ip) => `allowed_ip=${ip}`), 'persistent_keepalive_interval=25');
+  }
+  return lines.length === 0 ? undefined : `set=1\n${lines.join('\n')}\n\n`;
+}
+
+/** Sends one request and returns the answer's text; throws on a non-zero errno. */
+export function uapi(socketPath: string, message: string, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
     let text = '';
@@ -66,14 +102,9 @@ export function uapi(socketPath: string, message: string, timeoutMs = 2000): Pro
       if (!text.endsWith('\n\n')) return;
       clearTimeout(timer);
       sock.end();
-      const answer = new Map<string, string[]>();
-      for (const line of text.trim().split('\n')) {
-        const eq = line.indexOf('=');
-        if (eq > 0) (answer.get(line.slice(0, eq)) ?? answer.set(line.slice(0, eq), []).get(line.slice(0, eq))!).push(line.slice(eq + 1));
-      }
-      const errno = Number(answer.get('errno')?.[0] ?? 0);
+      const errno = Number(/^errno=(\d+)$/m.exec(text)?.[1] ?? 0);
       if (errno !== 0) reject(new Error(`WireGuard refused the configuration (errno ${errno})`));
-      else resolve(answer);
+      else resolve(text);
     });
     sock.on('error', (err) => {
       clearTimeout(timer);

@@ -20,6 +20,7 @@ import { containerSummary, containerView, networkView } from './views.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { ClusterAgent, type ClusterOptions } from '../cluster/agent.js';
 import { Tunnel } from '../cluster/tunnel.js';
+import { isEncrypted } from '../drivers/overlay/overlay-driver.js';
 import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-sync.js';
 
 export interface EngineOptions {
@@ -116,6 +117,9 @@ export class Engine {
       for (const net of orphanedMirrors(this.ctx, cluster)) {
         if (this.ctx.store.endpointsOfNetwork(net.id).length === 0) await networks.dropNetwork(this.ctx, net);
       }
+      // A tunnel whose encrypted networks were all removed while this daemon was down goes too.
+      const encrypted = this.ctx.store.networks().some((n) => n.driver === 'overlay' && isEncrypted(n));
+      if (!encrypted && cluster.tunnel?.hasProcess()) await cluster.tunnel.stop();
       await announceLocalEndpoints(this.ctx, cluster);
     });
   }

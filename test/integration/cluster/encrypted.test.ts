@@ -53,10 +53,12 @@ describe('encrypted overlay', () => {
       await sleep(300);
       for (const [net, from, to, marker] of [['secret', 's0', 's1', 'MARKER-SECRET-7f3a'], ['plain', 'p0', 'p1', 'MARKER-PLAIN-7f3a']] as const) {
         const ns1 = await h(1).netnsOf(to);
-        const listener = h(1).spawnIn(ns1, 'socat', ['-u', 'TCP-LISTEN:7200,reuseaddr', 'OPEN:/dev/null']);
+        // The receiver answers with what it got: proof the marker reached the other host.
+        const listener = h(1).spawnIn(ns1, 'socat', ['TCP-LISTEN:7200,reuseaddr', 'SYSTEM:head -c 18 | sed s/^/got-/']);
         await eventually(async () => (await h(1).inNs(ns1, BUSYBOX, ['netstat', '-ltn'])).stdout.includes(':7200'), 3000);
-        const sent = await run('nsenter', [`--net=${await h(0).netnsOf(from)}`, '--', BUSYBOX, 'nc', '-w', '2', await ipOn(1, to, net), '7200'], { input: `${marker}\n`.repeat(20), timeoutMs: 8000 });
-        assert.equal(sent.code, 0, sent.stderr);
+        const target = await ipOn(1, to, net);
+        const sent = await run('nsenter', [`--net=${await h(0).netnsOf(from)}`, '--', BUSYBOX, 'nc', '-w', '2', target, '7200'], { input: `${marker}\n`.repeat(20), timeoutMs: 8000 });
+        assert.equal(sent.stdout.trim(), `got-${marker}`, `${from} → ${to} (${target}) on ${net}: ${sent.stderr}`);
         listener.kill('SIGKILL');
       }
       await sleep(500);
@@ -65,9 +67,9 @@ describe('encrypted overlay', () => {
       await new Promise((r) => dump.once('exit', r));
     }
     const bytes = fs.readFileSync(pcap);
-    assert.ok(bytes.includes(Buffer.from('MARKER-PLAIN-7f3a')), 'positive control: the plain overlay’s marker is in clear on the underlay');
-    assert.ok(!bytes.includes(Buffer.from('MARKER-SECRET-7f3a')), 'the encrypted overlay’s marker never appears');
     const summary = must(await run('tcpdump', ['-nn', '-r', pcap]), 'read capture');
+    assert.ok(bytes.includes(Buffer.from('MARKER-PLAIN-7f3a')), `positive control: the plain overlay’s marker is in clear on the underlay; captured:\n${summary.slice(0, 3000)}`);
+    assert.ok(!bytes.includes(Buffer.from('MARKER-SECRET-7f3a')), 'the encrypted overlay’s marker never appears');
     assert.match(summary, /\.51820: UDP/, 'encrypted traffic crosses as WireGuard');
   });
 
@@ -83,6 +85,17 @@ describe('encrypted overlay', () => {
       assert.ok(hosts.some((x) => x.tunnel?.publicKey === keys.publicKey), `host ${i}'s public key is in its record`);
       assert.ok(!all.includes(keys.privateKey), `host ${i}'s private key is not in etcd`);
     }
+  });
+
+  test('a daemon restart keeps the tunnel: encrypted traffic loses nothing', async () => {
+    const target = await ipOn(1, 's1', 'secret');
+    const ns = await h(0).netnsOf('s0');
+    const pinging = h(0).inNs(ns, BUSYBOX, ['ping', '-c', '30', '-i', '0.1', '-W', '1', target], 15_000);
+    await sleep(300);
+    await h(1).stopDaemon('SIGTERM');
+    await c.startDaemon(1);
+    const r = await pinging;
+    assert.match(r.stdout, /30 packets transmitted, 30 packets received/, r.stdout);
   });
 
   test('removing the last encrypted network stops the tunnel; the plain overlay is untouched', async () => {

@@ -1,7 +1,7 @@
 /** WireGuard keys and UAPI messages (pure), and the refusal when no implementation is on PATH. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPair, publicKeyOf, setMessage } from '../../../src/cluster/wireguard-uapi.js';
+import { generateKeyPair, parseGet, publicKeyOf, setMessage } from '../../../src/cluster/wireguard-uapi.js';
 import { Tunnel, wireguardGoPath } from '../../../src/cluster/tunnel.js';
 
 test('a generated key pair is 32-byte X25519 keys whose public half derives from the private one', () => {
@@ -19,17 +19,24 @@ test('RFC 7748 test vector: the public key of a known private key', () => {
   assert.equal(publicKeyOf(priv), pub);
 });
 
-test('one set message carries the key, the port and every peer, replacing the old peers', () => {
+test('a fresh device gets the key, the port and every peer in one set; a configured one only what differs', () => {
   const me = generateKeyPair();
   const peer = generateKeyPair();
-  const msg = setMessage({ privateKey: me.privateKey, listenPort: 51820, peers: [{ publicKey: peer.publicKey, endpoint: '192.168.90.12', port: 51820, allowedIps: ['10.254.0.2/32'] }] });
+  const gone = generateKeyPair();
+  const want = { privateKey: me.privateKey, listenPort: 51820, peers: [{ publicKey: peer.publicKey, endpoint: '192.168.90.12', port: 51820, allowedIps: ['10.254.0.2/32'] }] };
+  const hexOf = (k: string) => Buffer.from(k, 'base64').toString('hex');
+  const msg = setMessage(want);
+  // The same device, as `get=1` reports it after that set: nothing left to change.
+  const configured = parseGet(`private_key=${hexOf(me.privateKey)}\nlisten_port=51820\npublic_key=${hexOf(peer.publicKey)}\nendpoint=192.168.90.12:51820\nallowed_ip=10.254.0.2/32\nerrno=0\n\n`);
+  assert.equal(setMessage(want, configured), undefined, 'an unchanged peer is not set again (its session survives)');
+  configured.peers.set(hexOf(gone.publicKey), { endpoint: '192.168.90.13:51820', allowedIps: ['10.254.0.3/32'] });
+  assert.equal(setMessage(want, configured), `set=1\npublic_key=${hexOf(gone.publicKey)}\nremove=true\n\n`, 'a host that left is removed alone');
   assert.equal(
     msg,
     [
       'set=1',
       `private_key=${Buffer.from(me.privateKey, 'base64').toString('hex')}`,
       'listen_port=51820',
-      'replace_peers=true',
       `public_key=${Buffer.from(peer.publicKey, 'base64').toString('hex')}`,
       'endpoint=192.168.90.12:51820',
       'replace_allowed_ips=true',
