@@ -69,6 +69,8 @@ export class ClusterAgent {
   private readonly networks = new Map<string, ClusterNetwork>();
   private readonly endpoints = new Map<string, Map<string, K.AnnouncedEndpoint>>();
   private readonly hosts = new Map<string, K.AnnouncedHost>();
+  /** Addresses held on each cluster network, by any host (from the watch). */
+  private readonly held = new Map<string, Map<string, K.HeldAddress>>();
   private sink: ClusterSink | undefined;
   /** What this host announces beyond its address (its tunnel, once it has one). */
   private hostExtra: Partial<K.AnnouncedHost> = {};
@@ -156,6 +158,24 @@ export class ClusterAgent {
   /** Endpoints of the network on other hosts. */
   remoteEndpointsOf(networkId: string): K.AnnouncedEndpoint[] {
     return [...(this.endpoints.get(networkId)?.values() ?? [])].filter((e) => e.hostId !== this.hostId);
+  }
+
+  /** Addresses held on the network, as the watch last said (a lost CAS re-reads them). */
+  heldAddresses(networkId: string): ReadonlyMap<string, K.HeldAddress> {
+    return this.held.get(networkId) ?? new Map();
+  }
+
+  /** Notes an address this host just took or freed (the watch will say so too, a moment later). */
+  noteHeld(networkId: string, ip: string, h: K.HeldAddress | undefined): void {
+    const ips = this.held.get(networkId) ?? this.held.set(networkId, new Map()).get(networkId)!;
+    if (h) ips.set(ip, h);
+    else ips.delete(ip);
+  }
+
+  /** This host's place among the hosts (by id) and how many there are: its share of each range. */
+  share(): { index: number; of: number } {
+    const ids = [...this.hosts.keys()].sort();
+    return { index: Math.max(0, ids.indexOf(this.hostId)), of: Math.max(1, ids.length) };
   }
 
   /** Every endpoint of the network, on every host. */
@@ -256,6 +276,7 @@ export class ClusterAgent {
     const keys = [...this.networks.keys()].map(K.networkKey);
     keys.push(...[...this.hosts.keys()].map(K.hostKey));
     for (const [netId, eps] of this.endpoints) for (const id of eps.keys()) keys.push(K.endpointKey(netId, id));
+    for (const [netId, ips] of this.held) for (const ip of ips.keys()) keys.push(K.ipamKey(netId, ip));
     return keys;
   }
 
@@ -291,6 +312,13 @@ export class ClusterAgent {
           if (old && (old.mac !== ep.mac || old.ip !== ep.ip)) push(removed, old);
           push(added, ep);
         }
+      } else if (key.kind === 'ipam') {
+        const ips = this.held.get(key.networkId) ?? this.held.set(key.networkId, new Map()).get(key.networkId)!;
+        if (ev.type === 'delete') ips.delete(key.ip);
+        else {
+          const h = parseJson<K.HeldAddress>(ev.kv, this.log);
+          if (h) ips.set(key.ip, h);
+        }
       } else if (key.kind === 'network') {
         // Endpoint changes queued so far go first: a network's endpoints never outlive it in the sink.
         flushEndpoints();
@@ -315,6 +343,7 @@ export class ClusterAgent {
       if (!old) return;
       this.networks.delete(name);
       this.endpoints.delete(old.record.id);
+      this.held.delete(old.record.id);
       this.enqueue(() => this.sink!.networkVanished(old.record));
       return;
     }

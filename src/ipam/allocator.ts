@@ -43,6 +43,22 @@ export function allocateAddress(pool: PoolSpec, inUse: ReadonlySet<number>, netw
 }
 
 /**
+ * The lowest free address at or above the start of this allocator's share of the range (share
+ * `index` of `shares`), wrapping round to the bottom. Hosts of a cluster allocating at once each
+ * scan from their own share, so they do not race for the same addresses (bench/tools/ipam-race.ts).
+ */
+export function allocateAddressInShare(pool: PoolSpec, inUse: ReadonlySet<number>, index: number, shares: number, networkName?: string): number {
+  const { first, last } = dynamicBounds(pool);
+  const span = last - first + 1;
+  const start = first + Math.floor((Math.max(0, index) * span) / Math.max(1, shares));
+  for (let k = 0; k < span; k++) {
+    const ip = first + ((start - first + k) % span);
+    if (ip !== pool.gateway && !inUse.has(ip) && !pool.reserved?.has(ip)) return ip;
+  }
+  return allocateAddress(pool, inUse, networkName);
+}
+
+/**
  * Checks an address the user asked for (--ip). Like Docker, it may lie outside --ip-range, which
  * is how users keep static addresses clear of dynamic ones.
  */
