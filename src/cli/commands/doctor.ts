@@ -16,6 +16,8 @@ import { Kernel } from '../../kernel/kernel.js';
 import * as nl from '../../kernel/netlink/codec.js';
 import { NetlinkSocket } from '../../kernel/netlink/socket.js';
 import { newIpvlan, newMacvlan, newVlan } from '../../kernel/netlink/sublinks.js';
+import { newVxlan } from '../../kernel/netlink/vxlan.js';
+import { wireguardGoPath } from '../../cluster/tunnel.js';
 import { messageOf } from '../../errors.js';
 import { printJson } from '../output.js';
 
@@ -36,9 +38,9 @@ interface ProbeResult {
   errno?: number;
 }
 
-const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount', 'macvlan', 'ipvlan', '8021q'] as const;
+const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount', 'macvlan', 'ipvlan', '8021q', 'vxlan'] as const;
 /** Probes of features only some network drivers need. */
-const DRIVER_PROBES = { macvlan: 'the macvlan driver', ipvlan: 'the ipvlan driver', '8021q': 'macvlan and ipvlan parents of the form IFACE.VLAN' } as const;
+const DRIVER_PROBES = { macvlan: 'the macvlan driver', ipvlan: 'the ipvlan driver', '8021q': 'macvlan and ipvlan parents of the form IFACE.VLAN', vxlan: 'the overlay driver' } as const;
 type ProbeName = (typeof PROBES)[number];
 
 const EPERM = 1;
@@ -121,6 +123,7 @@ const probes: Record<ProbeName, (dir: string) => Promise<string>> = {
   macvlan: () => probeChild('macvlan', (parentIndex) => newMacvlan({ name: 'bdoc-child', parentIndex, mode: 'bridge' })),
   ipvlan: () => probeChild('ipvlan', (parentIndex) => newIpvlan({ name: 'bdoc-child', parentIndex, mode: 'l3' })),
   '8021q': () => probeChild('802.1Q vlan', (parentIndex) => newVlan({ name: 'bdoc-child', parentIndex, vlanId: 7 })),
+  vxlan: () => probeChild('vxlan', (parentIndex) => newVxlan({ name: 'bdoc-child', vni: 4242, local: '10.255.0.1', underlayIndex: parentIndex, mtu: 1450 })),
 
   'shared-mount': (dir) =>
     withKernel(async (kernel) => {
@@ -250,6 +253,8 @@ function fixFor(name: ProbeName, r: ProbeResult): string {
       return 'load the ipvlan driver: modprobe ipvlan (kernel CONFIG_IPVLAN)';
     case '8021q':
       return 'load the 802.1Q driver: modprobe 8021q (kernel CONFIG_VLAN_8021Q)';
+    case 'vxlan':
+      return 'load the VXLAN driver: modprobe vxlan (kernel CONFIG_VXLAN)';
   }
 }
 
@@ -262,6 +267,14 @@ function driverProbeCheck(name: keyof typeof DRIVER_PROBES, r: ProbeResult): Doc
 
 function probeCheck(name: Exclude<ProbeName, 'shared-mount'>, r: ProbeResult): DoctorCheck {
   return r.ok ? { name, status: 'ok', detail: r.detail } : { name, status: 'missing', detail: r.detail, fix: fixFor(name, r) };
+}
+
+/** Encrypted overlays need a WireGuard implementation berth drives (wireguard-go). */
+function wireguardCheck(): DoctorCheck {
+  const found = wireguardGoPath();
+  return found
+    ? { name: 'wireguard', status: 'ok', detail: `${found} (encrypted overlay networks)` }
+    : { name: 'wireguard', status: 'unavailable', detail: 'wireguard-go not found in PATH: -o encrypted overlay networks refused', fix: 'apt-get install wireguard-go' };
 }
 
 function ipForwardCheck(): DoctorCheck {
@@ -309,6 +322,7 @@ export async function runDoctor(root: string): Promise<DoctorCheck[]> {
     : Object.fromEntries(PROBES.map((p) => [p, { ok: false, detail: 'not checked: unshare is missing (apt-get install util-linux)' }] as const));
   checks.push(probeCheck('netns', results.netns!), probeCheck('veth', results.veth!), probeCheck('bridge', results.bridge!), probeCheck('nftables', results.nftables!));
   for (const name of Object.keys(DRIVER_PROBES) as (keyof typeof DRIVER_PROBES)[]) checks.push(driverProbeCheck(name, results[name]!));
+  checks.push(wireguardCheck());
   checks.push(ipForwardCheck());
   checks.push(netnsDirCheck(root, results['shared-mount']!));
   return checks;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { BERTH, Sandbox, must, run } from '../../helpers/sandbox.js';
 
-const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'macvlan', 'ipvlan', '8021q', 'ip_forward', 'netns-dir'];
+const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'macvlan', 'ipvlan', '8021q', 'vxlan', 'wireguard', 'ip_forward', 'netns-dir'];
 
 describe('berth doctor', () => {
   let sb: Sandbox;
@@ -48,12 +48,12 @@ describe('berth doctor', () => {
     for (const c of checks) assert.ok(['ok', 'info', 'unavailable'].includes(c.status), `${c.name}: ${c.status} ${c.detail}`);
   });
 
-  test('the driver features (macvlan, ipvlan, 802.1Q) are reported as iproute2 finds them on this kernel', async () => {
+  test('the driver features (macvlan, ipvlan, 802.1Q, VXLAN) are reported as iproute2 finds them on this kernel', async () => {
     const r = await doctor(['--format', 'json']);
     const checks = new Map((JSON.parse(r.stdout) as { name: string; status: string; detail: string; fix?: string }[]).map((c) => [c.name, c]));
     must(await sb.inHost('ip', ['link', 'add', 'dtp0', 'type', 'veth', 'peer', 'name', 'dtp1']), 'parent');
     try {
-      for (const [name, type, fix] of [['macvlan', ['macvlan', 'mode', 'bridge'], /modprobe macvlan/], ['ipvlan', ['ipvlan', 'mode', 'l3'], /modprobe ipvlan \(kernel CONFIG_IPVLAN\)/], ['8021q', ['vlan', 'id', '7'], /modprobe 8021q/]] as const) {
+      for (const [name, type, fix] of [['macvlan', ['macvlan', 'mode', 'bridge'], /modprobe macvlan/], ['ipvlan', ['ipvlan', 'mode', 'l3'], /modprobe ipvlan \(kernel CONFIG_IPVLAN\)/], ['8021q', ['vlan', 'id', '7'], /modprobe 8021q/], ['vxlan', ['vxlan', 'id', '42', 'dstport', '4789'], /modprobe vxlan/]] as const) {
         const made = (await sb.inHost('ip', ['link', 'add', 'link', 'dtp0', 'name', 'dtc', 'type', ...type])).code === 0;
         if (made) await sb.inHost('ip', ['link', 'del', 'dtc']);
         const check = checks.get(name)!;
