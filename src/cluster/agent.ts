@@ -261,6 +261,15 @@ export class ClusterAgent {
     }
   }
 
+  /**
+   * Lists again and applies the difference (the periodic reconcile): a watch that went silent
+   * without ending (a member cut off behind a live TCP connection) cannot leave the cache behind
+   * for longer than one period.
+   */
+  async resync(): Promise<void> {
+    if (this.listed && !this.closed) await this.relist();
+  }
+
   /** Reads everything under the prefix and applies the difference to the cache; returns the revision read. */
   private async relist(): Promise<number> {
     const { kvs, revision } = await this.etcd.list(K.ROOT);

@@ -317,7 +317,12 @@ export class Engine {
       const report = await reconcile(this.ctx);
       await this.lifecycle.resync?.();
       // Endpoints the reconcile rolled back leave the cluster too; lost announcements come back.
-      if (this.ctx.cluster) await announceLocalEndpoints(this.ctx, this.ctx.cluster).catch((err) => this.ctx.log.warn('could not re-announce to the cluster', { error: String(err) }));
+      if (this.ctx.cluster) {
+        const cluster = this.ctx.cluster;
+        await announceLocalEndpoints(this.ctx, cluster).catch((err) => this.ctx.log.warn('could not re-announce to the cluster', { error: String(err) }));
+        // The sink's network changes take the mutex this reconcile holds: they run after it.
+        void cluster.resync().catch((err) => this.ctx.log.warn('could not list the cluster store', { error: String(err) }));
+      }
       return report;
     });
   }
