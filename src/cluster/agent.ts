@@ -238,7 +238,7 @@ export class ClusterAgent {
     this.watcher = this.etcd.watch(
       K.ROOT,
       fromRevision,
-      (events, revision) => this.apply(events, revision),
+      (events) => this.apply(events),
       (reason) => {
         if (this.closed) return;
         this.log.warn('the cluster watch ended: listing again', reason);
@@ -246,8 +246,6 @@ export class ClusterAgent {
       },
     );
   }
-
-  private lastRevision = 0;
 
   private async resume(): Promise<void> {
     if (this.closed) return;
@@ -276,7 +274,7 @@ export class ClusterAgent {
     const seen = new Set(kvs.map((kv) => kv.key));
     const events: WatchEvent[] = kvs.map((kv) => ({ type: 'put', kv }));
     for (const key of this.cachedKeys()) if (!seen.has(key)) events.push({ type: 'delete', kv: { key, value: '', createRevision: 0, modRevision: 0, lease: '0' } });
-    this.apply(events, revision);
+    this.apply(events);
     await this.queue;
     return revision;
   }
@@ -290,8 +288,7 @@ export class ClusterAgent {
   }
 
   /** Updates the cache at once (so later calls see it) and queues the sink's work in order. */
-  private apply(events: WatchEvent[], revision: number): void {
-    this.lastRevision = Math.max(this.lastRevision, revision);
+  private apply(events: WatchEvent[]): void {
     const added = new Map<string, K.AnnouncedEndpoint[]>();
     const removed = new Map<string, K.AnnouncedEndpoint[]>();
     const push = (m: Map<string, K.AnnouncedEndpoint[]>, e: K.AnnouncedEndpoint) => (m.get(e.networkId) ?? m.set(e.networkId, []).get(e.networkId)!).push(e);
