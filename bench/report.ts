@@ -116,6 +116,24 @@ export function goals(r: BenchResults): Goal[] {
     figure: `setup ${x(mvNvUp)} vs netavark, ${x(mvCniUp)} vs CNI; teardown ${x(mvNvDown)} vs netavark, ${x(mvCniDown)} vs CNI (berth ${f(p50(mv))} / ${f(t50(mv))} ms)`,
     met: mvRatios.some((q) => Number.isFinite(q) && q < 10) ? false : mvRatios.every(Number.isFinite) ? true : undefined,
   });
+  const ov = r.overlay;
+  const conv = ov?.convergence.find((c) => c.client === 'fresh' && c.trigger === 'return');
+  const c50 = conv?.summary.pingMs;
+  out.push({
+    goal: "overlay convergence p50 ≤ 5 ms (A's run returns → first ping reply in B's container; anchor 15.7 ms for an agent shelling out to ip)",
+    figure: c50 ? `${f(c50.p50)} ms p50, ${f(c50.p95)} p95 (${c50.n} samples${conv!.failures ? `, ${conv!.failures} failed` : ''})` : '–',
+    met: conv && conv.failures > 0 ? false : le(c50?.p50, 5),
+  });
+  const fromAnnounce = ov?.convergence.find((c) => c.client === 'fresh' && c.trigger === 'announce');
+  const a50 = fromAnnounce?.summary.pingMs;
+  out.push({
+    goal: "the same from the announcement reaching an etcd watcher → first ping reply in B's container (nearest to the anchor's put → ping; leaves out etcd's put → watch delivery)",
+    figure: a50 ? `${f(a50.p50)} ms p50, ${f(a50.p95)} p95 (${a50.n} samples${fromAnnounce!.failures ? `, ${fromAnnounce!.failures} failed` : ''})` : '–',
+    met: fromAnnounce && fromAnnounce.failures > 0 ? false : le(a50?.p50, 5),
+  });
+  const tput = ov?.throughput;
+  const tp50 = (k: string) => tput?.paths.find((p) => p.key === k)?.median;
+  out.push({ goal: 'VXLAN overlay throughput ≥ 0.9 of the bare underlay (iperf3, one TCP stream)', figure: `${x(tput?.ratio)} (${f(tp50('overlay'))} vs ${f(tp50('underlay'))} Gbit/s)`, met: ge(tput?.ratio, 0.9) });
   return out;
 }
 
@@ -184,6 +202,59 @@ function macvlanTable(r: BenchResults): string[] {
     ...partsLines(m.systems),
     ...daemonSideLines(m.daemonSide),
   );
+  return lines;
+}
+
+function overlayTable(r: BenchResults): string[] {
+  const o = r.overlay;
+  if (!o) return ['Not run.'];
+  const runs = o.convergence;
+  const head = (c: (typeof runs)[number]) => `${c.client === 'fresh' ? 'fresh client' : 'kernel-ARP client'}, from ${c.trigger === 'return' ? "A's run returning" : 'the announcement'}`;
+  const lines = [
+    `${o.hosts} sandbox hosts on one underlay bridge (eth0 MTU 1500; containers get ${o.mtu ?? '–'}), a ${o.etcdMembers}-member etcd in the hosts' namespaces, a daemon per host with \`--cluster-store\`. A container is started on host A (create + start through A's API, as \`berth run -d\`, with its address given so the prober knows it at once). A prober already running in a container on host B starts either the moment A's call returns, or the moment the announcement reaches a watcher (\`etcdctl watch\` in host C, read by the bench); the first echo reply ends the sample. Each sample uses a fresh address and MAC; samples rotate through the four probers; ${o.warmup} warm-up round(s) dropped. All timestamps are CLOCK_MONOTONIC, taken in the bench, the prober and a netlink listener in B's host namespace.`,
+    '',
+    '### Convergence, ms (p50 / p95)',
+    '',
+    `| figure | ${runs.map(head).join(' | ')} |`,
+    `|---|${runs.map(() => '---|').join('')}`,
+  ];
+  const row = (label: string, key: string) => `| ${label} | ${runs.map((c) => ms(c.summary[key])).join(' | ')} |`;
+  lines.push(
+    row("A: create + start through the API (the caller's `berth run`)", 'runMs'),
+    row('A: daemon-side `container run` (its log)', 'daemonRunMs'),
+    row("announcement reaches the watcher, from A's run returning (negative: before)", 'watchMs'),
+    row("B's kernel has all three entries, from A's run returning (netlink listener)", 'programmedMs'),
+    row("B's agent: announcement at the watcher → B's kernel has the entries", 'agentMs'),
+    row("prober's first attempt, from its trigger", 'wakeMs'),
+    row("B's ARP proxy answers the prober's own ARP request, from its trigger", 'arpMs'),
+    `| **first echo reply in B's container, from the prober's trigger** | ${runs.map((c) => `**${ms(c.summary.pingMs)}**`).join(' | ')} |`,
+    `| first echo reply, the slowest sample | ${runs.map((c) => f(c.summary.pingMs?.max)).join(' | ')} |`,
+    row("first echo reply, from A's run starting", 'fromStartMs'),
+    `| samples (failed) | ${runs.map((c) => `${c.summary.pingMs?.n ?? 0}${c.failures ? ` (${c.failures})` : ''}`).join(' | ')} |`,
+    `| B had the entries before A's run returned | ${runs.map((c) => `${c.programmedBeforeReturn} of ${c.summary.pingMs?.n ?? 0}`).join(' | ')} |`,
+    '',
+    "Fresh client: the prober does its own ARP from user space (a request every 1 ms on a packet socket, so it never waits on the kernel's 1 s ARP retransmit timer), then sends ICMP echo requests through the kernel every 2 ms until one is answered: the earliest moment a client starting then could reach the endpoint, ±1 ms. Kernel-ARP client: echo requests every 1 ms from the first instant, ARP left to the kernel, as an ordinary program does; if its first ARP goes out before B has the neighbour entry, the answer waits for the interface's ARP retransmit (berth sets 100 ms on overlay interfaces; the kernel's default is 1 s). The goal's figure is the fresh client's, from A's run returning.",
+    '',
+    '### Throughput',
+    '',
+    `iperf3, one TCP stream, ${o.throughput.seconds} s, ${o.throughput.runs} run(s) per path, the order rotating; servers bound to the target address in its namespace. All hosts share the same 2 cores, so this is CPU cost on one kernel, not a NIC's line rate.`,
+    '',
+    '| path | Gbit/s median | runs | retransmits | ÷ underlay |',
+    '|---|---|---|---|---|',
+  );
+  const under = o.throughput.paths.find((p) => p.key === 'underlay')?.median;
+  for (const p of o.throughput.paths) {
+    lines.push(`| ${p.label} | ${f(p.median)} | ${p.gbps.join(', ') || '–'} | ${p.retransmits.join(', ') || '–'} | ${x(ratio(p.median, under))} |${p.errors.length ? ` ${p.errors[0]}` : ''}`);
+  }
+  lines.push('');
+  if (o.encrypted.available) {
+    const med = (k: string) => o.throughput.paths.find((p) => p.key === k)?.median;
+    lines.push(`Encrypted overlay (\`-o encrypted\`, container MTU ${o.encrypted.mtu ?? '–'}): ${x(o.throughput.encryptedRatio)} of the plain overlay, ${x(ratio(med('encrypted'), med('tunnel')))} of the WireGuard tunnel alone.`);
+  } else {
+    lines.push(`**Encrypted overlay: not measured in this run.** \`berth network create -d overlay -o encrypted\` on this build: ${o.encrypted.reason ? `\`${o.encrypted.reason.replace(/`/g, "'")}\`` : 'not attempted'}.`);
+  }
+  lines.push('', `Load average (1/5/15 min): ${o.loadAvg.start.join(' / ')} at the start of the section, ${o.loadAvg.end.join(' / ')} at its end.`);
+  if (o.daemonProblems.length) lines.push('', 'Warnings and errors the daemons logged during the section:', '', ...o.daemonProblems.map((p) => `- \`${p.replace(/`/g, "'")}\``));
   return lines;
 }
 
@@ -358,6 +429,10 @@ export function renderReport(r: BenchResults): string {
     '',
     ...macvlanTable(r),
     '',
+    '## 8. Overlay across hosts (VXLAN, etcd)',
+    '',
+    ...overlayTable(r),
+    '',
     '## Profile',
     '',
     ...profileSection(r),
@@ -374,13 +449,13 @@ export function renderReport(r: BenchResults): string {
     '```sh',
     'npm run bench                  # full run, under 15 minutes; writes bench/results/latest.json and BENCHMARKS.md',
     'npm run bench -- --quick       # a few samples of everything, under 2 minutes (CI smoke run)',
-    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, scale, profile',
+    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, overlay, scale, profile',
     'node dist/bench/run.js --render     # rewrite BENCHMARKS.md from the last results (after editing bench/analysis.md)',
     '```',
     '',
-    'Needs root, Debian\'s `netavark`, `aardvark-dns`, `containernetworking-plugins`, `iperf3` and `iproute2`/`nftables`. ' +
+    'Needs root, Debian\'s `netavark`, `aardvark-dns`, `containernetworking-plugins`, `iperf3` and `iproute2`/`nftables`, and `etcd` for §8. ' +
       'Every namespace the bench makes is named `bb-…` (berth\'s own test Sandbox names its host namespace `bt…`), every process it starts is killed by its PID, ' +
-      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, scale, profile ' +
+      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, overlay, scale, profile ' +
       '(scale late, because dropping hundreds of namespaces keeps the kernel busy for a while).',
   );
   return `${lines.join('\n')}\n`;

@@ -3,6 +3,7 @@ import type { MachineInfo } from './lib/machine.js';
 import type { DataPlaneResult } from './sections/data-plane.js';
 import type { DnsResult } from './sections/dns.js';
 import type { MacvlanResult } from './sections/macvlan.js';
+import type { OverlayResult } from './sections/overlay.js';
 import type { ProfileResult } from './sections/profile.js';
 import type { ScaleResult } from './sections/scale.js';
 import type { SetupTeardownResult } from './sections/setup-teardown.js';
@@ -23,6 +24,7 @@ export interface BenchResults {
   dns?: DnsResult;
   startup?: StartupResult;
   macvlan?: MacvlanResult;
+  overlay?: OverlayResult;
   profile?: ProfileResult;
   /** Sections re-run since (`--only`), merged into these results. */
   rerun?: { sections: string[]; started: string; mode: 'quick' | 'full'; loadAvgAtStart: number[] }[];

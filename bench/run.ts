@@ -15,16 +15,17 @@ import { renderReport } from './report.js';
 import { dataPlane } from './sections/data-plane.js';
 import { dnsBench } from './sections/dns.js';
 import { macvlanBench } from './sections/macvlan.js';
+import { overlayBench } from './sections/overlay.js';
 import { publishedPortFailure, scale } from './sections/scale.js';
 import { setupTeardown } from './sections/setup-teardown.js';
 import { startup } from './sections/startup.js';
 import { profile } from './sections/profile.js';
 import type { BenchResults } from './results.js';
 
-const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'macvlan', 'profile'] as const;
+const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'macvlan', 'overlay', 'profile'] as const;
 type Section = (typeof SECTIONS)[number];
 /** Where each section's figures live in BenchResults. */
-const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', macvlan: 'macvlan', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
+const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', macvlan: 'macvlan', overlay: 'overlay', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
 
 function parseArgv(argv: string[]): { quick: boolean; only: Set<Section>; out?: string } {
   const quick = argv.includes('--quick');
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   if (only.has('dns')) results.dns = await section(ctx, 'dns', results, () => dnsBench(ctx));
   if (only.has('startup')) results.startup = await section(ctx, 'startup', results, () => startup(ctx));
   if (only.has('macvlan')) results.macvlan = await section(ctx, 'macvlan', results, () => macvlanBench(ctx));
+  if (only.has('overlay')) results.overlay = await section(ctx, 'overlay', results, () => overlayBench(ctx));
   if (only.has('scale')) {
     results.scale = await section(ctx, 'scale', results, () => scale(ctx));
     const failure = publishedPortFailure(results.scale?.publishedPort);

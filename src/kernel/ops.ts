@@ -172,6 +172,8 @@ export interface AttachSpec {
   defaultRoute: boolean;
   /** Make the namespace first (saves a round trip for a new container). */
   createSandbox?: boolean;
+  /** The interface's ARP retransmit time (the kernel's default is 1 s). */
+  arpRetransMs?: number;
 }
 
 /**
@@ -259,6 +261,7 @@ function configureInside(spec: AttachSpec, gatewayMac: string | undefined): void
     if (!peer) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
     // Before it goes up: a runtime's namespace (CNI) may not have IPv6 off by default.
     disableIpv6(spec.ifname);
+    if (spec.arpRetransMs) fs.writeFileSync(`/proc/sys/net/ipv4/neigh/${spec.ifname}/retrans_time_ms`, String(spec.arpRetransMs));
     const steps = [nl.setLinkUp({ index: peer.index }), nl.newAddress(peer.index, spec.ip, spec.prefix, spec.broadcast)];
     const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`];
     if (gatewayMac) {

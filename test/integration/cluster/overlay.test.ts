@@ -61,6 +61,8 @@ describe('overlay networks across hosts', () => {
     const link = must(await host(0).inNs(ns, 'ip', ['-o', 'link', 'show', 'eth0']), 'link');
     assert.match(link, / mtu 1450 /);
     assert.match(must(await host(0).inHost('ip', ['-o', 'link', 'show', 'eth0']), 'underlay'), / mtu 1500 /);
+    // A client that asked before its host had a new peer programmed asks again after 100 ms, not 1 s.
+    assert.match(must(await host(0).inNs(ns, 'ip', ['-d', 'ntable', 'show', 'dev', 'eth0', 'name', 'arp_cache']), 'ntable'), /retrans 100 /);
     const ip1 = (await host(1).inspect('c1')).NetworkSettings.Networks.ov!.IPAddress;
     // 1422 bytes of payload + 8 ICMP + 20 IP = 1450, the largest that fits; one more does not.
     assert.ok(await ping(0, 'c0', ip1, ['-s', '1422']), '1450-byte packet crosses');
