@@ -47,7 +47,9 @@ describe('encrypted overlay', () => {
   test('a capture on the underlay never shows the marker sent over the encrypted overlay, and does show it over the plain one', async () => {
     const pcap = path.join(h(1).root, 'underlay.pcap');
     // Captured in host 1's namespace, on its underlay interface.
-    const dump = spawn('nsenter', [`--net=${h(1).hostNs}`, '--', 'tcpdump', '-i', 'eth0', '-U', '-w', pcap, '-s', '0', 'udp'], { stdio: 'ignore' });
+    // --immediate-mode: without it libpcap hands packets over in blocks, up to 1 s late, and the
+    // packets of the last second before the stop never reach the file.
+    const dump = spawn('nsenter', [`--net=${h(1).hostNs}`, '--', 'tcpdump', '-i', 'eth0', '--immediate-mode', '-U', '-w', pcap, '-s', '0', 'udp'], { stdio: 'ignore' });
     try {
       await eventually(() => fs.existsSync(pcap), 3000);
       await sleep(300);
@@ -61,7 +63,7 @@ describe('encrypted overlay', () => {
         assert.equal(sent.stdout.trim(), `got-${marker}`, `${from} → ${to} (${target}) on ${net}: ${sent.stderr}`);
         listener.kill('SIGKILL');
       }
-      await sleep(500);
+      await sleep(1000);
     } finally {
       dump.kill('SIGTERM');
       await new Promise((r) => dump.once('exit', r));
