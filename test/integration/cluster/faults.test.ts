@@ -71,6 +71,8 @@ describe('cluster faults', () => {
 
   test('one etcd member of three down: nothing fails', async () => {
     await c.killEtcd(2);
+    // If it led, the other two elect a new leader first (about one election timeout, 1 s).
+    assert.ok(await eventually(async () => (await c.etcdHealthy()) === 2, 10_000, 100), 'two members with a leader');
     await h(0).berthOk('network', 'create', '-d', 'overlay', 'ov2');
     await h(1).berthOk('run', '-d', '--name', 'one-down', '--network', 'ov', '--', BUSYBOX, 'sleep', '3600');
     const ip = await ipOf(1, 'one-down');
