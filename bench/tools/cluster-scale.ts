@@ -18,7 +18,7 @@
  *
  *   sudo node dist/bench/tools/cluster-scale.js [--hosts 10,100,300,500,1000] [--endpoints 3]
  *        [--changes 20] [--ttl 10] [--idle 10] [--concurrency 32] [--list-concurrency 8]
- *        [--deadline 2000] [--storm-budget 60] [--no-storm] [--max-etcd-rss 3072]
+ *        [--deadline 2000] [--storm-budget 60] [--storm-spread 0] [--no-storm] [--no-list] [--max-etcd-rss 3072]
  *        [--step-budget 240] [--budget 600] [--out FILE]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -73,6 +73,9 @@ export interface StepResult {
     /** CPU while the hosts listed and started watching (`list-concurrency` at a time). */
     listEtcdCpuPct: number;
     listSimCpuPct: number;
+    /** CPU over the whole setup: join, list, watch, first change. */
+    etcdCpuPct: number;
+    simCpuPct: number;
     listBytes: number;
     /** From the first list to the moment every watcher had delivered a marker put after the last one. */
     watchersReadyS: number;
@@ -83,6 +86,9 @@ export interface StepResult {
     allHostsMs: Quantiles;
     /** Per watcher and change: until that watcher delivered it. */
     perHostMs: Quantiles;
+    /** Per change: from the first watcher's delivery to the last one's, i.e. the fan-out without the commit. */
+    spreadMs: Quantiles;
+    /** Per change: the put's round trip (etcd commits it, fsync included, before any watcher sees it). */
     putMs: Quantiles;
     undelivered: number;
   };
@@ -142,6 +148,8 @@ export interface StepResult {
     reason?: string;
   };
   watchesLost: number;
+  /** Events the watchers delivered in the idle window (nothing changes then: 0 expected). */
+  idleEvents: number;
 }
 
 /* ---------------------------------------------------------------- measuring (inside the namespace) */
@@ -265,6 +273,10 @@ async function measureStep(): Promise<StepResult> {
   const RELIST_AFTER_END_MS = 500;
   const RELIST_RETRY_MS = 1000;
   const STORM_BUDGET_MS = num(args, 'storm-budget', 60) * 1000;
+  // Not the agent: watchers start at the current revision without listing, for curves past what N lists of N hosts allow in the budget.
+  const NO_LIST = args.has('no-list');
+  // 0 is the agent: every host relists 500 ms after its watch ended. More spreads the relists over that many ms.
+  const STORM_SPREAD_MS = num(args, 'storm-spread', 0);
   const MAX_ETCD_RSS_MB = num(args, 'max-etcd-rss', 3072);
   const etcdPid = num(args, 'etcd-pid', 0);
   const started = Date.now();
@@ -279,13 +291,14 @@ async function measureStep(): Promise<StepResult> {
     keys: N * (1 + E) + 1,
     status: 'ok',
     elapsedS: NaN,
-    setup: { joinS: NaN, joinMs: quantiles([]), listRetries: 0, listMs: quantiles([]), listEtcdCpuPct: NaN, listSimCpuPct: NaN, listBytes: NaN, watchersReadyS: NaN },
-    fanout: { changes: 0, allHostsMs: quantiles([]), perHostMs: quantiles([]), putMs: quantiles([]), undelivered: 0 },
+    setup: { joinS: NaN, joinMs: quantiles([]), listRetries: 0, listMs: quantiles([]), listEtcdCpuPct: NaN, listSimCpuPct: NaN, etcdCpuPct: NaN, simCpuPct: NaN, listBytes: NaN, watchersReadyS: NaN },
+    fanout: { changes: 0, allHostsMs: quantiles([]), perHostMs: quantiles([]), spreadMs: quantiles([]), putMs: quantiles([]), undelivered: 0 },
     etcd: { cpuIdlePct: NaN, cpuChangingPct: NaN, cpuMsPerChange: NaN, rssBaseMB: NaN, rssMB: NaN, kbPerHost: NaN, heapInuseMB: NaN, heapKbPerHost: NaN, goroutines: NaN, goroutinesPerHost: NaN, watchers: NaN, slowWatchers: NaN, openFds: NaN, rssPeakMB: NaN },
     keepalive: { expectedPerS: round1(N / (periodMs / 1000)), perS: NaN, idleMs: quantiles([]), changingMs: quantiles([]), failed: 0, expired: 0, setupFailed: 0, setupExpired: 0, setupMs: quantiles([]), maxInFlight: 0 },
     simulator: { cpuIdlePct: NaN, cpuChangingPct: NaN, cpuMsPerChange: NaN, rssMB: NaN },
     machine: { busyIdlePct: NaN, busyChangingPct: NaN, othersIdlePct: NaN, othersChangingPct: NaN },
     watchesLost: 0,
+    idleEvents: 0,
   };
   const broke = (phase: string, reason: string) => {
     if (!r.broke) r.broke = { phase, reason };
@@ -304,6 +317,11 @@ async function measureStep(): Promise<StepResult> {
     }
   }, 250);
   const stopped = (until: number) => abort !== undefined || Date.now() >= until;
+  /** Sleeps `ms`, cut short when the phase stops, so a stopped step ends (and etcd is killed) at once. */
+  const pause = async (ms: number, until: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end && !stopped(until)) await sleep(Math.min(100, end - Date.now()));
+  };
   const outOfTime = (phase: string) => {
     if (!stopped(deadline)) return false;
     broke(phase, abort ?? `the step's budget (${stepBudgetS} s) ran out`);
@@ -346,7 +364,9 @@ async function measureStep(): Promise<StepResult> {
 
   // The change being timed: which watchers have delivered it, and when.
   let pending: { key: string; t0: number; seen: Uint8Array; count: number; times: number[]; done: () => void } | undefined;
+  let delivered = 0;
   const onEvents = (h: SimHost, events: WatchEvent[]) => {
+    delivered += events.length;
     for (const ev of events) {
       // What the agent does with every event before it looks further: parse the key and the record.
       K.parseKey(ev.kv.key);
@@ -387,8 +407,21 @@ async function measureStep(): Promise<StepResult> {
   const marker = (timeoutMs: number) => fanOut(`${K.ROOT}sim/marker`, String(++markers), timeoutMs);
 
   /** The agent's relist: list, apply, watch from the revision after; a failed list is tried again after a pause. */
+  const watchFrom = (h: SimHost, revision: number) => {
+    h.watch = h.etcd.watch(
+      K.ROOT,
+      revision,
+      (events) => onEvents(h, events),
+      (reason) => {
+        if (reason.error === 'canceled') return;
+        r.watchesLost++;
+        if (r.watchesLost === 1) log(`a watch ended: ${JSON.stringify(reason)}`);
+      },
+    );
+  };
   const listAndWatch = async (h: SimHost, until: number, stats: { ms: number[]; failures: number }): Promise<boolean> => {
     for (;;) {
+      if (stopped(until)) return false;
       const s = nowMs();
       try {
         const { kvs, revision } = await h.etcd.list(K.ROOT);
@@ -397,21 +430,11 @@ async function measureStep(): Promise<StepResult> {
           h,
           kvs.map((kv) => ({ type: 'put', kv })),
         );
-        h.watch = h.etcd.watch(
-          K.ROOT,
-          revision + 1,
-          (events) => onEvents(h, events),
-          (reason) => {
-            if (reason.error === 'canceled') return;
-            r.watchesLost++;
-            if (r.watchesLost === 1) log(`a watch ended: ${JSON.stringify(reason)}`);
-          },
-        );
+        watchFrom(h, revision + 1);
         return true;
       } catch {
         stats.failures++;
-        if (stopped(until - RELIST_RETRY_MS)) return false;
-        await sleep(RELIST_RETRY_MS);
+        await pause(RELIST_RETRY_MS, until);
       }
     }
   };
@@ -423,6 +446,7 @@ async function measureStep(): Promise<StepResult> {
     let joinErrors = 0;
     let firstJoinError = '';
     const t0 = nowMs();
+    const setupStart = snap(etcdPid);
     const joined = await pool(N, CONCURRENCY, () => stopped(deadline), async (i) => {
       const h: SimHost = { i, id: hostId(i), etcd: new EtcdClient([URL_CLIENT], { deadlineMs: DEADLINE_MS }), lease: '0' };
       hosts.push(h);
@@ -451,17 +475,25 @@ async function measureStep(): Promise<StepResult> {
 
     // List, then watch from the revision after it: what each agent does when it starts.
     if (r.status === 'ok') {
-      log(`listing and watching (${LIST_CONCURRENCY} at a time)`);
+      log(NO_LIST ? 'watching (no lists)' : `listing and watching (${LIST_CONCURRENCY} at a time)`);
       const stats = { ms: [] as number[], failures: 0 };
       const t1 = nowMs();
       const a = snap(etcdPid);
       let unlisted = 0;
-      const listed = await pool(N, LIST_CONCURRENCY, () => stopped(deadline), async (i) => {
-        if (!(await listAndWatch(hosts[i]!, deadline, stats))) unlisted++;
-      });
-      const cpu = cpuBetween(a, snap(etcdPid));
-      r.setup.listEtcdCpuPct = cpu.etcdPct;
-      r.setup.listSimCpuPct = cpu.simPct;
+      let listed = true;
+      if (NO_LIST) {
+        const { revision } = await probe.list(`${K.ROOT}sim/`);
+        for (const h of hosts) watchFrom(h, revision + 1);
+      } else {
+        listed = await pool(N, LIST_CONCURRENCY, () => stopped(deadline), async (i) => {
+          if (!(await listAndWatch(hosts[i]!, deadline, stats))) unlisted++;
+        });
+      }
+      if (!NO_LIST) {
+        const cpu = cpuBetween(a, snap(etcdPid));
+        r.setup.listEtcdCpuPct = cpu.etcdPct;
+        r.setup.listSimCpuPct = cpu.simPct;
+      }
       r.setup.listMs = quantiles(stats.ms);
       r.setup.listRetries = stats.failures;
       if (unlisted || !listed) outOfTime('list+watch');
@@ -473,6 +505,9 @@ async function measureStep(): Promise<StepResult> {
       r.setup.listBytes = await listBytes();
     }
 
+    const setupCpu = cpuBetween(setupStart, snap(etcdPid));
+    r.setup.etcdCpuPct = setupCpu.etcdPct;
+    r.setup.simCpuPct = setupCpu.simPct;
     r.keepalive.setupFailed = r.keepalive.failed;
     r.keepalive.setupExpired = r.keepalive.expired;
     r.keepalive.setupMs = quantiles(kaSamples);
@@ -486,9 +521,11 @@ async function measureStep(): Promise<StepResult> {
       await sleep(Math.max(0, periodMs - (nowMs() - joinedAt)));
       kaSamples = [];
       kaDone = 0;
+      const before = delivered;
       const a = snap(etcdPid);
       await sleep(IDLE_S * 1000);
       const b = snap(etcdPid);
+      r.idleEvents = delivered - before;
       idle = cpuBetween(a, b);
       r.keepalive.perS = round1((kaDone * 1000) / idle.ms);
       r.keepalive.idleMs = quantiles(kaSamples);
@@ -505,6 +542,7 @@ async function measureStep(): Promise<StepResult> {
       kaSamples = [];
       const perHost: number[] = [];
       const allHosts: number[] = [];
+      const spreads: number[] = [];
       const puts: number[] = [];
       const a = snap(etcdPid);
       for (let k = 0; k < CHANGES; k++) {
@@ -519,6 +557,7 @@ async function measureStep(): Promise<StepResult> {
           break;
         }
         allHosts.push(Math.max(...f.times));
+        spreads.push(Math.max(...f.times) - Math.min(...f.times));
         // Apart, so each change is timed alone; jittered, so changes do not lock onto the renewals' rhythm.
         await sleep(200 + Math.random() * 300);
       }
@@ -526,6 +565,7 @@ async function measureStep(): Promise<StepResult> {
       const changing = cpuBetween(a, b);
       r.fanout.allHostsMs = quantiles(allHosts);
       r.fanout.perHostMs = quantiles(perHost);
+      r.fanout.spreadMs = quantiles(spreads);
       r.fanout.putMs = quantiles(puts);
       r.keepalive.changingMs = quantiles(kaSamples);
       r.etcd.cpuChangingPct = changing.etcdPct;
@@ -567,7 +607,7 @@ async function measureStep(): Promise<StepResult> {
       const t2 = nowMs();
       const back = await Promise.all(
         hosts.map(async (h) => {
-          await sleep(RELIST_AFTER_END_MS);
+          await pause(RELIST_AFTER_END_MS + Math.random() * STORM_SPREAD_MS, stormUntil);
           return listAndWatch(h, stormUntil, stats);
         }),
       );
@@ -678,7 +718,7 @@ async function startEtcd(dataDir: string, logFile: string): Promise<ChildProcess
 
 /** Runs one step's measuring half inside the namespace; its result, or why there is none. */
 async function runStep(n: number, etcdPid: number, budgetS: number): Promise<StepResult | string> {
-  const passOn = ['endpoints', 'changes', 'ttl', 'idle', 'concurrency', 'list-concurrency', 'deadline', 'storm-budget', 'max-etcd-rss', 'no-storm'].flatMap((k) => (args.has(k) ? [`--${k}`, args.get(k)!] : []));
+  const passOn = ['endpoints', 'changes', 'ttl', 'idle', 'concurrency', 'list-concurrency', 'deadline', 'storm-budget', 'storm-spread', 'max-etcd-rss', 'no-storm', 'no-list'].flatMap((k) => (args.has(k) ? [`--${k}`, args.get(k)!] : []));
   const client = spawn('nsenter', [`--net=/run/netns/${nsName}`, '--', process.execPath, process.argv[1]!, '--measure', '--step', String(n), '--etcd-pid', String(etcdPid), '--step-budget', String(budgetS), ...passOn], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -701,13 +741,13 @@ async function runStep(n: number, etcdPid: number, budgetS: number): Promise<Ste
 function table(steps: StepResult[]): string {
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
   const rows = [
-    '| hosts | keys | join s | list+watch s (list p50/p99 ms, list retries, failed renewals) | fan-out all hosts p50/p99 ms | per host p50/p99 ms | etcd CPU idle/changing % | etcd ms/change | etcd RSS MB (KB/host) | keepalives/s (p50/p99 ms) | simulator CPU idle/changing % | other load idle/changing % | relist storm s (failed/all lists, etcd RSS peak, leases lost) | status |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| hosts | keys | join s | list+watch s (list p50/p99 ms, list retries, failed renewals) | fan-out to all hosts p50/p99 ms | of which put (commit) p50/p99 ms | spread first→last watcher p50/p99 ms | etcd CPU idle/changing % | etcd ms/change | etcd RSS MB (KB/host) | keepalives/s (p50/p99 ms) | simulator CPU idle/changing % | other load idle/changing % | relist storm s (failed/all lists, etcd RSS peak, leases lost) | status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of steps) {
     const storm = s.storm ? `${f(s.storm.s)} (${s.storm.listFailures}/${s.storm.lists}, ${f(s.storm.etcdRssPeakMB, 0)} MB, ${s.storm.leasesExpired} leases lost)${s.storm.converged ? '' : ' did not converge'}` : 'not run';
     rows.push(
-      `| ${s.hosts} | ${s.keys} | ${f(s.setup.joinS, 2)} | ${f(s.setup.watchersReadyS, 2)} (${f(s.setup.listMs.p50)}/${f(s.setup.listMs.p99)}, ${s.setup.listRetries}, ${s.keepalive.setupFailed}) | ${f(s.fanout.allHostsMs.p50)}/${f(s.fanout.allHostsMs.p99)} | ${f(s.fanout.perHostMs.p50)}/${f(s.fanout.perHostMs.p99)} | ${f(s.etcd.cpuIdlePct)}/${f(s.etcd.cpuChangingPct)} | ${f(s.etcd.cpuMsPerChange)} | ${f(s.etcd.rssMB)} (${f(s.etcd.kbPerHost, 0)}) | ${f(s.keepalive.perS)} (${f(s.keepalive.idleMs.p50)}/${f(s.keepalive.idleMs.p99)}) | ${f(s.simulator.cpuIdlePct)}/${f(s.simulator.cpuChangingPct)} | ${f(s.machine.othersIdlePct, 0)}/${f(s.machine.othersChangingPct, 0)} | ${storm} | ${s.status === 'ok' ? 'ok' : `broke in ${s.broke?.phase}: ${s.broke?.reason}`} |`,
+      `| ${s.hosts} | ${s.keys} | ${f(s.setup.joinS, 2)} | ${f(s.setup.watchersReadyS, 2)} (${f(s.setup.listMs.p50)}/${f(s.setup.listMs.p99)}, ${s.setup.listRetries}, ${s.keepalive.setupFailed}) | ${f(s.fanout.allHostsMs.p50)}/${f(s.fanout.allHostsMs.p99)} | ${f(s.fanout.putMs.p50)}/${f(s.fanout.putMs.p99)} | ${f(s.fanout.spreadMs.p50)}/${f(s.fanout.spreadMs.p99)} | ${f(s.etcd.cpuIdlePct)}/${f(s.etcd.cpuChangingPct)} | ${f(s.etcd.cpuMsPerChange)} | ${f(s.etcd.rssMB)} (${f(s.etcd.kbPerHost, 0)}) | ${f(s.keepalive.perS)} (${f(s.keepalive.idleMs.p50)}/${f(s.keepalive.idleMs.p99)}) | ${f(s.simulator.cpuIdlePct)}/${f(s.simulator.cpuChangingPct)} | ${f(s.machine.othersIdlePct, 0)}/${f(s.machine.othersChangingPct, 0)} | ${storm} | ${s.status === 'ok' ? 'ok' : `broke in ${s.broke?.phase}: ${s.broke?.reason}`} |`,
     );
   }
   return rows.join('\n');
@@ -719,8 +759,8 @@ async function orchestrate(): Promise<void> {
   const curve = str(args, 'hosts', '10,100,300,500,1000').split(',').map(Number);
   if (curve.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--hosts wants whole numbers, like 10,100,300,1000`);
   const nofile = Number(/^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 1024);
-  // Two sockets per simulated host (its keep-alive connection and its watch), on each side.
-  const needFds = 3 * Math.max(...curve) + 256;
+  // Two sockets per simulated host (its keep-alive connection and its watch), in etcd and in the simulator.
+  const needFds = 2 * Math.max(...curve) + 512;
   if (nofile < needFds) throw new Error(`the open-files limit is ${nofile}; ${Math.max(...curve)} hosts need about ${needFds}: raise it (ulimit -n ${needFds * 2}) and run again`);
   const budgetEnd = Date.now() + num(args, 'budget', 600) * 1000;
 
@@ -761,7 +801,7 @@ async function orchestrate(): Promise<void> {
     tool: 'bench/tools/cluster-scale',
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', memMB: Math.round(os.totalmem() / 2 ** 20), kernel: os.release(), node: process.version, etcd: version },
-    settings: { endpointsPerHost: num(args, 'endpoints', 3), changes: num(args, 'changes', 20), ttlS: num(args, 'ttl', 10), idleS: num(args, 'idle', 10), joinConcurrency: num(args, 'concurrency', 32), listConcurrency: num(args, 'list-concurrency', 8), deadlineMs: num(args, 'deadline', 2000), stormBudgetS: num(args, 'storm-budget', 60), maxEtcdRssMB: num(args, 'max-etcd-rss', 3072) },
+    settings: { endpointsPerHost: num(args, 'endpoints', 3), changes: num(args, 'changes', 20), ttlS: num(args, 'ttl', 10), idleS: num(args, 'idle', 10), joinConcurrency: num(args, 'concurrency', 32), listConcurrency: num(args, 'list-concurrency', 8), deadlineMs: num(args, 'deadline', 2000), stormBudgetS: num(args, 'storm-budget', 60), stormSpreadMs: num(args, 'storm-spread', 0), maxEtcdRssMB: num(args, 'max-etcd-rss', 3072), noList: args.has('no-list'), noStorm: args.has('no-storm') },
     steps,
     notes,
   };

@@ -52,6 +52,13 @@ export interface ClusterSink {
 export const DEFAULT_TTL_SECONDS = 10;
 const RELIST_BACKOFF_MS = 500;
 
+/**
+ * When a watch ends, every host of the cluster sees it end at once (a member restarts): each
+ * waits a random 0.5–2.5 s, so a thousand hosts do not come back in the same instant
+ * (docs/scale.md: a relist storm at 1,000 hosts did not converge).
+ */
+const backoff = () => RELIST_BACKOFF_MS * (1 + Math.random() * 4);
+
 interface Persisted {
   hostId: string;
   leaseId?: string;
@@ -216,8 +223,12 @@ export class ClusterAgent {
     return this.hosts.get(id);
   }
 
+  private renewing = false;
+
   private async renew(): Promise<void> {
-    if (this.closed) return;
+    // One renewal in flight at most: under load they would otherwise pile up past the deadline.
+    if (this.closed || this.renewing) return;
+    this.renewing = true;
     try {
       const ttl = await this.etcd.keepAlive(this.leaseId);
       if (ttl > 0) return;
@@ -228,6 +239,8 @@ export class ClusterAgent {
       await this.enqueue(() => this.sink!.reannounce());
     } catch (err) {
       this.log.warn('could not renew the cluster lease', { error: (err as Error).message });
+    } finally {
+      this.renewing = false;
     }
   }
 
@@ -238,14 +251,29 @@ export class ClusterAgent {
     this.watcher = this.etcd.watch(
       K.ROOT,
       fromRevision,
-      (events) => this.apply(events),
+      (events) => {
+        // The last event's own revision: everything up to it has been seen (a response's header
+        // may be ahead of what it carries).
+        for (const ev of events) this.revision = Math.max(this.revision, ev.kv.modRevision);
+        this.apply(events);
+      },
       (reason) => {
         if (this.closed) return;
-        this.log.warn('the cluster watch ended: listing again', reason);
-        setTimeout(() => void this.resume(), RELIST_BACKOFF_MS).unref();
+        // Compacted past what the cache has seen: only a full list can catch up. Otherwise the
+        // watch resumes where it stopped, on the next member, with no list at all.
+        if (reason.compacted) {
+          this.log.warn('the cluster watch was compacted: listing again', reason);
+          setTimeout(() => void this.resume(), backoff()).unref();
+        } else {
+          this.log.warn('the cluster watch ended: resuming it', { ...reason, fromRevision: this.revision + 1 });
+          setTimeout(() => this.follow(this.revision + 1), backoff()).unref();
+        }
       },
     );
   }
+
+  /** The store revision the cache reflects (from the last list or watch message). */
+  private revision = 0;
 
   private async resume(): Promise<void> {
     if (this.closed) return;
@@ -255,7 +283,7 @@ export class ClusterAgent {
       this.follow(revision + 1);
     } catch (err) {
       this.log.warn('could not list the cluster store; retrying', { error: (err as Error).message });
-      setTimeout(() => void this.resume(), RELIST_BACKOFF_MS * 2).unref();
+      setTimeout(() => void this.resume(), backoff()).unref();
     }
   }
 
@@ -275,6 +303,7 @@ export class ClusterAgent {
     const events: WatchEvent[] = kvs.map((kv) => ({ type: 'put', kv }));
     for (const key of this.cachedKeys()) if (!seen.has(key)) events.push({ type: 'delete', kv: { key, value: '', createRevision: 0, modRevision: 0, lease: '0' } });
     this.apply(events);
+    this.revision = Math.max(this.revision, revision);
     await this.queue;
     return revision;
   }
