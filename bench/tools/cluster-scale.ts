@@ -5,10 +5,13 @@
  * plus one streaming HTTP connection for its watch), its own lease renewed every TTL/3, its host
  * key and a few endpoint keys on that lease, one list and then one watch on /berth/v1/. Per N it
  * measures the fan-out of one endpoint change to every watcher, etcd's CPU and memory, the lease
- * renewal load, the time to set the watchers up, and a relist storm (every watch ends at once, as
- * when etcd restarts, and every host lists and watches again with the agent's deadline and
- * back-offs). A step stops early, reporting where and why, when its budget runs out, etcd's RSS
- * passes a limit, or the store stops keeping up: where it breaks is a result.
+ * renewal load, the time to set the watchers up, and two storms in which every watch ends at once
+ * (as when a member restarts): a resume storm (every host watches again from the last revision it
+ * saw, as the agent does since 6d2106d) and a relist storm (every host lists and watches again, as
+ * the agent does after a compaction, and did after any end before 6d2106d; `--legacy-agent`
+ * brings back that agent's fixed back-offs and uncapped renewals). A step stops early, reporting
+ * where and why, when its budget runs out, etcd's RSS passes a limit, or the store stops keeping
+ * up: where it breaks is a result.
  *
  * etcd runs in a network namespace of its own on its loopback only; the measuring half of this
  * script re-executes itself inside that namespace (`nsenter --net`), so nothing is sent anywhere
@@ -18,8 +21,8 @@
  *
  *   sudo node dist/bench/tools/cluster-scale.js [--hosts 10,100,300,500,1000] [--endpoints 3]
  *        [--changes 20] [--ttl 10] [--idle 10] [--concurrency 32] [--list-concurrency 8]
- *        [--deadline 2000] [--storm-budget 60] [--storm-spread 0] [--no-storm] [--no-list] [--max-etcd-rss 3072]
- *        [--step-budget 240] [--budget 600] [--out FILE]
+ *        [--deadline 2000] [--storm-budget 60] [--storm-spread 0] [--no-storm] [--no-list]
+ *        [--legacy-agent] [--max-etcd-rss 3072] [--step-budget 240] [--budget 600] [--out FILE]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -126,30 +129,36 @@ export interface StepResult {
     setupMs: Quantiles;
     /** Over the whole step, the storm included. */
     maxInFlight: number;
+    /** Renewals not sent because the host's previous one was still in flight (the agent sends one at a time). */
+    skipped: number;
   };
   simulator: { cpuIdlePct: number; cpuChangingPct: number; cpuMsPerChange: number; rssMB: number };
   /** Both cores together, in % of one core (200 = the machine is saturated); `others` is what neither etcd nor the simulator used. */
   machine: { busyIdlePct: number; busyChangingPct: number; othersIdlePct: number; othersChangingPct: number };
-  /** Every watch ends at once (etcd restarted, say) and every host relists and watches again, as the agent does. */
-  storm?: {
-    converged: boolean;
-    /** Until every host watched again and had delivered a change put after that. */
-    s: number;
-    lists: number;
-    listFailures: number;
-    listMs: Quantiles;
-    etcdCpuPct: number;
-    simCpuPct: number;
-    /** Renewals that failed, and leases found expired, during the storm. */
-    keepalivesFailed: number;
-    leasesExpired: number;
-    keepaliveMs: Quantiles;
-    etcdRssPeakMB: number;
-    reason?: string;
-  };
+  /** Every watch ends at once (a member restarted) and every host watches again from the last revision it saw, as the agent does. */
+  resumeStorm?: StormResult;
+  /** Every watch ends at once and every host lists and watches again: the agent after a compaction (and before 6d2106d, after any end). */
+  relistStorm?: StormResult;
   watchesLost: number;
   /** Events the watchers delivered in the idle window (nothing changes then: 0 expected). */
   idleEvents: number;
+}
+
+export interface StormResult {
+  converged: boolean;
+  /** Until every host watched again and had delivered a change put during the storm (resume) or after it (relist). */
+  s: number;
+  lists: number;
+  listFailures: number;
+  listMs: Quantiles;
+  etcdCpuPct: number;
+  simCpuPct: number;
+  /** Renewals that failed, and leases found expired, during the storm. */
+  keepalivesFailed: number;
+  leasesExpired: number;
+  keepaliveMs: Quantiles;
+  etcdRssPeakMB: number;
+  reason?: string;
 }
 
 /* ---------------------------------------------------------------- measuring (inside the namespace) */
@@ -229,6 +238,9 @@ interface SimHost {
   phase?: NodeJS.Timeout;
   renewal?: NodeJS.Timeout;
   watch?: { cancel(): void };
+  /** The store revision this host's cache reflects: where its watch resumes. */
+  revision: number;
+  renewing: boolean;
 }
 
 const hostId = (i: number) => i.toString(16).padStart(16, '0');
@@ -270,12 +282,14 @@ async function measureStep(): Promise<StepResult> {
   const LIST_CONCURRENCY = num(args, 'list-concurrency', 8);
   // The agent's own: EtcdClient's default deadline, its relist back-offs.
   const DEADLINE_MS = num(args, 'deadline', 2000);
-  const RELIST_AFTER_END_MS = 500;
-  const RELIST_RETRY_MS = 1000;
+  // The agent since 6d2106d waits a random 0.5–2.5 s before resuming, relisting or retrying a list, and
+  // renews one lease at a time; before it (--legacy-agent) it relisted 500 ms after any end and retried every 1 s.
+  const LEGACY = args.has('legacy-agent');
+  const backoff = (first: boolean) => (LEGACY ? (first ? 500 : 1000) : 500 * (1 + Math.random() * 4));
   const STORM_BUDGET_MS = num(args, 'storm-budget', 60) * 1000;
   // Not the agent: watchers start at the current revision without listing, for curves past what N lists of N hosts allow in the budget.
   const NO_LIST = args.has('no-list');
-  // 0 is the agent: every host relists 500 ms after its watch ended. More spreads the relists over that many ms.
+  // 0 is the agent. More spreads the storms' first attempts over that many more ms.
   const STORM_SPREAD_MS = num(args, 'storm-spread', 0);
   const MAX_ETCD_RSS_MB = num(args, 'max-etcd-rss', 3072);
   const etcdPid = num(args, 'etcd-pid', 0);
@@ -294,7 +308,7 @@ async function measureStep(): Promise<StepResult> {
     setup: { joinS: NaN, joinMs: quantiles([]), listRetries: 0, listMs: quantiles([]), listEtcdCpuPct: NaN, listSimCpuPct: NaN, etcdCpuPct: NaN, simCpuPct: NaN, listBytes: NaN, watchersReadyS: NaN },
     fanout: { changes: 0, allHostsMs: quantiles([]), perHostMs: quantiles([]), spreadMs: quantiles([]), putMs: quantiles([]), undelivered: 0 },
     etcd: { cpuIdlePct: NaN, cpuChangingPct: NaN, cpuMsPerChange: NaN, rssBaseMB: NaN, rssMB: NaN, kbPerHost: NaN, heapInuseMB: NaN, heapKbPerHost: NaN, goroutines: NaN, goroutinesPerHost: NaN, watchers: NaN, slowWatchers: NaN, openFds: NaN, rssPeakMB: NaN },
-    keepalive: { expectedPerS: round1(N / (periodMs / 1000)), perS: NaN, idleMs: quantiles([]), changingMs: quantiles([]), failed: 0, expired: 0, setupFailed: 0, setupExpired: 0, setupMs: quantiles([]), maxInFlight: 0 },
+    keepalive: { expectedPerS: round1(N / (periodMs / 1000)), perS: NaN, idleMs: quantiles([]), changingMs: quantiles([]), failed: 0, expired: 0, setupFailed: 0, setupExpired: 0, setupMs: quantiles([]), maxInFlight: 0, skipped: 0 },
     simulator: { cpuIdlePct: NaN, cpuChangingPct: NaN, cpuMsPerChange: NaN, rssMB: NaN },
     machine: { busyIdlePct: NaN, busyChangingPct: NaN, othersIdlePct: NaN, othersChangingPct: NaN },
     watchesLost: 0,
@@ -347,6 +361,11 @@ async function measureStep(): Promise<StepResult> {
   let kaInFlight = 0;
   let kaDone = 0;
   const renew = async (h: SimHost) => {
+    if (h.renewing && !LEGACY) {
+      r.keepalive.skipped++;
+      return;
+    }
+    h.renewing = true;
     kaInFlight++;
     r.keepalive.maxInFlight = Math.max(r.keepalive.maxInFlight, kaInFlight);
     const t0 = nowMs();
@@ -359,6 +378,7 @@ async function measureStep(): Promise<StepResult> {
       r.keepalive.failed++;
     } finally {
       kaInFlight--;
+      h.renewing = false;
     }
   };
 
@@ -368,6 +388,7 @@ async function measureStep(): Promise<StepResult> {
   const onEvents = (h: SimHost, events: WatchEvent[]) => {
     delivered += events.length;
     for (const ev of events) {
+      h.revision = Math.max(h.revision, ev.kv.modRevision);
       // What the agent does with every event before it looks further: parse the key and the record.
       K.parseKey(ev.kv.key);
       if (ev.type === 'put') {
@@ -430,11 +451,12 @@ async function measureStep(): Promise<StepResult> {
           h,
           kvs.map((kv) => ({ type: 'put', kv })),
         );
+        h.revision = Math.max(h.revision, revision);
         watchFrom(h, revision + 1);
         return true;
       } catch {
         stats.failures++;
-        await pause(RELIST_RETRY_MS, until);
+        await pause(backoff(false), until);
       }
     }
   };
@@ -448,7 +470,7 @@ async function measureStep(): Promise<StepResult> {
     const t0 = nowMs();
     const setupStart = snap(etcdPid);
     const joined = await pool(N, CONCURRENCY, () => stopped(deadline), async (i) => {
-      const h: SimHost = { i, id: hostId(i), etcd: new EtcdClient([URL_CLIENT], { deadlineMs: DEADLINE_MS }), lease: '0' };
+      const h: SimHost = { i, id: hostId(i), etcd: new EtcdClient([URL_CLIENT], { deadlineMs: DEADLINE_MS }), lease: '0', revision: 0, renewing: false };
       hosts.push(h);
       const s = nowMs();
       try {
@@ -483,7 +505,10 @@ async function measureStep(): Promise<StepResult> {
       let listed = true;
       if (NO_LIST) {
         const { revision } = await probe.list(`${K.ROOT}sim/`);
-        for (const h of hosts) watchFrom(h, revision + 1);
+        for (const h of hosts) {
+          h.revision = revision;
+          watchFrom(h, revision + 1);
+        }
       } else {
         listed = await pool(N, LIST_CONCURRENCY, () => stopped(deadline), async (i) => {
           if (!(await listAndWatch(hosts[i]!, deadline, stats))) unlisted++;
@@ -594,10 +619,11 @@ async function measureStep(): Promise<StepResult> {
     r.etcd.openFds = m.get('process_open_fds') ?? NaN;
     r.simulator.rssMB = procMem('self').rssMB;
 
-    // The storm: every watch ends at once; every host waits, relists and watches again, all together.
-    const stormUntil = Math.min(deadline, Date.now() + STORM_BUDGET_MS);
-    if (r.status === 'ok' && stormUntil - Date.now() >= 20_000 && !args.has('no-storm')) {
-      log(`relist storm (${N} hosts at once, ${Math.round((stormUntil - Date.now()) / 1000)} s at most)`);
+    /** Ends every watch at once and brings the hosts back with `comeBack`; what it cost and whether every host caught up. */
+    const storm = async (name: string, comeBack: (h: SimHost, until: number, stats: { ms: number[]; failures: number }) => Promise<boolean>, changeDuring: boolean): Promise<StormResult | undefined> => {
+      const until = Math.min(deadline, Date.now() + STORM_BUDGET_MS);
+      if (r.status !== 'ok' || abort || until - Date.now() < 20_000 || args.has('no-storm')) return undefined;
+      log(`${name} storm (${N} hosts at once, ${Math.round((until - Date.now()) / 1000)} s at most)`);
       for (const h of hosts) h.watch?.cancel();
       const stats = { ms: [] as number[], failures: 0 };
       const before = { failed: r.keepalive.failed, expired: r.keepalive.expired };
@@ -605,22 +631,21 @@ async function measureStep(): Promise<StepResult> {
       etcdRssMaxMB = 0;
       const a = snap(etcdPid);
       const t2 = nowMs();
+      // A change made while every watch is down must reach every host once it is back (from etcd's history).
+      const during = changeDuring ? marker(Math.max(1000, until - Date.now())) : undefined;
       const back = await Promise.all(
         hosts.map(async (h) => {
-          await pause(RELIST_AFTER_END_MS + Math.random() * STORM_SPREAD_MS, stormUntil);
-          return listAndWatch(h, stormUntil, stats);
+          await pause(backoff(true) + Math.random() * STORM_SPREAD_MS, until);
+          return comeBack(h, until, stats);
         }),
       );
       const behind = back.filter((ok) => !ok).length;
       let reason: string | undefined;
-      if (behind) reason = `${behind} of ${N} hosts were still failing to list when ${abort ?? "the storm's budget ran out"}`;
-      else {
-        const mk = await marker(Math.max(1000, stormUntil - Date.now()));
-        if (mk.missing) reason = `${mk.missing} of ${N} watchers never delivered the change after the storm`;
-      }
-      const b = snap(etcdPid);
-      const cpu = cpuBetween(a, b);
-      r.storm = {
+      if (behind) reason = `${behind} of ${N} hosts were still not watching when ${abort ?? "the storm's budget ran out"}`;
+      const mk = await (during ?? (behind ? undefined : marker(Math.max(1000, until - Date.now()))));
+      if (!reason && mk?.missing) reason = mk.error ? `the storm's change failed: ${mk.error}` : `${mk.missing} of ${N} watchers never delivered the storm's change`;
+      const cpu = cpuBetween(a, snap(etcdPid));
+      const result: StormResult = {
         converged: !reason,
         s: secondsSince(t2),
         lists: stats.ms.length + stats.failures,
@@ -636,8 +661,20 @@ async function measureStep(): Promise<StepResult> {
       };
       r.keepalive.failed = before.failed;
       r.keepalive.expired = before.expired;
-      if (reason) log(`storm: ${reason}`);
+      if (reason) log(`${name} storm: ${reason}`);
+      return result;
+    };
+    if (!LEGACY) {
+      r.resumeStorm = await storm(
+        'resume',
+        async (h) => {
+          watchFrom(h, h.revision + 1);
+          return true;
+        },
+        true,
+      );
     }
+    r.relistStorm = await storm('relist', listAndWatch, false);
     r.etcd.rssPeakMB = procMem(etcdPid).hwmMB;
   } finally {
     clearInterval(guard);
@@ -718,7 +755,7 @@ async function startEtcd(dataDir: string, logFile: string): Promise<ChildProcess
 
 /** Runs one step's measuring half inside the namespace; its result, or why there is none. */
 async function runStep(n: number, etcdPid: number, budgetS: number): Promise<StepResult | string> {
-  const passOn = ['endpoints', 'changes', 'ttl', 'idle', 'concurrency', 'list-concurrency', 'deadline', 'storm-budget', 'storm-spread', 'max-etcd-rss', 'no-storm', 'no-list'].flatMap((k) => (args.has(k) ? [`--${k}`, args.get(k)!] : []));
+  const passOn = ['endpoints', 'changes', 'ttl', 'idle', 'concurrency', 'list-concurrency', 'deadline', 'storm-budget', 'storm-spread', 'max-etcd-rss', 'no-storm', 'no-list', 'legacy-agent'].flatMap((k) => (args.has(k) ? [`--${k}`, args.get(k)!] : []));
   const client = spawn('nsenter', [`--net=/run/netns/${nsName}`, '--', process.execPath, process.argv[1]!, '--measure', '--step', String(n), '--etcd-pid', String(etcdPid), '--step-budget', String(budgetS), ...passOn], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -741,13 +778,14 @@ async function runStep(n: number, etcdPid: number, budgetS: number): Promise<Ste
 function table(steps: StepResult[]): string {
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
   const rows = [
-    '| hosts | keys | join s | list+watch s (list p50/p99 ms, list retries, failed renewals) | fan-out to all hosts p50/p99 ms | of which put (commit) p50/p99 ms | spread first→last watcher p50/p99 ms | etcd CPU idle/changing % | etcd ms/change | etcd RSS MB (KB/host) | keepalives/s (p50/p99 ms) | simulator CPU idle/changing % | other load idle/changing % | relist storm s (failed/all lists, etcd RSS peak, leases lost) | status |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| hosts | keys | join s | list+watch s (list p50/p99 ms, list retries, failed renewals) | fan-out to all hosts p50/p99 ms | of which put (commit) p50/p99 ms | spread first→last watcher p50/p99 ms | etcd CPU idle/changing % | etcd ms/change | etcd RSS MB (KB/host) | keepalives/s (p50/p99 ms) | simulator CPU idle/changing % | other load idle/changing % | resume storm (etcd RSS peak, renewals failed) | relist storm (failed/all lists, etcd RSS peak, renewals failed) | status |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of steps) {
-    const storm = s.storm ? `${f(s.storm.s)} (${s.storm.listFailures}/${s.storm.lists}, ${f(s.storm.etcdRssPeakMB, 0)} MB, ${s.storm.leasesExpired} leases lost)${s.storm.converged ? '' : ' did not converge'}` : 'not run';
+    const storm = (x: StormResult | undefined, lists: boolean) =>
+      x ? `${f(x.s)} s (${lists ? `${x.listFailures}/${x.lists} lists failed, ` : ''}${f(x.etcdRssPeakMB, 0)} MB, ${x.keepalivesFailed} renewals failed)${x.converged ? '' : ' did not converge'}` : 'not run';
     rows.push(
-      `| ${s.hosts} | ${s.keys} | ${f(s.setup.joinS, 2)} | ${f(s.setup.watchersReadyS, 2)} (${f(s.setup.listMs.p50)}/${f(s.setup.listMs.p99)}, ${s.setup.listRetries}, ${s.keepalive.setupFailed}) | ${f(s.fanout.allHostsMs.p50)}/${f(s.fanout.allHostsMs.p99)} | ${f(s.fanout.putMs.p50)}/${f(s.fanout.putMs.p99)} | ${f(s.fanout.spreadMs.p50)}/${f(s.fanout.spreadMs.p99)} | ${f(s.etcd.cpuIdlePct)}/${f(s.etcd.cpuChangingPct)} | ${f(s.etcd.cpuMsPerChange)} | ${f(s.etcd.rssMB)} (${f(s.etcd.kbPerHost, 0)}) | ${f(s.keepalive.perS)} (${f(s.keepalive.idleMs.p50)}/${f(s.keepalive.idleMs.p99)}) | ${f(s.simulator.cpuIdlePct)}/${f(s.simulator.cpuChangingPct)} | ${f(s.machine.othersIdlePct, 0)}/${f(s.machine.othersChangingPct, 0)} | ${storm} | ${s.status === 'ok' ? 'ok' : `broke in ${s.broke?.phase}: ${s.broke?.reason}`} |`,
+      `| ${s.hosts} | ${s.keys} | ${f(s.setup.joinS, 2)} | ${f(s.setup.watchersReadyS, 2)} (${f(s.setup.listMs.p50)}/${f(s.setup.listMs.p99)}, ${s.setup.listRetries}, ${s.keepalive.setupFailed}) | ${f(s.fanout.allHostsMs.p50)}/${f(s.fanout.allHostsMs.p99)} | ${f(s.fanout.putMs.p50)}/${f(s.fanout.putMs.p99)} | ${f(s.fanout.spreadMs.p50)}/${f(s.fanout.spreadMs.p99)} | ${f(s.etcd.cpuIdlePct)}/${f(s.etcd.cpuChangingPct)} | ${f(s.etcd.cpuMsPerChange)} | ${f(s.etcd.rssMB)} (${f(s.etcd.kbPerHost, 0)}) | ${f(s.keepalive.perS)} (${f(s.keepalive.idleMs.p50)}/${f(s.keepalive.idleMs.p99)}) | ${f(s.simulator.cpuIdlePct)}/${f(s.simulator.cpuChangingPct)} | ${f(s.machine.othersIdlePct, 0)}/${f(s.machine.othersChangingPct, 0)} | ${storm(s.resumeStorm, false)} | ${storm(s.relistStorm, true)} | ${s.status === 'ok' ? 'ok' : `broke in ${s.broke?.phase}: ${s.broke?.reason}`} |`,
     );
   }
   return rows.join('\n');
@@ -801,7 +839,7 @@ async function orchestrate(): Promise<void> {
     tool: 'bench/tools/cluster-scale',
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', memMB: Math.round(os.totalmem() / 2 ** 20), kernel: os.release(), node: process.version, etcd: version },
-    settings: { endpointsPerHost: num(args, 'endpoints', 3), changes: num(args, 'changes', 20), ttlS: num(args, 'ttl', 10), idleS: num(args, 'idle', 10), joinConcurrency: num(args, 'concurrency', 32), listConcurrency: num(args, 'list-concurrency', 8), deadlineMs: num(args, 'deadline', 2000), stormBudgetS: num(args, 'storm-budget', 60), stormSpreadMs: num(args, 'storm-spread', 0), maxEtcdRssMB: num(args, 'max-etcd-rss', 3072), noList: args.has('no-list'), noStorm: args.has('no-storm') },
+    settings: { endpointsPerHost: num(args, 'endpoints', 3), changes: num(args, 'changes', 20), ttlS: num(args, 'ttl', 10), idleS: num(args, 'idle', 10), joinConcurrency: num(args, 'concurrency', 32), listConcurrency: num(args, 'list-concurrency', 8), deadlineMs: num(args, 'deadline', 2000), stormBudgetS: num(args, 'storm-budget', 60), stormSpreadMs: num(args, 'storm-spread', 0), maxEtcdRssMB: num(args, 'max-etcd-rss', 3072), noList: args.has('no-list'), noStorm: args.has('no-storm'), legacyAgent: args.has('legacy-agent') },
     steps,
     notes,
   };
