@@ -21,7 +21,7 @@
  *
  *   sudo node dist/bench/tools/cluster-scale.js [--hosts 10,100,300,500,1000] [--endpoints 3]
  *        [--changes 20] [--ttl 10] [--idle 10] [--concurrency 32] [--list-concurrency 8]
- *        [--deadline 2000] [--storm-budget 60] [--storm-spread 0] [--no-storm] [--no-list]
+ *        [--deadline 2000] [--storm-budget 60] [--storm-spread 0] [--no-storm] [--no-relist-storm] [--no-list]
  *        [--legacy-agent] [--max-etcd-rss 3072] [--step-budget 240] [--budget 600] [--out FILE]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -674,7 +674,7 @@ async function measureStep(): Promise<StepResult> {
         true,
       );
     }
-    r.relistStorm = await storm('relist', listAndWatch, false);
+    if (!args.has('no-relist-storm')) r.relistStorm = await storm('relist', listAndWatch, false);
     r.etcd.rssPeakMB = procMem(etcdPid).hwmMB;
   } finally {
     clearInterval(guard);
@@ -755,7 +755,7 @@ async function startEtcd(dataDir: string, logFile: string): Promise<ChildProcess
 
 /** Runs one step's measuring half inside the namespace; its result, or why there is none. */
 async function runStep(n: number, etcdPid: number, budgetS: number): Promise<StepResult | string> {
-  const passOn = ['endpoints', 'changes', 'ttl', 'idle', 'concurrency', 'list-concurrency', 'deadline', 'storm-budget', 'storm-spread', 'max-etcd-rss', 'no-storm', 'no-list', 'legacy-agent'].flatMap((k) => (args.has(k) ? [`--${k}`, args.get(k)!] : []));
+  const passOn = ['endpoints', 'changes', 'ttl', 'idle', 'concurrency', 'list-concurrency', 'deadline', 'storm-budget', 'storm-spread', 'max-etcd-rss', 'no-storm', 'no-list', 'legacy-agent', 'no-relist-storm'].flatMap((k) => (args.has(k) ? [`--${k}`, args.get(k)!] : []));
   const client = spawn('nsenter', [`--net=/run/netns/${nsName}`, '--', process.execPath, process.argv[1]!, '--measure', '--step', String(n), '--etcd-pid', String(etcdPid), '--step-budget', String(budgetS), ...passOn], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -839,7 +839,7 @@ async function orchestrate(): Promise<void> {
     tool: 'bench/tools/cluster-scale',
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', memMB: Math.round(os.totalmem() / 2 ** 20), kernel: os.release(), node: process.version, etcd: version },
-    settings: { endpointsPerHost: num(args, 'endpoints', 3), changes: num(args, 'changes', 20), ttlS: num(args, 'ttl', 10), idleS: num(args, 'idle', 10), joinConcurrency: num(args, 'concurrency', 32), listConcurrency: num(args, 'list-concurrency', 8), deadlineMs: num(args, 'deadline', 2000), stormBudgetS: num(args, 'storm-budget', 60), stormSpreadMs: num(args, 'storm-spread', 0), maxEtcdRssMB: num(args, 'max-etcd-rss', 3072), noList: args.has('no-list'), noStorm: args.has('no-storm'), legacyAgent: args.has('legacy-agent') },
+    settings: { endpointsPerHost: num(args, 'endpoints', 3), changes: num(args, 'changes', 20), ttlS: num(args, 'ttl', 10), idleS: num(args, 'idle', 10), joinConcurrency: num(args, 'concurrency', 32), listConcurrency: num(args, 'list-concurrency', 8), deadlineMs: num(args, 'deadline', 2000), stormBudgetS: num(args, 'storm-budget', 60), stormSpreadMs: num(args, 'storm-spread', 0), maxEtcdRssMB: num(args, 'max-etcd-rss', 3072), noList: args.has('no-list'), noStorm: args.has('no-storm'), noRelistStorm: args.has('no-relist-storm'), legacyAgent: args.has('legacy-agent') },
     steps,
     notes,
   };
