@@ -10,7 +10,7 @@
  * The container MTU is derived on each host from its underlay interface (VXLAN over IPv4 costs
  * 50 bytes), so a host on a jumbo-frame underlay does not cap the others.
  */
-import { MAX_IFNAME, OPT_MTU, VETH_PREFIX, aliasPrefix } from '../../constants.js';
+import { MAX_IFNAME, OPT_MTU, aliasPrefix } from '../../constants.js';
 import { invalid } from '../../errors.js';
 import { Tunnel } from '../../cluster/tunnel.js';
 import { WIREGUARD_OVERHEAD_IPV4 } from '../../cluster/wireguard-uapi.js';
@@ -21,6 +21,7 @@ import { withdrawEndpoint } from '../../cluster/cluster-ipam.js';
 import type { EngineContext } from '../../engine/context.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { detachLater } from '../detach.js';
+import { bridgeDriver, bridgeOf } from '../bridge/bridge-driver.js';
 import type { NetworkDriver } from '../driver.js';
 import { linkOf } from '../options.js';
 
@@ -34,12 +35,6 @@ const VXLAN_PREFIX = 'bvx';
 
 export function vniOf(net: NetworkRecord): number {
   return Number(net.options[OPT_VXLAN_ID]);
-}
-
-function bridgeOf(net: NetworkRecord): string {
-  const name = linkOf(net, 'bridge');
-  if (!name) throw new Error(`network ${net.name} has no bridge on record`);
-  return name;
 }
 
 function vxlanOf(net: NetworkRecord): string {
@@ -170,9 +165,8 @@ export const overlayDriver: NetworkDriver = {
     }
   },
 
-  hostLinkOf(_net, endpointId) {
-    return `${VETH_PREFIX}${endpointId.slice(0, MAX_IFNAME - VETH_PREFIX.length - 1)}`;
-  },
+  // Veths on the bridge, named as the bridge driver names them.
+  hostLinkOf: bridgeDriver.hostLinkOf,
 
   async join(ctx, net, endpoint, spec) {
     const subnet = parseCidr(net.subnet!);
