@@ -59,6 +59,9 @@ export function goals(r: BenchResults): Goal[] {
   const vsNvDown = ratio(t50(nv), t50(net));
   const vsCniDown = ratio(t50(cni), t50(net));
   out.push({ goal: '≥ 15× faster than netavark and CNI (teardown p50)', figure: `${x(vsNvDown)} vs netavark, ${x(vsCniDown)} vs CNI`, met: vsNvDown >= 15 && vsCniDown >= 15 ? true : Number.isFinite(vsNvDown) ? false : undefined });
+  const net6 = sys(r, 'berthNet6');
+  const dualCost = ratio(p50(net6), p50(net));
+  out.push({ goal: 'dual-stack setup ≤ 1.2× IPv4-only (network only, one published port)', figure: `${x(dualCost)} (${f(p50(net6))} vs ${f(p50(net))} ms)`, met: le(dualCost, 1.2) });
   out.push({ goal: 'teardown ≤ 1 ms as the caller sees it (network only)', figure: `${f(t50(net))} ms p50`, met: le(t50(net), 1) });
   out.push({ goal: 'teardown ≤ 1 ms as the caller sees it (rm -f with a process)', figure: `${f(t50(proc))} ms p50`, met: le(t50(proc), 1) });
 

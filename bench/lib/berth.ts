@@ -94,12 +94,13 @@ export class BerthHost {
   }
 
   /** A bridge network by default; `driver` and `options` as `berth network create -d DRIVER -o K=V`. */
-  async createNetwork(name: string, subnet: string, opts: { driver?: string; gateway?: string; options?: Record<string, string> } = {}): Promise<string> {
+  async createNetwork(name: string, subnet: string, opts: { driver?: string; gateway?: string; options?: Record<string, string>; subnet6?: string } = {}): Promise<string> {
     const r = await this.api.request<{ Id: string }>('POST', '/networks/create', {
       Name: name,
       Driver: opts.driver,
       Options: opts.options,
-      IPAM: { Config: [{ Subnet: subnet, Gateway: opts.gateway }] },
+      ...(opts.subnet6 && { EnableIPv6: true }),
+      IPAM: { Config: [{ Subnet: subnet, Gateway: opts.gateway }, ...(opts.subnet6 ? [{ Subnet: opts.subnet6 }] : [])] },
     });
     return r.Id;
   }

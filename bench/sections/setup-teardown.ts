@@ -40,6 +40,8 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   ctx.log('§1 preparing berth, netavark, the CNI chain and the kernel floor');
   const berth = await BerthHost.create(scope, 'bbs');
   await berth.createNetwork('bb-net', '10.80.0.0/16');
+  // The same setup on a dual-stack network: the cost of the IPv6 side (issue 13's ≤ 1.2× goal).
+  await berth.createNetwork('bb-net6', '10.79.0.0/16', { subnet6: 'fd79::/64' });
 
   const nv = new Netavark(scope, { tag: 'nv1', prefix2: '10.78', dns: true });
   await nv.init();
@@ -58,11 +60,11 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   await floorNft.init();
 
   const ids = new Map<string, string>();
-  const berthSystem = (key: string, label: string, netOnly: boolean): System => ({
+  const berthSystem = (key: string, label: string, netOnly: boolean, network = 'bb-net'): System => ({
     key,
     label,
     async setup(i) {
-      const t = await berth.setup({ network: 'bb-net', ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
+      const t = await berth.setup({ network, ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
       ids.set(`${key}${i}`, t.id);
       return { ms: t.ms };
     },
@@ -74,6 +76,7 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   const systems: System[] = [
     berthSystem('berth', 'berth API: create + start (spawns the process)', false),
     berthSystem('berthNet', 'berth API: create + start?detach=0 (network only)', true),
+    berthSystem('berthNet6', 'berth API: the same on a dual-stack network (IPv4 + IPv6, the port on both)', true, 'bb-net6'),
     peerSystem('netavark', 'netavark 1.4 + aardvark-dns (setup / teardown)', nv, async (i) => ({ ms: await nv.setup(i, PORT) }), async (i) => ({ ms: await nv.teardown(i, PORT) })),
     peerSystem(
       'cni',

@@ -21,10 +21,7 @@ const emptyMap = (v: Record<string, unknown>) => Object.keys(v).length === 0;
 
 const IpamConfig = z
   .object({
-    Subnet: z
-      .string()
-      .nullish()
-      .refine((v) => !v?.includes(':'), { message: 'IPv6 subnets are not supported yet: berth networks are IPv4 only' }),
+    Subnet: z.string().nullish(),
     Gateway: z.string().nullish(),
     IPRange: z.string().nullish(),
     AuxiliaryAddresses: z.record(z.string()).nullish(),
@@ -42,12 +39,19 @@ export const NetworkCreate = z
     Ingress: unsupported(z.boolean(), (v) => !v, 'ingress networks are a swarm feature: drop --ingress'),
     ConfigOnly: unsupported(z.boolean(), (v) => !v, 'config-only networks are not supported: drop --config-only'),
     ConfigFrom: unsupported(z.object({ Network: z.string().nullish() }).passthrough(), (v) => !v.Network, 'networks made from a config-only network are not supported: drop --config-from'),
-    EnableIPv6: unsupported(z.boolean(), (v) => !v, 'IPv6 networks are not supported yet: drop --ipv6'),
+    EnableIPv6: z.boolean().nullish(),
+    EnableIPv4: z.boolean().nullish(),
     IPAM: z
       .object({
         Driver: unsupported(z.string(), (v) => v === '' || v === 'default', 'berth has only the default IPAM driver: drop --ipam-driver'),
         Options: unsupported(z.record(z.string()), emptyMap, 'the default IPAM driver takes no options: drop --ipam-opt'),
-        Config: z.array(IpamConfig).max(1, 'berth supports one IPv4 subnet per network').nullish(),
+        Config: z
+          .array(IpamConfig)
+          .max(2, 'berth supports one IPv4 and one IPv6 subnet per network')
+          .nullish()
+          .refine((c) => (c ?? []).filter((x) => x.Subnet?.includes(':')).length <= 1 && (c ?? []).filter((x) => !x.Subnet?.includes(':')).length <= 1, {
+            message: 'berth supports one IPv4 and one IPv6 subnet per network',
+          }),
       })
       .passthrough()
       .nullish(),
@@ -71,7 +75,7 @@ export const NetworkConnect = z
         IPAMConfig: z
           .object({
             IPv4Address: z.string().nullish(),
-            IPv6Address: unsupported(z.string(), (v) => v === '', 'IPv6 addresses are not supported yet: drop --ip6'),
+            IPv6Address: z.string().nullish(),
             LinkLocalIPs: unsupported(z.array(z.string()), (v) => v.length === 0, 'link-local addresses are not supported: drop --link-local-ip'),
           })
           .passthrough()
@@ -111,6 +115,7 @@ export const ContainerCreate = z.object({
   hostname: z.string().optional(),
   networkMode: z.string().optional(),
   ip: z.string().optional(),
+  ip6: z.string().optional(),
   mac: z.string().optional(),
   aliases: z.array(z.string()).optional(),
   dns: z.array(z.string()).optional(),

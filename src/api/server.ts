@@ -200,7 +200,10 @@ export function routes(engine: Engine): Route[] {
       /^\/networks\/create$/,
       async (req) => {
         const b = parseBody(NetworkCreate, req.body);
-        const config = b.IPAM?.Config?.[0];
+        // One config per family (the schema checked it): an IPv6 subnet is the one in colon notation.
+        const configs = b.IPAM?.Config ?? [];
+        const config = configs.find((c) => !c.Subnet?.includes(':'));
+        const config6 = configs.find((c) => c.Subnet?.includes(':'));
         const net = await engine.createNetwork({
           name: b.Name,
           driver: b.Driver || undefined,
@@ -208,6 +211,11 @@ export function routes(engine: Engine): Route[] {
           gateway: config?.Gateway || undefined,
           ipRange: config?.IPRange || undefined,
           auxAddresses: config?.AuxiliaryAddresses ?? undefined,
+          ipv6: b.EnableIPv6 ?? false,
+          ...(b.EnableIPv4 === false && { ipv4: false }),
+          subnet6: config6?.Subnet || undefined,
+          gateway6: config6?.Gateway || undefined,
+          ipRange6: config6?.IPRange || undefined,
           internal: b.Internal ?? false,
           labels: b.Labels,
           options: b.Options,
@@ -247,6 +255,7 @@ export function routes(engine: Engine): Route[] {
         const b = parseBody(NetworkConnect, req.body);
         await engine.connect(ref!, b.Container, {
           ip: b.EndpointConfig?.IPAMConfig?.IPv4Address || undefined,
+          ip6: b.EndpointConfig?.IPAMConfig?.IPv6Address || undefined,
           aliases: b.EndpointConfig?.Aliases ?? [],
         });
         return ok(undefined, 200);

@@ -3,13 +3,13 @@
  * feeds) a `DnsDirectory`; the resolver only asks it questions, so the resolver can be tested with
  * no engine at all and the engine never has to know the DNS wire format.
  */
-import { isIP, isIPv4 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { invalid } from '../errors.js';
 
 export interface DnsDirectory {
-  /** IPv4 addresses that `name` (lower-case, no trailing dot) resolves to for a client on `networkId`: container names, hostnames, aliases, short ids. Empty array = not a container name (forward it). */
+  /** Addresses (IPv4, and IPv6 of dual-stack endpoints) that `name` (lower-case, no trailing dot) resolves to for a client on `networkId`: container names, hostnames, aliases, short ids. Empty array = not a container name (forward it). */
   lookup(networkId: string, name: string): readonly string[];
-  /** Container name for a PTR lookup of `ip` on that network, or undefined. */
+  /** Container name for a PTR lookup of `ip` (either family, canonical text) on that network, or undefined. */
   reverse(networkId: string, ip: string): string | undefined;
   /** Upstream resolvers for a query from `clientIp` on `networkId`: the container's own --dns servers if it has any, else the host's; [] for internal networks (no forwarding). */
   upstreams(networkId: string, clientIp: string): readonly Upstream[];
@@ -23,6 +23,8 @@ export interface Upstream {
 /** One container endpoint on a network. */
 export interface DnsRecord {
   ip: string;
+  /** The endpoint's IPv6 address on a dual-stack network (canonical text): its names answer AAAA with it. */
+  ip6?: string;
   /** Every name the endpoint answers to. The first one is what a PTR lookup of `ip` returns. */
   names: readonly string[];
   /**
@@ -45,7 +47,7 @@ export interface NetworkRecords {
 interface NetworkIndex {
   internal: boolean;
   /** Records added one at a time (upsertRecord), so they can be removed one at a time. */
-  byKey: Map<string, { ip: string; names: string[]; weakNames: string[] }>;
+  byKey: Map<string, { ips: string[]; names: string[]; weakNames: string[] }>;
   byName: Map<string, readonly string[]>;
   byWeakName: Map<string, readonly string[]>;
   byIp: Map<string, string>;
@@ -84,11 +86,12 @@ export class MemoryDirectory implements DnsDirectory {
     this.removeRecord(networkId, key);
     const names = [...new Set(record.names.map(normalizeName))];
     const weakNames = [...new Set((record.weakNames ?? []).map(normalizeName))].filter((n) => !names.includes(n));
-    for (const name of names) index.byName.set(name, Object.freeze([...(index.byName.get(name) ?? []), record.ip]));
-    for (const name of weakNames) index.byWeakName.set(name, Object.freeze([...(index.byWeakName.get(name) ?? []), record.ip]));
-    if (names[0] && !index.byIp.has(record.ip)) index.byIp.set(record.ip, names[0]);
-    if (upstreams) index.upstreamsByIp.set(record.ip, upstreams);
-    index.byKey.set(key, { ip: record.ip, names, weakNames });
+    const ips = addressesOf(record);
+    for (const name of names) index.byName.set(name, Object.freeze([...(index.byName.get(name) ?? []), ...ips]));
+    for (const name of weakNames) index.byWeakName.set(name, Object.freeze([...(index.byWeakName.get(name) ?? []), ...ips]));
+    for (const ip of ips) if (names[0] && !index.byIp.has(ip)) index.byIp.set(ip, names[0]);
+    if (upstreams) for (const ip of ips) index.upstreamsByIp.set(ip, upstreams);
+    index.byKey.set(key, { ips, names, weakNames });
   }
 
   /** Forgets one endpoint's record; nothing happens if it is not there. */
@@ -98,13 +101,15 @@ export class MemoryDirectory implements DnsDirectory {
     if (!index || !old) return;
     for (const [map, names] of [[index.byName, old.names], [index.byWeakName, old.weakNames]] as const) {
       for (const name of names) {
-        const left = (map.get(name) ?? []).filter((ip) => ip !== old.ip);
+        const left = (map.get(name) ?? []).filter((ip) => !old.ips.includes(ip));
         if (left.length) map.set(name, Object.freeze(left));
         else map.delete(name);
       }
     }
-    if (index.byIp.get(old.ip) === old.names[0]) index.byIp.delete(old.ip);
-    index.upstreamsByIp.delete(old.ip);
+    for (const ip of old.ips) {
+      if (index.byIp.get(ip) === old.names[0]) index.byIp.delete(ip);
+      index.upstreamsByIp.delete(ip);
+    }
     index.byKey.delete(key);
   }
 
@@ -144,11 +149,13 @@ function buildIndex(networkId: string, network: NetworkRecords): NetworkIndex {
   const upstreamsByIp = new Map<string, readonly Upstream[]>();
   for (const record of network.records) {
     validateRecord(networkId, record);
-    for (const raw of record.names) addAddress(byName, normalizeName(raw), record.ip);
-    for (const raw of record.weakNames ?? []) addAddress(byWeakName, normalizeName(raw), record.ip);
-    if (!byIp.has(record.ip) && record.names.length > 0) byIp.set(record.ip, normalizeName(record.names[0]!));
-    if (record.upstreams && record.upstreams.length > 0) {
-      upstreamsByIp.set(record.ip, freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`));
+    for (const ip of addressesOf(record)) {
+      for (const raw of record.names) addAddress(byName, normalizeName(raw), ip);
+      for (const raw of record.weakNames ?? []) addAddress(byWeakName, normalizeName(raw), ip);
+      if (!byIp.has(ip) && record.names.length > 0) byIp.set(ip, normalizeName(record.names[0]!));
+      if (record.upstreams && record.upstreams.length > 0) {
+        upstreamsByIp.set(ip, freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`));
+      }
     }
   }
   for (const addresses of [...byName.values(), ...byWeakName.values()]) Object.freeze(addresses);
@@ -161,8 +168,11 @@ function addAddress(byName: Map<string, string[]>, name: string, ip: string): vo
   else if (!addresses.includes(ip)) addresses.push(ip);
 }
 
+const addressesOf = (record: DnsRecord): string[] => (record.ip6 ? [record.ip, record.ip6] : [record.ip]);
+
 function validateRecord(networkId: string, record: DnsRecord): void {
   if (!isIPv4(record.ip)) throw invalid(`DNS record on network ${networkId}: "${record.ip}" is not an IPv4 address`);
+  if (record.ip6 !== undefined && !isIPv6(record.ip6)) throw invalid(`DNS record ${record.ip} on network ${networkId}: "${record.ip6}" is not an IPv6 address`);
   for (const name of [...record.names, ...(record.weakNames ?? [])]) {
     if (normalizeName(name).length === 0) throw invalid(`DNS record ${record.ip} on network ${networkId}: empty name`);
   }

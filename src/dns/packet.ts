@@ -6,6 +6,7 @@
  * Replies echo the client's question section byte for byte (so 0x20 case randomisation and odd
  * label bytes survive) and point at it with name compression instead of re-encoding the name.
  */
+import { formatIpv6 } from '../ipam/ipv6.js';
 import dnsPacket from 'dns-packet';
 import type { Question } from 'dns-packet';
 
@@ -28,6 +29,7 @@ const FLAG_RA = 0x0080;
 const RCODE_MASK = 0x000f;
 
 const TYPE_A = 1;
+const TYPE_AAAA = 28;
 const TYPE_PTR = 12;
 const CLASS_IN = 1;
 /** A compression pointer to offset 12: the question's name, always first after the header. */
@@ -44,6 +46,7 @@ interface Decoder<T> {
 interface Untyped {
   question: { decode: Decoder<Question> };
   a: { encode(address: string): Buffer };
+  aaaa: { encode(address: string): Buffer };
   ptr: { encode(name: string): Buffer };
 }
 const untyped = dnsPacket as unknown as Untyped;
@@ -74,7 +77,7 @@ export type Decoded =
   /** Nothing sensible to answer (too short to have an id, or not a query at all). */
   | { kind: 'drop'; reason: string };
 
-export type LocalRecord = { type: 'A'; address: string } | { type: 'PTR'; target: string };
+export type LocalRecord = { type: 'A'; address: string } | { type: 'AAAA'; address: string } | { type: 'PTR'; target: string };
 
 /** Decodes a client packet of at most `maxBytes`. Never throws. */
 export function decodeQuery(buf: Buffer, maxBytes: number): Decoded {
@@ -173,10 +176,10 @@ export function buildReply(query: Query, rcode: Rcode, records: readonly LocalRe
 }
 
 function encodeRecord(record: LocalRecord): Buffer {
-  const rdata = record.type === 'A' ? untyped.a.encode(record.address) : untyped.ptr.encode(record.target);
+  const rdata = record.type === 'A' ? untyped.a.encode(record.address) : record.type === 'AAAA' ? untyped.aaaa.encode(record.address) : untyped.ptr.encode(record.target);
   const fixed = Buffer.alloc(10);
   fixed.writeUInt16BE(POINTER_TO_QNAME, 0);
-  fixed.writeUInt16BE(record.type === 'A' ? TYPE_A : TYPE_PTR, 2);
+  fixed.writeUInt16BE(record.type === 'A' ? TYPE_A : record.type === 'AAAA' ? TYPE_AAAA : TYPE_PTR, 2);
   fixed.writeUInt16BE(CLASS_IN, 4);
   fixed.writeUInt32BE(LOCAL_TTL, 6);
   return Buffer.concat([fixed, rdata]);
@@ -219,8 +222,13 @@ export function answersQuery(response: Buffer, query: Query): boolean {
   }
 }
 
-/** The IPv4 address a `d.c.b.a.in-addr.arpa` name stands for, or undefined for any other name. */
+/**
+ * The address a reverse name stands for: `d.c.b.a.in-addr.arpa` (IPv4), or 32 nibbles under
+ * `ip6.arpa` (IPv6, canonical text); undefined for any other name.
+ */
 export function reverseAddress(name: string): string | undefined {
+  const six = /^((?:[0-9a-f]\.){32})ip6\.arpa\.?$/i.exec(name);
+  if (six) return formatIpv6(BigInt(`0x${six[1]!.split('.').filter(Boolean).reverse().join('')}`));
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa\.?$/i.exec(name);
   if (!m) return undefined;
   const octets = m.slice(1, 5);

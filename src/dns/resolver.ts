@@ -308,8 +308,11 @@ export class DnsResolver {
     }
     const addresses = this.directory.lookup(networkId, normalizeName(query.name));
     if (addresses.length === 0) return undefined;
-    // The name exists but has only IPv4 addresses: AAAA and other types get NOERROR with no records.
-    return query.type === 'A' ? shuffled(addresses).map((address): LocalRecord => ({ type: 'A', address })) : [];
+    // The name exists: A and AAAA get the addresses of their family (none: NOERROR with no
+    // records, e.g. AAAA for an IPv4-only container), other types NOERROR with none.
+    if (query.type === 'A') return shuffled(addresses.filter((a) => !a.includes(':'))).map((address): LocalRecord => ({ type: 'A', address }));
+    if (query.type === 'AAAA') return shuffled(addresses.filter((a) => a.includes(':'))).map((address): LocalRecord => ({ type: 'AAAA', address }));
+    return [];
   }
 
   private async forwardQuery(listener: Listener, query: Query, transport: Transport, clientIp: string): Promise<Reply> {

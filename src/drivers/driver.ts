@@ -47,7 +47,7 @@ export interface JoinSpec {
 export interface LeaveSpec {
   netnsPath: string;
   /** Where the default route moves if it leaves with this interface. */
-  nextDefaultRoute?: { ifname: string; gateway: string };
+  nextDefaultRoute?: { ifname: string; gateway: string; gateway6?: string };
 }
 
 /**

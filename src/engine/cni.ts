@@ -18,7 +18,7 @@ import { netState } from './containers.js';
 import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { newId } from './ids.js';
 import { findNetwork } from './lookup.js';
-import { checkPublishable, resolveBindings } from './ports.js';
+import { bindingsTo, checkPublishable, resolveBindings } from './ports.js';
 
 export function cniContainerName(containerId: string): string {
   const name = `cni-${containerId.replace(/[^a-zA-Z0-9_.-]/g, '_')}`.slice(0, 128);
@@ -72,7 +72,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
       try {
         const requests = portRequests(config);
         if (requests.length > 0) checkPublishable(ctx, endpoint);
-        ports = await resolveBindings(ctx, container.id, requests, endpoint.ip);
+        ports = await resolveBindings(ctx, container.id, requests, endpoint);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
         await ctx.hooks.containerChanged(container.id, before, netState(ctx, container.id));
       } catch (err) {
@@ -163,7 +163,7 @@ export async function cniDel(ctx: EngineContext, env: CniEnv): Promise<void> {
       const netns = c.netnsPath ?? '';
       const nsAlive = netns !== '' && fs.existsSync(netns);
       if (env.netns !== '' && env.netns !== netns) ctx.log.warn('CNI DEL names another namespace than ADD did: acting on the recorded one', { containerId: env.containerId, given: env.netns, recorded: netns });
-      ctx.store.transaction(() => ctx.store.portsOfContainer(c.id).filter((p) => p.containerIp === endpoint.ip).forEach((p) => ctx.store.deletePort(p)));
+      ctx.store.transaction(() => bindingsTo(ctx.store.portsOfContainer(c.id), endpoint).forEach((p) => ctx.store.deletePort(p)));
       // With the namespace gone the pair went with it, unless the host end lingers: delete that by name.
       deleteVeth = leaveNetwork(ctx, endpoint, nsAlive ? netns : '/nonexistent');
     }

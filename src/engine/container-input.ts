@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { invalid } from '../errors.js';
 import { checkExtraHost } from '../dns/hosts-file.js';
 import { formatIpv4, parseIpv4 } from '../ipam/ipv4.js';
+import { canonicalIpv6 } from '../ipam/ipv6.js';
 import type { ContainerConfig } from '../store/store.js';
 
 export interface ContainerInput {
@@ -70,17 +71,22 @@ export function checkDnsOptions(options: readonly string[]): void {
   }
 }
 
-/** A published port's host address: 0.0.0.0 or one IPv4 address in its plain dotted form. */
+/**
+ * A published port's host address: 0.0.0.0 or one IPv4 address in its plain dotted form, or `::`
+ * or one IPv6 address in its canonical form (stored bindings compare as text).
+ */
 export function checkPortHostIps(ports: ContainerConfig['ports']): void {
   for (const p of ports) {
     let canonical: string | undefined;
     try {
-      canonical = formatIpv4(parseIpv4(p.hostIp));
+      canonical = p.hostIp.includes(':') ? canonicalIpv6(p.hostIp) : formatIpv4(parseIpv4(p.hostIp));
     } catch {
       canonical = undefined;
     }
     if (canonical !== p.hostIp) {
-      throw invalid(`invalid host IP ${shown(p.hostIp)} for port ${p.containerPort}/${p.protocol}: expected an IPv4 address like 127.0.0.1, or ${ANY_IPV4} for every address of the host`);
+      throw invalid(
+        `invalid host IP ${shown(p.hostIp)} for port ${p.containerPort}/${p.protocol}: expected an IPv4 address like 127.0.0.1 (${ANY_IPV4} for every address of the host), or an IPv6 one in canonical form like ::1 (:: for every IPv6 address)${canonical ? ` — did you mean ${canonical}?` : ''}`,
+      );
     }
   }
 }

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { DEFAULT_NETWORK, NAME_PATTERN } from '../constants.js';
 import { BerthError, conflict, invalid } from '../errors.js';
 import { parseIpv4, parseMac } from '../ipam/ipv4.js';
+import { parseIpv6 } from '../ipam/ipv6.js';
 import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/store.js';
 import { launchArgv } from '../runtime/launch.js';
 import { isAlive, killProcessesInNetns, processStartTime, terminate } from '../runtime/process.js';
@@ -28,6 +29,7 @@ export interface CreateContainerRequest {
   hostname?: string;
   networkMode?: string;
   ip?: string;
+  ip6?: string;
   mac?: string;
   aliases?: string[];
   dns?: string[];
@@ -71,11 +73,12 @@ export function createContainer(ctx: EngineContext, req: CreateContainerRequest)
   const ports = req.ports ?? [];
   if (mode.kind === 'container') {
     if (ports.length) throw invalid('conflicting options: port publishing and the container type network mode');
-    if (req.ip || req.mac) throw invalid('conflicting options: --ip/--mac-address and the container type network mode');
+    if (req.ip || req.ip6 || req.mac) throw invalid('conflicting options: --ip/--ip6/--mac-address and the container type network mode');
     if (req.hostname) throw invalid('conflicting options: hostname and the network mode (a container:NAME container shares NAME\'s hostname)');
   }
   if (mode.kind === 'network') getNetwork(ctx.store, mode.ref);
   if (req.ip) parseIpv4(req.ip, '--ip address');
+  if (req.ip6) parseIpv6(req.ip6, '--ip6 address');
   if (req.mac) parseMac(req.mac);
   checkContainerInput(req);
   const id = newId();
@@ -89,7 +92,7 @@ export function createContainer(ctx: EngineContext, req: CreateContainerRequest)
     addHosts: req.addHosts ?? [],
     // Docker discards published ports in host mode (with a warning) and they mean nothing in none mode.
     ports: mode.kind === 'network' ? ports : [],
-    networks: mode.kind === 'network' ? [{ network: mode.ref, ip: req.ip, aliases: req.aliases ?? [], mac: req.mac }] : [],
+    networks: mode.kind === 'network' ? [{ network: mode.ref, ip: req.ip, ...(req.ip6 && { ip6: req.ip6 }), aliases: req.aliases ?? [], mac: req.mac }] : [],
     autoRemove: req.autoRemove ?? false,
   };
   const record: ContainerRecord = {
@@ -148,13 +151,13 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
       for (const [i, want] of c.config.networks.entries()) {
         const net = getNetwork(ctx.store, want.network);
         // The first join also creates the namespace, in the same call to the kernel thread.
-        const join = { ip: want.ip, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 };
+        const join = { ip: want.ip, ip6: want.ip6, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 };
         joined.push(await joinNetwork(ctx, c, net, join, netnsPath));
       }
       const first = joined[0];
       if (c.config.ports.length > 0 && first) {
         checkPublishable(ctx, first);
-        const ports = await resolveBindings(ctx, c.id, c.config.ports, first.ip);
+        const ports = await resolveBindings(ctx, c.id, c.config.ports, first);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
       }
     }

@@ -110,6 +110,7 @@ export class DnsSync {
   private record(net: NetworkRecord, r: DnsRow): DnsRecord {
     return {
       ip: r.ip,
+      ...(r.ip6 && { ip6: r.ip6 }),
       names: [...new Set([`${r.name}.${net.name}`, r.name, shortId(r.id), ...r.aliases])],
       weakNames: [r.hostname],
       upstreams: upstreamsOf(r.dns),

@@ -6,6 +6,8 @@
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { allocateAddress, checkRequestedAddress, type PoolSpec } from '../ipam/allocator.js';
 import { formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
+import { formatIpv6, parseCidr6, parseIpv6 } from '../ipam/ipv6.js';
+import { allocate6, checkRequested6, validatePool6 } from '../ipam/pool6.js';
 import { driverOf, isClusterScoped } from '../drivers/registry.js';
 import type { ClusterAgent } from '../cluster/agent.js';
 import { announceEndpoint, claimAddress, releaseAddress } from '../cluster/cluster-ipam.js';
@@ -17,6 +19,8 @@ import { isDefaultBridge } from './networks.js';
 
 export interface JoinRequest {
   ip?: string;
+  /** `--ip6`: the IPv6 address on a dual-stack network. */
+  ip6?: string;
   aliases: string[];
   mac?: string;
   /** The interface name inside the sandbox; the next free ethN when unset. */
@@ -51,6 +55,20 @@ function chooseAddress(ctx: EngineContext, net: NetworkRecord, requested: string
   return formatIpv4(ip);
 }
 
+/** The endpoint's IPv6 address on a dual-stack network (null on an IPv4-only one). */
+function chooseAddress6(ctx: EngineContext, net: NetworkRecord, requested: string | undefined): string | null {
+  if (!net.subnet6) {
+    if (requested !== undefined) throw invalid(`--ip6 ${requested}: network ${net.name} has no IPv6 (create it with --ipv6), so its containers get no IPv6 address`);
+    return null;
+  }
+  const pool = validatePool6(parseCidr6(net.subnet6), parseIpv6(net.gateway6!), net.ipRange6 ? parseCidr6(net.ipRange6) : undefined);
+  const inUse = new Set(ctx.store.addresses6InUse(net.id).map((ip) => parseIpv6(ip)));
+  if (requested === undefined) return formatIpv6(allocate6(pool, inUse, net.name));
+  const ip = parseIpv6(requested, '--ip6 address');
+  checkRequested6(pool, ip, inUse, net.name);
+  return formatIpv6(ip);
+}
+
 /** The next free interface name in the container: eth0, eth1, … */
 export function nextIfname(ctx: EngineContext, containerId: string): string {
   const used = new Set(ctx.store.endpointsOfContainer(containerId).map((e) => e.ifname));
@@ -74,6 +92,7 @@ export async function joinNetwork(
   const id = newId();
   const cluster = isClusterScoped(net) ? ctx.cluster : undefined;
   if (isClusterScoped(net) && !cluster) throw invalid(`network ${net.name} is a cluster network and this daemon has no cluster store: start it with --cluster-store`);
+  const ip6 = chooseAddress6(ctx, net, req.ip6);
   const ip = cluster ? await claimClusterAddress(ctx, net, id, req.ip) : chooseAddress(ctx, net, req.ip);
   const release = () => (cluster ? releaseAddress(cluster, net.id, ip).catch((err) => ctx.log.warn('could not free a cluster address', { ip, error: String(err) })) : undefined);
   const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
@@ -88,6 +107,7 @@ export async function joinNetwork(
     networkId: net.id,
     ifname,
     ip,
+    ip6,
     mac,
     aliases: req.aliases,
     hostLink: driver.hostLinkOf(net, id),
@@ -97,7 +117,7 @@ export async function joinNetwork(
     ctx.store.insertEndpoint(endpoint);
   } catch (err) {
     await release();
-    if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${ip} on network ${net.name}`);
+    if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${String(err).includes('ip6') ? ip6 : ip} on network ${net.name}`);
     throw err;
   }
   let joined: { mac?: string } | void;
@@ -180,10 +200,10 @@ export function leaveNetwork(
  * remaining endpoint joined first (lowest ethN) on a network that has a way out (an internal
  * network never gets the default route, as in Docker).
  */
-function nextGateway(ctx: EngineContext, containerId: string): { ifname: string; gateway: string } | undefined {
+function nextGateway(ctx: EngineContext, containerId: string): { ifname: string; gateway: string; gateway6?: string } | undefined {
   for (const e of ctx.store.endpointsOfContainer(containerId).sort((a, b) => ifnameOrder(a.ifname) - ifnameOrder(b.ifname))) {
     const net = ctx.store.network(e.networkId);
-    if (net?.gateway && !net.internal) return { ifname: e.ifname, gateway: net.gateway };
+    if (net?.gateway && !net.internal) return { ifname: e.ifname, gateway: net.gateway, ...(net.gateway6 && e.ip6 && { gateway6: net.gateway6 }) };
   }
   return undefined;
 }

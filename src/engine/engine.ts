@@ -12,6 +12,7 @@ import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { writeEtcFiles } from './etc-files.js';
 import { findContainer, getContainer, getNetwork } from './lookup.js';
 import { Mutex } from './mutex.js';
+import { bindingsTo } from './ports.js';
 import * as containers from './containers.js';
 import * as networks from './networks.js';
 import * as cni from './cni.js';
@@ -163,7 +164,7 @@ export class Engine {
     return networkView(this.ctx.store, getNetwork(this.ctx.store, ref));
   }
 
-  connect(netRef: string, containerRef: string, req: { ip?: string; aliases?: string[] }) {
+  connect(netRef: string, containerRef: string, req: { ip?: string; ip6?: string; aliases?: string[] }) {
     return this.op('network connect', { network: netRef, container: containerRef }, async () => {
       const net = getNetwork(this.ctx.store, netRef);
       const c = getContainer(this.ctx.store, containerRef);
@@ -174,7 +175,7 @@ export class Engine {
         throw conflict(`container ${c.name} is not running: berth connects running containers (start it first)`);
       }
       const before = containers.netState(this.ctx, c.id);
-      const endpoint = await joinNetwork(this.ctx, c, net, { ip: req.ip, aliases: req.aliases ?? [] }, c.netnsPath);
+      const endpoint = await joinNetwork(this.ctx, c, net, { ip: req.ip, ip6: req.ip6, aliases: req.aliases ?? [] }, c.netnsPath);
       try {
         writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));
         await this.ctx.hooks.containerChanged(c.id, before, containers.netState(this.ctx, c.id));
@@ -203,7 +204,7 @@ export class Engine {
       }
       const before = containers.netState(this.ctx, c.id);
       // Published ports point at the first endpoint's address; they go with it.
-      const ports = this.ctx.store.portsOfContainer(c.id).filter((p) => p.containerIp === endpoint.ip);
+      const ports = bindingsTo(this.ctx.store.portsOfContainer(c.id), endpoint);
       if (ports.length > 0) this.ctx.store.deletePortsOfContainer(c.id);
       const deleteVeth = leaveNetwork(this.ctx, endpoint, c.netnsPath, { moveDefaultRoute: true });
       writeEtcFiles(this.ctx, getContainer(this.ctx.store, c.id));

@@ -6,10 +6,10 @@
 import { OPT_ICC } from '../constants.js';
 import { setsLackingIntervals } from '../firewall/legacy-sets.js';
 import { buildRuleset, intervalSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementOp } from '../firewall/ruleset.js';
-import { checkNetwork, checkPublishedPort, parseIpv4, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
+import { checkNetwork, checkPublishedPort, networkHolds, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
 import { conflict } from '../errors.js';
-import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
+import { cidrsOverlap } from '../ipam/ipv4.js';
 import type { NetworkRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { driverOf } from '../drivers/registry.js';
@@ -64,8 +64,7 @@ export function expressibleState(ctx: EngineContext): FirewallState {
       refuse((err as Error).message);
       continue;
     }
-    const target = parseIpv4(port.containerIp)!;
-    if (!networks.some((n) => cidrContains(n.prefix, target))) {
+    if (!networks.some((n) => networkHolds(n, port.containerIp))) {
       refuse(`its target ${port.containerIp} is in no berth network`);
       continue;
     }

@@ -23,6 +23,10 @@ import type { NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
 import { getNetwork } from './lookup.js';
+import { planIpv6 } from './network-ipv6.js';
+
+/** Drivers whose networks may be dual stack (`--ipv6`); the others refuse it by name. */
+const IPV6_DRIVERS = new Set(['bridge']);
 
 export interface CreateNetworkRequest {
   name: string;
@@ -35,6 +39,13 @@ export interface CreateNetworkRequest {
   internal?: boolean;
   labels?: Record<string, string>;
   options?: Record<string, string>;
+  /** `--ipv6`: the network is dual stack; the IPv6 subnet is `subnet6`, or a /64 of the host's ULA prefix. */
+  ipv6?: boolean;
+  /** `--ipv4=false` (IPv6-only, Docker 28). */
+  ipv4?: boolean;
+  subnet6?: string;
+  gateway6?: string;
+  ipRange6?: string;
 }
 
 /** A network with a driver and an address pool (every network but `host` and `none`). */
@@ -93,7 +104,17 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     throw invalid('--gateway, --ip-range and --aux-address need --subnet: pass the subnet they belong to');
   }
 
-  const view = await ctx.kernel.call('inspect', {});
+  if ((req.subnet6 || req.gateway6 || req.ipRange6) && !req.ipv6) {
+    throw invalid('an IPv6 --subnet, --gateway or --ip-range needs --ipv6: add --ipv6 to make the network dual stack');
+  }
+  if (req.ipv4 === false) {
+    throw invalid('--ipv4=false (an IPv6-only network) is not supported yet: berth networks always have IPv4; drop --ipv4=false and keep --ipv6 for dual stack');
+  }
+  const view = await ctx.kernel.call('inspect', { ipv6: req.ipv6 === true });
+  if (req.ipv6 && !IPV6_DRIVERS.has(driver.name)) {
+    throw invalid(`--ipv6 is not supported by the ${driver.name} driver yet: berth's dual-stack networks are ${[...IPV6_DRIVERS].join(', ')}`);
+  }
+  const ipv6 = req.ipv6 ? planIpv6(ctx, req, view) : {};
   const taken = takenSubnets(ctx, view);
   let subnet: Cidr;
   if (req.subnet) {
@@ -125,6 +146,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     subnet: subnet.text,
     gateway,
     ipRange: pool.ipRange?.text ?? null,
+    ...ipv6,
     auxAddresses: { ...auxAddresses, ...plan.auxAddresses },
     internal: req.internal ?? false,
     userSubnet: Boolean(req.subnet),

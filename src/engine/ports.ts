@@ -8,7 +8,7 @@
  */
 import { conflict, invalid } from '../errors.js';
 import { BindingIndex, type HostBinding } from '../firewall/port-clash.js';
-import { ANY_HOST_IP } from '../firewall/model.js';
+import { ANY_HOST_IP, ANY_HOST_IP6 } from '../firewall/model.js';
 import { driverOf } from '../drivers/registry.js';
 import type { ContainerConfig, EndpointRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
@@ -26,14 +26,28 @@ function holderMessage(ctx: EngineContext, held: PortRecord, what: string): stri
 
 /** The stored binding that clashes with `b`: same address, or either one on the wildcard address. */
 export function storedClash(ctx: EngineContext, b: HostBinding): PortRecord | undefined {
-  return b.hostIp === ANY_HOST_IP
-    ? ctx.store.portHolderAnyIp(b.protocol, b.hostPort)
-    : (ctx.store.portHolder(b.protocol, b.hostIp, b.hostPort) ?? ctx.store.portHolder(b.protocol, ANY_HOST_IP, b.hostPort));
+  const v6 = b.hostIp.includes(':');
+  const wildcard = v6 ? ANY_HOST_IP6 : ANY_HOST_IP;
+  if (b.hostIp === wildcard) return ctx.store.portsOnPort(b.protocol, b.hostPort).find((p) => p.hostIp.includes(':') === v6);
+  return ctx.store.portHolder(b.protocol, b.hostIp, b.hostPort) ?? ctx.store.portHolder(b.protocol, wildcard, b.hostPort);
 }
 
-/** Host addresses a binding may use: 0.0.0.0, loopback, or an address of the host namespace. */
-async function hostAddresses(ctx: EngineContext): Promise<Set<string>> {
-  return new Set((await ctx.kernel.call('addresses', {})).map((a) => a.address));
+/** Host addresses a binding may use: the wildcards, loopback, or an address of the host namespace. */
+async function hostAddresses(ctx: EngineContext, ipv6: boolean): Promise<Set<string>> {
+  return new Set((await ctx.kernel.call('addresses', { ipv6 })).map((a) => a.address));
+}
+
+const isLoopbackOrAny = (ip: string) => ip === ANY_HOST_IP || ip === ANY_HOST_IP6 || ip === '::1' || ip.startsWith('127.');
+
+/** Where a container's published ports lead: its first endpoint's addresses. */
+export interface PortTarget {
+  ip: string;
+  ip6?: string | null;
+}
+
+/** The bindings of a container whose endpoint is `e` (either of its addresses). */
+export function bindingsTo(ports: PortRecord[], e: PortTarget): PortRecord[] {
+  return ports.filter((p) => p.containerIp === e.ip || (e.ip6 && p.containerIp === e.ip6));
 }
 
 /**
@@ -51,23 +65,38 @@ export async function resolveBindings(
   ctx: EngineContext,
   containerId: string,
   requested: Requested[],
-  containerIp: string,
+  target: PortTarget,
 ): Promise<PortRecord[]> {
   if (requested.length === 0) return [];
   const holds = portHolds(ctx);
+  for (const r of requested) {
+    if (r.hostIp.includes(':') && !target.ip6) {
+      throw invalid(`-p [${r.hostIp}]:${r.hostPort || ''}:${r.containerPort} publishes on IPv6, but the container's network has no IPv6: create the network with --ipv6, or publish on an IPv4 address`);
+    }
+  }
   // Only a binding to a specific host address needs the host's address list (a netlink dump).
-  const needsAddresses = requested.some((r) => r.hostIp !== ANY_HOST_IP && !r.hostIp.startsWith('127.'));
-  const addresses = needsAddresses ? await hostAddresses(ctx) : new Set<string>();
+  const specific = requested.filter((r) => !isLoopbackOrAny(r.hostIp));
+  const addresses = specific.some((r) => !r.hostIp.includes(':')) ? await hostAddresses(ctx, false) : new Set<string>();
+  if (specific.some((r) => r.hostIp.includes(':'))) for (const a of await hostAddresses(ctx, true)) addresses.add(a);
   const out: PortRecord[] = [];
   const claimed = new BindingIndex<HostBinding>();
   try {
     for (const req of requested) {
-      if (req.hostIp !== ANY_HOST_IP && !req.hostIp.startsWith('127.') && !addresses.has(req.hostIp)) {
-        throw invalid(`host IP ${req.hostIp} in -p ${req.hostIp}:${req.hostPort || ''}:${req.containerPort} is not an address of this host: use 0.0.0.0, 127.0.0.1 or one of: ${[...addresses].join(', ')}`);
+      if (!isLoopbackOrAny(req.hostIp) && !addresses.has(req.hostIp)) {
+        const shown = req.hostIp.includes(':') ? `[${req.hostIp}]` : req.hostIp;
+        throw invalid(`host IP ${shown} in -p ${shown}:${req.hostPort || ''}:${req.containerPort} is not an address of this host: use 0.0.0.0, 127.0.0.1, [::], [::1] or one of: ${[...addresses].join(', ')}`);
       }
-      const binding = req.hostPort === 0 ? await ephemeral(ctx, req, claimed) : await fixed(ctx, req, claimed);
+      // On a dual-stack network a port published on every address is published on every IPv6
+      // address too, on the same host port (as Docker ≥ 27 does).
+      const twin = req.hostIp === ANY_HOST_IP && target.ip6 ? ANY_HOST_IP6 : undefined;
+      const binding = req.hostPort === 0 ? await ephemeral(ctx, req, claimed, twin) : await fixed(ctx, req, claimed, twin);
       claimed.add(binding);
+      const containerIp = req.hostIp.includes(':') ? target.ip6! : target.ip;
       out.push({ containerId, protocol: req.protocol, hostIp: req.hostIp, hostPort: binding.hostPort, containerPort: req.containerPort, containerIp });
+      if (twin) {
+        claimed.add({ ...binding, hostIp: twin });
+        out.push({ containerId, protocol: req.protocol, hostIp: twin, hostPort: binding.hostPort, containerPort: req.containerPort, containerIp: target.ip6! });
+      }
     }
   } catch (err) {
     await holds.release(out);
@@ -81,26 +110,38 @@ export async function resolveBindings(
  * range's stored bindings are read in one query, so the search costs the same at 1 or 10,000
  * published ports.
  */
-async function ephemeral(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>): Promise<HostBinding> {
+async function ephemeral(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>, twin?: string): Promise<HostBinding> {
   const [first, last] = req.hostPortRange ?? [EPHEMERAL_FIRST, EPHEMERAL_LAST];
   const stored = new BindingIndex<HostBinding>();
   for (const p of ctx.store.portsInRange(req.protocol, first, last)) stored.add({ protocol: req.protocol, ...p });
+  const holds = portHolds(ctx);
   for (let port = first; port <= last; port++) {
     const b: HostBinding = { protocol: req.protocol, hostIp: req.hostIp, hostPort: port };
-    if (claimed.clashWith(b) || stored.clashWith(b)) continue;
-    if (await portHolds(ctx).acquire(b)) return b;
+    const t: HostBinding | undefined = twin ? { ...b, hostIp: twin } : undefined;
+    if (claimed.clashWith(b) || stored.clashWith(b) || (t && (claimed.clashWith(t) || stored.clashWith(t)))) continue;
+    if (!(await holds.acquire(b))) continue;
+    if (!t || (await holds.acquire(t))) return b;
+    await holds.release([b]);
   }
   throw conflict(`no free host port in ${first}-${last} for ${req.containerPort}/${req.protocol}`);
 }
 
-async function fixed(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>): Promise<HostBinding> {
+async function fixed(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>, twin?: string): Promise<HostBinding> {
   const b: HostBinding = { protocol: req.protocol, hostIp: req.hostIp, hostPort: req.hostPort };
-  const what = `${req.hostIp}:${req.hostPort}`;
-  const held = storedClash(ctx, b);
-  if (held) throw conflict(holderMessage(ctx, held, what));
-  if (claimed.clashWith(b)) throw conflict(`host port ${what}/${req.protocol} is published twice in this command`);
-  if (!(await portHolds(ctx).acquire(b))) {
-    throw conflict(`cannot publish ${what}/${req.protocol}: a host process is already listening there (bind: address already in use)`);
+  const bindings = twin ? [b, { ...b, hostIp: twin }] : [b];
+  for (const x of bindings) {
+    const what = x.hostIp.includes(':') ? `[${x.hostIp}]:${x.hostPort}` : `${x.hostIp}:${x.hostPort}`;
+    const held = storedClash(ctx, x);
+    if (held) throw conflict(holderMessage(ctx, held, what));
+    if (claimed.clashWith(x)) throw conflict(`host port ${what}/${req.protocol} is published twice in this command`);
+  }
+  const holds = portHolds(ctx);
+  for (const [i, x] of bindings.entries()) {
+    if (!(await holds.acquire(x))) {
+      await holds.release(bindings.slice(0, i));
+      const what = x.hostIp.includes(':') ? `[${x.hostIp}]:${x.hostPort}` : `${x.hostIp}:${x.hostPort}`;
+      throw conflict(`cannot publish ${what}/${req.protocol}: a host process is already listening there (bind: address already in use)`);
+    }
   }
   return b;
 }

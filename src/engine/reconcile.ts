@@ -12,6 +12,7 @@ import { isRunningProcess, recordPid, stopNetwork } from './containers.js';
 import { killProcessesInNetns, processesInNetns, rootProcess, unclaimedRoots } from '../runtime/process.js';
 import type { ContainerRecord } from '../store/store.js';
 import { driverOf } from '../drivers/registry.js';
+import { bindingsTo } from './ports.js';
 
 // Host ends of bridge networks' veths, and of ptp networks' (bpt + 12 hex).
 const OWN_VETH = new RegExp(`^(${VETH_PREFIX}|bpt)[0-9a-f]{12}$`);
@@ -106,7 +107,7 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
   const linkNames = new Set(view.links.map((l) => l.name));
   for (const e of store.endpoints()) {
     if (e.hostLink === null || linkNames.has(e.hostLink)) continue;
-    if (store.portsOfContainer(e.containerId).some((p) => p.containerIp === e.ip)) store.deletePortsOfContainer(e.containerId);
+    if (bindingsTo(store.portsOfContainer(e.containerId), e).length > 0) store.deletePortsOfContainer(e.containerId);
     store.deleteEndpoint(e.id);
     report.endpointsRolledBack.push(e.id);
   }

@@ -1,5 +1,6 @@
 /** The engine's records shaped as Docker's API shapes them, for `inspect`, `ls` and the HTTP API. */
 import { parseCidr } from '../ipam/ipv4.js';
+import { parseCidr6 } from '../ipam/ipv6.js';
 import { isClusterScoped } from '../drivers/registry.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord, PortRecord, Store } from '../store/store.js';
 
@@ -9,7 +10,7 @@ export interface NetworkView {
   Created: string;
   Scope: 'local' | 'global';
   Driver: string;
-  EnableIPv6: false;
+  EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[] };
   Internal: boolean;
   Attachable: boolean;
@@ -25,6 +26,7 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
   const containers: NetworkView['Containers'] = {};
   if (withContainers) {
     const prefix = net.subnet ? parseCidr(net.subnet).prefix : 0;
+    const prefix6 = net.subnet6 ? parseCidr6(net.subnet6).prefix : 0;
     for (const e of store.endpointsOfNetwork(net.id)) {
       const c = store.container(e.containerId);
       containers[e.containerId] = {
@@ -32,7 +34,7 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
         EndpointID: e.id,
         MacAddress: e.mac,
         IPv4Address: `${e.ip}/${prefix}`,
-        IPv6Address: '',
+        IPv6Address: e.ip6 ? `${e.ip6}/${prefix6}` : '',
       };
     }
   }
@@ -46,13 +48,14 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
         },
       ]
     : [];
+  if (net.subnet6) config.push({ Subnet: net.subnet6, Gateway: net.gateway6 ?? undefined, ...(net.ipRange6 ? { IPRange: net.ipRange6 } : {}) });
   return {
     Name: net.name,
     Id: net.id,
     Created: net.created,
     Scope: isClusterScoped(net) ? 'global' : 'local',
     Driver: net.driver,
-    EnableIPv6: false,
+    EnableIPv6: Boolean(net.subnet6),
     IPAM: { Driver: 'default', Options: {}, Config: config },
     Internal: net.internal,
     Attachable: isClusterScoped(net),
@@ -87,9 +90,9 @@ function endpointView(store: Store, e: EndpointRecord) {
     Gateway: net?.gateway ?? '',
     IPAddress: e.ip,
     IPPrefixLen: net?.subnet ? parseCidr(net.subnet).prefix : 0,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
+    IPv6Gateway: e.ip6 ? (net?.gateway6 ?? '') : '',
+    GlobalIPv6Address: e.ip6 ?? '',
+    GlobalIPv6PrefixLen: e.ip6 && net?.subnet6 ? parseCidr6(net.subnet6).prefix : 0,
     MacAddress: e.mac,
   };
 }
@@ -123,6 +126,7 @@ export function containerView(store: Store, c: ContainerRecord) {
       SandboxKey: c.netnsPath ?? '',
       Ports: portMap(store.portsOfContainer(c.id)),
       IPAddress: first?.ip ?? '',
+      GlobalIPv6Address: first?.ip6 ?? '',
       MacAddress: first?.mac ?? '',
       Networks: networks,
     },
@@ -149,7 +153,7 @@ export function containerSummary(store: Store, c: ContainerRecord) {
     HostConfig: { NetworkMode: c.config.networkMode },
     NetworkSettings: {
       Networks: Object.fromEntries(
-        store.endpointsOfContainer(c.id).map((e) => [store.network(e.networkId)?.name ?? e.networkId, { IPAddress: e.ip, MacAddress: e.mac }]),
+        store.endpointsOfContainer(c.id).map((e) => [store.network(e.networkId)?.name ?? e.networkId, { IPAddress: e.ip, GlobalIPv6Address: e.ip6 ?? '', MacAddress: e.mac }]),
       ),
     },
   };

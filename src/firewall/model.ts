@@ -8,6 +8,8 @@
 import { invalid } from '../errors.js';
 import * as ipam from '../ipam/ipv4.js';
 import type { Cidr } from '../ipam/ipv4.js';
+import * as ipv6 from '../ipam/ipv6.js';
+import type { Cidr6 } from '../ipam/ipv6.js';
 
 export interface FirewallNetwork {
   id: string;
@@ -20,6 +22,8 @@ export interface FirewallNetwork {
   /** IPv4 CIDR, e.g. `10.77.0.0/24`. */
   subnet: string;
   gateway: string;
+  /** IPv6 CIDR of a dual-stack network, e.g. `fd00:1::/64`: its rules go to table `ip6 berth`. */
+  subnet6?: string;
   /** Internal networks cannot leave the host and get no published ports. */
   internal: boolean;
   /** Inter-container communication on the same bridge; false drops container-to-container traffic. */
@@ -31,7 +35,7 @@ export interface FirewallNetwork {
 export interface PublishedPort {
   containerId: string;
   protocol: 'tcp' | 'udp';
-  /** Host address the port is published on; `0.0.0.0` means every host address. */
+  /** Host address the port is published on; `0.0.0.0` means every IPv4 host address, `::` every IPv6 one. */
   hostIp: string;
   hostPort: number;
   containerIp: string;
@@ -62,10 +66,44 @@ export interface FirewallState {
 
 /** The wildcard host address of a published port. */
 export const ANY_HOST_IP = '0.0.0.0';
+/** The IPv6 wildcard: the port on every IPv6 address of the host. */
+export const ANY_HOST_IP6 = '::';
 
-/** A network whose fields have been checked, with its subnet in canonical form. */
+/** A network whose fields have been checked, with its subnets in canonical form. */
 export interface CheckedNetwork extends FirewallNetwork {
   prefix: Cidr;
+  prefix6?: Cidr6;
+}
+
+/** True if `ip` (either family, canonical) lies in one of the network's subnets. */
+export function networkHolds(n: CheckedNetwork, ip: string): boolean {
+  if (ip.includes(':')) return n.prefix6 !== undefined && ipv6.cidr6Contains(n.prefix6, ipv6.parseIpv6(ip));
+  const v4 = parseIpv4(ip);
+  return v4 !== undefined && ipam.cidrContains(n.prefix, v4);
+}
+
+/** Canonical IPv6 text, or undefined when malformed. */
+function parseIpv6Text(text: string): string | undefined {
+  try {
+    return ipv6.canonicalIpv6(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An IPv6 container subnet: a ULA or global prefix, never link-local, multicast or loopback. */
+function parseSubnet6(text: string, what: string): Cidr6 {
+  let cidr: Cidr6;
+  try {
+    const slash = text.indexOf('/');
+    const ip = ipv6.parseIpv6(text.slice(0, slash));
+    cidr = ipv6.cidr6FromAddress(ip, Number(text.slice(slash + 1)));
+    if (slash < 0 || !/^\d{1,3}$/.test(text.slice(slash + 1)) || cidr.prefix < 1 || cidr.prefix > 128) throw new Error('bad');
+  } catch {
+    throw invalid(`${what}: subnet "${text}" is not an IPv6 CIDR such as fd00:77::/64`);
+  }
+  if (ipv6.isSpecialIpv6(cidr.network) || cidr.prefix < 8) throw invalid(`${what}: IPv6 subnet ${cidr.text} is link-local, multicast, loopback or too wide; pick a ULA prefix`);
+  return cidr;
 }
 
 // Ids end up in nft element comments ("network <id>"), which are quoted and at most 128 bytes.
@@ -129,7 +167,9 @@ export function checkNetwork(net: FirewallNetwork): CheckedNetwork {
   if (gateway === undefined || !ipam.cidrContains(prefix, gateway)) {
     throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${prefix.text}`);
   }
-  return { ...net, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix };
+  if (net.subnet6 === undefined) return { ...net, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix };
+  const prefix6 = parseSubnet6(net.subnet6, what);
+  return { ...net, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix, subnet6: prefix6.text, prefix6 };
 }
 
 /** Checks a published port and returns it with its addresses canonical; throws BerthError('invalid'). */
@@ -141,6 +181,7 @@ export function checkPublishedPort(port: PublishedPort): PublishedPort {
   }
   checkPortNumber(port.hostPort, `${what}: host port`);
   checkPortNumber(port.containerPort, `${what}: container port`);
+  if (port.hostIp.includes(':') || port.containerIp.includes(':')) return checkPublishedPort6(port, what);
   const hostIp = parseIpv4(port.hostIp);
   if (hostIp === undefined) {
     throw invalid(`${what}: host address "${port.hostIp}" is not IPv4 (use ${ANY_HOST_IP} for every address)`);
@@ -150,6 +191,17 @@ export function checkPublishedPort(port: PublishedPort): PublishedPort {
     throw invalid(`${what}: container address "${port.containerIp}" is not a usable IPv4 address`);
   }
   return { ...port, hostIp: ipam.formatIpv4(hostIp), containerIp: ipam.formatIpv4(containerIp) };
+}
+
+/** The IPv6 twin: both addresses IPv6 (nft's IPv6 DNAT cannot reach an IPv4 container). */
+function checkPublishedPort6(port: PublishedPort, what: string): PublishedPort {
+  const hostIp = parseIpv6Text(port.hostIp);
+  if (hostIp === undefined) throw invalid(`${what}: host address "${port.hostIp}" is not IPv6 while its container address ${port.containerIp} is (use ${ANY_HOST_IP6} for every address)`);
+  const containerIp = parseIpv6Text(port.containerIp);
+  if (containerIp === undefined || containerIp === '::' || containerIp === '::1') {
+    throw invalid(`${what}: container address "${port.containerIp}" is not a usable IPv6 address (the host address ${hostIp} is IPv6)`);
+  }
+  return { ...port, hostIp, containerIp };
 }
 
 /** Checks a resolver listener; throws BerthError('invalid'). */

@@ -3,8 +3,9 @@
  * the applier, the reconciler and the docs agree on them, and so an operator reading
  * `nft list ruleset` can tell berth's objects from everyone else's.
  *
- * berth keeps to two tables of its own and never touches any other table:
+ * berth keeps to three tables of its own and never touches any other table:
  * - `ip berth`: NAT, published ports and isolation for routed IPv4 traffic;
+ * - `ip6 berth`: the same for the IPv6 side of dual-stack networks (NAT66, IPv6 published ports);
  * - `bridge berth`: `icc=false`, which has to act on frames bridged between two ports of one
  *   bridge, a path the `ip` hooks only see when br_netfilter is active.
  */
@@ -12,13 +13,16 @@
 /** Name of both berth tables (one per family). */
 export const TABLE = 'berth';
 
-/** Family of the table that holds NAT, published ports and isolation (IPv4 only for now). */
+/** Family of the table that holds NAT, published ports and isolation for IPv4. */
 export const IP_FAMILY = 'ip';
+
+/** Family of its IPv6 twin: the same chains and set names, with IPv6 addresses. */
+export const IP6_FAMILY = 'ip6';
 
 /** Family of the table that enforces `icc=false` between ports of one bridge. */
 export const BRIDGE_FAMILY = 'bridge';
 
-export type TableFamily = typeof IP_FAMILY | typeof BRIDGE_FAMILY;
+export type TableFamily = typeof IP_FAMILY | typeof IP6_FAMILY | typeof BRIDGE_FAMILY;
 
 /** Chains of `ip berth`. All but `userForward` are flushed and rewritten by `buildRuleset`. */
 export const IP_CHAINS = {

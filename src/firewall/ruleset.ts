@@ -16,15 +16,17 @@
  *   script must be applied only for an object whose add was applied.
  */
 import { conflict, invalid } from '../errors.js';
-import { cidrContains, cidrsOverlap } from '../ipam/ipv4.js';
+import { cidrsOverlap } from '../ipam/ipv4.js';
+import { cidrs6Overlap } from '../ipam/ipv6.js';
 import { BindingIndex } from './port-clash.js';
 import {
   ANY_HOST_IP,
+  ANY_HOST_IP6,
   checkDnsListener,
   checkIccOffPort,
   checkNetwork,
   checkPublishedPort,
-  parseIpv4,
+  networkHolds,
   type CheckedNetwork,
   type DnsListener,
   type FirewallNetwork,
@@ -40,6 +42,7 @@ import {
   FORWARD_MARK,
   IP_CHAINS,
   IP_FAMILY,
+  IP6_FAMILY,
   IP_SETS,
   TABLE,
   type TableFamily,
@@ -113,12 +116,115 @@ const SETS: readonly SetSpec[] = [
   { family: IP_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv4_addr : inet_service', interval: true },
   { family: IP_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv4_addr . inet_service', interval: false },
   { family: IP_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv4_addr . inet_service', interval: true },
+  // The IPv6 twins, in `ip6 berth`: only dual-stack networks have elements here.
+  { family: IP6_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.containerSubnets, kind: 'set', type: 'ipv6_addr', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.masqSubnets, kind: 'set', type: 'ipv6_addr', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.internalBridges, kind: 'set', type: 'ifname', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.dnatAny, kind: 'map', type: 'inet_proto . inet_service : ipv6_addr . inet_service', interval: false },
+  { family: IP6_FAMILY, name: IP_SETS.dnatIp, kind: 'map', type: 'ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service', interval: false },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
 
 const C = IP_CHAINS;
 const S = IP_SETS;
+
+/**
+ * The chains of `ip6 berth`: those of `ip berth` that carry over to IPv6, with the same names, so
+ * a dual-stack network is judged the same way in both families. There is no raw-prerouting twin:
+ * the kernel itself drops ::1 arriving on any interface but lo (IPv6 has no route_localnet), and
+ * no input twin: the resolver listens on the network's IPv4 gateway only. For the same reason a
+ * port published on [::1] is reachable from nowhere (the host's own connection is DNAT'd, but the
+ * reply, un-NATed to ::1, arrives on the bridge and the kernel drops it; Docker serves [::1] with
+ * its userland proxy): no ::1 masquerade rule, as ip berth has for 127.0.0.1.
+ */
+const CHAINS6: readonly ChainSpec[] = [
+  {
+    family: IP6_FAMILY,
+    name: C.natPrerouting,
+    base: 'type nat hook prerouting priority dstnat; policy accept;',
+    owned: true,
+    why: 'IPv6 published ports, for packets that arrive on an interface.',
+    rules: [{ why: "Publish only on the host's own addresses; traffic routed through the host to others is untouched.", rule: `fib daddr type local jump ${C.publishedPorts}` }],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.natOutput,
+    base: 'type nat hook output priority -100; policy accept;',
+    owned: true,
+    why: 'IPv6 published ports, for connections the host opens itself.',
+    rules: [{ why: 'The host reaches published ports on its own addresses, ::1 included.', rule: `fib daddr type local jump ${C.publishedPorts}` }],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.publishedPorts,
+    owned: true,
+    why: 'One hash lookup per map, whatever the number of published ports; a miss falls through.',
+    rules: [
+      { why: 'Ports bound to one host address match only that destination address.', rule: `dnat ip6 to ip6 daddr . meta l4proto . th dport map @${S.dnatIp}` },
+      { why: 'Ports bound to :: match every local IPv6 address.', rule: `dnat ip6 to meta l4proto . th dport map @${S.dnatAny}` },
+    ],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.natPostrouting,
+    base: 'type nat hook postrouting priority srcnat; policy accept;',
+    owned: true,
+    why: 'Source NAT (NAT66, as Docker ≥ 27 does by default). A LAN peer reaching a published port keeps its own address.',
+    rules: [
+      {
+        why: 'Hairpin: a container reaching a published port via a host address may land on its own bridge; masquerading brings the reply back through the host.',
+        rule: `oifname @${S.bridges} ct status dnat ip6 saddr @${S.containerSubnets} masquerade`,
+      },
+      { why: 'Containers reach beyond the host through the address of the interface they leave by.', rule: `oifname != @${S.bridges} ip6 saddr @${S.masqSubnets} masquerade` },
+    ],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.forwardMark,
+    base: 'type filter hook forward priority -1; policy accept;',
+    owned: true,
+    why: 'Marks the IPv6 traffic berth judges, as in ip berth (Docker judges its own bridges).',
+    rules: [
+      { why: 'Into a berth bridge.', rule: `oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
+      { why: "Out of a berth bridge, except into Docker's bridges.", rule: `iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
+    ],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.forward,
+    base: 'type filter hook forward priority filter; policy accept;',
+    owned: true,
+    why: "Policy accept: berth judges only IPv6 traffic into or out of its dual-stack bridges, by ip berth's rules.",
+    rules: [
+      { why: "The user's IPv6 policy comes first (this table's own user-forward chain).", rule: `jump ${C.userForward}` },
+      { why: 'Internal networks cannot leave their bridge.', rule: `iifname @${S.internalBridges} iifname . oifname != @${S.sameBridge} drop` },
+      { why: 'icc=false holds through the host too (hairpin via a host address).', rule: `iifname @${S.iccOffBridges} iifname . oifname @${S.sameBridge} drop` },
+      { why: 'Replies to connections containers opened, and related ICMPv6 errors.', rule: `oifname @${S.bridges} ct state established,related accept` },
+      { why: 'Published ports, after DNAT.', rule: `oifname @${S.bridges} ct status dnat accept` },
+      { why: 'Containers of one network talk to each other (only seen here with br_netfilter).', rule: `iifname . oifname @${S.sameBridge} accept` },
+      { why: 'Nothing else enters a berth bridge: networks are isolated, and a LAN peer cannot reach container addresses directly.', rule: `oifname @${S.bridges} drop` },
+    ],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.filterPostrouting,
+    base: 'type filter hook postrouting priority filter; policy accept;',
+    owned: true,
+    why: 'Keeps IPv6 published-port traffic out of internal networks, forwarded or from the host.',
+    rules: [{ why: 'Internal networks get no published ports.', rule: `oifname @${S.internalBridges} ct status dnat ct direction original drop` }],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.userForward,
+    owned: false,
+    why: "The user's IPv6 policy; berth creates it when missing and never flushes it (see USER_CHAIN_POLICY).",
+    rules: [],
+  },
+];
 
 /*
  * The rules. Order within a chain matters: the first terminal verdict wins. Chain priorities are
@@ -343,15 +449,17 @@ const CHAINS: readonly ChainSpec[] = [
       },
       {
         why:
-          'icc=false below IPv4: these networks are IPv4-only, so between their containers nothing but IPv4 and ARP ' +
-          'passes (IPv6 link-local would otherwise bypass the rule above).',
+          'icc=false below IPv4: between their containers nothing but IPv4 and ARP passes, so neither IPv6 (global, ' +
+          "or link-local, which has no subnet to match) nor any other protocol bypasses the rule above. A dual-stack " +
+          "container's neighbour discovery with its gateway is unaffected: that goes to the bridge, not between ports.",
         rule: `iifname @${BRIDGE_SETS.iccOffPorts} meta protocol != { ip, arp } drop`,
       },
     ],
   },
 ];
 
-const FAMILIES: readonly TableFamily[] = [IP_FAMILY, BRIDGE_FAMILY];
+const FAMILIES: readonly TableFamily[] = [IP_FAMILY, IP6_FAMILY, BRIDGE_FAMILY];
+const ALL_CHAINS: readonly ChainSpec[] = [...CHAINS, ...CHAINS6];
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
@@ -392,6 +500,20 @@ function networkElementList(net: CheckedNetwork): Element[] {
     out.push({ family: IP_FAMILY, set: S.iccOffBridges, key: bridge, comment });
     out.push({ family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffSubnets, key: net.subnet, comment });
   }
+  if (net.subnet6) out.push(...network6ElementList(net, bridge, comment));
+  return out;
+}
+
+/** The IPv6 side of a dual-stack network, in `ip6 berth`. */
+function network6ElementList(net: CheckedNetwork, bridge: string, comment: string): Element[] {
+  const out: Element[] = [
+    { family: IP6_FAMILY, set: S.bridges, key: bridge, comment },
+    { family: IP6_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
+    { family: IP6_FAMILY, set: S.containerSubnets, key: net.subnet6!, comment },
+  ];
+  if (net.masquerade && !net.internal) out.push({ family: IP6_FAMILY, set: S.masqSubnets, key: net.subnet6!, comment });
+  if (net.internal) out.push({ family: IP6_FAMILY, set: S.internalBridges, key: bridge, comment });
+  if (!net.icc) out.push({ family: IP6_FAMILY, set: S.iccOffBridges, key: bridge, comment });
   return out;
 }
 
@@ -399,9 +521,10 @@ function networkElementList(net: CheckedNetwork): Element[] {
 function portElement(port: PublishedPort): Element {
   const comment = `container ${port.containerId}`;
   const value = `${port.containerIp} . ${port.containerPort}`;
-  return port.hostIp === ANY_HOST_IP
-    ? { family: IP_FAMILY, set: S.dnatAny, key: `${port.protocol} . ${port.hostPort}`, value, comment }
-    : { family: IP_FAMILY, set: S.dnatIp, key: `${port.hostIp} . ${port.protocol} . ${port.hostPort}`, value, comment };
+  const family = port.containerIp.includes(':') ? IP6_FAMILY : IP_FAMILY;
+  return port.hostIp === ANY_HOST_IP || port.hostIp === ANY_HOST_IP6
+    ? { family, set: S.dnatAny, key: `${port.protocol} . ${port.hostPort}`, value, comment }
+    : { family, set: S.dnatIp, key: `${port.hostIp} . ${port.protocol} . ${port.hostPort}`, value, comment };
 }
 
 /** The three elements of one network's resolver: the redirect, the socket, and who may reach it. */
@@ -478,6 +601,12 @@ function checkNetworks(networks: CheckedNetwork[]): void {
       throw conflict(`networks ${a.id} (${a.subnet}) and ${b.id} (${b.subnet}) overlap; give each its own subnet`);
     }
   }
+  const dual = networks.filter((n) => n.prefix6).sort((a, b) => (a.prefix6!.network < b.prefix6!.network ? -1 : a.prefix6!.network > b.prefix6!.network ? 1 : a.prefix6!.prefix - b.prefix6!.prefix));
+  for (let i = 1; i < dual.length; i++) {
+    const a = dual[i - 1]!;
+    const b = dual[i]!;
+    if (cidrs6Overlap(a.prefix6!, b.prefix6!)) throw conflict(`networks ${a.id} (${a.subnet6}) and ${b.id} (${b.subnet6}) overlap; give each its own IPv6 subnet`);
+  }
 }
 
 function checkPorts(ports: PublishedPort[], networks: CheckedNetwork[]): void {
@@ -485,8 +614,7 @@ function checkPorts(ports: PublishedPort[], networks: CheckedNetwork[]): void {
   for (const port of ports) {
     // A DNAT target outside every berth bridge would escape the forward rules and turn the host
     // into an open port forwarder.
-    const target = parseIpv4(port.containerIp)!;
-    if (!networks.some((n) => cidrContains(n.prefix, target))) {
+    if (!networks.some((n) => networkHolds(n, port.containerIp))) {
       throw invalid(`port ${port.hostPort}/${port.protocol} of container ${port.containerId}: ${port.containerIp} is in no berth network`);
     }
     const other = bindings.clashWith(port);
@@ -534,7 +662,7 @@ export function buildRuleset(state: FirewallState, opts: { recreateSets?: readon
     `# survives, and chain ${C.userForward} (the user's policy) is never flushed.`,
   ];
   for (const family of FAMILIES) {
-    const chains = CHAINS.filter((c) => c.family === family);
+    const chains = ALL_CHAINS.filter((c) => c.family === family);
     const sets = SETS.filter((s) => s.family === family);
     out.push('', `add table ${family} ${TABLE}`);
     for (const chain of chains) {

@@ -5,6 +5,7 @@
  */
 import { invalid } from '../errors.js';
 import { formatIpv4, parseIpv4 } from './ipv4.js';
+import { formatIpv6, parseIpv6 } from './ipv6.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -32,21 +33,27 @@ interface PortRange {
 const ANY_IPV4 = '0.0.0.0';
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
 const EXPECTED_FORMS =
-  'expected [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], e.g. 8080:80, 127.0.0.1:8080:80/udp or 8000-8009:80-89';
+  'expected [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], e.g. 8080:80, 127.0.0.1:8080:80/udp, [::1]:8080:80 or 8000-8009:80-89';
 
 /** One `-p` value, expanded to one binding per container port. */
 export function parsePortSpec(spec: string): PortBinding[] {
   const shown = `-p ${spec}`;
+  let rest = spec;
+  let ip6: string | undefined;
   if (spec.startsWith('[')) {
-    throw invalid(`invalid port spec "${shown}": IPv6 host addresses are not supported yet; use an IPv4 address or omit it`);
+    // An IPv6 host address is bracketed, as in a URL: [::1]:8080:80, [fd00::1]::80.
+    const close = spec.indexOf(']');
+    if (close < 0 || spec[close + 1] !== ':') throw invalid(`invalid port spec "${shown}": an IPv6 host address goes in brackets followed by a colon, e.g. [::1]:8080:80`);
+    ip6 = parseHostIp6(spec.slice(1, close), shown);
+    rest = spec.slice(close + 2);
   }
-  const { ports, protocol } = splitProtocol(spec, shown);
+  const { ports, protocol } = splitProtocol(rest, shown);
   const parts = ports.split(':');
-  if (ports === '' || parts.length > 3) {
-    throw invalid(`invalid port spec "${shown}": ${EXPECTED_FORMS} (IPv6 host addresses are not supported yet)`);
+  if (ports === '' || parts.length > (ip6 ? 2 : 3)) {
+    throw invalid(`invalid port spec "${shown}": ${EXPECTED_FORMS}`);
   }
-  const [ipText, hostText, containerText] = ['', '', ...parts].slice(-3);
-  const hostIp = ipText === '' ? ANY_IPV4 : parseHostIp(ipText, shown);
+  const [ipText, hostText, containerText] = ['', '', ...(ip6 ? ['', ...parts].slice(-2) : parts)].slice(-3);
+  const hostIp = ip6 ?? (ipText === '' ? ANY_IPV4 : parseHostIp(ipText, shown));
   const container = parseRange(containerText, 'container', shown);
   const host = hostText === '' ? undefined : parseRange(hostText, 'host', shown);
   return pairRanges(host, container, shown).map(({ hostPort, containerPort, hostPortRange }) => ({
@@ -72,7 +79,7 @@ export function parseExposeSpec(spec: string): ExposedPort[] {
  */
 export function formatBinding(b: PortBinding): string {
   const host = b.hostPort === 0 && b.hostPortRange ? `${b.hostPortRange[0]}-${b.hostPortRange[1]}` : `${b.hostPort}`;
-  return `${b.containerPort}/${b.protocol} -> ${b.hostIp}:${host}`;
+  return `${b.containerPort}/${b.protocol} -> ${b.hostIp.includes(':') ? `[${b.hostIp}]` : b.hostIp}:${host}`;
 }
 
 function splitProtocol(spec: string, shown: string): { ports: string; protocol: Protocol } {
@@ -90,6 +97,14 @@ function parseHostIp(text: string, shown: string): string {
     return formatIpv4(parseIpv4(text));
   } catch (err) {
     throw invalid(`invalid host IP "${text}" in "${shown}": expected an IPv4 address like 127.0.0.1`, err);
+  }
+}
+
+function parseHostIp6(text: string, shown: string): string {
+  try {
+    return formatIpv6(parseIpv6(text));
+  } catch (err) {
+    throw invalid(`invalid host IP "[${text}]" in "${shown}": expected an IPv6 address like [::1] or [fd00::1]`, err);
   }
 }
 

@@ -24,6 +24,7 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11;
 export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const MSG_DONTWAIT = 0x40;

@@ -31,7 +31,21 @@ export function addAddress(sock: NetlinkSocket, index: number, ip: string, prefi
 }
 
 /**
- * berth's networks are IPv4-only: an interface with IPv6 gets an fe80:: address, and containers
+ * IPv6 on for a link of a dual-stack network: the interface takes addresses of both families, and
+ * never autoconfigures from router advertisements (berth assigns every address; a rogue RA from a
+ * container must not add routes). Written before the link goes up, so no RA is ever accepted.
+ */
+export function enableIpv6(conf: string): void {
+  // No duplicate address detection for the link-local address either: it would sit `tentative`
+  // for a second after start (berth's global addresses are added with NODAD).
+  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/accept_dad`, '0');
+  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/disable_ipv6`, '0');
+  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/accept_ra`, '0');
+  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/autoconf`, '0');
+}
+
+/**
+ * berth's IPv4-only networks stay IPv4-only: an interface with IPv6 gets an fe80:: address, and containers
  * could talk over it past icc=false and the isolation rules (as Docker ≥ 27, IPv6 is off on the
  * interfaces of IPv4-only networks). Called with an interface of berth's own, or with `default`
  * only inside a namespace berth created, never for the host's `default`/`all`. A kernel without

@@ -9,7 +9,7 @@ import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
-import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
+import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
 // Firewall-side kernel work (conntrack, held host ports, nftables notifications) lives apart.
 export * from './ops-netfilter.js';
@@ -31,6 +31,9 @@ export interface BridgeSpec {
   gateway: string;
   prefix: number;
   broadcast: string;
+  /** The IPv6 gateway of a dual-stack network (`::1` of its subnet), with the subnet's prefix length. */
+  gateway6?: string;
+  prefix6?: number;
   mtu?: number;
 }
 
@@ -60,7 +63,14 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   addAddress(sock, link.index, spec.gateway, spec.prefix, spec.name, spec.broadcast);
   // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
   writeSysctl({ key: `net/ipv4/conf/${spec.name}/route_localnet`, value: '1' });
-  disableIpv6(spec.name);
+  if (spec.gateway6) {
+    enableIpv6(spec.name);
+    addAddress(sock, link.index, spec.gateway6, spec.prefix6 ?? 64, spec.name);
+    // The host routes between its bridges and out, as net.ipv4.ip_forward does for IPv4.
+    writeSysctl({ key: 'net/ipv6/conf/all/forwarding', value: '1' });
+  } else {
+    disableIpv6(spec.name);
+  }
   return { index: link.index, created };
 }
 
@@ -90,9 +100,10 @@ export interface ReattachSpec {
   bridge: string;
   bridgeMark: string;
   ip: string;
+  ip6?: string;
   mac: string;
-  /** The container's side: its permanent entry for the gateway is pointed at the bridge's MAC. */
-  sandbox?: { netnsPath: string; ifname: string; gateway: string };
+  /** The container's side: its permanent entries for the gateways are pointed at the bridge's MAC. */
+  sandbox?: { netnsPath: string; ifname: string; gateway: string; gateway6?: string };
 }
 
 export function reattach(spec: ReattachSpec): void {
@@ -103,10 +114,13 @@ export function reattach(spec: ReattachSpec): void {
   disableIpv6(spec.hostVeth);
   // The neighbour entry went with the old bridge and the static FDB entry with the port's old
   // master: both are put back, as attach made them.
-  sock.transact(
-    [nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac), nl.newStaticFdb(veth.index, spec.mac)],
-    [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
-  );
+  const steps = [nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac), nl.newStaticFdb(veth.index, spec.mac)];
+  const labels = [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`];
+  if (spec.ip6) {
+    steps.push(nl.newNeighbour(bridge.index, spec.ip6, spec.mac));
+    labels.push(`neighbour ${spec.ip6} on ${spec.bridge}`);
+  }
+  sock.transact(steps, labels);
   // A bridge made before bridge MACs were derived had a random one; a permanent entry for it
   // would never be corrected by ARP, and the container would lose its gateway.
   const sandbox = spec.sandbox;
@@ -115,7 +129,13 @@ export function reattach(spec: ReattachSpec): void {
       const inside = new NetlinkSocket();
       try {
         const peer = linkByName(inside, sandbox.ifname);
-        if (peer) inside.transact([nl.newNeighbour(peer.index, sandbox.gateway, bridge.mac!)], [`neighbour ${sandbox.gateway} (the gateway) on ${sandbox.ifname}`]);
+        if (peer) {
+          const gateways = [sandbox.gateway, ...(sandbox.gateway6 ? [sandbox.gateway6] : [])];
+          inside.transact(
+            gateways.map((gw) => nl.newNeighbour(peer.index, gw, bridge.mac!)),
+            gateways.map((gw) => `neighbour ${gw} (the gateway) on ${sandbox.ifname}`),
+          );
+        }
       } finally {
         inside.close();
       }
@@ -168,6 +188,8 @@ export interface AttachSpec {
   prefix: number;
   broadcast: string;
   gateway: string;
+  /** The endpoint's IPv6 side on a dual-stack network: address, prefix length, gateway. */
+  ip6?: { ip: string; prefix: number; gateway: string };
   mtu?: number;
   defaultRoute: boolean;
   /** Make the namespace first (saves a round trip for a new container). */
@@ -207,13 +229,21 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
           nl.setHairpin(hostEnd.index),
           nl.newNeighbour(bridge.index, spec.ip, spec.mac),
           nl.newStaticFdb(hostEnd.index, spec.mac),
+          ...(spec.ip6 ? [nl.newNeighbour(bridge.index, spec.ip6.ip, spec.mac)] : []),
         ],
-        [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`],
+        [
+          `mark ${spec.hostVeth}`,
+          `hairpin on ${spec.hostVeth}`,
+          `neighbour ${spec.ip} on ${spec.bridge}`,
+          `fdb ${spec.mac} on ${spec.hostVeth}`,
+          ...(spec.ip6 ? [`neighbour ${spec.ip6.ip} on ${spec.bridge}`] : []),
+        ],
       );
     } catch (err) {
       // The caller releases the endpoint: nothing of it may stay in the kernel either.
       deleteLink(spec.hostVeth);
       forgetNeighbour(spec.bridge, spec.ip);
+      if (spec.ip6) forgetNeighbour(spec.bridge, spec.ip6.ip);
       throw err;
     }
   }
@@ -259,18 +289,29 @@ function configureInside(spec: AttachSpec, gatewayMac: string | undefined): void
   try {
     const peer = linkByName(sock, spec.ifname);
     if (!peer) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
-    // Before it goes up: a runtime's namespace (CNI) may not have IPv6 off by default.
-    disableIpv6(spec.ifname);
+    // Before it goes up: a runtime's namespace (CNI) may not have IPv6 off by default, and a
+    // dual-stack interface must never take a router advertisement.
+    if (spec.ip6) enableIpv6(spec.ifname);
+    else disableIpv6(spec.ifname);
     if (spec.arpRetransMs) fs.writeFileSync(`/proc/sys/net/ipv4/neigh/${spec.ifname}/retrans_time_ms`, String(spec.arpRetransMs));
     const steps = [nl.setLinkUp({ index: peer.index }), nl.newAddress(peer.index, spec.ip, spec.prefix, spec.broadcast)];
     const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`];
+    if (spec.ip6) {
+      steps.push(nl.newAddress(peer.index, spec.ip6.ip, spec.ip6.prefix));
+      labels.push(`add ${spec.ip6.ip}/${spec.ip6.prefix} to ${spec.ifname}`);
+    }
+    const gateways = [spec.gateway, ...(spec.ip6 ? [spec.ip6.gateway] : [])];
     if (gatewayMac) {
-      steps.push(nl.newNeighbour(peer.index, spec.gateway, gatewayMac));
-      labels.push(`neighbour ${spec.gateway} (the gateway) on ${spec.ifname}`);
+      for (const gw of gateways) {
+        steps.push(nl.newNeighbour(peer.index, gw, gatewayMac));
+        labels.push(`neighbour ${gw} (the gateway) on ${spec.ifname}`);
+      }
     }
     if (spec.defaultRoute) {
-      steps.push(nl.newDefaultRoute(spec.gateway, peer.index));
-      labels.push(`add default route via ${spec.gateway}`);
+      for (const gw of gateways) {
+        steps.push(nl.newDefaultRoute(gw, peer.index));
+        labels.push(`add default route via ${gw}`);
+      }
     }
     sock.transact(steps, labels);
   } finally {
@@ -288,15 +329,18 @@ export interface DetachSpec {
   hostVeth?: string;
   bridge?: string;
   ip?: string;
+  ip6?: string;
   /**
    * Where the default route goes if it leaves with `ifname` (Docker moves it to the next network's
-   * gateway); moved before the interface is deleted, so the sandbox is never without one.
+   * gateway); moved before the interface is deleted, so the sandbox is never without one. Each
+   * family moves on its own: the next network may have only IPv4.
    */
-  nextDefaultRoute?: { ifname: string; gateway: string };
+  nextDefaultRoute?: { ifname: string; gateway: string; gateway6?: string };
 }
 
 export function detach(spec: DetachSpec): boolean {
   if (spec.bridge && spec.ip) forgetNeighbour(spec.bridge, spec.ip);
+  if (spec.bridge && spec.ip6) forgetNeighbour(spec.bridge, spec.ip6);
   if (!fs.existsSync(spec.netnsPath)) return spec.hostVeth ? deleteLink(spec.hostVeth) : false;
   return withNetns(spec.netnsPath, () => {
     const sock = new NetlinkSocket();
@@ -313,28 +357,26 @@ export function detach(spec: DetachSpec): boolean {
   });
 }
 
-/** Moves the default route from `leaving` to `next`, if `leaving` carries it. */
-function moveDefaultRoute(sock: NetlinkSocket, leaving: string, next: { ifname: string; gateway: string }): void {
+/** Moves the default route of each family from `leaving` to `next`, if `leaving` carries it. */
+function moveDefaultRoute(sock: NetlinkSocket, leaving: string, next: { ifname: string; gateway: string; gateway6?: string }): void {
   const from = linkByName(sock, leaving);
   const to = linkByName(sock, next.ifname);
   if (!from || !to) return;
-  const defaults = defaultRoutes(sock);
-  if (!defaults.some((r) => r.oif === from.index)) return;
-  replaceDefaultRoute(sock, defaults, to.index, next.gateway);
+  for (const [family, gateway] of [[nl.FAMILY_INET, next.gateway], [nl.FAMILY_INET6, next.gateway6]] as const) {
+    const defaults = defaultRoutes(sock, family);
+    if (!defaults.some((r) => r.oif === from.index)) continue;
+    for (const r of defaults) {
+      if (r.oif) sock.transact([nl.deleteDefaultRoute(r.oif, family)], ['delete default route']);
+    }
+    if (gateway) sock.transact([nl.newDefaultRoute(gateway, to.index)], [`add default route via ${gateway}`]);
+  }
 }
 
-function defaultRoutes(sock: NetlinkSocket): nl.RouteInfo[] {
+function defaultRoutes(sock: NetlinkSocket, family: nl.Family): nl.RouteInfo[] {
   return sock
-    .dump(nl.dumpRoutes(), 'list routes')
+    .dump(nl.dumpRoutes(family), 'list routes')
     .map((m) => nl.parseRoute(m.body))
     .filter((r): r is nl.RouteInfo => r !== undefined && r.prefix === 0 && r.table === 254);
-}
-
-function replaceDefaultRoute(sock: NetlinkSocket, current: nl.RouteInfo[], oif: number, gateway: string): void {
-  for (const r of current) {
-    if (r.oif) sock.transact([nl.deleteDefaultRoute(r.oif)], ['delete default route']);
-  }
-  sock.transact([nl.newDefaultRoute(gateway, oif)], [`add default route via ${gateway}`]);
 }
 
 function forgetNeighbour(bridgeName: string, ip: string): void {
@@ -356,20 +398,28 @@ export interface HostView {
   links: nl.LinkInfo[];
   addresses: nl.AddressInfo[];
   routes: nl.RouteInfo[];
+  /** IPv6 addresses and main-table routes, when asked for (`ipv6: true`). */
+  addresses6?: nl.AddressInfo[];
+  routes6?: nl.RouteInfo[];
 }
 
-/** Links, IPv4 addresses and main-table routes of the host namespace (or of `netnsPath`). */
-export function inspect(spec: { netnsPath?: string } = {}): HostView {
+/** Links, IPv4 addresses and main-table routes of the host namespace (or of `netnsPath`); IPv6 ones too if asked. */
+export function inspect(spec: { netnsPath?: string; ipv6?: boolean } = {}): HostView {
+  const addressesOf = (sock: NetlinkSocket, family: nl.Family) =>
+    sock
+      .dump(nl.dumpAddresses(family), 'list addresses')
+      .map((m) => nl.parseAddress(m.body))
+      .filter((a): a is nl.AddressInfo => a !== undefined);
+  const routesOf = (sock: NetlinkSocket, family: nl.Family) =>
+    sock
+      .dump(nl.dumpRoutes(family), 'list routes')
+      .map((m) => nl.parseRoute(m.body))
+      .filter((r): r is nl.RouteInfo => r !== undefined && r.table === 254);
   const read = (sock: NetlinkSocket): HostView => ({
     links: sock.dump(nl.dumpLinks(), 'list links').map((m) => nl.parseLink(m.body)),
-    addresses: sock
-      .dump(nl.dumpAddresses(), 'list addresses')
-      .map((m) => nl.parseAddress(m.body))
-      .filter((a): a is nl.AddressInfo => a !== undefined),
-    routes: sock
-      .dump(nl.dumpRoutes(), 'list routes')
-      .map((m) => nl.parseRoute(m.body))
-      .filter((r): r is nl.RouteInfo => r !== undefined && r.table === 254),
+    addresses: addressesOf(sock, nl.FAMILY_INET),
+    routes: routesOf(sock, nl.FAMILY_INET),
+    ...(spec.ipv6 && { addresses6: addressesOf(sock, nl.FAMILY_INET6), routes6: routesOf(sock, nl.FAMILY_INET6) }),
   });
   if (!spec.netnsPath) return read(host());
   return withNetns(spec.netnsPath, () => {
@@ -382,10 +432,10 @@ export function inspect(spec: { netnsPath?: string } = {}): HostView {
   });
 }
 
-/** IPv4 addresses of the host namespace (a lighter dump than inspect). */
-export function addresses(_spec: Record<string, never>): nl.AddressInfo[] {
+/** IPv4 (or IPv6) addresses of the host namespace (a lighter dump than inspect). */
+export function addresses(spec: { ipv6?: boolean }): nl.AddressInfo[] {
   return host()
-    .dump(nl.dumpAddresses(), 'list addresses')
+    .dump(nl.dumpAddresses(spec.ipv6 ? nl.FAMILY_INET6 : nl.FAMILY_INET), 'list addresses')
     .map((m) => nl.parseAddress(m.body))
     .filter((a): a is nl.AddressInfo => a !== undefined);
 }

@@ -25,6 +25,10 @@ export interface NetworkRecord {
   subnet: string | null;
   gateway: string | null;
   ipRange: string | null;
+  /** The IPv6 side of a dual-stack network (`--ipv6`): canonical CIDR, gateway and range; null when IPv4-only. */
+  subnet6?: string | null;
+  gateway6?: string | null;
+  ipRange6?: string | null;
   /** Addresses IPAM never hands out (`--aux-address NAME=IP`), by name. */
   auxAddresses: Record<string, string>;
   internal: boolean;
@@ -50,7 +54,7 @@ export interface ContainerConfig {
   /** Docker's `-p` bindings as asked for (host port 0 = ephemeral). */
   ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number; hostPortRange?: [number, number] }[];
   /** Networks to join at start, with per-network requests (first one gets eth0). */
-  networks: { network: string; ip?: string; aliases: string[]; mac?: string }[];
+  networks: { network: string; ip?: string; ip6?: string; aliases: string[]; mac?: string }[];
   autoRemove: boolean;
   /** Set for containers a runtime attached through the CNI plugin: berth owns no process or namespace of theirs. */
   cni?: { containerId: string };
@@ -80,6 +84,8 @@ export interface EndpointRecord {
   networkId: string;
   ifname: string;
   ip: string;
+  /** The endpoint's IPv6 address (canonical text) on a dual-stack network; null otherwise. */
+  ip6?: string | null;
   mac: string;
   aliases: string[];
   /** The endpoint's link on the host side (a veth's host end); null for drivers with none (macvlan). */
@@ -155,6 +161,15 @@ DROP TABLE endpoints;
 ALTER TABLE endpoints_v2 RENAME TO endpoints;
 CREATE INDEX ports_by_container ON ports (container_id);`,
   },
+  {
+    why: 'IPv6 dual stack: a network may have an IPv6 subnet beside its IPv4 one, and an endpoint an IPv6 address, unique per network',
+    sql: `
+ALTER TABLE networks ADD COLUMN subnet6 TEXT;
+ALTER TABLE networks ADD COLUMN gateway6 TEXT;
+ALTER TABLE networks ADD COLUMN ip_range6 TEXT;
+ALTER TABLE endpoints ADD COLUMN ip6 TEXT;
+CREATE UNIQUE INDEX endpoint_ip6 ON endpoints (network_id, ip6) WHERE ip6 IS NOT NULL;`,
+  },
 ];
 
 /** The schema version this code writes. */
@@ -188,6 +203,7 @@ type Row = Record<string, unknown>;
 /** An endpoint with what DNS needs of its container. */
 export interface DnsRow {
   ip: string;
+  ip6?: string | null;
   aliases: string[];
   id: string;
   name: string;
@@ -195,12 +211,13 @@ export interface DnsRow {
   dns: string[];
 }
 
-const DNS_ROWS = `SELECT e.ip, e.aliases, c.id, c.name, json_extract(c.config, '$.hostname') AS hostname,
+const DNS_ROWS = `SELECT e.ip, e.ip6, e.aliases, c.id, c.name, json_extract(c.config, '$.hostname') AS hostname,
   json_extract(c.config, '$.dns') AS dns FROM endpoints e JOIN containers c ON c.id = e.container_id`;
 
 function toDnsRow(r: Row): DnsRow {
   return {
     ip: String(r.ip),
+    ip6: (r.ip6 as string | null) ?? null,
     aliases: JSON.parse(String(r.aliases)) as string[],
     id: String(r.id),
     name: String(r.name),
@@ -223,6 +240,9 @@ function toNetwork(r: Row): NetworkRecord {
     subnet: (r.subnet as string | null) ?? null,
     gateway: (r.gateway as string | null) ?? null,
     ipRange: (r.ip_range as string | null) ?? null,
+    subnet6: (r.subnet6 as string | null) ?? null,
+    gateway6: (r.gateway6 as string | null) ?? null,
+    ipRange6: (r.ip_range6 as string | null) ?? null,
     auxAddresses: json(r.aux_addresses),
     internal: bool(r.internal),
     userSubnet: bool(r.user_subnet),
@@ -255,6 +275,7 @@ function toEndpoint(r: Row): EndpointRecord {
     networkId: String(r.network_id),
     ifname: String(r.ifname),
     ip: String(r.ip),
+    ip6: (r.ip6 as string | null) ?? null,
     mac: String(r.mac),
     aliases: json(r.aliases),
     hostLink: (r.host_link as string | null) ?? null,
@@ -310,8 +331,11 @@ export class Store {
     this.transaction(() => {
       this.stmt(
         `INSERT INTO networks VALUES (@id, @name, @driver, @subnet, @gateway, @ipRange, @auxAddresses, @internal,
-         @userSubnet, @options, @labels, @created, @predefined)`,
+         @userSubnet, @options, @labels, @created, @predefined, @subnet6, @gateway6, @ipRange6)`,
       ).run({
+        subnet6: n.subnet6 ?? null,
+        gateway6: n.gateway6 ?? null,
+        ipRange6: n.ipRange6 ?? null,
         id: n.id,
         name: n.name,
         driver: n.driver,
@@ -418,9 +442,9 @@ export class Store {
   /* endpoints */
   insertEndpoint(e: EndpointRecord): void {
     this.stmt(
-        `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostLink, @state)`,
+        `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostLink, @state, @ip6)`,
       )
-      .run({ ...e, aliases: JSON.stringify(e.aliases) });
+      .run({ ...e, ip6: e.ip6 ?? null, aliases: JSON.stringify(e.aliases) });
   }
 
   /** Sets the endpoint's state, and its MAC when the kernel chose another (macvlan passthru). */
@@ -461,6 +485,11 @@ export class Store {
     return (this.stmt('SELECT ip FROM endpoints WHERE network_id = ?').all(networkId) as { ip: string }[]).map((r) => r.ip);
   }
 
+  /** IPv6 addresses in use on a network, for the IPv6 allocator. */
+  addresses6InUse(networkId: string): string[] {
+    return (this.stmt('SELECT ip6 FROM endpoints WHERE network_id = ? AND ip6 IS NOT NULL').all(networkId) as { ip6: string }[]).map((r) => r.ip6);
+  }
+
   /* ports */
   insertPort(p: PortRecord): void {
     this.stmt('INSERT INTO ports VALUES (@containerId, @protocol, @hostIp, @hostPort, @containerPort, @containerIp)')
@@ -484,10 +513,9 @@ export class Store {
     return (this.stmt('SELECT * FROM ports WHERE container_id = ?').all(containerId) as Row[]).map(toPort);
   }
 
-  /** Any binding of this protocol and port, on whatever host address. */
-  portHolderAnyIp(protocol: string, hostPort: number): PortRecord | undefined {
-    const r = this.stmt('SELECT * FROM ports WHERE protocol = ? AND host_port = ? LIMIT 1').get(protocol, hostPort) as Row | undefined;
-    return r ? toPort(r) : undefined;
+  /** Every binding of this protocol and port, on whatever host address (of either family). */
+  portsOnPort(protocol: string, hostPort: number): PortRecord[] {
+    return (this.stmt('SELECT * FROM ports WHERE protocol = ? AND host_port = ?').all(protocol, hostPort) as Row[]).map(toPort);
   }
 
   /** Bindings of this protocol with host ports in [first, last], in one indexed query. */

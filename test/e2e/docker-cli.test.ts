@@ -130,6 +130,21 @@ describe(`docker CLI (${DOCKER ?? 'not installed'}) against berth`, { skip: DOCK
     assert.match(eth1.stdout, /inet 10\.0\.0\.130\/24/, 'the address is really on eth1 in the container');
   });
 
+  test('docker network create --ipv6 --subnet (both families), and connect --ip6', async () => {
+    await dockerOk('network', 'create', '--ipv6', '--subnet', '10.0.6.0/24', '--subnet', 'fd06::/64', 'dnet6');
+    const net = (JSON.parse(await dockerOk('network', 'inspect', 'dnet6')) as (Inspected & { EnableIPv6: boolean })[])[0]!;
+    assert.equal(net.EnableIPv6, true);
+    assert.deepEqual(net.IPAM.Config.map((c) => c.Subnet), ['10.0.6.0/24', 'fd06::/64']);
+    await sb.berthOk('run', '-d', '--name', 'c6', '--', BUSYBOX, 'sleep', '3600');
+    assert.equal(await dockerOk('network', 'connect', '--ip6', 'fd06::66', 'dnet6', 'c6'), '');
+    const c6 = await sb.inspect('c6');
+    const eth1 = await sb.inNs(c6.NetworkSettings.SandboxKey, 'ip', ['-o', '-6', 'addr', 'show', 'eth1']);
+    assert.match(eth1.stdout, /inet6 fd06::66\/64/, 'the IPv6 address is on eth1 in the container');
+    assert.match(await dockerOk('network', 'inspect', '--format', '{{range .Containers}}{{.IPv6Address}}{{end}}', 'dnet6'), /^fd06::66\/64$/m);
+    await sb.berthOk('rm', '-f', 'c6');
+    await dockerOk('network', 'rm', 'dnet6');
+  });
+
   test('docker network connect errors: twice, unknown network, unknown container, host network', async () => {
     await dockerFails(/^Error response from daemon: endpoint with name c1 already exists in network dnet/m, 'network', 'connect', 'dnet', 'c1');
     await dockerFails(/^Error response from daemon: network nosuch not found/m, 'network', 'connect', 'nosuch', 'c1');

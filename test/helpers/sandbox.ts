@@ -286,9 +286,13 @@ export interface ContainerInspect {
   NetworkSettings: {
     SandboxKey: string;
     IPAddress: string;
+    GlobalIPv6Address: string;
     MacAddress: string;
     Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
-    Networks: Record<string, { IPAddress: string; IPPrefixLen: number; Gateway: string; MacAddress: string; NetworkID: string; EndpointID: string; Aliases: string[] }>;
+    Networks: Record<
+      string,
+      { IPAddress: string; IPPrefixLen: number; Gateway: string; MacAddress: string; NetworkID: string; EndpointID: string; Aliases: string[]; GlobalIPv6Address: string; GlobalIPv6PrefixLen: number; IPv6Gateway: string }
+    >;
   };
 }
 

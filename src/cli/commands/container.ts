@@ -71,6 +71,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .option('--network <mode>', 'bridge, host, none, container:NAME or a network name', 'bridge')
     .option('--net <mode>', 'alias of --network')
     .option('--ip <ip>', 'IPv4 address on the network (networks created with --subnet)')
+    .option('--ip6 <ip>', 'IPv6 address on the network (networks created with --ipv6)')
     .option('--mac-address <mac>', 'MAC address of eth0')
     .option('-h, --hostname <name>', 'hostname')
     .option('--network-alias <alias>', 'network-scoped alias (repeatable)', collect, [])
@@ -96,6 +97,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
           hostname: o.hostname,
           networkMode,
           ip: o.ip,
+          ip6: o.ip6,
           mac: o.macAddress,
           aliases: o.networkAlias,
           dns: o.dns,

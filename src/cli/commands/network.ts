@@ -33,6 +33,35 @@ function filterQuery(list: string[]): string {
   return Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
 }
 
+const isV6 = (text: string) => text.includes(':');
+
+function parseBool(text: string, flag: string): boolean {
+  if (text === 'true' || text === 'false') return text === 'true';
+  throw invalid(`invalid ${flag} value "${text}": expected true or false`);
+}
+
+/**
+ * Docker's IPAM configs from repeated --subnet/--gateway/--ip-range: one per subnet, each gateway
+ * and range going to the subnet of its own family (berth takes one subnet per family).
+ */
+function ipamConfigs(subnets: string[], gateways: string[], ranges: string[], aux: Record<string, string>): Record<string, unknown>[] {
+  for (const [flag, values] of [['--subnet', subnets], ['--gateway', gateways], ['--ip-range', ranges]] as const) {
+    if (values.filter(isV6).length > 1 || values.filter((v) => !isV6(v)).length > 1) {
+      throw invalid(`${flag} given twice for one address family: berth networks have one IPv4 and one IPv6 subnet at most`);
+    }
+  }
+  const orphan = [...gateways, ...ranges].find((v) => !subnets.some((s) => isV6(s) === isV6(v)));
+  if (orphan !== undefined || (Object.keys(aux).length > 0 && !subnets.some((s) => !isV6(s)))) {
+    throw invalid(`--gateway, --ip-range and --aux-address need --subnet: pass the subnet they belong to${orphan ? ` (${orphan} has none of its family)` : ''}`);
+  }
+  return subnets.map((subnet) => ({
+    Subnet: subnet,
+    Gateway: gateways.find((g) => isV6(g) === isV6(subnet)),
+    IPRange: ranges.find((r) => isV6(r) === isV6(subnet)),
+    ...(!isV6(subnet) && { AuxiliaryAddresses: aux }),
+  }));
+}
+
 export function registerNetworkCommands(program: Command, api: () => ApiClient): void {
   const network = program.command('network').description('Manage networks');
 
@@ -41,9 +70,11 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .description('Create a network')
     .argument('<name>')
     .option('-d, --driver <driver>', 'driver', 'bridge')
-    .option('--subnet <cidr>', 'subnet in CIDR form, e.g. 10.1.0.0/16')
-    .option('--gateway <ip>', 'gateway address (default: first address of the subnet)')
-    .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
+    .option('--subnet <cidr>', 'subnet in CIDR form, e.g. 10.1.0.0/16 (once per family: with --ipv6, also e.g. fd00:1::/64)', collect, [])
+    .option('--gateway <ip>', 'gateway address (default: first address of the subnet; once per family)', collect, [])
+    .option('--ip-range <cidr>', 'allocate container addresses from this sub-range (once per family)', collect, [])
+    .option('--ipv6', 'dual stack: IPv6 besides IPv4 (an IPv6 --subnet, or a /64 of the host\'s ULA prefix)')
+    .option('--ipv4 <bool>', 'false for an IPv6-only network (Docker 28)')
     .option('--aux-address <name=ip>', 'reserve an address IPAM must not hand out (repeatable)', collect, [])
     .option('--internal', 'no access to or from outside the host')
     .option('--attachable', 'accepted for Docker compatibility: overlay networks are always attachable')
@@ -51,13 +82,14 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .option('-o, --opt <k=v>', 'set a driver option (repeatable)', collect, [])
     .action(async (name: string, o) => {
       try {
-        if (!o.subnet && (o.gateway || o.ipRange || o.auxAddress.length > 0)) throw invalid('--gateway, --ip-range and --aux-address need --subnet: pass the subnet they belong to');
         const res = await api().request<{ Id: string }>('POST', '/networks/create', {
           Name: name,
           Driver: o.driver,
           Internal: Boolean(o.internal),
           Attachable: Boolean(o.attachable),
-          IPAM: { Driver: 'default', Config: o.subnet ? [{ Subnet: o.subnet, Gateway: o.gateway, IPRange: o.ipRange, AuxiliaryAddresses: keyValues(o.auxAddress, 'aux-address') }] : [] },
+          EnableIPv6: Boolean(o.ipv6),
+          ...(o.ipv4 !== undefined && { EnableIPv4: parseBool(o.ipv4, '--ipv4') }),
+          IPAM: { Driver: 'default', Config: ipamConfigs(o.subnet, o.gateway, o.ipRange, keyValues(o.auxAddress, 'aux-address')) },
           Options: keyValues(o.opt, 'option', true),
           Labels: keyValues(o.label, 'label', true),
         });
@@ -122,12 +154,13 @@ export function registerNetworkCommands(program: Command, api: () => ApiClient):
     .argument('<network>')
     .argument('<container>')
     .option('--ip <ip>', 'IPv4 address on that network')
+    .option('--ip6 <ip>', 'IPv6 address on that network (a network created with --ipv6)')
     .option('--alias <name>', 'network-scoped alias (repeatable)', collect, [])
     .action(async (net: string, container: string, o) => {
       try {
         await api().request('POST', `/networks/${enc(net)}/connect`, {
           Container: container,
-          EndpointConfig: { IPAMConfig: o.ip ? { IPv4Address: o.ip } : null, Aliases: o.alias },
+          EndpointConfig: { IPAMConfig: o.ip || o.ip6 ? { IPv4Address: o.ip, IPv6Address: o.ip6 } : null, Aliases: o.alias },
         });
       } catch (err) {
         fail(err);

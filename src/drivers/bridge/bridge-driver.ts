@@ -15,6 +15,7 @@ import {
 } from '../../constants.js';
 import { conflict, invalid } from '../../errors.js';
 import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
+import { parseCidr6 } from '../../ipam/ipv6.js';
 import type { HostView } from '../../kernel/ops.js';
 import { foreignBridgeMessage } from '../../kernel/own-bridge.js';
 import { detachLater } from '../detach.js';
@@ -72,6 +73,7 @@ export const bridgeDriver: NetworkDriver = {
       gateway: net.gateway!,
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
+      ...(net.subnet6 && { gateway6: net.gateway6!, prefix6: parseCidr6(net.subnet6).prefix }),
       mtu: networkMtu(net),
     });
     return created;
@@ -101,6 +103,7 @@ export const bridgeDriver: NetworkDriver = {
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.gateway!,
+      ...(endpoint.ip6 && net.subnet6 && { ip6: { ip: endpoint.ip6, prefix: parseCidr6(net.subnet6).prefix, gateway: net.gateway6! } }),
       mtu: networkMtu(net),
       defaultRoute: spec.defaultRoute,
       createSandbox: spec.createSandbox,
@@ -111,7 +114,7 @@ export const bridgeDriver: NetworkDriver = {
     const bridge = net ? linkOf(net, 'bridge') : undefined;
     // The host's neighbour entry for the address goes now (a new endpoint may reuse the address next).
     if (!spec) {
-      if (bridge) forgetNeighbour(ctx, bridge, endpoint.ip);
+      if (bridge) forgetNeighbour(ctx, bridge, endpoint.ip, endpoint.ip6);
       return () => undefined;
     }
     return detachLater(ctx, endpoint, spec, bridge);
@@ -123,6 +126,7 @@ export const bridgeDriver: NetworkDriver = {
       bridge: bridgeOf(net),
       subnet: net.subnet!,
       gateway: net.gateway!,
+      ...(net.subnet6 && { subnet6: net.subnet6 }),
       internal: net.internal,
       icc: net.options[OPT_ICC] !== 'false',
       masquerade: net.options[OPT_MASQUERADE] !== 'false',
@@ -143,14 +147,15 @@ export const bridgeDriver: NetworkDriver = {
       const veth = e.hostLink ? byName.get(e.hostLink) : undefined;
       if (!veth || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
       const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
-      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway } : undefined;
-      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, mac: e.mac, sandbox });
+      const gateway6 = e.ip6 && net.gateway6 ? net.gateway6 : undefined;
+      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway, gateway6 } : undefined;
+      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
       report.reattached.push(e.hostLink!);
     }
   },
 };
 
-function forgetNeighbour(ctx: EngineContext, bridge: string, ip: string): void {
-  ctx.kernel.call('forgetNeighbours', { bridge, ips: [ip] }).catch((err) => ctx.log.warn('could not forget a neighbour entry', { bridge, ip, error: String(err) }));
+function forgetNeighbour(ctx: EngineContext, bridge: string, ip: string, ip6?: string | null): void {
+  ctx.kernel.call('forgetNeighbours', { bridge, ips: ip6 ? [ip, ip6] : [ip] }).catch((err) => ctx.log.warn('could not forget a neighbour entry', { bridge, ip, error: String(err) }));
 }
 

@@ -4,6 +4,8 @@
  * Layouts follow linux/netlink.h, linux/rtnetlink.h and linux/if_link.h.
  */
 
+import { formatIpv6, ipv6Bytes, ipv6FromBytes, parseIpv6 } from '../../ipam/ipv6.js';
+
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const RTM_NEWLINK = 16;
@@ -30,7 +32,14 @@ const NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const AF_UNSPEC = 0;
+/** An address family as the kernel numbers it; every address-bearing message carries one. */
+export type Family = typeof AF_INET | typeof AF_INET6;
+export const FAMILY_INET = AF_INET;
+export const FAMILY_INET6 = AF_INET6;
+/** The family of an address in text: colon notation is IPv6. */
+export const familyOf = (ip: string): Family => (ip.includes(':') ? AF_INET6 : AF_INET);
 export const IFF_UP = 0x1;
 
 const IFLA_ADDRESS = 1;
@@ -76,7 +85,8 @@ const u32Attr = (type: number, v: number) => {
   return attr(type, b);
 };
 const strAttr = (type: number, s: string) => attr(type, Buffer.from(`${s}\0`));
-const ipv4Attr = (type: number, ip: string) => attr(type, ipv4Bytes(ip));
+/** An address attribute of either family (4 or 16 bytes). */
+const ipAttr = (type: number, ip: string) => attr(type, familyOf(ip) === AF_INET6 ? ipv6Bytes(parseIpv6(ip)) : ipv4Bytes(ip));
 const nested = (type: number, children: Attr[]) => attr(type | NLA_F_NESTED, encodeAttrs(children));
 
 export function ipv4Bytes(ip: string): Buffer {
@@ -85,6 +95,11 @@ export function ipv4Bytes(ip: string): Buffer {
     throw new Error(`not an IPv4 address: ${ip}`);
   }
   return Buffer.from(parts);
+}
+
+/** Formats 4 or 16 address bytes as text. */
+function formatIp(b: Buffer): string {
+  return b.length === 16 ? formatIpv6(ipv6FromBytes(b)) : formatIpv4(b);
 }
 
 export function macBytes(mac: string): Buffer {
@@ -137,18 +152,21 @@ function ifinfomsg(index = 0, flags = 0, change = 0, family = AF_UNSPEC): Buffer
   return b;
 }
 
-function ifaddrmsg(prefix: number, index: number, scope = RT_SCOPE_UNIVERSE): Buffer {
+const IFA_F_NODAD = 0x02;
+
+function ifaddrmsg(prefix: number, index: number, scope = RT_SCOPE_UNIVERSE, family: number = AF_INET, flags = 0): Buffer {
   const b = Buffer.alloc(8);
-  b.writeUInt8(AF_INET, 0);
+  b.writeUInt8(family, 0);
   b.writeUInt8(prefix, 1);
+  b.writeUInt8(flags, 2);
   b.writeUInt8(scope, 3);
   b.writeUInt32LE(index, 4);
   return b;
 }
 
-function rtmsg(dstLen: number, scope: number, protocol = RTPROT_BOOT): Buffer {
+function rtmsg(dstLen: number, scope: number, protocol = RTPROT_BOOT, family: number = AF_INET): Buffer {
   const b = Buffer.alloc(12);
-  b.writeUInt8(AF_INET, 0);
+  b.writeUInt8(family, 0);
   b.writeUInt8(dstLen, 1);
   b.writeUInt8(RT_TABLE_MAIN, 4);
   b.writeUInt8(protocol, 5);
@@ -214,9 +232,9 @@ const NDA_DST = 1;
 const NDA_LLADDR = 2;
 const NUD_PERMANENT = 0x80;
 
-function ndmsg(index: number, state = 0): Buffer {
+function ndmsg(index: number, state = 0, family: number = AF_INET): Buffer {
   const b = Buffer.alloc(12);
-  b.writeUInt8(AF_INET, 0);
+  b.writeUInt8(family, 0);
   b.writeInt32LE(index, 4);
   b.writeUInt16LE(state, 8);
   return b;
@@ -228,8 +246,8 @@ function ndmsg(index: number, state = 0): Buffer {
  * overflows the kernel's receive backlog and leaves the host unable to resolve a container.
  */
 export function newNeighbour(index: number, ip: string, mac: string): NetlinkRequest {
-  return request(RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, ndmsg(index, NUD_PERMANENT), [
-    ipv4Attr(NDA_DST, ip),
+  return request(RTM_NEWNEIGH, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, ndmsg(index, NUD_PERMANENT, familyOf(ip)), [
+    ipAttr(NDA_DST, ip),
     attr(NDA_LLADDR, macBytes(mac)),
   ]);
 }
@@ -253,7 +271,7 @@ export function newStaticFdb(portIndex: number, mac: string): NetlinkRequest {
 }
 
 export function deleteNeighbour(index: number, ip: string): NetlinkRequest {
-  return request(RTM_DELNEIGH, NLM_F_ACK, ndmsg(index), [ipv4Attr(NDA_DST, ip)]);
+  return request(RTM_DELNEIGH, NLM_F_ACK, ndmsg(index, 0, familyOf(ip)), [ipAttr(NDA_DST, ip)]);
 }
 
 /** Enslaves a link to a bridge and brings it up. */
@@ -292,25 +310,32 @@ export function dumpLinks(): NetlinkRequest {
   return request(RTM_GETLINK, NLM_F_DUMP, ifinfomsg());
 }
 
+/**
+ * An address of either family. An IPv6 one is added with NODAD: berth's addresses are unique by
+ * construction (its IPAM), and duplicate address detection would hold the address `tentative`,
+ * unusable, for a second or more after the container starts (Docker sets nodad too).
+ */
 export function newAddress(index: number, ip: string, prefix: number, broadcast?: string): NetlinkRequest {
-  const attrs = [ipv4Attr(IFA_LOCAL, ip), ipv4Attr(IFA_ADDRESS, ip)];
-  if (broadcast) attrs.push(ipv4Attr(IFA_BROADCAST, broadcast));
-  return request(RTM_NEWADDR, CREATE, ifaddrmsg(prefix, index), attrs);
+  const family = familyOf(ip);
+  const attrs = family === AF_INET6 ? [ipAttr(IFA_ADDRESS, ip)] : [ipAttr(IFA_LOCAL, ip), ipAttr(IFA_ADDRESS, ip)];
+  if (broadcast && family === AF_INET) attrs.push(ipAttr(IFA_BROADCAST, broadcast));
+  return request(RTM_NEWADDR, CREATE, ifaddrmsg(prefix, index, RT_SCOPE_UNIVERSE, family, family === AF_INET6 ? IFA_F_NODAD : 0), attrs);
 }
 
-export function dumpAddresses(): NetlinkRequest {
-  return request(RTM_GETADDR, NLM_F_DUMP, ifaddrmsg(0, 0));
+/** Addresses of one family (IPv4 unless asked). */
+export function dumpAddresses(family: Family = AF_INET): NetlinkRequest {
+  return request(RTM_GETADDR, NLM_F_DUMP, ifaddrmsg(0, 0, RT_SCOPE_UNIVERSE, family));
 }
 
 export function newDefaultRoute(gateway: string, oifIndex: number): NetlinkRequest {
-  return request(RTM_NEWROUTE, CREATE, rtmsg(0, RT_SCOPE_UNIVERSE), [
-    ipv4Attr(RTA_GATEWAY, gateway),
+  return request(RTM_NEWROUTE, CREATE, rtmsg(0, RT_SCOPE_UNIVERSE, RTPROT_BOOT, familyOf(gateway)), [
+    ipAttr(RTA_GATEWAY, gateway),
     u32Attr(RTA_OIF, oifIndex),
   ]);
 }
 
-export function deleteDefaultRoute(oifIndex: number): NetlinkRequest {
-  return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(0, RT_SCOPE_UNIVERSE), [u32Attr(RTA_OIF, oifIndex)]);
+export function deleteDefaultRoute(oifIndex: number, family: Family = AF_INET): NetlinkRequest {
+  return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(0, RT_SCOPE_UNIVERSE, RTPROT_BOOT, family), [u32Attr(RTA_OIF, oifIndex)]);
 }
 
 /**
@@ -318,18 +343,25 @@ export function deleteDefaultRoute(oifIndex: number): NetlinkRequest {
  * sets the preferred source address. Replaces a route to the same destination.
  */
 export function newRoute(spec: { dst: string; prefix: number; oifIndex: number; gateway?: string; src?: string }): NetlinkRequest {
-  const attrs = [ipv4Attr(RTA_DST, spec.dst), u32Attr(RTA_OIF, spec.oifIndex)];
-  if (spec.gateway) attrs.push(ipv4Attr(RTA_GATEWAY, spec.gateway));
-  if (spec.src) attrs.push(ipv4Attr(RTA_PREFSRC, spec.src));
-  return request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, rtmsg(spec.prefix, spec.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK), attrs);
+  const attrs = [ipAttr(RTA_DST, spec.dst), u32Attr(RTA_OIF, spec.oifIndex)];
+  if (spec.gateway) attrs.push(ipAttr(RTA_GATEWAY, spec.gateway));
+  if (spec.src) attrs.push(ipAttr(RTA_PREFSRC, spec.src));
+  // IPv6 routes are always universe scope (the kernel ignores rtm_scope for them).
+  const scope = spec.gateway || familyOf(spec.dst) === AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  return request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, rtmsg(spec.prefix, scope, RTPROT_BOOT, familyOf(spec.dst)), attrs);
 }
 
 export function deleteRoute(spec: { dst: string; prefix: number; oifIndex: number }): NetlinkRequest {
-  return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(spec.prefix, RT_SCOPE_LINK), [ipv4Attr(RTA_DST, spec.dst), u32Attr(RTA_OIF, spec.oifIndex)]);
+  const family = familyOf(spec.dst);
+  return request(RTM_DELROUTE, NLM_F_ACK, rtmsg(spec.prefix, family === AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, RTPROT_BOOT, family), [
+    ipAttr(RTA_DST, spec.dst),
+    u32Attr(RTA_OIF, spec.oifIndex),
+  ]);
 }
 
-export function dumpRoutes(): NetlinkRequest {
-  return request(RTM_GETROUTE, NLM_F_DUMP, rtmsg(0, RT_SCOPE_UNIVERSE, 0));
+/** Routes of one family (IPv4 unless asked). */
+export function dumpRoutes(family: Family = AF_INET): NetlinkRequest {
+  return request(RTM_GETROUTE, NLM_F_DUMP, rtmsg(0, RT_SCOPE_UNIVERSE, 0, family));
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -380,7 +412,9 @@ export function parseAttrs(buf: Buffer): Map<number, Buffer> {
 }
 
 const cString = (b: Buffer) => b.toString('utf8', 0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length);
-const formatIpv4 = (b: Buffer) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+function formatIpv4(b: Buffer): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
 const formatMac = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
 export interface LinkInfo {
@@ -425,12 +459,14 @@ export interface AddressInfo {
   prefix: number;
 }
 
+/** An address of either family (a dump asks for one family: dumpAddresses). */
 export function parseAddress(body: Buffer): AddressInfo | undefined {
-  if (body.readUInt8(0) !== AF_INET) return undefined;
+  const family = body.readUInt8(0);
+  if (family !== AF_INET && family !== AF_INET6) return undefined;
   const attrs = parseAttrs(body.subarray(8));
   const ip = attrs.get(IFA_LOCAL) ?? attrs.get(IFA_ADDRESS);
   if (!ip) return undefined;
-  return { index: body.readUInt32LE(4), address: formatIpv4(ip), prefix: body.readUInt8(1) };
+  return { index: body.readUInt32LE(4), address: formatIp(ip), prefix: body.readUInt8(1) };
 }
 
 export interface RouteInfo {
@@ -443,20 +479,22 @@ export interface RouteInfo {
   prefsrc?: string;
 }
 
+/** A route of either family (a dump asks for one family: dumpRoutes). */
 export function parseRoute(body: Buffer): RouteInfo | undefined {
-  if (body.readUInt8(0) !== AF_INET) return undefined;
+  const family = body.readUInt8(0);
+  if (family !== AF_INET && family !== AF_INET6) return undefined;
   const attrs = parseAttrs(body.subarray(12));
   const dst = attrs.get(RTA_DST);
   const gw = attrs.get(RTA_GATEWAY);
   const src = attrs.get(RTA_PREFSRC);
   return {
-    dst: dst ? formatIpv4(dst) : '0.0.0.0',
+    dst: dst ? formatIp(dst) : family === AF_INET6 ? '::' : '0.0.0.0',
     prefix: body.readUInt8(1),
-    gateway: gw ? formatIpv4(gw) : undefined,
+    gateway: gw ? formatIp(gw) : undefined,
     oif: attrs.get(RTA_OIF)?.readUInt32LE(0),
     table: attrs.get(RTA_TABLE)?.readUInt32LE(0) ?? body.readUInt8(4),
     protocol: body.readUInt8(5),
-    prefsrc: src ? formatIpv4(src) : undefined,
+    prefsrc: src ? formatIp(src) : undefined,
   };
 }
 

@@ -72,7 +72,7 @@ describe('container input', () => {
   test('API: a malformed port hostIp is refused with 400 and nothing made; a good one is accepted', async () => {
     const create = (hostIp: string, name: string) =>
       call(sb.socket, 'POST', '/containers/create', { body: { name, cmd: [BUSYBOX, 'sleep', '60'], networkMode: 'inet', ports: [{ protocol: 'tcp', hostIp, hostPort: 0, containerPort: 80 }] } });
-    for (const bad of ['127.0.0.1x', '127.1', '', '0.0.0.0 ', '010.0.0.1', '::1']) {
+    for (const bad of ['127.0.0.1x', '127.1', '', '0.0.0.0 ', '010.0.0.1', 'fd00::01', '1::2::3']) {
       const r = await create(bad, 'badport');
       assert.equal(r.status, 400, `hostIp ${JSON.stringify(bad)}: ${r.text}`);
       assert.match(String((r.json as { message: string }).message), /invalid host IP .* for port 80\/tcp: expected an IPv4 address like 127\.0\.0\.1/);

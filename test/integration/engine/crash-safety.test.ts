@@ -1,6 +1,6 @@
 /**
  * Fault injection: the daemon is killed with SIGKILL at random moments of a mixed concurrent
- * workload (containers on user networks, the default bridge and `none`, `container:NAME` sharers,
+ * workload (containers on user networks, one of them dual stack, the default bridge and `none`, `container:NAME` sharers,
  * published ports, connect/disconnect, network create/rm, CNI ADD/DEL), and in some rounds killed
  * again while it is starting up and reconciling. After each recovery the kernel must match the
  * store: the addresses inside every container namespace (none held twice), each endpoint's veth on
@@ -32,7 +32,7 @@ interface NetworkInspect {
   Driver: string;
   Options: Record<string, string>;
   IPAM: { Config: { Subnet: string; Gateway: string }[] };
-  Containers: Record<string, { Name: string; IPv4Address: string }>;
+  Containers: Record<string, { Name: string; IPv4Address: string; IPv6Address: string }>;
 }
 
 interface Summary {
@@ -109,7 +109,8 @@ describe('crash safety under fault injection', () => {
     sb = await Sandbox.create('c');
     api = new ApiClient(`unix://${sb.socket}`);
     await sb.berthOk('network', 'create', '--subnet', '10.120.0.0/24', 'crash-a');
-    await sb.berthOk('network', 'create', '--subnet', '10.121.0.0/24', 'crash-b');
+    // Dual stack: its IPv6 addresses, ip6 elements and IPv6 reachability are checked too.
+    await sb.berthOk('network', 'create', '--ipv6', '--subnet', '10.121.0.0/24', '--subnet', 'fd21::/64', 'crash-b');
     for (let i = 0; i < CNI_NAMESPACES; i++) cniNetns.push(await sb.makeNetns(`k${i}`));
   });
   after(async () => {
@@ -163,10 +164,10 @@ describe('crash safety under fault injection', () => {
     return (JSON.parse(r.stdout) as IpAddr[]).filter((l) => l.ifname !== 'lo');
   }
 
-  /** berth's nft elements of one set or map, as `key` or `key : value` strings. */
-  async function nftElements(): Promise<Map<string, string[]>> {
-    const r = await sb.inHost('nft', ['-j', 'list', 'table', 'ip', 'berth']);
-    assert.equal(r.code, 0, `nft list table ip berth: ${r.stderr}`);
+  /** berth's nft elements of one set or map (of table `family berth`), as `key` or `key : value` strings. */
+  async function nftElements(family = 'ip'): Promise<Map<string, string[]>> {
+    const r = await sb.inHost('nft', ['-j', 'list', 'table', family, 'berth']);
+    assert.equal(r.code, 0, `nft list table ${family} berth: ${r.stderr}`);
     const text = (v: unknown): string => {
       if (typeof v === 'string' || typeof v === 'number') return String(v);
       if (Array.isArray(v)) return v.map(text).join(' : ');
@@ -210,6 +211,13 @@ describe('crash safety under fault injection', () => {
       const actual = links.flatMap((l) => l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`)).sort();
       const expected = Object.values(c.NetworkSettings.Networks).map((e) => `${e.IPAddress}/${e.IPPrefixLen}`).sort();
       assert.deepEqual(actual, expected, `${where}: addresses in ${c.Name}'s namespace`);
+      const actual6 = links.flatMap((l) => l.addr_info.filter((a) => a.family === 'inet6' && !a.local.startsWith('fe80:')).map((a) => `${a.local}/${a.prefixlen}`)).sort();
+      const expected6 = Object.values(c.NetworkSettings.Networks).filter((e) => e.GlobalIPv6Address).map((e) => `${e.GlobalIPv6Address}/${e.GlobalIPv6PrefixLen}`).sort();
+      assert.deepEqual(actual6, expected6, `${where}: IPv6 addresses in ${c.Name}'s namespace`);
+      for (const a of actual6) {
+        assert.equal(holder.get(a), undefined, `${where}: ${a} is in the namespaces of ${holder.get(a)} and ${c.Name}`);
+        holder.set(a, c.Name);
+      }
       for (const a of actual) {
         assert.equal(holder.get(a), undefined, `${where}: ${a} is in the namespaces of ${holder.get(a)} and ${c.Name}`);
         holder.set(a, c.Name);
@@ -235,13 +243,22 @@ describe('crash safety under fault injection', () => {
     assert.deepEqual(sets.get('bridges'), [...bridges.values()].map(bridgeOf).sort(), `${where}: nft set bridges`);
     assert.deepEqual(sets.get('container_subnets') ?? sets.get('containerSubnets'), [...bridges.values()].map((n) => n.IPAM.Config[0]!.Subnet).sort(), `${where}: nft container subnets`);
     const expectedDnat: string[] = [];
+    const expectedDnat6: string[] = [];
     for (const { c } of running) {
       for (const [spec, bindings] of Object.entries(c.NetworkSettings.Ports)) {
         const [containerPort, proto] = spec.split('/');
-        for (const b of bindings ?? []) expectedDnat.push(`${proto} . ${b.HostPort} : ${c.NetworkSettings.IPAddress} . ${containerPort}`);
+        for (const b of bindings ?? []) {
+          if (b.HostIp === '::') expectedDnat6.push(`${proto} . ${b.HostPort} : ${c.NetworkSettings.GlobalIPv6Address} . ${containerPort}`);
+          else expectedDnat.push(`${proto} . ${b.HostPort} : ${c.NetworkSettings.IPAddress} . ${containerPort}`);
+        }
       }
     }
     assert.deepEqual(sets.get('dnat_any'), expectedDnat.sort(), `${where}: nft published ports`);
+    const sets6 = await nftElements('ip6');
+    const dual = [...bridges.values()].filter((n) => n.IPAM.Config[1]);
+    assert.deepEqual(sets6.get('bridges'), dual.map(bridgeOf).sort(), `${where}: nft ip6 set bridges`);
+    assert.deepEqual(sets6.get('container_subnets'), dual.map((n) => n.IPAM.Config[1]!.Subnet).sort(), `${where}: nft ip6 container subnets`);
+    assert.deepEqual(sets6.get('dnat_any'), expectedDnat6.sort(), `${where}: nft ip6 published ports`);
 
     // Each network's resolver answers every attached container's name with its address, asked
     // from a container of the network; and every endpoint answers a ping from the host.
@@ -251,6 +268,8 @@ describe('crash safety under fault injection', () => {
       for (const m of members) {
         const ip = m.IPv4Address.split('/')[0]!;
         assert.equal((await sb.inHost(BUSYBOX, ['ping', '-c', '1', '-W', '2', ip])).code, 0, `${where}: ${m.Name} (${ip}) on ${net.Name} is unreachable`);
+        const ip6 = m.IPv6Address.split('/')[0]!;
+        if (ip6) assert.equal((await sb.inHost(BUSYBOX, ['ping', '-6', '-c', '1', '-W', '2', ip6])).code, 0, `${where}: ${m.Name} (${ip6}) on ${net.Name} is unreachable over IPv6`);
         if (!USER_NETWORKS.includes(net.Name) || !asker) continue;
         const dns = await digA(sb, asker.c.NetworkSettings.SandboxKey, net.IPAM.Config[0]!.Gateway, m.Name);
         if (dns.answers.length !== 1 || dns.answers[0] !== ip) {

@@ -63,6 +63,47 @@ test('golden two-networks: isolation between an ordinary and an icc=false intern
   assertGolden('two-networks', buildRuleset(state));
 });
 
+/** IPv6 twins of the sample ports: [::] and one IPv6 host address, to the container's IPv6 address. */
+const ports6 = (containerIp6: string): FirewallState['ports'] => [
+  { containerId: 'c1', protocol: 'tcp', hostIp: '::', hostPort: 8080, containerIp: containerIp6, containerPort: 80 },
+  { containerId: 'c1', protocol: 'udp', hostIp: 'fd99::1', hostPort: 5353, containerIp: containerIp6, containerPort: 53 },
+];
+
+for (const icc of [true, false]) {
+  for (const internal of [true, false]) {
+    const name = `dual-stack_icc-${onOff(icc)}_internal-${onOff(internal)}`;
+    test(`golden ${name}: the IPv6 side of a dual-stack network goes to ip6 berth`, () => {
+      const state: FirewallState = {
+        networks: [network({ icc, internal, subnet6: 'fd77::/64' }), network({ id: 'net-b', bridge: 'br-b', subnet: '10.77.1.0/24', gateway: '10.77.1.1' })],
+        ports: [...samplePorts('10.77.0.2'), ...ports6('fd77::2')],
+      };
+      assertGolden(name, buildRuleset(state));
+    });
+  }
+}
+
+test('IPv6 ports become ip6 elements; a target outside every IPv6 subnet, or mixed families, is refused', () => {
+  assert.equal(portElements(ports6('fd77::2')[0]!, 'add'), 'add element ip6 berth dnat_any { tcp . 8080 comment "container c1" : fd77::2 . 80 }\n');
+  assert.equal(portElements({ ...ports6('FD77:0::2')[1]! }, 'add'), 'add element ip6 berth dnat_ip { fd99::1 . udp . 5353 comment "container c1" : fd77::2 . 53 }\n');
+  assertThrowsKind(() => buildRuleset({ networks: [network({ subnet6: 'fd77::/64' })], ports: ports6('fd78::2') }), 'invalid', /fd78::2 is in no berth network/);
+  assertThrowsKind(() => buildRuleset({ networks: [network()], ports: ports6('fd77::2') }), 'invalid', /fd77::2 is in no berth network/);
+  assertThrowsKind(() => portElements({ ...ports6('fd77::2')[0]!, containerIp: '10.77.0.2' }, 'add'), 'invalid', /host address "::" is not IPv4|container address "10.77.0.2" is not a usable IPv6/);
+  assertThrowsKind(() => networkElements(network({ subnet6: 'fe80::/64' }), 'add'), 'invalid', /link-local, multicast, loopback/);
+  assertThrowsKind(
+    () => buildRuleset({ networks: [network({ subnet6: 'fd77::/64' }), network({ id: 'net-b', bridge: 'br-b', subnet: '10.77.1.0/24', gateway: '10.77.1.1', subnet6: 'fd77::/56' })], ports: [] }),
+    'conflict',
+    /overlap; give each its own IPv6 subnet/,
+  );
+});
+
+test('an IPv4-only network has no element in ip6 berth; a dual-stack one has its bridge and subnet there', () => {
+  assert.doesNotMatch(networkElements(network(), 'add'), / ip6 /);
+  const dual = networkElements(network({ subnet6: 'fd77::/64' }), 'add');
+  assert.match(dual, /add element ip6 berth bridges \{ "br-a"/);
+  assert.match(dual, /add element ip6 berth container_subnets \{ fd77::\/64 /);
+  assert.match(dual, /add element ip6 berth masq_subnets \{ fd77::\/64 /);
+});
+
 /** (family, set, key) of each `add element` / `delete element` line of an incremental script. */
 function elementTargets(script: string): string[] {
   return script
@@ -151,9 +192,11 @@ test('buildRuleset only adds and flushes inside berth tables, and never flushes 
   const text = buildRuleset({ networks: [network()], ports: samplePorts('10.77.0.2') });
   const commands = text.split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('\t') && l !== '}');
   for (const line of commands) {
-    assert.match(line, new RegExp(`^(add|flush) (table|chain|set|map|rule|element) (ip|bridge) ${TABLE}\\b`), line);
+    assert.match(line, new RegExp(`^(add|flush) (table|chain|set|map|rule|element) (ip|ip6|bridge) ${TABLE}\\b`), line);
   }
   assert.ok(!commands.some((l) => l === `flush chain ip ${TABLE} ${IP_CHAINS.userForward}`));
+  assert.ok(!commands.some((l) => l === `flush chain ip6 ${TABLE} ${IP_CHAINS.userForward}`));
+  assert.ok(commands.includes(`add chain ip6 ${TABLE} ${IP_CHAINS.userForward}`));
   assert.ok(commands.includes(`add chain ip ${TABLE} ${IP_CHAINS.userForward}`));
   assert.ok(commands.includes(`add rule ip ${TABLE} ${IP_CHAINS.forward} jump ${IP_CHAINS.userForward}`));
   // The user's jump comes before any berth verdict in forward.

@@ -122,12 +122,18 @@ test('bad host IPs are rejected', () => {
   assert.throws(() => parsePortSpec('localhost:80:80'), { message: /invalid host IP "localhost"/ });
 });
 
-test('IPv6 host addresses are refused clearly', () => {
-  assert.throws(() => parsePortSpec('[::1]:8080:80'), {
-    kind: 'invalid',
-    message: 'invalid port spec "-p [::1]:8080:80": IPv6 host addresses are not supported yet; use an IPv4 address or omit it',
-  });
-  assert.throws(() => parsePortSpec('::1:8080:80'), { kind: 'invalid', message: /"-p ::1:8080:80".*IPv6 host addresses are not supported yet/ });
+test('IPv6 host addresses go in brackets and come out canonical', () => {
+  assert.deepEqual(parsePortSpec('[::1]:8080:80'), [{ protocol: 'tcp', hostIp: '::1', hostPort: 8080, containerPort: 80 }]);
+  assert.deepEqual(parsePortSpec('[::]:8080:80/udp'), [{ protocol: 'udp', hostIp: '::', hostPort: 8080, containerPort: 80 }]);
+  assert.deepEqual(parsePortSpec('[FD00:0::1]::80'), [{ protocol: 'tcp', hostIp: 'fd00::1', hostPort: 0, containerPort: 80 }]);
+  assert.equal(formatBinding({ protocol: 'tcp', hostIp: '::1', hostPort: 8080, containerPort: 80 }), '80/tcp -> [::1]:8080');
+});
+
+test('malformed IPv6 host addresses are refused clearly', () => {
+  assert.throws(() => parsePortSpec('[::1:8080:80'), { kind: 'invalid', message: /brackets followed by a colon/ });
+  assert.throws(() => parsePortSpec('[fd00::zz]:8080:80'), { kind: 'invalid', message: /invalid host IP "\[fd00::zz\]".*IPv6 address like \[::1\]/ });
+  assert.throws(() => parsePortSpec('[::1]:1:8080:80'), { kind: 'invalid', message: /expected \[IP:\]/ });
+  assert.throws(() => parsePortSpec('::1:8080:80'), { kind: 'invalid', message: /"-p ::1:8080:80"/ });
 });
 
 test('malformed specs say what is expected', () => {

@@ -122,3 +122,31 @@ function tlv(type: number, value: Buffer): Buffer {
   value.copy(b, 4);
   return b;
 }
+
+test('IPv6 addresses, routes and neighbours are encoded with AF_INET6 and 16-byte attributes', () => {
+  const addr = nl.newAddress(7, 'fd60::2', 64);
+  assert.equal(addr.body.readUInt8(0), 10, 'ifa_family AF_INET6');
+  assert.equal(addr.body.readUInt8(1), 64, 'prefix length');
+  assert.equal(addr.body.readUInt8(2) & 0x02, 0x02, 'IFA_F_NODAD: no duplicate address detection wait');
+  const attrs = nl.parseAttrs(addr.body.subarray(8));
+  assert.equal(attrs.get(1)?.toString('hex'), 'fd600000000000000000000000000002', 'IFA_ADDRESS');
+  assert.equal(attrs.get(4), undefined, 'no broadcast for IPv6');
+  const route = nl.newDefaultRoute('fd60::1', 3);
+  assert.equal(route.body.readUInt8(0), 10);
+  assert.equal(nl.parseAttrs(route.body.subarray(12)).get(5)?.length, 16, 'RTA_GATEWAY is 16 bytes');
+  const neigh = nl.newNeighbour(3, 'fd60::1', '02:42:0a:3c:00:01');
+  assert.equal(neigh.body.readUInt8(0), 10);
+  assert.equal(nl.newAddress(7, '10.0.0.2', 24, '10.0.0.255').body.readUInt8(0), 2, 'IPv4 stays AF_INET');
+});
+
+test('IPv6 replies parse to canonical text; dumps ask for one family', () => {
+  const body = Buffer.concat([Buffer.from([10, 64, 0, 0, 0, 0, 0, 0]), Buffer.from('1400010020010db8000000000000000000000001', 'hex')]);
+  body.writeUInt32LE(9, 4);
+  assert.deepEqual(nl.parseAddress(body), { index: 9, address: '2001:db8::1', prefix: 64 });
+  const route = Buffer.alloc(12);
+  route.writeUInt8(10, 0);
+  route.writeUInt8(254, 4);
+  assert.equal(nl.parseRoute(route)?.dst, '::', 'a default IPv6 route');
+  assert.equal(nl.dumpAddresses(nl.FAMILY_INET6).body.readUInt8(0), 10);
+  assert.equal(nl.dumpRoutes().body.readUInt8(0), 2, 'IPv4 unless asked');
+});
