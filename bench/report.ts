@@ -27,6 +27,8 @@ const median = (xs: number[]) => {
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
 };
 const rate = (runs: ConnRate[] | undefined) => median((runs ?? []).map((r) => r.perSecond));
+/** An error message fit for a table cell. */
+const oneLine = (err: string) => err.split('\n')[0]!.replace(/[|`]/g, "'").slice(0, 200);
 
 function sys(r: BenchResults, key: string): SystemResult | undefined {
   return r.setup?.systems.find((s) => s.key === key);
@@ -104,6 +106,13 @@ export function goals(r: BenchResults): Goal[] {
       met: ge(Math.min(oldest, newest), 0.9),
     });
   }
+  const v6 = pp?.ipv6;
+  const cr6 = ratio(rate(v6?.published), rate(v6?.direct));
+  out.push({
+    goal: 'IPv6 published-port connections/s ≥ 0.9 of IPv6 container↔container (dual-stack network, 1 port)',
+    figure: v6?.error ? `failed: ${oneLine(v6.error)}` : `${x(cr6)} (${f(rate(v6?.published))} vs ${f(rate(v6?.direct))} conn/s)`,
+    met: v6?.error ? false : ge(cr6, 0.9),
+  });
   for (const kind of ['container name', 'forwarded name']) {
     const q = r.dns?.qpsRatio[kind];
     out.push({ goal: `DNS ≥ 2× aardvark-dns qps (${kind})`, figure: x(q), met: ge(q, 2) });
@@ -292,7 +301,8 @@ function publishedTable(r: BenchResults): string[] {
   const row = (label: string, runs: ConnRate[]) =>
     `| ${label} | ${f(rate(runs), 0)} | ${runs.map((x1) => x1.perSecond).join(', ')} | ${f(median(runs.map((x1) => x1.p50us)), 0)} | ${runs.reduce((a, x1) => a + x1.errors, 0)}${runs.find((x1) => x1.lastError)?.lastError ? ` (${runs.find((x1) => x1.lastError)!.lastError})` : ''} |`;
   const lines = [
-    'Sequential connect + 1-byte echo + close, one client process per run (Node on both ends), median of the runs. The server runs in a berth container; the LAN peer connects to the sandbox host\'s address.',
+    'Sequential connect + 1-byte echo + close, one client process per run (Node on both ends), median of the runs. The server runs in a berth container; the LAN peer connects to the sandbox host\'s address. ' +
+      'The IPv6 rows run on a dual-stack network (the port published on [::] as well) in a daemon of their own, before §2 starts; the LAN peer connects to the host\'s IPv6 address.',
     '',
     '| path | conn/s (median) | runs | connection p50 µs | errors |',
     '|---|---|---|---|---|',
@@ -302,10 +312,13 @@ function publishedTable(r: BenchResults): string[] {
     row(`container → container (direct), same server`, pp.direct.large),
     row(`LAN peer → published port, ${n + 1} ports published, server created after the others`, pp.published.largeFresh ?? []),
     row(`container → container (direct), same server`, pp.direct.largeFresh ?? []),
+    row('LAN peer → published port over IPv6, 1 port published (dual-stack network)', pp.ipv6?.published ?? []),
+    row('container → container over IPv6 (direct), same time', pp.ipv6?.direct ?? []),
     '',
     `Published ÷ direct: ${x(ratio(rate(pp.published.small), rate(pp.direct.small)))} with 1 port, ${x(ratio(rate(pp.published.largeFresh), rate(pp.direct.largeFresh)))} with ${n + 1} (new server). ` +
       `${n + 1} ports ÷ 1 port (published path, new server): ${x(ratio(rate(pp.published.largeFresh), rate(pp.published.small)))}. ` +
-      `Processes in the sandbox host namespace: ${pp.hostNsProcesses.small} with 1 port, ${pp.hostNsProcesses.large} with ${n}.`,
+      `Processes in the sandbox host namespace: ${pp.hostNsProcesses.small} with 1 port, ${pp.hostNsProcesses.large} with ${n}. ` +
+      `Over IPv6: published ÷ direct ${pp.ipv6?.error ? `not measured (\`${oneLine(pp.ipv6.error)}\`)` : x(ratio(rate(pp.ipv6?.published), rate(pp.ipv6?.direct)))}.`,
   ];
   if (pp.diagnostics) {
     lines.push('', `**A published port stopped answering with ${n}+ ports.** What the bench saw:`, '');

@@ -31,12 +31,14 @@ export interface ContainerInfo {
   name: string;
   netns: string;
   ip: string;
+  /** On a dual-stack network. */
+  ip6?: string;
 }
 
 interface InspectShape {
   Id: string;
   Name: string;
-  NetworkSettings: { SandboxKey: string; IPAddress: string; Networks: Record<string, { IPAddress: string }> };
+  NetworkSettings: { SandboxKey: string; IPAddress: string; Networks: Record<string, { IPAddress: string; GlobalIPv6Address?: string }> };
 }
 
 /** Every API call is bounded: a daemon that hangs fails the section instead of the whole run. */
@@ -128,7 +130,7 @@ export class BerthHost {
   async info(id: string): Promise<ContainerInfo> {
     const c = await this.api.request<InspectShape>('GET', `/containers/${id}/json`);
     const firstNet = Object.values(c.NetworkSettings.Networks)[0];
-    return { id: c.Id, name: c.Name.replace(/^\//, ''), netns: c.NetworkSettings.SandboxKey, ip: firstNet?.IPAddress || c.NetworkSettings.IPAddress };
+    return { id: c.Id, name: c.Name.replace(/^\//, ''), netns: c.NetworkSettings.SandboxKey, ip: firstNet?.IPAddress || c.NetworkSettings.IPAddress, ip6: firstNet?.GlobalIPv6Address || undefined };
   }
 
   /** Tells the daemon that `pid` is the container's process, so the reaper keeps it. */

@@ -1,8 +1,8 @@
 /**
  * Wiring between bench namespaces with `ip`: a peer namespace joined to a host namespace by a veth
- * pair on a /24 (host .1, peer .2, default route via the host), a bare veth pair between two
- * namespaces (the data-plane limit), and a LAN NIC for a host namespace (the parent of macvlan
- * networks). Names are `bb-`-prefixed and registered with the scope.
+ * pair on a /24 (host .1, peer .2, default route via the host; optionally also a /64, ::1 and ::2),
+ * a bare veth pair between two namespaces (the data-plane limit), and a LAN NIC for a host
+ * namespace (the parent of macvlan networks). Names are `bb-`-prefixed and registered with the scope.
  */
 import { runOk } from './exec.js';
 import { PREFIX, type Scope } from './scope.js';
@@ -12,12 +12,18 @@ export interface PeerNs {
   nsPath: string;
   address: string;
   hostAddress: string;
+  /** Set when the link has IPv6 too (addPeer's prefix6). */
+  address6?: string;
+  hostAddress6?: string;
 }
 
 let counter = 0;
 
-/** `hostNs` is a path (/run/netns/NAME or a berth sandbox's); the peer is a new `bb-` namespace. */
-export async function addPeer(scope: Scope, hostNsName: string, peerName: string, prefix3: string): Promise<PeerNs> {
+/**
+ * `hostNs` is a path (/run/netns/NAME or a berth sandbox's); the peer is a new `bb-` namespace.
+ * `prefix6` (like `fd54:1::`) puts the link on that /64 too, for IPv6.
+ */
+export async function addPeer(scope: Scope, hostNsName: string, peerName: string, prefix3: string, prefix6?: string): Promise<PeerNs> {
   const nsPath = await scope.netns(peerName);
   const hostEnd = `${PREFIX}p${process.pid % 10000}${counter++}`.slice(0, 15);
   await runOk('ip', ['-n', hostNsName, 'link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peerName]);
@@ -30,6 +36,14 @@ export async function addPeer(scope: Scope, hostNsName: string, peerName: string
     await runOk('ip', ['-n', ns, 'link', 'set', dev, 'up']);
   }
   await runOk('ip', ['-n', peerName, 'route', 'add', 'default', 'via', peer.hostAddress]);
+  if (prefix6) {
+    peer.hostAddress6 = `${prefix6}1`;
+    peer.address6 = `${prefix6}2`;
+    // nodad: a tentative address (duplicate address detection) takes no traffic for about a second.
+    await runOk('ip', ['-n', hostNsName, '-6', 'addr', 'add', `${peer.hostAddress6}/64`, 'dev', hostEnd, 'nodad']);
+    await runOk('ip', ['-n', peerName, '-6', 'addr', 'add', `${peer.address6}/64`, 'dev', 'eth0', 'nodad']);
+    await runOk('ip', ['-n', peerName, '-6', 'route', 'add', 'default', 'via', peer.hostAddress6]);
+  }
   return peer;
 }
 

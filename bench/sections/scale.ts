@@ -5,7 +5,7 @@
  *   1,000; setup latency in windows around the 10th, 100th and last; nft rule and element counts,
  *   daemon RSS and processes in the host namespace at checkpoints.
  * - TCP connections per second through a published port with 1 and with N other ports published,
- *   against container → container.
+ *   against container → container; and with 1 port over IPv6, on a dual-stack network of its own.
  * - daemon start-up with N containers.
  * - netavark and the CNI chain: the same loop up to 500 (or fewer when their time cap runs out).
  */
@@ -20,7 +20,7 @@ import { Scope } from '../lib/scope.js';
 import { round, summarize, windowOf, type Summary } from '../lib/stats.js';
 import { CniChain, referenceChain } from '../peers/cni.js';
 import { Netavark } from '../peers/netavark.js';
-import { connRate, tuneClientNs, type ConnRate } from './published-port.js';
+import { connRate, publishedPortIpv6, publishedVsDirect, tuneClientNs, type ConnRate, type Ipv6ConnRuns } from './published-port.js';
 
 export interface ScaleWindow {
   label: string;
@@ -54,6 +54,8 @@ export interface PublishedPortResult {
   published: { small: ConnRate[]; large: ConnRate[]; largeFresh: ConnRate[] };
   direct: { small: ConnRate[]; large: ConnRate[]; largeFresh: ConnRate[] };
   hostNsProcesses: { small: number; large: number };
+  /** With 1 port, over IPv6 (absent from results made before it existed). */
+  ipv6?: Ipv6ConnRuns;
   /** What the bench saw when the published port stopped answering (undefined when it worked). */
   diagnostics?: Record<string, string>;
 }
@@ -82,9 +84,15 @@ function windowsFor(samples: number[], target: number): ScaleWindow[] {
 }
 
 export async function scale(ctx: BenchContext): Promise<ScaleResult> {
+  // First, while the kernel is not yet busy dropping the crowd's namespaces.
+  ctx.log('§3 connections/s over IPv6 (dual-stack network, 1 published port)');
+  const ipv6: Ipv6ConnRuns = await publishedPortIpv6(ctx).catch((err: Error) => ({ published: [], direct: [], error: err.message }));
+  const perSecond = (runs: ConnRate[]) => runs.map((r) => r.perSecond).join(', ');
+  ctx.log(ipv6.error ? `§3 IPv6 failed: ${ipv6.error}` : `§3 IPv6: published ${perSecond(ipv6.published)} conn/s, direct ${perSecond(ipv6.direct)} conn/s`);
   const scope = new Scope('scale');
   try {
     const berthPart = await berthScale(ctx, scope);
+    if (berthPart.publishedPort) berthPart.publishedPort.ipv6 = ipv6;
     await scope.close();
     const peers: ScaleRun[] = [];
     for (const run of [netavarkScale, cniScale]) {
@@ -120,18 +128,8 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
   await berth.adopt(client.id, berth.placeholderPid());
   await tuneClientNs(clientInfo.netns);
 
-  const connMs = ctx.quick ? 1000 : 3000;
-  // Three runs: on this shared box one run in two can be off by 30 %; the median of three holds.
-  const repeats = ctx.quick ? 1 : 3;
-  const measureConns = async (serverIp: string, hostPort: number) => {
-    const published: ConnRate[] = [];
-    const direct: ConnRate[] = [];
-    for (let k = 0; k < repeats; k++) {
-      published.push(await connRate(lan.nsPath, lan.hostAddress, hostPort, connMs));
-      direct.push(await connRate(clientInfo.netns, serverIp, SERVER_PORT, connMs));
-    }
-    return { published, direct };
-  };
+  const measureConns = (serverIp: string, hostPort: number) =>
+    publishedVsDirect(ctx, { ns: lan.nsPath, host: lan.hostAddress, port: hostPort }, { ns: clientInfo.netns, host: serverIp, port: SERVER_PORT });
   ctx.log('§3 connections/s with 1 published port');
   const small = await measureConns(serverInfo.ip, SERVER_HOST_PORT);
   const processesSmall = berth.processesInHostNs();
@@ -211,15 +209,18 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
 }
 
 /**
- * A published port that answers nothing (or only errors) with N ports is a defect, not a slow
- * figure: the section fails, so `--smoke` catches it. Undefined when every server answered.
+ * A published port that answers nothing (or only errors) with N ports, or over IPv6, is a defect,
+ * not a slow figure: the section fails, so `--smoke` catches it. Undefined when every server answered.
  */
 export function publishedPortFailure(pp: PublishedPortResult | undefined): string | undefined {
   if (!pp) return undefined;
   const n = pp.otherPortsLarge + 1;
   const dead = (runs: ConnRate[]) => runs.length > 0 && runs.every((r) => r.count === 0);
   const which = [dead(pp.published.large) && "the bridge's oldest container", dead(pp.published.largeFresh) && 'the newest container'].filter(Boolean);
-  return which.length ? `with ${n}+ ports published, the published port of ${which.join(' and ')} answered no connection (see §3 diagnostics)` : undefined;
+  if (which.length) return `with ${n}+ ports published, the published port of ${which.join(' and ')} answered no connection (see §3 diagnostics)`;
+  if (pp.ipv6?.error) return `§3 over IPv6 failed: ${pp.ipv6.error}`;
+  if (pp.ipv6 && dead(pp.ipv6.published)) return 'the port published on a dual-stack network answered no connection over IPv6';
+  return undefined;
 }
 
 /**
