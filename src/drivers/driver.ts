@@ -23,6 +23,9 @@ export interface NetworkDraft {
   /** The subnet and gateway chosen for the network (IPAM runs before the driver plans). */
   subnet: string;
   gateway: string;
+  /** The IPv6 subnet and gateway of a dual-stack network (chosen before the driver plans, too). */
+  subnet6?: string;
+  gateway6?: string;
   /** `--aux-address` reservations, by name. */
   auxAddresses: Record<string, string>;
 }

@@ -6,6 +6,7 @@
 import { MAX_IFNAME, aliasPrefix } from '../constants.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { cidrContains, parseCidr, parseIpv4 } from '../ipam/ipv4.js';
+import { cidr6Contains, parseCidr6, parseIpv6 } from '../ipam/ipv6.js';
 import type { HostView } from '../kernel/ops.js';
 import type { EngineContext } from '../engine/context.js';
 import type { NetworkLink, NetworkRecord } from '../store/store.js';
@@ -74,7 +75,20 @@ export function hostAddresses(draft: NetworkDraft, view: HostView): Record<strin
     if (!cidrContains(subnet, parseIpv4(a.address)) || a.address === draft.gateway || Object.values(draft.auxAddresses).includes(a.address)) continue;
     out[`berth-host-${a.address}`] = a.address;
   }
+  if (draft.subnet6) {
+    const subnet6 = parseCidr6(draft.subnet6);
+    for (const a of view.addresses6 ?? []) {
+      if (!cidr6Contains(subnet6, parseIpv6(a.address)) || a.address === draft.gateway6) continue;
+      out[`berth-host-${a.address}`] = a.address;
+    }
+  }
   return out;
+}
+
+/** A LAN child's IPv6 side on a dual-stack network: its address, the LAN prefix's length, the router. */
+export function lanChild6(net: NetworkRecord, endpoint: EndpointRecord, gateway: boolean): { ip6?: { ip: string; prefix: number; gateway?: string } } {
+  if (!endpoint.ip6 || !net.subnet6) return {};
+  return { ip6: { ip: endpoint.ip6, prefix: parseCidr6(net.subnet6).prefix, ...(gateway && net.gateway6 && { gateway: net.gateway6 }) } };
 }
 
 export function vlanOf(net: NetworkRecord): { base: string; id: number } | undefined {

@@ -34,7 +34,7 @@ export function poolOf(net: NetworkRecord): PoolSpec {
     subnet: parseCidr(net.subnet!),
     gateway: parseIpv4(net.gateway!),
     ipRange: net.ipRange ? parseCidr(net.ipRange) : undefined,
-    reserved: new Map(Object.entries(net.auxAddresses).map(([name, ip]) => [parseIpv4(ip), name])),
+    reserved: new Map(Object.entries(net.auxAddresses).filter(([, ip]) => !ip.includes(':')).map(([name, ip]) => [parseIpv4(ip), name])),
   };
 }
 
@@ -62,7 +62,9 @@ function chooseAddress6(ctx: EngineContext, net: NetworkRecord, requested: strin
     return null;
   }
   const pool = validatePool6(parseCidr6(net.subnet6), parseIpv6(net.gateway6!), net.ipRange6 ? parseCidr6(net.ipRange6) : undefined);
-  const inUse = new Set(ctx.store.addresses6InUse(net.id).map((ip) => parseIpv6(ip)));
+  // Reserved addresses of either family sit in auxAddresses (a LAN host's own IPv6 address, say).
+  const reserved = Object.values(net.auxAddresses).filter((ip) => ip.includes(':'));
+  const inUse = new Set([...ctx.store.addresses6InUse(net.id), ...reserved].map((ip) => parseIpv6(ip)));
   if (requested === undefined) return formatIpv6(allocate6(pool, inUse, net.name));
   const ip = parseIpv6(requested, '--ip6 address');
   checkRequested6(pool, ip, inUse, net.name);

@@ -62,11 +62,19 @@ function taken6(ctx: EngineContext, view: HostView): { cidr: Cidr6; owner: strin
   return taken;
 }
 
-export function planIpv6(ctx: EngineContext, req: Ipv6Request, view: HostView): Ipv6Plan {
+/**
+ * `lan`: the network puts containers on an existing LAN (macvlan, ipvlan), so its IPv6 subnet is
+ * the LAN's prefix, which the user names and the host may well have an address and route in (as
+ * for IPv4, only other networks' subnets clash; the driver reserves the host's addresses).
+ */
+export function planIpv6(ctx: EngineContext, req: Ipv6Request, view: HostView, opts: { lan?: boolean; driver?: string } = {}): Ipv6Plan {
   if (!req.subnet6 && (req.gateway6 || req.ipRange6)) {
     throw invalid('an IPv6 --gateway or --ip-range needs an IPv6 --subnet: pass the subnet they belong to');
   }
-  const taken = taken6(ctx, view);
+  if (opts.lan && !req.subnet6) {
+    throw invalid(`a dual-stack ${opts.driver ?? 'LAN'} network needs the LAN's IPv6 prefix: pass --subnet V6CIDR (and --gateway for its router) besides --ipv6`);
+  }
+  const taken = taken6(ctx, view).filter((t) => !opts.lan || t.owner.startsWith('network'));
   let subnet: Cidr6;
   if (req.subnet6) {
     subnet = parseCidr6(req.subnet6);

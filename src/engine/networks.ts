@@ -26,7 +26,9 @@ import { getNetwork } from './lookup.js';
 import { planIpv6 } from './network-ipv6.js';
 
 /** Drivers whose networks may be dual stack (`--ipv6`); the others refuse it by name. */
-const IPV6_DRIVERS = new Set(['bridge']);
+const IPV6_DRIVERS = new Set(['bridge', 'ptp', 'macvlan', 'ipvlan']);
+/** Drivers that put containers on an existing LAN: its IPv6 prefix is the LAN's, given by the user. */
+const LAN_DRIVERS = new Set(['macvlan', 'ipvlan']);
 
 export interface CreateNetworkRequest {
   name: string;
@@ -114,7 +116,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   if (req.ipv6 && !IPV6_DRIVERS.has(driver.name)) {
     throw invalid(`--ipv6 is not supported by the ${driver.name} driver yet: berth's dual-stack networks are ${[...IPV6_DRIVERS].join(', ')}`);
   }
-  const ipv6 = req.ipv6 ? planIpv6(ctx, req, view) : {};
+  const ipv6 = req.ipv6 ? planIpv6(ctx, req, view, { lan: LAN_DRIVERS.has(driver.name) && !req.internal, driver: driver.name }) : {};
   const taken = takenSubnets(ctx, view);
   let subnet: Cidr;
   if (req.subnet) {
@@ -134,7 +136,11 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   const id = newId();
   const gateway = formatIpv4(pool.gateway);
   const auxAddresses = Object.fromEntries([...(pool.reserved ?? new Map<number, string>())].map(([ip, name]) => [name, formatIpv4(ip)]));
-  const plan = driver.plan(ctx, { id, name: req.name, internal: req.internal ?? false, options, subnet: subnet.text, gateway, auxAddresses }, view);
+  const plan = driver.plan(
+    ctx,
+    { id, name: req.name, internal: req.internal ?? false, options, subnet: subnet.text, gateway, ...(ipv6.subnet6 && { subnet6: ipv6.subnet6, gateway6: ipv6.gateway6! }), auxAddresses },
+    view,
+  );
   for (const name of Object.keys(plan.auxAddresses ?? {})) {
     if (auxAddresses[name] !== undefined) throw invalid(`aux-address name ${name} is berth's own on ${driver.name} networks: choose another name`);
   }

@@ -38,17 +38,20 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
       };
     }
   }
+  // Each family's reserved addresses go with its own IPAM config, as Docker shows them.
+  const auxOf = (v6: boolean) => Object.fromEntries(Object.entries(net.auxAddresses).filter(([, ip]) => ip.includes(':') === v6));
+  const withAux = (aux: Record<string, string>) => (Object.keys(aux).length > 0 ? { AuxiliaryAddresses: aux } : {});
   const config = net.subnet
     ? [
         {
           Subnet: net.subnet,
           Gateway: net.gateway ?? undefined,
           ...(net.ipRange ? { IPRange: net.ipRange } : {}),
-          ...(Object.keys(net.auxAddresses).length > 0 ? { AuxiliaryAddresses: net.auxAddresses } : {}),
+          ...withAux(auxOf(false)),
         },
       ]
     : [];
-  if (net.subnet6) config.push({ Subnet: net.subnet6, Gateway: net.gateway6 ?? undefined, ...(net.ipRange6 ? { IPRange: net.ipRange6 } : {}) });
+  if (net.subnet6) config.push({ Subnet: net.subnet6, Gateway: net.gateway6 ?? undefined, ...(net.ipRange6 ? { IPRange: net.ipRange6 } : {}), ...withAux(auxOf(true)) });
   return {
     Name: net.name,
     Id: net.id,

@@ -11,7 +11,7 @@ import { newIpvlan, newMacvlan, newVlan, type IpvlanFlag, type IpvlanMode, type 
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { createSandbox, deleteLink } from './ops.js';
 import { openNetns, withNetns } from './netns.js';
-import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
+import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
 const EOPNOTSUPP = 95;
 const NO_IPVLAN = 'this kernel has no ipvlan support (CONFIG_IPVLAN, module ipvlan): load the module (modprobe ipvlan), or use -d macvlan';
@@ -137,6 +137,8 @@ export interface LanChildSpec {
   broadcast: string;
   /** The LAN's router; a network with none (internal) gets no default route. */
   gateway?: string;
+  /** The IPv6 side on a dual-stack network: the address, the LAN prefix's length, its router. */
+  ip6?: { ip: string; prefix: number; gateway?: string };
   /** The default route goes straight out of the interface (ipvlan l3: the parent's host routes). */
   routeViaDevice?: boolean;
   defaultRoute: boolean;
@@ -184,19 +186,30 @@ function configureChild(spec: LanChildSpec): string | undefined {
   try {
     const child = linkByName(sock, spec.ifname);
     if (!child) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
-    disableIpv6(spec.ifname);
+    // Before it goes up: a runtime's namespace may have IPv6 on, and no child takes the LAN's RAs.
+    if (spec.ip6) enableIpv6(spec.ifname);
+    else disableIpv6(spec.ifname);
+    // Unsolicited neighbour advertisements on up, for IPv6 what arp_notify is for IPv4.
+    if (spec.ip6) fs.writeFileSync(`/proc/sys/net/ipv6/conf/${spec.ifname}/ndisc_notify`, '1');
     // A gratuitous ARP when the child comes up (its address set first): LAN hosts and the router
     // that cached the address for a container gone before would otherwise send to its old MAC.
     // (An ipvlan l3 child does no ARP; the setting is then moot.)
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${spec.ifname}/arp_notify`, '1');
     const steps = [nl.setAlias(child.index, spec.alias), nl.newAddress(child.index, spec.ip, spec.prefix, spec.broadcast), nl.setLinkUp({ index: child.index })];
     const labels = [`mark ${spec.ifname}`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`, `bring ${spec.ifname} up`];
-    if (spec.defaultRoute && spec.routeViaDevice) {
-      steps.push(nl.newRoute({ dst: '0.0.0.0', prefix: 0, oifIndex: child.index }));
-      labels.push(`add default route dev ${spec.ifname}`);
-    } else if (spec.defaultRoute && spec.gateway) {
-      steps.push(nl.newDefaultRoute(spec.gateway, child.index));
-      labels.push(`add default route via ${spec.gateway}`);
+    if (spec.ip6) {
+      steps.splice(2, 0, nl.newAddress(child.index, spec.ip6.ip, spec.ip6.prefix));
+      labels.splice(2, 0, `add ${spec.ip6.ip}/${spec.ip6.prefix} to ${spec.ifname}`);
+    }
+    const defaults = [{ any: '0.0.0.0', gateway: spec.gateway }, ...(spec.ip6 ? [{ any: '::', gateway: spec.ip6.gateway }] : [])];
+    for (const d of spec.defaultRoute ? defaults : []) {
+      if (spec.routeViaDevice) {
+        steps.push(nl.newRoute({ dst: d.any, prefix: 0, oifIndex: child.index }));
+        labels.push(`add default route (${d.any}) dev ${spec.ifname}`);
+      } else if (d.gateway) {
+        steps.push(nl.newDefaultRoute(d.gateway, child.index));
+        labels.push(`add default route via ${d.gateway}`);
+      }
     }
     sock.transact(steps, labels);
     return child.mac;

@@ -5,13 +5,14 @@
  * interface, and the subnet and the default route via the gateway, so containers reach each other
  * through the host's routing. The gateway also sits on an anchor of the network's own (a veth
  * pair), so it exists, and the network's resolver can listen on it, while no container runs.
+ * A dual-stack network does the same in IPv6, with /128s.
  */
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST } from './netlink/socket.js';
 import { createSandbox, deleteLink, writeSysctl } from './ops.js';
 import { openNetns, withNetns } from './netns.js';
-import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
+import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
 export interface PtpAnchorSpec {
   name: string;
@@ -19,6 +20,20 @@ export interface PtpAnchorSpec {
   /** berth's mark on the pair (`berth:<owner>:network:<id>`). */
   mark: string;
   gateway: string;
+  /** The IPv6 gateway of a dual-stack network. */
+  gateway6?: string;
+}
+
+/** IPv6 on (with the gateway's /128) or off on a host-side link of the network. */
+function hostSide6(sock: NetlinkSocket, link: nl.LinkInfo, gateway6: string | undefined): void {
+  if (!gateway6) {
+    disableIpv6(link.name);
+    return;
+  }
+  enableIpv6(link.name);
+  addAddress(sock, link.index, gateway6, 128, link.name);
+  // The host routes between its containers and out, as net.ipv4.ip_forward does for IPv4.
+  writeSysctl({ key: 'net/ipv6/conf/all/forwarding', value: '1' });
 }
 
 /** The network's anchor pair with the gateway on it (idempotent: the reconciler restores it). */
@@ -42,7 +57,7 @@ export function ensurePtpAnchor(spec: PtpAnchorSpec): { created: boolean } {
   const steps = [nl.setAlias(link.index, spec.mark), nl.setLinkUp({ index: link.index })];
   if (peer) steps.push(nl.setAlias(peer.index, spec.mark), nl.setLinkUp({ index: peer.index }));
   sock.transact(steps, steps.map((_, i) => `mark and bring up the anchor (${i})`));
-  disableIpv6(spec.name);
+  hostSide6(sock, link, spec.gateway6);
   addAddress(sock, link.index, spec.gateway, 32, spec.name);
   return { created };
 }
@@ -58,6 +73,8 @@ export interface PtpAttachSpec {
   subnet: string;
   subnetPrefix: number;
   gateway: string;
+  /** The IPv6 side on a dual-stack network: the container's address, the network's subnet and gateway. */
+  ip6?: { ip: string; subnet: string; prefix: number; gateway: string };
   mtu?: number;
   defaultRoute: boolean;
   createSandbox?: boolean;
@@ -81,11 +98,14 @@ export function attachPtp(spec: PtpAttachSpec): void {
   try {
     const hostEnd = linkByName(sock, spec.hostVeth);
     if (!hostEnd) throw new Error(`veth ${spec.hostVeth} did not appear`);
-    disableIpv6(spec.hostVeth);
+    hostSide6(sock, hostEnd, spec.ip6?.gateway);
     writeSysctl({ key: `net/ipv4/conf/${spec.hostVeth}/route_localnet`, value: '1' });
     sock.transact([nl.setAlias(hostEnd.index, spec.alias)], [`mark ${spec.hostVeth}`]);
     addAddress(sock, hostEnd.index, spec.gateway, 32, spec.hostVeth);
     sock.transact([nl.newRoute({ dst: spec.ip, prefix: 32, oifIndex: hostEnd.index, src: spec.gateway })], [`route ${spec.ip}/32 via ${spec.hostVeth}`]);
+    if (spec.ip6) {
+      sock.transact([nl.newRoute({ dst: spec.ip6.ip, prefix: 128, oifIndex: hostEnd.index, src: spec.ip6.gateway })], [`route ${spec.ip6.ip}/128 via ${spec.hostVeth}`]);
+    }
     const hostMac = hostEnd.mac;
     withNetns(spec.netnsPath, () => configureInside(spec, hostMac));
   } catch (err) {
@@ -99,22 +119,29 @@ function configureInside(spec: PtpAttachSpec, hostMac: string | undefined): void
   try {
     const peer = linkByName(sock, spec.ifname);
     if (!peer) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
-    disableIpv6(spec.ifname);
-    const steps = [
-      nl.setLinkUp({ index: peer.index }),
-      nl.newAddress(peer.index, spec.ip, 32),
-      nl.newRoute({ dst: spec.gateway, prefix: 32, oifIndex: peer.index, src: spec.ip }),
-      nl.newRoute({ dst: spec.subnet, prefix: spec.subnetPrefix, oifIndex: peer.index, gateway: spec.gateway, src: spec.ip }),
-    ];
-    const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/32 to ${spec.ifname}`, `route to the gateway ${spec.gateway}`, `route ${spec.subnet}/${spec.subnetPrefix} via the gateway`];
-    // The host end's MAC never changes while the pair lives: the container need not ARP for it.
-    if (hostMac) {
-      steps.push(nl.newNeighbour(peer.index, spec.gateway, hostMac));
-      labels.push(`neighbour ${spec.gateway} (the gateway) on ${spec.ifname}`);
-    }
-    if (spec.defaultRoute) {
-      steps.push(nl.newDefaultRoute(spec.gateway, peer.index));
-      labels.push(`add default route via ${spec.gateway}`);
+    // Before it goes up: a runtime's namespace may have IPv6 on, and no interface takes an RA.
+    if (spec.ip6) enableIpv6(spec.ifname);
+    else disableIpv6(spec.ifname);
+    const steps = [nl.setLinkUp({ index: peer.index })];
+    const labels = [`bring ${spec.ifname} up`];
+    const families = [{ ip: spec.ip, hostPrefix: 32, subnet: spec.subnet, prefix: spec.subnetPrefix, gateway: spec.gateway }];
+    if (spec.ip6) families.push({ ip: spec.ip6.ip, hostPrefix: 128, subnet: spec.ip6.subnet, prefix: spec.ip6.prefix, gateway: spec.ip6.gateway });
+    for (const f of families) {
+      steps.push(
+        nl.newAddress(peer.index, f.ip, f.hostPrefix),
+        nl.newRoute({ dst: f.gateway, prefix: f.hostPrefix, oifIndex: peer.index, src: f.ip }),
+        nl.newRoute({ dst: f.subnet, prefix: f.prefix, oifIndex: peer.index, gateway: f.gateway, src: f.ip }),
+      );
+      labels.push(`add ${f.ip}/${f.hostPrefix} to ${spec.ifname}`, `route to the gateway ${f.gateway}`, `route ${f.subnet}/${f.prefix} via the gateway`);
+      // The host end's MAC never changes while the pair lives: the container need not ARP for it.
+      if (hostMac) {
+        steps.push(nl.newNeighbour(peer.index, f.gateway, hostMac));
+        labels.push(`neighbour ${f.gateway} (the gateway) on ${spec.ifname}`);
+      }
+      if (spec.defaultRoute) {
+        steps.push(nl.newDefaultRoute(f.gateway, peer.index));
+        labels.push(`add default route via ${f.gateway}`);
+      }
     }
     sock.transact(steps, labels);
   } finally {
@@ -122,20 +149,28 @@ function configureInside(spec: PtpAttachSpec, hostMac: string | undefined): void
   }
 }
 
-/** Whether the host still routes to the container through its veth (the reconciler restores it). */
-export function ptpRouteMissing(spec: { hostVeth: string; ip: string }): boolean {
+/** Whether the host still routes to the container (each of its addresses) through its veth (the reconciler restores it). */
+export function ptpRouteMissing(spec: { hostVeth: string; ip: string; ip6?: string }): boolean {
   const sock = host();
   const veth = linkByName(sock, spec.hostVeth);
   if (!veth) return false;
-  const routes = sock.dump(nl.dumpRoutes(), 'list routes').map((m) => nl.parseRoute(m.body));
-  return !routes.some((r) => r !== undefined && r.dst === spec.ip && r.prefix === 32 && r.oif === veth.index);
+  const has = (family: nl.Family, ip: string, prefix: number) =>
+    sock
+      .dump(nl.dumpRoutes(family), 'list routes')
+      .map((m) => nl.parseRoute(m.body))
+      .some((r) => r !== undefined && r.dst === ip && r.prefix === prefix && r.oif === veth.index);
+  return !has(nl.FAMILY_INET, spec.ip, 32) || (spec.ip6 !== undefined && !has(nl.FAMILY_INET6, spec.ip6, 128));
 }
 
-/** Puts the host's /32 route to the container back. */
-export function restorePtpRoute(spec: { hostVeth: string; ip: string; gateway: string }): void {
+/** Puts the host's /32 (and /128) route to the container back. */
+export function restorePtpRoute(spec: { hostVeth: string; ip: string; gateway: string; ip6?: string; gateway6?: string }): void {
   const sock = host();
   const veth = linkByName(sock, spec.hostVeth);
   if (!veth) throw new Error(`cannot restore the route to ${spec.ip}: veth ${spec.hostVeth} is missing`);
   addAddress(sock, veth.index, spec.gateway, 32, spec.hostVeth);
   sock.transact([nl.newRoute({ dst: spec.ip, prefix: 32, oifIndex: veth.index, src: spec.gateway })], [`route ${spec.ip}/32 via ${spec.hostVeth}`]);
+  if (spec.ip6 && spec.gateway6) {
+    addAddress(sock, veth.index, spec.gateway6, 128, spec.hostVeth);
+    sock.transact([nl.newRoute({ dst: spec.ip6, prefix: 128, oifIndex: veth.index, src: spec.gateway6 })], [`route ${spec.ip6}/128 via ${spec.hostVeth}`]);
+  }
 }

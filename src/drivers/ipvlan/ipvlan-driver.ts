@@ -11,7 +11,7 @@ import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
 import { IPVLAN_FLAGS, IPVLAN_MODES, type IpvlanFlag, type IpvlanMode } from '../../kernel/netlink/sublinks.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { SANDBOX_DNS_ADDRESS, type NetworkDriver } from '../driver.js';
-import { OPT_PARENT, ensureParent, hostAddresses, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
+import { OPT_PARENT, ensureParent, hostAddresses, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId, lanChild6 } from '../lan-parent.js';
 import { networkMtu } from '../options.js';
 import { detachLater } from '../detach.js';
 
@@ -68,6 +68,7 @@ export const ipvlanDriver: NetworkDriver = {
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.internal || !l2 ? undefined : net.gateway!,
+      ...lanChild6(net, endpoint, l2 && !net.internal),
       routeViaDevice: !l2 && !net.internal,
       defaultRoute: spec.defaultRoute,
       mtu: networkMtu(net),

@@ -15,7 +15,7 @@ import type { NetworkRecord } from '../../store/store.js';
 import { SANDBOX_DNS_ADDRESS, type NetworkDraft, type NetworkDriver, type NetworkPlan } from '../driver.js';
 import { checkBoolOption, linkOf, networkMtu } from '../options.js';
 import { detachLater } from '../detach.js';
-import { OPT_PARENT, ensureParent, hostAddresses, networkMark, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
+import { OPT_PARENT, ensureParent, hostAddresses, lanChild6, networkMark, parentLinks, parentOf, removeOwnLinks, restoreChildren, shortId } from '../lan-parent.js';
 
 export const OPT_MACVLAN_MODE = 'macvlan_mode';
 /** berth's own: the host reaches its macvlan containers through a shim (off by default, as in Docker). */
@@ -63,6 +63,7 @@ export const macvlanDriver: NetworkDriver = {
     const access = draft.options[OPT_HOST_ACCESS] === 'true';
     if (access && mode !== 'bridge') throw invalid(`-o ${OPT_HOST_ACCESS}=true needs macvlan_mode bridge: in ${mode} mode the host's shim cannot reach the containers`);
     if (access && draft.internal) throw invalid(`an --internal network keeps the host out: drop -o ${OPT_HOST_ACCESS}=true`);
+    if (access && draft.subnet6) throw invalid(`-o ${OPT_HOST_ACCESS}=true is IPv4-only for now: drop it, or --ipv6 (the host's shim has no IPv6 address yet)`);
     const links = parentLinks(ctx, draft, view, 'macvlan');
     checkParentFree(ctx, links[0]!.name, mode as MacvlanMode);
     const auxAddresses = hostAddresses(draft, view);
@@ -110,6 +111,7 @@ export const macvlanDriver: NetworkDriver = {
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.internal ? undefined : net.gateway!,
+      ...lanChild6(net, endpoint, !net.internal),
       defaultRoute: spec.defaultRoute,
       mtu: networkMtu(net),
       createSandbox: spec.createSandbox,

@@ -8,6 +8,7 @@
 import { MAX_IFNAME, OPT_ICC, OPT_MASQUERADE, aliasPrefix } from '../../constants.js';
 import { conflict } from '../../errors.js';
 import { parseCidr, formatIpv4 } from '../../ipam/ipv4.js';
+import { formatIpv6, parseCidr6 } from '../../ipam/ipv6.js';
 import type { NetworkRecord } from '../../store/store.js';
 import type { NetworkDriver } from '../driver.js';
 import { networkMark, removeOwnLinks } from '../lan-parent.js';
@@ -44,7 +45,7 @@ export const ptpDriver: NetworkDriver = {
   },
 
   async ensure(ctx, net) {
-    const { created } = await ctx.kernel.call('ensurePtpAnchor', { name: linkOf(net, 'anchor')!, peer: linkOf(net, 'anchor-peer')!, mark: networkMark(ctx, net), gateway: net.gateway! });
+    const { created } = await ctx.kernel.call('ensurePtpAnchor', { name: linkOf(net, 'anchor')!, peer: linkOf(net, 'anchor-peer')!, mark: networkMark(ctx, net), gateway: net.gateway!, gateway6: net.gateway6 ?? undefined });
     return created;
   },
 
@@ -69,6 +70,7 @@ export const ptpDriver: NetworkDriver = {
       subnet: formatIpv4(subnet.network),
       subnetPrefix: subnet.prefix,
       gateway: net.gateway!,
+      ...(endpoint.ip6 && net.subnet6 && { ip6: ip6Side(net, endpoint.ip6) }),
       mtu: networkMtu(net),
       defaultRoute: spec.defaultRoute,
       createSandbox: spec.createSandbox,
@@ -86,6 +88,7 @@ export const ptpDriver: NetworkDriver = {
       bridge: hostEnds(net),
       subnet: net.subnet!,
       gateway: net.gateway!,
+      ...(net.subnet6 && { subnet6: net.subnet6 }),
       internal: net.internal,
       icc: net.options[OPT_ICC] !== 'false',
       masquerade: net.options[OPT_MASQUERADE] !== 'false',
@@ -100,9 +103,15 @@ export const ptpDriver: NetworkDriver = {
     // A host route someone deleted: the container is unreachable without it.
     for (const e of endpoints) {
       if (!e.hostLink) continue;
-      if (!(await ctx.kernel.call('ptpRouteMissing', { hostVeth: e.hostLink, ip: e.ip }))) continue;
-      await ctx.kernel.call('restorePtpRoute', { hostVeth: e.hostLink, ip: e.ip, gateway: net.gateway! });
+      const ip6 = e.ip6 && net.gateway6 ? { ip6: e.ip6, gateway6: net.gateway6 } : {};
+      if (!(await ctx.kernel.call('ptpRouteMissing', { hostVeth: e.hostLink, ip: e.ip, ...ip6 }))) continue;
+      await ctx.kernel.call('restorePtpRoute', { hostVeth: e.hostLink, ip: e.ip, gateway: net.gateway!, ...ip6 });
       report.reattached.push(e.hostLink);
     }
   },
 };
+
+function ip6Side(net: NetworkRecord, ip: string) {
+  const subnet = parseCidr6(net.subnet6!);
+  return { ip, subnet: formatIpv6(subnet.network), prefix: subnet.prefix, gateway: net.gateway6! };
+}
