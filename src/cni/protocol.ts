@@ -135,6 +135,8 @@ export interface Attachment {
   ip: string;
   prefix: number;
   gateway: string;
+  /** The IPv6 side, on a dual-stack network: the same interface's second address. */
+  ip6?: { address: string; prefix: number; gateway: string };
   dns: { nameservers: string[]; search?: string[]; options?: string[] };
 }
 
@@ -148,12 +150,13 @@ interface ResultIp {
   address: string;
   gateway?: string;
   interface?: number;
-  version?: '4';
+  version?: '4' | '6';
 }
 
 /**
  * The ADD result. A prevResult from earlier plugins in the chain is kept and ours appended, so
- * interface indexes in `ips` point into the merged `interfaces` list.
+ * interface indexes in `ips` point into the merged `interfaces` list. A dual-stack attachment has
+ * one `ips` entry and one default route per family, both on the sandbox interface.
  */
 export function buildResult(version: string, a: Attachment, prev?: Record<string, unknown>) {
   const interfaces = [...((prev?.interfaces as ResultInterface[] | undefined) ?? [])];
@@ -161,10 +164,15 @@ export function buildResult(version: string, a: Attachment, prev?: Record<string
   const routes = [...((prev?.routes as unknown[] | undefined) ?? [])];
   if (a.hostLink) interfaces.push({ name: a.hostLink, ...(a.hostMac ? { mac: a.hostMac } : {}) });
   interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.netns });
-  const ip: ResultIp = { address: `${a.ip}/${a.prefix}`, gateway: a.gateway, interface: interfaces.length - 1 };
-  if (version === '0.4.0') ip.version = '4';
-  ips.push(ip);
-  routes.push({ dst: '0.0.0.0/0', gw: a.gateway });
+  const sides = [
+    { family: '4' as const, address: `${a.ip}/${a.prefix}`, gateway: a.gateway, dst: '0.0.0.0/0' },
+    ...(a.ip6 ? [{ family: '6' as const, address: `${a.ip6.address}/${a.ip6.prefix}`, gateway: a.ip6.gateway, dst: '::/0' }] : []),
+  ];
+  for (const side of sides) {
+    // 0.4.0 results name each address's family; 1.0.0 dropped the field.
+    ips.push({ address: side.address, gateway: side.gateway, interface: interfaces.length - 1, ...(version === '0.4.0' && { version: side.family }) });
+    routes.push({ dst: side.dst, gw: side.gateway });
+  }
   const prevDns = (prev?.dns as Record<string, unknown> | undefined) ?? {};
   return { cniVersion: version, interfaces, ips, routes, dns: { ...prevDns, ...a.dns } };
 }

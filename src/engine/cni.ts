@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { NAME_PATTERN } from '../constants.js';
 import { isBerthError } from '../errors.js';
 import { parseCidr } from '../ipam/ipv4.js';
+import { cidr6Contains, formatIpv6, isIpv6Text, parseCidr6, parseIpv6 } from '../ipam/ipv6.js';
 import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { CniCode, CniError, portRequests, type Attachment, type CniEnv, type PluginConfig } from '../cni/protocol.js';
 import { hasDriver } from './networks.js';
@@ -50,7 +51,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
     const net = networkOf(ctx, config);
     if (!fs.existsSync(env.netns)) throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS ${env.netns} does not exist: pass the path of the container's network namespace`);
     const rc = config.runtimeConfig ?? {};
-    const requestedIp = requestedAddress(rc.ips ?? [], net);
+    const requested = requestedAddresses(rc.ips ?? [], net);
     const dns = rc.dns ?? {};
     checkDnsServers(dns.servers ?? []);
     checkDnsSearch(dns.searches ?? []);
@@ -67,7 +68,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
     }
     try {
       const before = netState(ctx, container.id);
-      const endpoint = await joinNetwork(ctx, container, net, { ip: requestedIp, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
+      const endpoint = await joinNetwork(ctx, container, net, { ...requested, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
       let ports: PortRecord[] = [];
       try {
         const requests = portRequests(config);
@@ -93,6 +94,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         ip: endpoint.ip,
         prefix: parseCidr(net.subnet!).prefix,
         gateway: net.gateway!,
+        ...(endpoint.ip6 && net.subnet6 && { ip6: { address: endpoint.ip6, prefix: parseCidr6(net.subnet6).prefix, gateway: net.gateway6! } }),
         // The network's resolver, where its driver gives it one (not on macvlan without the host shim).
         dns: { nameservers: resolver ? [resolver] : [], ...(dns.searches?.length ? { search: dns.searches } : {}), ...(dns.options?.length ? { options: dns.options } : {}) },
       };
@@ -106,18 +108,44 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
 }
 
 /**
- * The `ips` capability: at most one IPv4 address for the interface, inside the network's subnet
- * (joinNetwork checks it is free and in range); its prefix, when given, must be the subnet's.
+ * The `ips` capability: at most one address per family for the interface. Each must lie in the
+ * network's subnet of its family and, when given with a prefix, have the subnet's prefix
+ * (joinNetwork then checks it is free and in range).
  */
-function requestedAddress(ips: readonly string[], net: NetworkRecord): string | undefined {
-  if (ips.length === 0) return undefined;
-  if (ips.length > 1) throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips asks for ${ips.length} addresses (${ips.join(', ')}): berth gives an interface one IPv4 address`);
-  const [ip, prefix] = ips[0]!.split('/');
-  const subnet = parseCidr(net.subnet!);
-  if (prefix !== undefined && Number(prefix) !== subnet.prefix) {
-    throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${ips[0]}: the prefix must be the network's (/${subnet.prefix} on ${net.name}, ${net.subnet})`);
+function requestedAddresses(ips: readonly string[], net: NetworkRecord): { ip?: string; ip6?: string } {
+  const split = ips.map((text) => {
+    const [ip, prefix] = text.split('/') as [string, string | undefined];
+    return { text, ip, prefix, v6: isIpv6Text(ip) };
+  });
+  const v4 = split.filter((a) => !a.v6);
+  const v6 = split.filter((a) => a.v6);
+  if (v4.length > 1 || v6.length > 1) {
+    throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips asks for ${ips.join(', ')}: berth gives an interface at most one IPv4 and one IPv6 address`);
   }
-  return ip;
+  const out: { ip?: string; ip6?: string } = {};
+  if (v4[0]) {
+    const subnet = parseCidr(net.subnet!);
+    if (v4[0].prefix !== undefined && Number(v4[0].prefix) !== subnet.prefix) {
+      throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${v4[0].text}: the prefix must be the network's (/${subnet.prefix} on ${net.name}, ${net.subnet})`);
+    }
+    out.ip = v4[0].ip;
+  }
+  if (v6[0]) {
+    const { text, ip, prefix } = v6[0];
+    if (!net.subnet6) {
+      throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${text}: network ${net.name} has no IPv6: drop the IPv6 address from runtimeConfig.ips, or attach to a dual-stack network (\`berth network create --ipv6 --subnet CIDR --subnet IPV6-CIDR NAME\`)`);
+    }
+    const subnet = parseCidr6(net.subnet6);
+    if (prefix !== undefined && Number(prefix) !== subnet.prefix) {
+      throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${text}: the prefix must be the network's (/${subnet.prefix} on ${net.name}, ${net.subnet6})`);
+    }
+    const address = parseIpv6(ip, 'runtimeConfig.ips address');
+    if (!cidr6Contains(subnet, address)) {
+      throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${text}: it is outside network ${net.name}'s IPv6 subnet ${net.subnet6}`);
+    }
+    out.ip6 = formatIpv6(address);
+  }
+  return out;
 }
 
 function insertCniContainer(ctx: EngineContext, name: string, env: CniEnv, config: PluginConfig, net: NetworkRecord): ContainerRecord {
@@ -175,14 +203,14 @@ export async function cniDel(ctx: EngineContext, env: CniEnv): Promise<void> {
   }
 }
 
-/** Verifies the interface, address and default route are as ADD left them. */
+/** Verifies the interface, its addresses and default routes (each family it has) are as ADD left them. */
 export async function cniCheck(ctx: EngineContext, env: CniEnv, config: PluginConfig): Promise<void> {
   const net = networkOf(ctx, config);
   const c = ctx.store.containerByName(cniContainerName(env.containerId));
   const endpoint = c && ctx.store.endpointsOfContainer(c.id).find((e) => e.ifname === env.ifname && e.networkId === net.id);
   if (!c || !endpoint) throw new CniError(CniCode.unknownContainer, `container ${env.containerId} has no interface ${env.ifname} on network ${net.name}`);
   if (!fs.existsSync(env.netns)) throw new CniError(CniCode.invalidEnvironment, `CNI_NETNS ${env.netns} does not exist`);
-  const view = await ctx.kernel.call('inspect', { netnsPath: env.netns });
+  const view = await ctx.kernel.call('inspect', { netnsPath: env.netns, ipv6: !!endpoint.ip6 });
   const link = view.links.find((l) => l.name === env.ifname);
   const fail = (what: string) => new CniError(100, `CHECK failed for ${env.containerId}/${env.ifname}: ${what}`);
   if (!link) throw fail(`interface ${env.ifname} is missing`);
@@ -195,6 +223,14 @@ export async function cniCheck(ctx: EngineContext, env: CniEnv, config: PluginCo
   const isFirst = ctx.store.endpointsOfContainer(c.id)[0]?.id === endpoint.id;
   if (isFirst && !view.routes.some((r) => r.prefix === 0 && r.gateway === net.gateway && r.oif === link.index)) {
     throw fail(`default route via ${net.gateway} is missing`);
+  }
+  if (!endpoint.ip6 || !net.subnet6) return;
+  const prefix6 = parseCidr6(net.subnet6).prefix;
+  if (!view.addresses6!.some((a) => a.index === link.index && a.address === endpoint.ip6 && a.prefix === prefix6)) {
+    throw fail(`IPv6 address ${endpoint.ip6}/${prefix6} is missing`);
+  }
+  if (isFirst && !view.routes6!.some((r) => r.prefix === 0 && r.gateway === net.gateway6 && r.oif === link.index)) {
+    throw fail(`IPv6 default route via ${net.gateway6} is missing`);
   }
 }
 

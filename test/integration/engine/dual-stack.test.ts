@@ -166,7 +166,7 @@ describe('dual-stack bridge networks', () => {
     await refuse(['network', 'create', '--ipv6', '--subnet', 'fd61::/64', '--gateway', 'fd62::1', 'x'], /gateway must be inside fd61::\/64/);
     await refuse(['network', 'create', '--ipv6', '--subnet', 'fd61::zz/64', 'x'], /not an IPv6 CIDR/);
     await refuse(['network', 'create', '--subnet', 'fd61::/64', 'x'], /needs --ipv6/);
-    await refuse(['network', 'create', '--ipv6', '-d', 'macvlan', 'x'], /--ipv6 is not supported by the macvlan driver yet/);
+    await refuse(['network', 'create', '--ipv6', '-d', 'macvlan', '-o', 'parent=lo', 'x'], /needs the LAN's IPv6 prefix: pass --subnet V6CIDR/);
     await refuse(['network', 'create', '--ipv6', '--ipv4', 'false', 'x'], /IPv6-only network\) is not supported yet/);
     assert.equal((await sb.berthOk('network', 'ls', '-q')).split('\n').length, before, 'no network was made');
     await sb.berthOk('network', 'create', 'v4only');
