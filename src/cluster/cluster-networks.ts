@@ -5,7 +5,9 @@
  * networks were read, so two hosts cannot both pass the overlap check with clashing subnets.
  */
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
-import { cidrsOverlap, parseCidr } from '../ipam/ipv4.js';
+import { cidrContains, cidrsOverlap, parseCidr } from '../ipam/ipv4.js';
+import { cidrs6Overlap, formatIpv6, parseCidr6, parseIpv6, pickSubnet6, ulaPrefixOf, type Cidr6 } from '../ipam/ipv6.js';
+import { newId } from '../engine/ids.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { ClusterAgent, ClusterNetwork } from './agent.js';
 import * as K from './keys.js';
@@ -24,6 +26,10 @@ export interface PublishRequest {
   userSubnet: boolean;
   /** Picks a subnet clear of `taken` (when the user gave none). */
   pickSubnet: (taken: string[]) => { subnet: string; gateway: string };
+  /** True when the user gave an IPv6 --subnet; otherwise a dual-stack record's is re-picked from the cluster's ULA /48. */
+  userSubnet6?: boolean;
+  /** IPv6 subnets this host's addresses and routes already use (the cluster pick avoids them too). */
+  hostTaken6?: Cidr6[];
 }
 
 /** Writes a new cluster network; returns it as stored (subnet and VNI chosen). */
@@ -39,6 +45,7 @@ export async function publishNetwork(agent: ClusterAgent, req: PublishRequest): 
       if (req.userSubnet) throw forbidden(`Pool overlaps with other one on this address space: ${record.subnet} overlaps cluster network ${clash.name} (${clash.subnet})`);
       Object.assign(record, req.pickSubnet(taken));
     }
+    if (record.subnet6) await placeSubnet6(agent, req, record, others);
     const vnis = new Set(others.map((n) => Number(n.options[OPT_VXLAN_ID])));
     const asked = record.options[OPT_VXLAN_ID];
     if (asked !== undefined) {
@@ -64,6 +71,38 @@ export async function publishNetwork(agent: ClusterAgent, req: PublishRequest): 
     }
   }
   throw new BerthError('unavailable', `could not create network ${req.record.name}: other hosts kept creating networks at the same time (${ATTEMPTS} attempts); try again`);
+}
+
+/**
+ * The IPv6 side of a cluster network: the user's subnet must not overlap another cluster
+ * network's; without one, the first free /64 of the cluster's ULA /48 (every host picks from the
+ * same prefix, so one cluster network has one IPv6 subnet everywhere). A user's IPv6 gateway must
+ * not be an address a container would get (prefix + an IPv4 address of the subnet).
+ */
+async function placeSubnet6(agent: ClusterAgent, req: PublishRequest, record: NetworkRecord, others: NetworkRecord[]): Promise<void> {
+  const theirs = others.filter((n) => n.subnet6).map((n) => ({ name: n.name, cidr: parseCidr6(n.subnet6!) }));
+  if (req.userSubnet6) {
+    const mine = parseCidr6(record.subnet6!);
+    const clash = theirs.find((t) => cidrs6Overlap(t.cidr, mine));
+    if (clash) throw forbidden(`Pool overlaps with other one on this address space: ${record.subnet6} overlaps cluster network ${clash.name} (${clash.cidr.text})`);
+  } else {
+    const picked = pickSubnet6(ulaPrefixOf(await clusterId(agent)), [...theirs.map((t) => t.cidr), ...(req.hostTaken6 ?? [])]);
+    record.subnet6 = picked.text;
+    record.gateway6 = formatIpv6(picked.network + 1n);
+  }
+  const low = Number(parseIpv6(record.gateway6!) & 0xffffffffn);
+  if (cidrContains(parseCidr(record.subnet!), low)) {
+    throw invalid(`IPv6 gateway ${record.gateway6} ends in an IPv4 address of ${record.subnet}: on cluster networks a container's IPv6 address is the IPv6 prefix + its IPv4 address, so choose a gateway outside those (the default is ::1)`);
+  }
+}
+
+/** The cluster's random id, made by the first host that needs it (one CAS; the loser reads the winner's). */
+async function clusterId(agent: ClusterAgent): Promise<string> {
+  const have = await agent.etcd.get(K.CLUSTER_ID);
+  if (have) return have.value;
+  const id = newId();
+  const txn = await agent.etcd.txn([{ key: K.CLUSTER_ID, target: 'CREATE', value: 0 }], [{ put: { key: K.CLUSTER_ID, value: id } }], [{ get: { key: K.CLUSTER_ID } }]);
+  return txn.succeeded ? id : txn.ranges[0]![0]!.value;
 }
 
 /**

@@ -8,6 +8,7 @@
  *   /berth/v1/ipam/<networkId>/<ip>          an address held (on its host's lease)
  *   /berth/v1/endpoints/<networkId>/<epId>   an endpoint, announced to the peers (on its host's lease)
  *   /berth/v1/tunnels/<ip>                   a host's WireGuard tunnel address (on its lease)
+ *   /berth/v1/cluster-id                     a random id made once: seeds the cluster's IPv6 ULA /48
  *
  * Addresses and endpoints ride on their host's lease: when a host is gone for longer than the
  * lease's TTL, etcd deletes them and every peer sees the deletes.
@@ -19,6 +20,8 @@ export const NETWORKS_GUARD = `${ROOT}guard/networks`;
 export const IPAM = `${ROOT}ipam/`;
 export const ENDPOINTS = `${ROOT}endpoints/`;
 export const TUNNELS = `${ROOT}tunnels/`;
+/** A random id made once per cluster: it seeds the cluster's ULA /48 for IPv6 overlay subnets. */
+export const CLUSTER_ID = `${ROOT}cluster-id`;
 export const tunnelKey = (ip: string) => `${TUNNELS}${ip}`;
 
 export const hostKey = (hostId: string) => `${HOSTS}${hostId}`;
@@ -53,6 +56,8 @@ export interface AnnouncedEndpoint {
   name: string;
   aliases: string[];
   ip: string;
+  /** The IPv6 address on a dual-stack network. */
+  ip6?: string;
   mac: string;
   hostId: string;
   /** The host's underlay address: where VXLAN frames for this endpoint go. */

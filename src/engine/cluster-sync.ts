@@ -40,7 +40,7 @@ export function clusterSink(ctx: EngineContext, exclusive: <T>(fn: () => Promise
           await ctx.kernel.call('programRemotes', {
             vxlan,
             add: remotesFor(ctx, net, added),
-            remove: removed.filter((r) => !added.some((a) => a.mac === r.mac)).map(({ mac, ip }) => ({ mac, ip })),
+            remove: removed.filter((r) => !added.some((a) => a.mac === r.mac)).map(({ mac, ip, ip6 }) => ({ mac, ip, ...(ip6 && { ip6 }) })),
           });
         } catch (err) {
           // The device is not made yet: ensure() programs every remote from the cache when it is.

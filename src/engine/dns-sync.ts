@@ -87,7 +87,7 @@ export class DnsSync {
     for (const e of this.ctx.cluster.remoteEndpointsOf(networkId)) {
       const key = `remote/${e.id}`;
       now.add(key);
-      this.directory.upsertRecord(networkId, key, { ip: e.ip, names: [...new Set([`${e.name}.${net.name}`, e.name, shortId(e.containerId), ...e.aliases])], weakNames: [], upstreams: [] });
+      this.directory.upsertRecord(networkId, key, { ip: e.ip, ...(e.ip6 && { ip6: e.ip6 }), names: [...new Set([`${e.name}.${net.name}`, e.name, shortId(e.containerId), ...e.aliases])], weakNames: [], upstreams: [] });
     }
     for (const key of had) if (!now.has(key)) this.directory.removeRecord(networkId, key);
     this.remotes.set(networkId, now);

@@ -94,7 +94,10 @@ export async function joinNetwork(
   const id = newId();
   const cluster = isClusterScoped(net) ? ctx.cluster : undefined;
   if (isClusterScoped(net) && !cluster) throw invalid(`network ${net.name} is a cluster network and this daemon has no cluster store: start it with --cluster-store`);
-  const ip6 = chooseAddress6(ctx, net, req.ip6);
+  if (cluster && req.ip6 !== undefined) {
+    throw invalid(`--ip6 ${req.ip6}: on cluster network ${net.name} a container's IPv6 address follows its IPv4 address (the IPv6 subnet's prefix + the IPv4 address, unique cluster-wide with it): pin it with --ip`);
+  }
+  const ip6 = cluster ? null : chooseAddress6(ctx, net, req.ip6);
   const ip = cluster ? await claimClusterAddress(ctx, net, id, req.ip) : chooseAddress(ctx, net, req.ip);
   const release = () => (cluster ? releaseAddress(cluster, net.id, ip).catch((err) => ctx.log.warn('could not free a cluster address', { ip, error: String(err) })) : undefined);
   const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
@@ -109,7 +112,7 @@ export async function joinNetwork(
     networkId: net.id,
     ifname,
     ip,
-    ip6,
+    ip6: cluster ? clusterAddress6(net, ip) : ip6,
     mac,
     aliases: req.aliases,
     hostLink: driver.hostLinkOf(net, id),
@@ -160,6 +163,16 @@ async function claimClusterAddress(ctx: EngineContext, net: NetworkRecord, endpo
   return claimAddress(ctx.cluster!, net, endpointId, requested === undefined ? undefined : parseIpv4(requested, 'IP address'), inUse);
 }
 
+/**
+ * A cluster endpoint's IPv6 address: the IPv6 subnet's prefix with the IPv4 address as its low 32
+ * bits. The IPv4 address is held cluster-wide by one CAS, so the IPv6 one is unique with it at no
+ * second round trip to etcd (the subnet is /96 or wider, and the gateway ::1 is never an IPv4 address).
+ */
+export function clusterAddress6(net: NetworkRecord, ip: string): string | null {
+  if (!net.subnet6) return null;
+  return formatIpv6(parseCidr6(net.subnet6).network | BigInt(parseIpv4(ip)));
+}
+
 /** What peers learn about a local endpoint of a cluster network. */
 export function announcementOf(cluster: ClusterAgent, container: ContainerRecord, e: EndpointRecord): AnnouncedEndpoint {
   return {
@@ -169,6 +182,7 @@ export function announcementOf(cluster: ClusterAgent, container: ContainerRecord
     name: container.name,
     aliases: e.aliases,
     ip: e.ip,
+    ...(e.ip6 && { ip6: e.ip6 }),
     mac: e.mac,
     hostId: cluster.hostId,
     vtep: cluster.underlay.address,

@@ -42,11 +42,14 @@ export function hostId(ctx: EngineContext): string {
 }
 
 /** IPv6 subnets already spoken for: other networks' and the host's global addresses and routes. */
-function taken6(ctx: EngineContext, view: HostView): { cidr: Cidr6; owner: string }[] {
+export function taken6(ctx: EngineContext, view: HostView): { cidr: Cidr6; owner: string }[] {
   const taken = ctx.store
     .networks()
     .filter((n) => n.subnet6)
     .map((n) => ({ cidr: parseCidr6(n.subnet6!), owner: `network ${n.name}` }));
+  for (const c of ctx.cluster?.allNetworks() ?? []) {
+    if (c.record.subnet6 && !ctx.store.network(c.record.id)) taken.push({ cidr: parseCidr6(c.record.subnet6), owner: `network ${c.record.name}` });
+  }
   const ownLinks = new Set(ctx.store.networks().flatMap((n) => n.links.filter((l) => l.owned).map((l) => l.name)));
   const ownIndexes = new Set(view.links.filter((l) => ownLinks.has(l.name)).map((l) => l.index));
   for (const a of view.addresses6 ?? []) {
@@ -67,10 +70,22 @@ function taken6(ctx: EngineContext, view: HostView): { cidr: Cidr6; owner: strin
  * the LAN's prefix, which the user names and the host may well have an address and route in (as
  * for IPv4, only other networks' subnets clash; the driver reserves the host's addresses).
  */
-export function planIpv6(ctx: EngineContext, req: Ipv6Request, view: HostView, opts: { lan?: boolean; driver?: string } = {}): Ipv6Plan {
+/**
+ * On cluster networks a container's IPv6 address is the subnet's prefix + its IPv4 address (see
+ * clusterAddress6): the subnet needs 32 bits of host part, and an IPv6 range has no meaning.
+ */
+function checkClusterIpv6(req: Ipv6Request): void {
+  if (req.ipRange6) throw invalid(`an IPv6 --ip-range is not supported on cluster networks: a container's IPv6 address follows its IPv4 address, so narrow the IPv4 --ip-range instead`);
+  if (req.subnet6 && parseCidr6(req.subnet6).prefix > 96) {
+    throw invalid(`IPv6 subnet ${req.subnet6} is too small for a cluster network: a container's IPv6 address carries its IPv4 address in the low 32 bits, so use a /96 or wider (a /64, say)`);
+  }
+}
+
+export function planIpv6(ctx: EngineContext, req: Ipv6Request, view: HostView, opts: { lan?: boolean; cluster?: boolean; driver?: string } = {}): Ipv6Plan {
   if (!req.subnet6 && (req.gateway6 || req.ipRange6)) {
     throw invalid('an IPv6 --gateway or --ip-range needs an IPv6 --subnet: pass the subnet they belong to');
   }
+  if (opts.cluster) checkClusterIpv6(req);
   if (opts.lan && !req.subnet6) {
     throw invalid(`a dual-stack ${opts.driver ?? 'LAN'} network needs the LAN's IPv6 prefix: pass --subnet V6CIDR (and --gateway for its router) besides --ipv6`);
   }

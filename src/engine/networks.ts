@@ -23,10 +23,11 @@ import type { NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { newId } from './ids.js';
 import { getNetwork } from './lookup.js';
-import { planIpv6 } from './network-ipv6.js';
+import { planIpv6, taken6 } from './network-ipv6.js';
+import { cidrs6Overlap, parseCidr6 } from '../ipam/ipv6.js';
 
 /** Drivers whose networks may be dual stack (`--ipv6`); the others refuse it by name. */
-const IPV6_DRIVERS = new Set(['bridge', 'ptp', 'macvlan', 'ipvlan']);
+const IPV6_DRIVERS = new Set(['bridge', 'ptp', 'macvlan', 'ipvlan', 'overlay']);
 /** Drivers that put containers on an existing LAN: its IPv6 prefix is the LAN's, given by the user. */
 const LAN_DRIVERS = new Set(['macvlan', 'ipvlan']);
 
@@ -116,7 +117,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   if (req.ipv6 && !IPV6_DRIVERS.has(driver.name)) {
     throw invalid(`--ipv6 is not supported by the ${driver.name} driver yet: berth's dual-stack networks are ${[...IPV6_DRIVERS].join(', ')}`);
   }
-  const ipv6 = req.ipv6 ? planIpv6(ctx, req, view, { lan: LAN_DRIVERS.has(driver.name) && !req.internal, driver: driver.name }) : {};
+  const ipv6 = req.ipv6 ? planIpv6(ctx, req, view, { lan: LAN_DRIVERS.has(driver.name) && !req.internal, cluster: global, driver: driver.name }) : {};
   const taken = takenSubnets(ctx, view);
   let subnet: Cidr;
   if (req.subnet) {
@@ -165,6 +166,8 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     const published = await publishNetwork(ctx.cluster!, {
       record,
       userSubnet: Boolean(req.subnet),
+      userSubnet6: Boolean(req.subnet6),
+      hostTaken6: req.ipv6 ? taken6(ctx, view).map((t) => t.cidr) : [],
       pickSubnet: (clusterTaken) => {
         const s = pickDefaultSubnet([...taken.map((t) => t.cidr), ...clusterTaken.map((c) => parseCidr(c))]);
         return { subnet: s.text, gateway: formatIpv4(firstHost(s)) };
@@ -235,10 +238,16 @@ export async function mirrorNetwork(ctx: EngineContext, record: NetworkRecord): 
   const byName = ctx.store.networkByName(record.name);
   const subnet = parseCidr(record.subnet!);
   const overlap = ctx.store.networks().find((n) => n.subnet && cidrsOverlap(parseCidr(n.subnet), subnet));
-  if (byName || overlap) {
+  const subnet6 = record.subnet6 ? parseCidr6(record.subnet6) : undefined;
+  const overlap6 = subnet6 && ctx.store.networks().find((n) => n.subnet6 && cidrs6Overlap(parseCidr6(n.subnet6), subnet6));
+  if (byName || overlap || overlap6) {
     ctx.log.error('cluster network cannot exist on this host', {
       network: record.name,
-      reason: byName ? `a local network is named ${record.name}` : `its subnet ${record.subnet} overlaps local network ${overlap!.name} (${overlap!.subnet})`,
+      reason: byName
+        ? `a local network is named ${record.name}`
+        : overlap
+          ? `its subnet ${record.subnet} overlaps local network ${overlap.name} (${overlap.subnet})`
+          : `its IPv6 subnet ${record.subnet6} overlaps local network ${overlap6!.name} (${overlap6!.subnet6})`,
     });
     return;
   }

@@ -8,7 +8,7 @@
 import * as nl from './netlink/codec.js';
 import * as vx from './netlink/vxlan.js';
 import { EEXIST, ENOENT, type NetlinkSocket } from './netlink/socket.js';
-import { addAddress, disableIpv6, host, linkByName } from './link-steps.js';
+import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
 export interface VxlanDeviceSpec {
   name: string;
@@ -19,6 +19,8 @@ export interface VxlanDeviceSpec {
   underlay: string;
   mtu: number;
   bridge: string;
+  /** A dual-stack network: IPv6 on, so the device's proxy answers neighbour solicitations. */
+  ipv6?: boolean;
 }
 
 /** Makes the network's VXLAN device on its bridge (idempotent: the reconciler restores it). */
@@ -37,7 +39,8 @@ export function ensureVxlan(spec: VxlanDeviceSpec): { created: boolean } {
     if (!link) throw new Error(`vxlan ${spec.name} vanished right after it was created`);
     created = true;
   }
-  disableIpv6(spec.name);
+  if (spec.ipv6) enableIpv6(spec.name);
+  else disableIpv6(spec.name);
   const steps = [nl.setAlias(link.index, spec.mark), nl.setMaster(link.index, bridge.index), vx.quietBridgePort(link.index), nl.setLinkUp({ index: link.index })];
   sock.transact(steps, ['mark the vxlan device', 'put it on the bridge', 'turn learning and flooding off on its port', 'bring it up']);
   return { created };
@@ -55,6 +58,8 @@ export function deleteVxlan(spec: { name: string; mark: string }): 'deleted' | '
 export interface RemoteEndpoint {
   mac: string;
   ip: string;
+  /** Its IPv6 address on a dual-stack network: a fourth entry, answered by the proxy as ARP is. */
+  ip6?: string;
   /** The underlay address of the host it runs on. */
   vtep: string;
 }
@@ -63,7 +68,7 @@ export interface RemoteEndpoint {
  * Programs remote endpoints on the device (three entries each, in one write) and removes others.
  * Removal is idempotent: an entry already gone is fine.
  */
-export function programRemotes(spec: { vxlan: string; add: RemoteEndpoint[]; remove: { mac: string; ip: string }[] }): { programmed: number; removed: number } {
+export function programRemotes(spec: { vxlan: string; add: RemoteEndpoint[]; remove: { mac: string; ip: string; ip6?: string }[] }): { programmed: number; removed: number } {
   const sock = host();
   const link = linkByName(sock, spec.vxlan);
   if (!link) throw Object.assign(new Error(`vxlan device ${spec.vxlan} is missing`), { errno: ENOENT });
@@ -72,11 +77,17 @@ export function programRemotes(spec: { vxlan: string; add: RemoteEndpoint[]; rem
   for (const r of spec.add) {
     requests.push(vx.newVxlanFdb(link.index, r.mac, r.vtep), nl.newStaticFdb(link.index, r.mac), nl.newNeighbour(link.index, r.ip, r.mac));
     labels.push(`vxlan fdb ${r.mac} → ${r.vtep}`, `bridge fdb ${r.mac}`, `neighbour ${r.ip}`);
+    if (r.ip6) {
+      requests.push(nl.newNeighbour(link.index, r.ip6, r.mac));
+      labels.push(`neighbour ${r.ip6}`);
+    }
   }
   if (requests.length > 0) sock.transact(requests, labels);
   let removed = 0;
   for (const r of spec.remove) {
-    removed += tolerateMissing(sock, [vx.deleteVxlanFdb(link.index, r.mac), vx.deleteBridgeFdb(link.index, r.mac), nl.deleteNeighbour(link.index, r.ip)], r.mac);
+    const entries = [vx.deleteVxlanFdb(link.index, r.mac), vx.deleteBridgeFdb(link.index, r.mac), nl.deleteNeighbour(link.index, r.ip)];
+    if (r.ip6) entries.push(nl.deleteNeighbour(link.index, r.ip6));
+    removed += tolerateMissing(sock, entries, r.mac);
   }
   return { programmed: spec.add.length, removed };
 }

@@ -15,6 +15,7 @@ import { invalid } from '../../errors.js';
 import { Tunnel } from '../../cluster/tunnel.js';
 import { WIREGUARD_OVERHEAD_IPV4 } from '../../cluster/wireguard-uapi.js';
 import { broadcastOf, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
+import { parseCidr6 } from '../../ipam/ipv6.js';
 import { VXLAN_OVERHEAD_IPV4 } from '../../kernel/netlink/vxlan.js';
 import { OPT_VXLAN_ID, checkVni } from '../../cluster/cluster-networks.js';
 import { withdrawEndpoint } from '../../cluster/cluster-ipam.js';
@@ -72,10 +73,10 @@ export function vtepFor(ctx: EngineContext, net: NetworkRecord, e: { hostId: str
 }
 
 /** The remote endpoints of a network as the kernel op takes them (those with a known VTEP). */
-export function remotesFor(ctx: EngineContext, net: NetworkRecord, endpoints: { hostId: string; vtep: string; mac: string; ip: string }[]) {
+export function remotesFor(ctx: EngineContext, net: NetworkRecord, endpoints: { hostId: string; vtep: string; mac: string; ip: string; ip6?: string }[]) {
   return endpoints.flatMap((e) => {
     const vtep = vtepFor(ctx, net, e);
-    return vtep ? [{ mac: e.mac, ip: e.ip, vtep }] : [];
+    return vtep ? [{ mac: e.mac, ip: e.ip, ...(e.ip6 && net.subnet6 && { ip6: e.ip6 }), vtep }] : [];
   });
 }
 
@@ -136,6 +137,7 @@ export const overlayDriver: NetworkDriver = {
       gateway: net.gateway!,
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
+      ...(net.subnet6 && { gateway6: net.gateway6!, prefix6: parseCidr6(net.subnet6).prefix }),
       mtu,
     });
     const vx = await ctx.kernel.call('ensureVxlan', {
@@ -146,6 +148,7 @@ export const overlayDriver: NetworkDriver = {
       underlay: carrier.ifname,
       mtu,
       bridge: bridgeOf(net),
+      ipv6: Boolean(net.subnet6),
     });
     // Every remote endpoint known so far, before any local one is announced.
     const remotes = remotesFor(ctx, net, cluster.remoteEndpointsOf(net.id));
@@ -182,6 +185,7 @@ export const overlayDriver: NetworkDriver = {
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.gateway!,
+      ...(endpoint.ip6 && net.subnet6 && { ip6: { ip: endpoint.ip6, prefix: parseCidr6(net.subnet6).prefix, gateway: net.gateway6! } }),
       mtu: overlayMtu(ctx, net),
       defaultRoute: spec.defaultRoute,
       createSandbox: spec.createSandbox,
@@ -203,7 +207,7 @@ export const overlayDriver: NetworkDriver = {
   },
 
   firewall(net) {
-    return { id: net.id, bridge: bridgeOf(net), subnet: net.subnet!, gateway: net.gateway!, internal: net.internal, icc: true, masquerade: true };
+    return { id: net.id, bridge: bridgeOf(net), subnet: net.subnet!, gateway: net.gateway!, ...(net.subnet6 && { subnet6: net.subnet6 }), internal: net.internal, icc: true, masquerade: true };
   },
 
   dns(net) {
@@ -230,8 +234,9 @@ export const overlayDriver: NetworkDriver = {
       const veth = e.hostLink ? byName.get(e.hostLink) : undefined;
       if (!veth || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
       const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
-      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway } : undefined;
-      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: mark(ctx, net), ip: e.ip, mac: e.mac, sandbox });
+      const gateway6 = e.ip6 && net.gateway6 ? net.gateway6 : undefined;
+      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway, gateway6 } : undefined;
+      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: mark(ctx, net), ip: e.ip, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
       report.reattached.push(e.hostLink!);
     }
   },

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUSYBOX, eventually, must } from '../../helpers/sandbox.js';
 import { Cluster, OUTSIDE_ADDRESS } from '../../helpers/cluster.js';
+import { canonicalIpv6 } from '../../../src/ipam/ipv6.js';
 
 describe('overlay networks across hosts', () => {
   let c: Cluster;
@@ -132,5 +133,53 @@ describe('overlay networks across hosts', () => {
     assert.ok(ok, 'port published on host 2 answers from outside');
     const other = await host(0).inNs(c.outsideNs, 'curl', ['-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', `http://${c.address(1)}:8080/hostname`]);
     assert.notEqual(other.stdout, '200', 'and only on host 2');
+  });
+
+  test('dual stack: one IPv6 /64 of the cluster ULA everywhere, IPv6 across hosts by address and AAAA, addresses following IPv4', async () => {
+    const refuse = async (args: string[], pattern: RegExp) => {
+      const r = await host(1).berth(...args);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, pattern, args.join(' '));
+    };
+    await refuse(['network', 'create', '-d', 'overlay', '--ipv6', '--subnet', 'fd91::/112', 'ov6x'], /too small for a cluster network: .* \/96 or wider/);
+    await refuse(['network', 'create', '-d', 'overlay', '--ipv6', '--subnet', 'fd91::/64', '--ip-range', 'fd91::/80', 'ov6x'], /IPv6 --ip-range is not supported on cluster networks/);
+    must(await host(0).berth('network', 'create', '-d', 'overlay', '--ipv6', '--subnet', '10.91.0.0/24', 'ov6'), 'create dual-stack overlay');
+    const subnets = await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        assert.ok(await eventually(async () => (await host(i).berth('network', 'inspect', 'ov6')).code === 0, 5000), `host ${i} lists ov6`);
+        const [net] = JSON.parse(await host(i).berthOk('network', 'inspect', 'ov6'));
+        assert.equal(net.EnableIPv6, true);
+        return net.IPAM.Config[1].Subnet as string;
+      }),
+    );
+    assert.equal(new Set(subnets).size, 1, `one IPv6 subnet on every host: ${subnets}`);
+    assert.match(subnets[0]!, /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/, 'a /64 of a ULA /48');
+    await refuse(['network', 'create', '-d', 'overlay', '--ipv6', '--subnet', subnets[0]!, 'ov6x'], /overlaps (cluster )?network ov6/);
+    await refuse(['run', '--network', 'ov6', '--ip6', subnets[0]!.replace('::/64', '::99'), '--', BUSYBOX, 'true'], /follows its IPv4 address .* pin it with --ip/);
+    for (let i = 0; i < 2; i++) await host(i).berthOk('run', '-d', '--name', `d${i}`, '--network', 'ov6', '--', BUSYBOX, 'sleep', '3600');
+    const eps = await Promise.all([0, 1].map(async (i) => (await host(i).inspect(`d${i}`)).NetworkSettings.Networks.ov6!));
+    const prefix = subnets[0]!.replace('::/64', '');
+    for (const ep of eps) {
+      const [a, b, c3, d] = ep.IPAddress.split('.').map(Number) as [number, number, number, number];
+      assert.equal(ep.GlobalIPv6Address, `${prefix}::${((a << 8) | b).toString(16)}:${((c3 << 8) | d).toString(16)}`, 'the IPv6 address carries the IPv4 one');
+    }
+    const ip6 = eps.map((e) => e.GlobalIPv6Address as string);
+    const ns0 = await host(0).netnsOf('d0');
+    assert.ok(await eventually(async () => (await host(0).inNs(ns0, BUSYBOX, ['ping', '-6', '-c', '1', '-W', '2', ip6[1]!])).code === 0, 3000), 'd0 → d1 over IPv6 across hosts');
+    const aaaa = (await host(0).inNs(ns0, 'dig', ['@10.91.0.1', '+tries=2', '+time=2', '+short', 'AAAA', 'd1'])).stdout.trim();
+    assert.equal(aaaa, ip6[1], 'the remote container\'s AAAA');
+    const nsB = await host(1).netnsOf('d1');
+    const listener = host(1).spawnIn(nsB, 'socat', ['TCP6-LISTEN:7001,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+    await eventually(async () => (await host(1).inNs(nsB, BUSYBOX, ['netstat', '-ltn'])).stdout.includes(':7001'), 3000);
+    const got = await host(0).inNs(ns0, 'socat', ['-T', '2', '-', `TCP6:[${ip6[1]}]:7001`], 5000);
+    listener.kill('SIGKILL');
+    // socat prints the peer in full (fd..:0000:…): compare canonical forms.
+    assert.equal(canonicalIpv6(got.stdout.trim().replace(/^\[|\]$/g, '')), ip6[0], 'the receiver sees the sender container’s IPv6 address');
+    const neigh = must(await host(0).inHost('ip', ['-6', 'neigh', 'show', ip6[1]!]), 'neigh');
+    assert.match(neigh, new RegExp(`dev bvx\\S+ lladdr ${eps[1]!.MacAddress} PERMANENT`), 'the fourth entry: the IPv6 neighbour on the VXLAN device');
+    await host(1).berthOk('rm', '-f', 'd1');
+    assert.ok(await eventually(async () => !(await host(0).inHost('ip', ['-6', 'neigh', 'show', ip6[1]!])).stdout.includes('lladdr'), 5000), 'and it goes with the endpoint');
+    await host(0).berthOk('rm', '-f', 'd0');
+    must(await host(2).berth('network', 'rm', 'ov6'), 'remove ov6');
   });
 });
