@@ -106,6 +106,7 @@ const PortRequest = z.object({
   hostPort: z.number().int().min(0).max(65535),
   containerPort: z.number().int().min(1).max(65535),
   hostPortRange: z.tuple([z.number().int(), z.number().int()]).optional(),
+  ipv4Only: z.literal(true).optional(),
 });
 
 /** berth's own container endpoint (Docker's container API is not emulated). */

@@ -86,9 +86,9 @@ export async function resolveBindings(
         const shown = req.hostIp.includes(':') ? `[${req.hostIp}]` : req.hostIp;
         throw invalid(`host IP ${shown} in -p ${shown}:${req.hostPort || ''}:${req.containerPort} is not an address of this host: use 0.0.0.0, 127.0.0.1, [::], [::1] or one of: ${[...addresses].join(', ')}`);
       }
-      // On a dual-stack network a port published on every address is published on every IPv6
-      // address too, on the same host port (as Docker ≥ 27 does).
-      const twin = req.hostIp === ANY_HOST_IP && target.ip6 ? ANY_HOST_IP6 : undefined;
+      // On a dual-stack network a port published with no address is published on every IPv6
+      // address too, on the same host port (as Docker ≥ 27 does); an explicit 0.0.0.0 is IPv4 only.
+      const twin = req.hostIp === ANY_HOST_IP && !req.ipv4Only && target.ip6 ? ANY_HOST_IP6 : undefined;
       const binding = req.hostPort === 0 ? await ephemeral(ctx, req, claimed, twin) : await fixed(ctx, req, claimed, twin);
       claimed.add(binding);
       const containerIp = req.hostIp.includes(':') ? target.ip6! : target.ip;

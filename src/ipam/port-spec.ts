@@ -18,6 +18,11 @@ export interface PortBinding {
   containerPort: number;
   /** Set for `8000-8009:80`: publish on any one free host port of the range, both ends included. */
   hostPortRange?: [number, number];
+  /**
+   * Set when the spec names 0.0.0.0 itself: every IPv4 address only. With no address, a port of a
+   * dual-stack container is published on [::] too (Docker ≥ 27 tells the two apart the same way).
+   */
+  ipv4Only?: true;
 }
 
 export interface ExposedPort {
@@ -62,6 +67,7 @@ export function parsePortSpec(spec: string): PortBinding[] {
     hostPort,
     containerPort,
     ...(hostPortRange && { hostPortRange }),
+    ...(ipText === ANY_IPV4 && { ipv4Only: true as const }),
   }));
 }
 

@@ -52,7 +52,7 @@ export interface ContainerConfig {
   dnsOptions?: string[];
   addHosts: string[];
   /** Docker's `-p` bindings as asked for (host port 0 = ephemeral). */
-  ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number; hostPortRange?: [number, number] }[];
+  ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number; hostPortRange?: [number, number]; ipv4Only?: true }[];
   /** Networks to join at start, with per-network requests (first one gets eth0). */
   networks: { network: string; ip?: string; ip6?: string; aliases: string[]; mac?: string }[];
   autoRemove: boolean;

@@ -80,6 +80,16 @@ describe('dual-stack bridge networks', () => {
     assert.equal((await get(c, 'http://[fd60::2]/cgi-bin/ip')).stdout, 'fd60::3');
   });
 
+  test('a port published on 0.0.0.0 itself stays IPv4-only, as in Docker ≥ 27', async () => {
+    await httpd('v4port', 'dual', '-p', '0.0.0.0:8084:80');
+    const ports = ((await sb.inspect('v4port')) as unknown as { NetworkSettings: { Ports: Record<string, { HostIp: string }[]> } }).NetworkSettings.Ports['80/tcp']!;
+    assert.deepEqual(ports.map((p) => p.HostIp), ['0.0.0.0']);
+    assert.ok(await eventually(async () => (await get(wan.nsPath, `http://${wan.hostAddress}:8084/`)).stdout === 'hello-v6', 5000), 'reached over IPv4');
+    assert.notEqual((await get(wan.nsPath, `http://[${WAN_HOST}]:8084/`)).stdout, 'hello-v6', 'not over IPv6');
+    assert.equal((await get(wan.nsPath, `http://[${WAN_HOST}]:8080/`)).stdout, 'hello-v6', 'positive control: the port published with no address answers over IPv6');
+    await sb.berthOk('rm', '-f', 'v4port');
+  });
+
   test('NAT66: a container reaches the IPv6 internet, which sees the host address', async () => {
     assert.equal((await get(await ns('cli'), `http://[${WAN_PEER}]/cgi-bin/ip`)).stdout, WAN_HOST);
   });

@@ -15,7 +15,9 @@ test('HOSTPORT:CPORT', () => {
 
 test('IP:HOSTPORT:CPORT', () => {
   assert.deepEqual(parsePortSpec('127.0.0.1:8080:80'), [tcp(8080, 80, '127.0.0.1')]);
-  assert.deepEqual(parsePortSpec('0.0.0.0:1:65535'), [tcp(1, 65535)]);
+  // 0.0.0.0 named itself is IPv4 only; no address means every address of both families.
+  assert.deepEqual(parsePortSpec('0.0.0.0:1:65535'), [{ ...tcp(1, 65535), ipv4Only: true }]);
+  assert.equal(parsePortSpec('1:65535')[0]!.ipv4Only, undefined);
 });
 
 test('IP::CPORT asks for an ephemeral port on that address', () => {
