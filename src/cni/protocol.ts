@@ -132,10 +132,9 @@ export interface Attachment {
   ifname: string;
   mac: string;
   netns: string;
-  ip: string;
-  prefix: number;
-  gateway: string;
-  /** The IPv6 side, on a dual-stack network: the same interface's second address. */
+  /** The IPv4 side; absent on an IPv6-only network. */
+  ip4?: { address: string; prefix: number; gateway: string };
+  /** The IPv6 side, on a dual-stack or IPv6-only network. */
   ip6?: { address: string; prefix: number; gateway: string };
   dns: { nameservers: string[]; search?: string[]; options?: string[] };
 }
@@ -165,7 +164,7 @@ export function buildResult(version: string, a: Attachment, prev?: Record<string
   if (a.hostLink) interfaces.push({ name: a.hostLink, ...(a.hostMac ? { mac: a.hostMac } : {}) });
   interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.netns });
   const sides = [
-    { family: '4' as const, address: `${a.ip}/${a.prefix}`, gateway: a.gateway, dst: '0.0.0.0/0' },
+    ...(a.ip4 ? [{ family: '4' as const, address: `${a.ip4.address}/${a.ip4.prefix}`, gateway: a.ip4.gateway, dst: '0.0.0.0/0' }] : []),
     ...(a.ip6 ? [{ family: '6' as const, address: `${a.ip6.address}/${a.ip6.prefix}`, gateway: a.ip6.gateway, dst: '::/0' }] : []),
   ];
   for (const side of sides) {

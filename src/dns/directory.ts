@@ -22,7 +22,8 @@ export interface Upstream {
 
 /** One container endpoint on a network. */
 export interface DnsRecord {
-  ip: string;
+  /** The endpoint's IPv4 address; absent on an IPv6-only network. */
+  ip?: string;
   /** The endpoint's IPv6 address on a dual-stack network (canonical text): its names answer AAAA with it. */
   ip6?: string;
   /** Every name the endpoint answers to. The first one is what a PTR lookup of `ip` returns. */
@@ -168,13 +169,14 @@ function addAddress(byName: Map<string, string[]>, name: string, ip: string): vo
   else if (!addresses.includes(ip)) addresses.push(ip);
 }
 
-const addressesOf = (record: DnsRecord): string[] => (record.ip6 ? [record.ip, record.ip6] : [record.ip]);
+const addressesOf = (record: DnsRecord): string[] => [record.ip, record.ip6].filter((ip): ip is string => ip !== undefined);
 
 function validateRecord(networkId: string, record: DnsRecord): void {
-  if (!isIPv4(record.ip)) throw invalid(`DNS record on network ${networkId}: "${record.ip}" is not an IPv4 address`);
-  if (record.ip6 !== undefined && !isIPv6(record.ip6)) throw invalid(`DNS record ${record.ip} on network ${networkId}: "${record.ip6}" is not an IPv6 address`);
+  if (record.ip === undefined && record.ip6 === undefined) throw invalid(`DNS record on network ${networkId} has no address`);
+  if (record.ip !== undefined && !isIPv4(record.ip)) throw invalid(`DNS record on network ${networkId}: "${record.ip}" is not an IPv4 address`);
+  if (record.ip6 !== undefined && !isIPv6(record.ip6)) throw invalid(`DNS record ${record.ip ?? ''} on network ${networkId}: "${record.ip6}" is not an IPv6 address`);
   for (const name of [...record.names, ...(record.weakNames ?? [])]) {
-    if (normalizeName(name).length === 0) throw invalid(`DNS record ${record.ip} on network ${networkId}: empty name`);
+    if (normalizeName(name).length === 0) throw invalid(`DNS record ${record.ip ?? record.ip6} on network ${networkId}: empty name`);
   }
 }
 

@@ -9,7 +9,7 @@ import type { LeaveSpec } from './driver.js';
 export function detachLater(ctx: EngineContext, endpoint: EndpointRecord, spec: LeaveSpec, bridge?: string): () => void {
   return () => {
     ctx.kernel
-      .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostLink ?? undefined, bridge, ip: bridge ? endpoint.ip : undefined, ip6: bridge ? (endpoint.ip6 ?? undefined) : undefined, nextDefaultRoute: spec.nextDefaultRoute })
+      .call('detach', { netnsPath: spec.netnsPath, ifname: endpoint.ifname, hostVeth: endpoint.hostLink ?? undefined, bridge, ip: bridge ? (endpoint.ip ?? undefined) : undefined, ip6: bridge ? (endpoint.ip6 ?? undefined) : undefined, nextDefaultRoute: spec.nextDefaultRoute })
       .catch((err) => ctx.log.warn('could not delete an interface', { ifname: endpoint.ifname, error: String(err) }));
   };
 }

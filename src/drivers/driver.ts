@@ -20,9 +20,9 @@ export interface NetworkDraft {
   name: string;
   internal: boolean;
   options: Record<string, string>;
-  /** The subnet and gateway chosen for the network (IPAM runs before the driver plans). */
-  subnet: string;
-  gateway: string;
+  /** The IPv4 subnet and gateway chosen for the network (IPAM runs before the driver plans); absent on an IPv6-only one. */
+  subnet?: string;
+  gateway?: string;
   /** The IPv6 subnet and gateway of a dual-stack network (chosen before the driver plans, too). */
   subnet6?: string;
   gateway6?: string;

@@ -69,7 +69,7 @@ export function parentLinks(ctx: EngineContext, draft: NetworkDraft, view: HostV
  * taken already: reserved, so no container is handed one (Docker would hand them out).
  */
 export function hostAddresses(draft: NetworkDraft, view: HostView): Record<string, string> {
-  const subnet = parseCidr(draft.subnet);
+  const subnet = parseCidr(draft.subnet!);
   const out: Record<string, string> = {};
   for (const a of view.addresses) {
     if (!cidrContains(subnet, parseIpv4(a.address)) || a.address === draft.gateway || Object.values(draft.auxAddresses).includes(a.address)) continue;

@@ -23,7 +23,8 @@ export function driverNames(): string[] {
 
 /** The driver of a network that has one (every network but `host` and `none`). */
 export function driverOf(net: NetworkRecord): NetworkDriver | undefined {
-  return net.subnet === null ? undefined : DRIVERS.get(net.driver);
+  // host and none have no subnet of either family; an IPv6-only network has an IPv6 one.
+  return net.subnet === null && !net.subnet6 ? undefined : DRIVERS.get(net.driver);
 }
 
 /** Whether the network lives in the cluster store (an overlay) rather than on this host alone. */

@@ -94,7 +94,7 @@ export async function announceLocalEndpoints(ctx: EngineContext, cluster: Cluste
   for (const e of local.values()) {
     const container = ctx.store.container(e.containerId);
     if (!container) continue;
-    const key = K.ipamKey(e.networkId, e.ip);
+    const key = K.ipamKey(e.networkId, e.ip!);
     const value = JSON.stringify({ hostId: cluster.hostId, endpointId: e.id } satisfies HeldAddress);
     const txn = await cluster.etcd.txn(
       [{ key, target: 'CREATE', value: 0 }],

@@ -91,9 +91,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         ifname: endpoint.ifname,
         mac: endpoint.mac,
         netns: env.netns,
-        ip: endpoint.ip,
-        prefix: parseCidr(net.subnet!).prefix,
-        gateway: net.gateway!,
+        ...(endpoint.ip && { ip4: { address: endpoint.ip, prefix: parseCidr(net.subnet!).prefix, gateway: net.gateway! } }),
         ...(endpoint.ip6 && net.subnet6 && { ip6: { address: endpoint.ip6, prefix: parseCidr6(net.subnet6).prefix, gateway: net.gateway6! } }),
         // The network's resolver, where its driver gives it one (not on macvlan without the host shim).
         dns: { nameservers: resolver ? [resolver] : [], ...(dns.searches?.length ? { search: dns.searches } : {}), ...(dns.options?.length ? { options: dns.options } : {}) },
@@ -124,7 +122,10 @@ function requestedAddresses(ips: readonly string[], net: NetworkRecord): { ip?: 
   }
   const out: { ip?: string; ip6?: string } = {};
   if (v4[0]) {
-    const subnet = parseCidr(net.subnet!);
+    if (!net.subnet) {
+      throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${v4[0].text}: network ${net.name} is IPv6-only: drop the IPv4 address from runtimeConfig.ips`);
+    }
+    const subnet = parseCidr(net.subnet);
     if (v4[0].prefix !== undefined && Number(v4[0].prefix) !== subnet.prefix) {
       throw new CniError(CniCode.invalidConfig, `runtimeConfig.ips ${v4[0].text}: the prefix must be the network's (/${subnet.prefix} on ${net.name}, ${net.subnet})`);
     }
@@ -216,13 +217,15 @@ export async function cniCheck(ctx: EngineContext, env: CniEnv, config: PluginCo
   if (!link) throw fail(`interface ${env.ifname} is missing`);
   if (!link.up) throw fail(`interface ${env.ifname} is down`);
   if (link.mac !== endpoint.mac) throw fail(`MAC is ${link.mac}, expected ${endpoint.mac}`);
-  const prefix = parseCidr(net.subnet!).prefix;
-  if (!view.addresses.some((a) => a.index === link.index && a.address === endpoint.ip && a.prefix === prefix)) {
-    throw fail(`address ${endpoint.ip}/${prefix} is missing`);
-  }
   const isFirst = ctx.store.endpointsOfContainer(c.id)[0]?.id === endpoint.id;
-  if (isFirst && !view.routes.some((r) => r.prefix === 0 && r.gateway === net.gateway && r.oif === link.index)) {
-    throw fail(`default route via ${net.gateway} is missing`);
+  if (endpoint.ip) {
+    const prefix = parseCidr(net.subnet!).prefix;
+    if (!view.addresses.some((a) => a.index === link.index && a.address === endpoint.ip && a.prefix === prefix)) {
+      throw fail(`address ${endpoint.ip}/${prefix} is missing`);
+    }
+    if (isFirst && !view.routes.some((r) => r.prefix === 0 && r.gateway === net.gateway && r.oif === link.index)) {
+      throw fail(`default route via ${net.gateway} is missing`);
+    }
   }
   if (!endpoint.ip6 || !net.subnet6) return;
   const prefix6 = parseCidr6(net.subnet6).prefix;

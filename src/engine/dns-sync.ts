@@ -39,7 +39,7 @@ function sandboxDnsOf(ctx: EngineContext, containerId: string): { networkIds: st
     .filter((x): x is { e: typeof x.e; net: NetworkRecord } => x.net !== undefined && !isDefaultBridge(x.net));
   const inSandbox = users.filter(({ net }) => driverOf(net)?.dns(net)?.in === 'sandbox');
   if (users.length === 0 || inSandbox[0] !== users[0]) return undefined;
-  return { networkIds: inSandbox.map(({ net }) => net.id), ip: users[0]!.e.ip, netnsPath: c.netnsPath };
+  return { networkIds: inSandbox.map(({ net }) => net.id), ip: users[0]!.e.ip!, netnsPath: c.netnsPath };
 }
 
 export class DnsSync {
@@ -109,7 +109,7 @@ export class DnsSync {
    */
   private record(net: NetworkRecord, r: DnsRow): DnsRecord {
     return {
-      ip: r.ip,
+      ...(r.ip && { ip: r.ip }),
       ...(r.ip6 && { ip6: r.ip6 }),
       names: [...new Set([`${r.name}.${net.name}`, r.name, shortId(r.id), ...r.aliases])],
       weakNames: [r.hostname],

@@ -3,6 +3,7 @@
  * every operation: reserve in the store (the address, as a `pending` endpoint, guarded by a unique
  * index), apply to the kernel, then mark it active; on failure undo the kernel work and release.
  */
+import { randomBytes } from 'node:crypto';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { allocateAddress, checkRequestedAddress, type PoolSpec } from '../ipam/allocator.js';
 import { formatIpv4, macFromIpv4, parseCidr, parseIpv4, parseMac } from '../ipam/ipv4.js';
@@ -71,6 +72,11 @@ function chooseAddress6(ctx: EngineContext, net: NetworkRecord, requested: strin
   return formatIpv6(ip);
 }
 
+/** A locally administered MAC with Docker's 02:42 prefix and 32 random bits. */
+function randomDockerMac(): string {
+  return ['02', '42', ...[...randomBytes(4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
 /** The next free interface name in the container: eth0, eth1, … */
 export function nextIfname(ctx: EngineContext, containerId: string): string {
   const used = new Set(ctx.store.endpointsOfContainer(containerId).map((e) => e.ifname));
@@ -98,9 +104,13 @@ export async function joinNetwork(
     throw invalid(`--ip6 ${req.ip6}: on cluster network ${net.name} a container's IPv6 address follows its IPv4 address (the IPv6 subnet's prefix + the IPv4 address, unique cluster-wide with it): pin it with --ip`);
   }
   const ip6 = cluster ? null : chooseAddress6(ctx, net, req.ip6);
-  const ip = cluster ? await claimClusterAddress(ctx, net, id, req.ip) : chooseAddress(ctx, net, req.ip);
-  const release = () => (cluster ? releaseAddress(cluster, net.id, ip).catch((err) => ctx.log.warn('could not free a cluster address', { ip, error: String(err) })) : undefined);
-  const mac = req.mac ? parseMac(req.mac) : macFromIpv4(parseIpv4(ip));
+  if (!net.subnet && req.ip !== undefined) {
+    throw invalid(`--ip ${req.ip}: network ${net.name} is IPv6-only, so its containers get no IPv4 address: pin an IPv6 one with --ip6`);
+  }
+  const ip = cluster ? await claimClusterAddress(ctx, net, id, req.ip) : net.subnet ? chooseAddress(ctx, net, req.ip) : null;
+  const release = () => (cluster && ip ? releaseAddress(cluster, net.id, ip).catch((err) => ctx.log.warn('could not free a cluster address', { ip, error: String(err) })) : undefined);
+  // Docker derives the MAC from the IPv4 address; an IPv6-only endpoint gets a random one of the same prefix.
+  const mac = req.mac ? parseMac(req.mac) : ip ? macFromIpv4(parseIpv4(ip)) : randomDockerMac();
   const ifname = req.ifname ?? nextIfname(ctx, container.id);
   if (ctx.store.endpointsOfContainer(container.id).some((e) => e.ifname === ifname)) {
     await release();
@@ -112,7 +122,7 @@ export async function joinNetwork(
     networkId: net.id,
     ifname,
     ip,
-    ip6: cluster ? clusterAddress6(net, ip) : ip6,
+    ip6: cluster ? clusterAddress6(net, ip!) : ip6,
     mac,
     aliases: req.aliases,
     hostLink: driver.hostLinkOf(net, id),
@@ -181,7 +191,7 @@ export function announcementOf(cluster: ClusterAgent, container: ContainerRecord
     containerId: container.id,
     name: container.name,
     aliases: e.aliases,
-    ip: e.ip,
+    ip: e.ip!,
     ...(e.ip6 && { ip6: e.ip6 }),
     mac: e.mac,
     hostId: cluster.hostId,

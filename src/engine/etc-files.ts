@@ -48,8 +48,8 @@ export function writeEtcFiles(ctx: EngineContext, c: ContainerRecord): void {
   const files = etcFilePaths(ctx, c.id);
   fs.mkdirSync(path.dirname(files.hosts), { recursive: true, mode: 0o755 });
   const mode = parseNetworkMode(c.config.networkMode);
-  // Both addresses of a dual-stack endpoint, as Docker lists them.
-  const addresses = ctx.store.endpointsOfContainer(c.id).flatMap((e) => (e.ip6 ? [e.ip, e.ip6] : [e.ip]));
+  // Both addresses of a dual-stack endpoint, as Docker lists them (an IPv6-only one has one).
+  const addresses = ctx.store.endpointsOfContainer(c.id).flatMap((e) => [e.ip, e.ip6].filter((ip): ip is string => Boolean(ip)));
   const hosts =
     mode.kind === 'host'
       ? safeRead('/etc/hosts')

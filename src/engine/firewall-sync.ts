@@ -10,6 +10,7 @@ import { checkNetwork, checkPublishedPort, networkHolds, type CheckedNetwork, ty
 import { BindingIndex } from '../firewall/port-clash.js';
 import { conflict } from '../errors.js';
 import { cidrsOverlap } from '../ipam/ipv4.js';
+import { cidrs6Overlap } from '../ipam/ipv6.js';
 import type { NetworkRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { driverOf } from '../drivers/registry.js';
@@ -43,8 +44,8 @@ export function expressibleState(ctx: EngineContext): FirewallState {
     if (!facts) continue;
     try {
       const net = checkNetwork(facts);
-      const clash = networks.find((o) => o.bridge === net.bridge || cidrsOverlap(o.prefix, net.prefix));
-      if (clash) throw conflict(`network ${n.name} (${net.subnet}, bridge ${net.bridge}) clashes with network ${clash.id}`);
+      const clash = networks.find((o) => o.bridge === net.bridge || (o.prefix && net.prefix && cidrsOverlap(o.prefix, net.prefix)) || (o.prefix6 && net.prefix6 && cidrs6Overlap(o.prefix6, net.prefix6)));
+      if (clash) throw conflict(`network ${n.name} (${net.subnet ?? net.subnet6}, bridge ${net.bridge}) clashes with network ${clash.id}`);
       networks.push(net);
     } catch (err) {
       ctx.log.error('network left out of the firewall', { network: n.name, error: (err as Error).message });
@@ -164,7 +165,7 @@ export class FirewallSync {
     const endpoints = this.ctx.store.endpointsOfContainer(containerId);
     const t: Tracked = {
       iccPorts: endpoints.filter((e) => this.ctx.store.network(e.networkId)?.options[OPT_ICC] === 'false').flatMap((e) => (e.hostLink ? [e.hostLink] : [])),
-      ips: endpoints.map((e) => e.ip),
+      ips: endpoints.flatMap((e) => (e.ip ? [e.ip] : [])),
     };
     if (t.ips.length > 0) this.tracked.set(containerId, t);
     else this.tracked.delete(containerId);

@@ -110,36 +110,21 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   if ((req.subnet6 || req.gateway6 || req.ipRange6) && !req.ipv6) {
     throw invalid('an IPv6 --subnet, --gateway or --ip-range needs --ipv6: add --ipv6 to make the network dual stack');
   }
-  if (req.ipv4 === false) {
-    throw invalid('--ipv4=false (an IPv6-only network) is not supported yet: berth networks always have IPv4; drop --ipv4=false and keep --ipv6 for dual stack');
-  }
+  const ipv4 = req.ipv4 !== false;
+  if (!ipv4) checkIpv6Only(req, driver.name);
   const view = await ctx.kernel.call('inspect', { ipv6: req.ipv6 === true });
   if (req.ipv6 && !IPV6_DRIVERS.has(driver.name)) {
     throw invalid(`--ipv6 is not supported by the ${driver.name} driver yet: berth's dual-stack networks are ${[...IPV6_DRIVERS].join(', ')}`);
   }
   const ipv6 = req.ipv6 ? planIpv6(ctx, req, view, { lan: LAN_DRIVERS.has(driver.name) && !req.internal, cluster: global, driver: driver.name }) : {};
   const taken = takenSubnets(ctx, view);
-  let subnet: Cidr;
-  if (req.subnet) {
-    subnet = parseCidr(req.subnet);
-    const clash = taken.find((t) => t.owner.startsWith('network') && cidrsOverlap(t.cidr, subnet));
-    if (clash) throw forbidden(`Pool overlaps with other one on this address space: ${subnet.text} overlaps ${clash.owner} (${clash.cidr.text})`);
-  } else {
-    subnet = pickDefaultSubnet(taken.map((t) => t.cidr));
-  }
-  const pool = validatePoolSpec(
-    subnet,
-    req.gateway ? parseIpv4(req.gateway, 'gateway') : undefined,
-    req.ipRange ? parseCidr(req.ipRange, 'ip-range') : undefined,
-    new Map(aux.map(([name, ip]) => [name, parseIpv4(ip, `aux-address ${name}`)])),
-  );
+  const v4 = ipv4 ? planIpv4(req, taken) : undefined;
 
   const id = newId();
-  const gateway = formatIpv4(pool.gateway);
-  const auxAddresses = Object.fromEntries([...(pool.reserved ?? new Map<number, string>())].map(([ip, name]) => [name, formatIpv4(ip)]));
+  const auxAddresses = v4?.auxAddresses ?? {};
   const plan = driver.plan(
     ctx,
-    { id, name: req.name, internal: req.internal ?? false, options, subnet: subnet.text, gateway, ...(ipv6.subnet6 && { subnet6: ipv6.subnet6, gateway6: ipv6.gateway6! }), auxAddresses },
+    { id, name: req.name, internal: req.internal ?? false, options, ...(v4 && { subnet: v4.subnet, gateway: v4.gateway }), ...(ipv6.subnet6 && { subnet6: ipv6.subnet6, gateway6: ipv6.gateway6! }), auxAddresses },
     view,
   );
   for (const name of Object.keys(plan.auxAddresses ?? {})) {
@@ -150,9 +135,9 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     name: req.name,
     driver: driver.name,
     links: plan.links,
-    subnet: subnet.text,
-    gateway,
-    ipRange: pool.ipRange?.text ?? null,
+    subnet: v4?.subnet ?? null,
+    gateway: v4?.gateway ?? null,
+    ipRange: v4?.ipRange ?? null,
     ...ipv6,
     auxAddresses: { ...auxAddresses, ...plan.auxAddresses },
     internal: req.internal ?? false,
@@ -198,6 +183,39 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     throw err instanceof BerthError ? err : new BerthError('internal', `could not create network ${req.name}: ${(err as Error).message}`, { cause: err });
   }
   return record;
+}
+
+/** The IPv4 side of a new network: the user's subnet or the next free default pool, its gateway, range and reserved addresses. */
+function planIpv4(req: CreateNetworkRequest, taken: { cidr: Cidr; owner: string }[]): { subnet: string; gateway: string; ipRange: string | null; auxAddresses: Record<string, string> } {
+  let subnet: Cidr;
+  if (req.subnet) {
+    subnet = parseCidr(req.subnet);
+    const clash = taken.find((t) => t.owner.startsWith('network') && cidrsOverlap(t.cidr, subnet));
+    if (clash) throw forbidden(`Pool overlaps with other one on this address space: ${subnet.text} overlaps ${clash.owner} (${clash.cidr.text})`);
+  } else {
+    subnet = pickDefaultSubnet(taken.map((t) => t.cidr));
+  }
+  const aux = Object.entries(req.auxAddresses ?? {});
+  const pool = validatePoolSpec(
+    subnet,
+    req.gateway ? parseIpv4(req.gateway, 'gateway') : undefined,
+    req.ipRange ? parseCidr(req.ipRange, 'ip-range') : undefined,
+    new Map(aux.map(([name, ip]) => [name, parseIpv4(ip, `aux-address ${name}`)])),
+  );
+  const auxAddresses = Object.fromEntries([...(pool.reserved ?? new Map<number, string>())].map(([ip, name]) => [name, formatIpv4(ip)]));
+  return { subnet: subnet.text, gateway: formatIpv4(pool.gateway), ipRange: pool.ipRange?.text ?? null, auxAddresses };
+}
+
+/**
+ * `--ipv4=false` (Docker 28): an IPv6-only network. A bridge network only, for now: the other
+ * drivers' kernel and cluster paths assume an IPv4 address per endpoint.
+ */
+function checkIpv6Only(req: CreateNetworkRequest, driver: string): void {
+  if (!req.ipv6) throw invalid('--ipv4=false makes an IPv6-only network: add --ipv6 (and an IPv6 --subnet, or take a /64 of the host\'s ULA prefix)');
+  if (driver !== 'bridge') throw invalid(`--ipv4=false is not supported by the ${driver} driver yet: IPv6-only networks are bridge networks; drop --ipv4=false for a dual-stack ${driver} network`);
+  if (req.subnet || req.gateway || req.ipRange || Object.keys(req.auxAddresses ?? {}).length > 0) {
+    throw invalid('an IPv4 --subnet, --gateway, --ip-range or --aux-address was given for an IPv6-only network (--ipv4=false): drop them, or drop --ipv4=false for dual stack');
+  }
 }
 
 /** Makes (or restores) what the network owns in the kernel; true if something was made. */

@@ -41,7 +41,8 @@ const isLoopbackOrAny = (ip: string) => ip === ANY_HOST_IP || ip === ANY_HOST_IP
 
 /** Where a container's published ports lead: its first endpoint's addresses. */
 export interface PortTarget {
-  ip: string;
+  /** Null on an IPv6-only network. */
+  ip: string | null;
   ip6?: string | null;
 }
 
@@ -57,7 +58,7 @@ export function bindingsTo(ports: PortRecord[], e: PortTarget): PortRecord[] {
 export function checkPublishable(ctx: EngineContext, endpoint: EndpointRecord): void {
   const net = ctx.store.network(endpoint.networkId);
   if (net && !driverOf(net)?.firewall(net)) {
-    throw invalid(`network ${net.name} (${net.driver}) does not publish ports: its containers are reached at their own addresses (${endpoint.ip}); drop -p, or create the network with -o berth.host_access=true`);
+    throw invalid(`network ${net.name} (${net.driver}) does not publish ports: its containers are reached at their own addresses (${endpoint.ip ?? endpoint.ip6}); drop -p, or create the network with -o berth.host_access=true`);
   }
 }
 
@@ -73,7 +74,12 @@ export async function resolveBindings(
     if (r.hostIp.includes(':') && !target.ip6) {
       throw invalid(`-p [${r.hostIp}]:${r.hostPort || ''}:${r.containerPort} publishes on IPv6, but the container's network has no IPv6: create the network with --ipv6, or publish on an IPv4 address`);
     }
+    if (!r.hostIp.includes(':') && !target.ip && (r.hostIp !== ANY_HOST_IP || r.ipv4Only)) {
+      throw invalid(`-p ${r.hostIp}:${r.hostPort || ''}:${r.containerPort} publishes on IPv4, but the container's network is IPv6-only: publish with no address (every IPv6 address) or on an IPv6 one, e.g. -p [::]:${r.hostPort || r.containerPort}:${r.containerPort}`);
+    }
   }
+  // On an IPv6-only network a port published with no address goes on every IPv6 address.
+  if (!target.ip) requested = requested.map((r) => (r.hostIp === ANY_HOST_IP ? { ...r, hostIp: ANY_HOST_IP6 } : r));
   // Only a binding to a specific host address needs the host's address list (a netlink dump).
   const specific = requested.filter((r) => !isLoopbackOrAny(r.hostIp));
   const addresses = specific.some((r) => !r.hostIp.includes(':')) ? await hostAddresses(ctx, false) : new Set<string>();
@@ -91,7 +97,7 @@ export async function resolveBindings(
       const twin = req.hostIp === ANY_HOST_IP && !req.ipv4Only && target.ip6 ? ANY_HOST_IP6 : undefined;
       const binding = req.hostPort === 0 ? await ephemeral(ctx, req, claimed, twin) : await fixed(ctx, req, claimed, twin);
       claimed.add(binding);
-      const containerIp = req.hostIp.includes(':') ? target.ip6! : target.ip;
+      const containerIp = req.hostIp.includes(':') ? target.ip6! : target.ip!;
       out.push({ containerId, protocol: req.protocol, hostIp: req.hostIp, hostPort: binding.hostPort, containerPort: req.containerPort, containerIp });
       if (twin) {
         claimed.add({ ...binding, hostIp: twin });

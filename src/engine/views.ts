@@ -10,6 +10,7 @@ export interface NetworkView {
   Created: string;
   Scope: 'local' | 'global';
   Driver: string;
+  EnableIPv4: boolean;
   EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[] };
   Internal: boolean;
@@ -33,7 +34,7 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
         Name: c?.name ?? '',
         EndpointID: e.id,
         MacAddress: e.mac,
-        IPv4Address: `${e.ip}/${prefix}`,
+        IPv4Address: e.ip ? `${e.ip}/${prefix}` : '',
         IPv6Address: e.ip6 ? `${e.ip6}/${prefix6}` : '',
       };
     }
@@ -58,6 +59,8 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
     Created: net.created,
     Scope: isClusterScoped(net) ? 'global' : 'local',
     Driver: net.driver,
+    // Docker 28's field: false only for an IPv6-only network (host and none say true, as Docker's).
+    EnableIPv4: Boolean(net.subnet) || !net.subnet6,
     EnableIPv6: Boolean(net.subnet6),
     IPAM: { Driver: 'default', Options: {}, Config: config },
     Internal: net.internal,
@@ -91,7 +94,7 @@ function endpointView(store: Store, e: EndpointRecord) {
     NetworkID: e.networkId,
     EndpointID: e.id,
     Gateway: net?.gateway ?? '',
-    IPAddress: e.ip,
+    IPAddress: e.ip ?? '',
     IPPrefixLen: net?.subnet ? parseCidr(net.subnet).prefix : 0,
     IPv6Gateway: e.ip6 ? (net?.gateway6 ?? '') : '',
     GlobalIPv6Address: e.ip6 ?? '',
@@ -156,7 +159,7 @@ export function containerSummary(store: Store, c: ContainerRecord) {
     HostConfig: { NetworkMode: c.config.networkMode },
     NetworkSettings: {
       Networks: Object.fromEntries(
-        store.endpointsOfContainer(c.id).map((e) => [store.network(e.networkId)?.name ?? e.networkId, { IPAddress: e.ip, GlobalIPv6Address: e.ip6 ?? '', MacAddress: e.mac }]),
+        store.endpointsOfContainer(c.id).map((e) => [store.network(e.networkId)?.name ?? e.networkId, { IPAddress: e.ip ?? '', GlobalIPv6Address: e.ip6 ?? '', MacAddress: e.mac }]),
       ),
     },
   };

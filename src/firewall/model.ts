@@ -19,11 +19,12 @@ export interface FirewallNetwork {
    * all of them.
    */
   bridge: string;
-  /** IPv4 CIDR, e.g. `10.77.0.0/24`. */
-  subnet: string;
-  gateway: string;
-  /** IPv6 CIDR of a dual-stack network, e.g. `fd00:1::/64`: its rules go to table `ip6 berth`. */
+  /** IPv4 CIDR, e.g. `10.77.0.0/24`, and gateway; absent on an IPv6-only network. */
+  subnet?: string;
+  gateway?: string;
+  /** IPv6 CIDR of a dual-stack or IPv6-only network, e.g. `fd00:1::/64`: its rules go to table `ip6 berth`. */
   subnet6?: string;
+  gateway6?: string;
   /** Internal networks cannot leave the host and get no published ports. */
   internal: boolean;
   /** Inter-container communication on the same bridge; false drops container-to-container traffic. */
@@ -71,7 +72,7 @@ export const ANY_HOST_IP6 = '::';
 
 /** A network whose fields have been checked, with its subnets in canonical form. */
 export interface CheckedNetwork extends FirewallNetwork {
-  prefix: Cidr;
+  prefix?: Cidr;
   prefix6?: Cidr6;
 }
 
@@ -79,7 +80,7 @@ export interface CheckedNetwork extends FirewallNetwork {
 export function networkHolds(n: CheckedNetwork, ip: string): boolean {
   if (ip.includes(':')) return n.prefix6 !== undefined && ipv6.cidr6Contains(n.prefix6, ipv6.parseIpv6(ip));
   const v4 = parseIpv4(ip);
-  return v4 !== undefined && ipam.cidrContains(n.prefix, v4);
+  return v4 !== undefined && n.prefix !== undefined && ipam.cidrContains(n.prefix, v4);
 }
 
 /** Canonical IPv6 text, or undefined when malformed. */
@@ -162,14 +163,23 @@ export function checkNetwork(net: FirewallNetwork): CheckedNetwork {
   if (!IFACE_PATTERN.test(net.bridge) || net.bridge === 'lo') {
     throw invalid(`${what}: interface "${net.bridge}" must be 1-15 characters of letters, digits, "_", "." or "-" (or a prefix of one and "*")`);
   }
-  const prefix = parseSubnet(net.subnet, what);
-  const gateway = parseIpv4(net.gateway);
-  if (gateway === undefined || !ipam.cidrContains(prefix, gateway)) {
-    throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${prefix.text}`);
+  if (net.subnet === undefined && net.subnet6 === undefined) throw invalid(`${what}: no subnet of either family`);
+  let checked: CheckedNetwork = { ...net };
+  if (net.subnet !== undefined) {
+    const prefix = parseSubnet(net.subnet, what);
+    const gateway = parseIpv4(net.gateway ?? '');
+    if (gateway === undefined || !ipam.cidrContains(prefix, gateway)) {
+      throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${prefix.text}`);
+    }
+    checked = { ...checked, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix };
   }
-  if (net.subnet6 === undefined) return { ...net, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix };
+  if (net.subnet6 === undefined) return checked;
   const prefix6 = parseSubnet6(net.subnet6, what);
-  return { ...net, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix, subnet6: prefix6.text, prefix6 };
+  const gateway6 = net.gateway6 === undefined ? undefined : parseIpv6Text(net.gateway6);
+  if (net.gateway6 !== undefined && (gateway6 === undefined || !ipv6.cidr6Contains(prefix6, ipv6.parseIpv6(gateway6)))) {
+    throw invalid(`${what}: IPv6 gateway "${net.gateway6}" is not an IPv6 address inside ${prefix6.text}`);
+  }
+  return { ...checked, subnet6: prefix6.text, prefix6, ...(gateway6 && { gateway6 }) };
 }
 
 /** Checks a published port and returns it with its addresses canonical; throws BerthError('invalid'). */
@@ -209,9 +219,15 @@ export function checkDnsListener(l: DnsListener): DnsListener {
   checkId(l.networkId, 'network');
   const what = `DNS resolver of network ${l.networkId}`;
   if (!IFACE_PATTERN.test(l.bridge)) throw invalid(`${what}: interface "${l.bridge}" is not an interface name or prefix`);
+  checkPortNumber(l.port, `${what}: port`);
+  // An IPv6-only network's resolver listens on its IPv6 gateway.
+  if (l.address.includes(':')) {
+    const address6 = parseIpv6Text(l.address);
+    if (address6 === undefined) throw invalid(`${what}: address "${l.address}" is not an IP address`);
+    return { ...l, address: address6 };
+  }
   const address = parseIpv4(l.address);
   if (address === undefined) throw invalid(`${what}: address "${l.address}" is not IPv4`);
-  checkPortNumber(l.port, `${what}: port`);
   return { ...l, address: ipam.formatIpv4(address) };
 }
 

@@ -125,6 +125,10 @@ const SETS: readonly SetSpec[] = [
   { family: IP6_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: true },
   { family: IP6_FAMILY, name: IP_SETS.dnatAny, kind: 'map', type: 'inet_proto . inet_service : ipv6_addr . inet_service', interval: false },
   { family: IP6_FAMILY, name: IP_SETS.dnatIp, kind: 'map', type: 'ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service', interval: false },
+  // The resolver of an IPv6-only network listens on its IPv6 gateway.
+  { family: IP6_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv6_addr : inet_service', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv6_addr . inet_service', interval: false },
+  { family: IP6_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv6_addr . inet_service', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
@@ -135,8 +139,9 @@ const S = IP_SETS;
 /**
  * The chains of `ip6 berth`: those of `ip berth` that carry over to IPv6, with the same names, so
  * a dual-stack network is judged the same way in both families. There is no raw-prerouting twin:
- * the kernel itself drops ::1 arriving on any interface but lo (IPv6 has no route_localnet), and
- * no input twin: the resolver listens on the network's IPv4 gateway only. For the same reason a
+ * the kernel itself drops ::1 arriving on any interface but lo (IPv6 has no route_localnet). The
+ * resolver listens on the IPv4 gateway, or on the IPv6 one of an IPv6-only network: the DNS redirect
+ * and input rules carry over for those. For the same reason as raw-prerouting a
  * port published on [::1] is reachable from nowhere (the host's own connection is DNAT'd, but the
  * reply, un-NATed to ::1, arrives on the bridge and the kernel drops it; Docker serves [::1] with
  * its userland proxy): no ::1 masquerade rule, as ip berth has for 127.0.0.1.
@@ -148,7 +153,13 @@ const CHAINS6: readonly ChainSpec[] = [
     base: 'type nat hook prerouting priority dstnat; policy accept;',
     owned: true,
     why: 'IPv6 published ports, for packets that arrive on an interface.',
-    rules: [{ why: "Publish only on the host's own addresses; traffic routed through the host to others is untouched.", rule: `fib daddr type local jump ${C.publishedPorts}` }],
+    rules: [
+      { why: "Publish only on the host's own addresses; traffic routed through the host to others is untouched.", rule: `fib daddr type local jump ${C.publishedPorts}` },
+      {
+        why: "An IPv6-only network's containers ask its IPv6 gateway on port 53: redirected to the resolver's own port, as in ip berth.",
+        rule: `meta l4proto { tcp, udp } th dport 53 redirect to : iifname . ip6 daddr map @${S.dnsRedirect}`,
+      },
+    ],
   },
   {
     family: IP6_FAMILY,
@@ -207,6 +218,19 @@ const CHAINS6: readonly ChainSpec[] = [
       { why: 'Published ports, after DNAT.', rule: `oifname @${S.bridges} ct status dnat accept` },
       { why: 'Containers of one network talk to each other (only seen here with br_netfilter).', rule: `iifname . oifname @${S.sameBridge} accept` },
       { why: 'Nothing else enters a berth bridge: networks are isolated, and a LAN peer cannot reach container addresses directly.', rule: `oifname @${S.bridges} drop` },
+    ],
+  },
+  {
+    family: IP6_FAMILY,
+    name: C.input,
+    base: 'type filter hook input priority filter; policy accept;',
+    owned: true,
+    why: "Policy accept: only berth's resolver sockets on IPv6 gateways are judged here.",
+    rules: [
+      {
+        why: 'A resolver answers only containers of its own network, as in ip berth.',
+        rule: `meta l4proto { tcp, udp } ip6 daddr . th dport @${S.dnsSockets} iifname . ip6 daddr . th dport != @${S.dnsClients} drop`,
+      },
     ],
   },
   {
@@ -488,19 +512,25 @@ function quote(name: string): string {
 function networkElementList(net: CheckedNetwork): Element[] {
   const comment = `network ${net.id}`;
   const bridge = quote(net.bridge);
+  const out: Element[] = net.subnet ? network4ElementList(net.subnet, net, bridge, comment) : [];
+  if (net.subnet6) out.push(...network6ElementList(net, bridge, comment));
+  return out;
+}
+
+/** The IPv4 side of a network, in `ip berth` (and its icc=false subnet in `bridge berth`). */
+function network4ElementList(subnet: string, net: CheckedNetwork, bridge: string, comment: string): Element[] {
   const out: Element[] = [
     { family: IP_FAMILY, set: S.bridges, key: bridge, comment },
     { family: IP_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
-    { family: IP_FAMILY, set: S.containerSubnets, key: net.subnet, comment },
+    { family: IP_FAMILY, set: S.containerSubnets, key: subnet, comment },
   ];
   // Internal networks never leave the host, so there is nothing to masquerade.
-  if (net.masquerade && !net.internal) out.push({ family: IP_FAMILY, set: S.masqSubnets, key: net.subnet, comment });
+  if (net.masquerade && !net.internal) out.push({ family: IP_FAMILY, set: S.masqSubnets, key: subnet, comment });
   if (net.internal) out.push({ family: IP_FAMILY, set: S.internalBridges, key: bridge, comment });
   if (!net.icc) {
     out.push({ family: IP_FAMILY, set: S.iccOffBridges, key: bridge, comment });
-    out.push({ family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffSubnets, key: net.subnet, comment });
+    out.push({ family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffSubnets, key: subnet, comment });
   }
-  if (net.subnet6) out.push(...network6ElementList(net, bridge, comment));
   return out;
 }
 
@@ -531,10 +561,11 @@ function portElement(port: PublishedPort): Element {
 function dnsElementList(l: DnsListener): Element[] {
   const comment = `network ${l.networkId}`;
   const bridge = quote(l.bridge);
+  const family = l.address.includes(':') ? IP6_FAMILY : IP_FAMILY;
   return [
-    { family: IP_FAMILY, set: S.dnsRedirect, key: `${bridge} . ${l.address}`, value: String(l.port), comment },
-    { family: IP_FAMILY, set: S.dnsSockets, key: `${l.address} . ${l.port}`, comment },
-    { family: IP_FAMILY, set: S.dnsClients, key: `${bridge} . ${l.address} . ${l.port}`, comment },
+    { family, set: S.dnsRedirect, key: `${bridge} . ${l.address}`, value: String(l.port), comment },
+    { family, set: S.dnsSockets, key: `${l.address} . ${l.port}`, comment },
+    { family, set: S.dnsClients, key: `${bridge} . ${l.address} . ${l.port}`, comment },
   ];
 }
 
@@ -593,11 +624,11 @@ function checkNetworks(networks: CheckedNetwork[]): void {
     bridges.set(n.bridge, n.id);
   }
   // Sorted by start address, two prefixes overlap only if one contains the next one's start.
-  const byBase = [...networks].sort((a, b) => a.prefix.network - b.prefix.network || a.prefix.prefix - b.prefix.prefix);
+  const byBase = networks.filter((n) => n.prefix).sort((a, b) => a.prefix!.network - b.prefix!.network || a.prefix!.prefix - b.prefix!.prefix);
   for (let i = 1; i < byBase.length; i++) {
     const a = byBase[i - 1]!;
     const b = byBase[i]!;
-    if (cidrsOverlap(a.prefix, b.prefix)) {
+    if (cidrsOverlap(a.prefix!, b.prefix!)) {
       throw conflict(`networks ${a.id} (${a.subnet}) and ${b.id} (${b.subnet}) overlap; give each its own subnet`);
     }
   }

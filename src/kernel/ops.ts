@@ -28,9 +28,10 @@ export interface BridgeSpec {
   name: string;
   /** berth's mark on the bridge (`berth:<owner>:network:<id>`); its MAC derives from it (own-bridge.ts). */
   alias: string;
-  gateway: string;
-  prefix: number;
-  broadcast: string;
+  /** The IPv4 gateway, prefix length and broadcast; absent on an IPv6-only network. */
+  gateway?: string;
+  prefix?: number;
+  broadcast?: string;
   /** The IPv6 gateway of a dual-stack network (`::1` of its subnet), with the subnet's prefix length. */
   gateway6?: string;
   prefix6?: number;
@@ -60,9 +61,11 @@ export function ensureBridge(spec: BridgeSpec): { index: number; created: boolea
   }
   if (!link) throw new Error(`bridge ${spec.name} vanished right after it was created`);
   sock.transact([nl.setLinkUp({ index: link.index }), nl.setAlias(link.index, spec.alias)], [`bring ${spec.name} up`, `mark ${spec.name}`]);
-  addAddress(sock, link.index, spec.gateway, spec.prefix, spec.name, spec.broadcast);
-  // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
-  writeSysctl({ key: `net/ipv4/conf/${spec.name}/route_localnet`, value: '1' });
+  if (spec.gateway) {
+    addAddress(sock, link.index, spec.gateway, spec.prefix ?? 32, spec.name, spec.broadcast);
+    // Lets the host reach ports published on 127.0.0.1: those packets leave with a 127/8 source.
+    writeSysctl({ key: `net/ipv4/conf/${spec.name}/route_localnet`, value: '1' });
+  }
   if (spec.gateway6) {
     enableIpv6(spec.name);
     addAddress(sock, link.index, spec.gateway6, spec.prefix6 ?? 64, spec.name);
@@ -99,11 +102,11 @@ export interface ReattachSpec {
   hostVeth: string;
   bridge: string;
   bridgeMark: string;
-  ip: string;
+  ip?: string;
   ip6?: string;
   mac: string;
   /** The container's side: its permanent entries for the gateways are pointed at the bridge's MAC. */
-  sandbox?: { netnsPath: string; ifname: string; gateway: string; gateway6?: string };
+  sandbox?: { netnsPath: string; ifname: string; gateway?: string; gateway6?: string };
 }
 
 export function reattach(spec: ReattachSpec): void {
@@ -114,11 +117,12 @@ export function reattach(spec: ReattachSpec): void {
   disableIpv6(spec.hostVeth);
   // The neighbour entry went with the old bridge and the static FDB entry with the port's old
   // master: both are put back, as attach made them.
-  const steps = [nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index), nl.newNeighbour(bridge.index, spec.ip, spec.mac), nl.newStaticFdb(veth.index, spec.mac)];
-  const labels = [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`, `neighbour ${spec.ip} on ${spec.bridge}`, `fdb ${spec.mac} on ${spec.hostVeth}`];
-  if (spec.ip6) {
-    steps.push(nl.newNeighbour(bridge.index, spec.ip6, spec.mac));
-    labels.push(`neighbour ${spec.ip6} on ${spec.bridge}`);
+  const steps = [nl.setMaster(veth.index, bridge.index), nl.setHairpin(veth.index), nl.newStaticFdb(veth.index, spec.mac)];
+  const labels = [`attach ${spec.hostVeth} to ${spec.bridge}`, `hairpin on ${spec.hostVeth}`, `fdb ${spec.mac} on ${spec.hostVeth}`];
+  for (const ip of [spec.ip, spec.ip6]) {
+    if (!ip) continue;
+    steps.push(nl.newNeighbour(bridge.index, ip, spec.mac));
+    labels.push(`neighbour ${ip} on ${spec.bridge}`);
   }
   sock.transact(steps, labels);
   // A bridge made before bridge MACs were derived had a random one; a permanent entry for it
@@ -130,7 +134,7 @@ export function reattach(spec: ReattachSpec): void {
       try {
         const peer = linkByName(inside, sandbox.ifname);
         if (peer) {
-          const gateways = [sandbox.gateway, ...(sandbox.gateway6 ? [sandbox.gateway6] : [])];
+          const gateways = [sandbox.gateway, sandbox.gateway6].filter((gw): gw is string => gw !== undefined);
           inside.transact(
             gateways.map((gw) => nl.newNeighbour(peer.index, gw, bridge.mac!)),
             gateways.map((gw) => `neighbour ${gw} (the gateway) on ${sandbox.ifname}`),
@@ -184,10 +188,11 @@ export interface AttachSpec {
   alias: string;
   ifname: string;
   mac: string;
-  ip: string;
-  prefix: number;
-  broadcast: string;
-  gateway: string;
+  /** The endpoint's IPv4 side; absent on an IPv6-only network. */
+  ip?: string;
+  prefix?: number;
+  broadcast?: string;
+  gateway?: string;
   /** The endpoint's IPv6 side on a dual-stack network: address, prefix length, gateway. */
   ip6?: { ip: string; prefix: number; gateway: string };
   mtu?: number;
@@ -221,29 +226,22 @@ export function attach(spec: AttachSpec): { hostIndex: number } {
     throw err;
   }
   const hostEnd = linkByName(sock, spec.hostVeth);
+  const ips = [spec.ip, spec.ip6?.ip].filter((ip): ip is string => ip !== undefined);
   if (hostEnd) {
     try {
       sock.transact(
         [
           nl.setAlias(hostEnd.index, spec.alias),
           nl.setHairpin(hostEnd.index),
-          nl.newNeighbour(bridge.index, spec.ip, spec.mac),
           nl.newStaticFdb(hostEnd.index, spec.mac),
-          ...(spec.ip6 ? [nl.newNeighbour(bridge.index, spec.ip6.ip, spec.mac)] : []),
+          ...ips.map((ip) => nl.newNeighbour(bridge.index, ip, spec.mac)),
         ],
-        [
-          `mark ${spec.hostVeth}`,
-          `hairpin on ${spec.hostVeth}`,
-          `neighbour ${spec.ip} on ${spec.bridge}`,
-          `fdb ${spec.mac} on ${spec.hostVeth}`,
-          ...(spec.ip6 ? [`neighbour ${spec.ip6.ip} on ${spec.bridge}`] : []),
-        ],
+        [`mark ${spec.hostVeth}`, `hairpin on ${spec.hostVeth}`, `fdb ${spec.mac} on ${spec.hostVeth}`, ...ips.map((ip) => `neighbour ${ip} on ${spec.bridge}`)],
       );
     } catch (err) {
       // The caller releases the endpoint: nothing of it may stay in the kernel either.
       deleteLink(spec.hostVeth);
-      forgetNeighbour(spec.bridge, spec.ip);
-      if (spec.ip6) forgetNeighbour(spec.bridge, spec.ip6.ip);
+      for (const ip of ips) forgetNeighbour(spec.bridge, ip);
       throw err;
     }
   }
@@ -294,13 +292,17 @@ function configureInside(spec: AttachSpec, gatewayMac: string | undefined): void
     if (spec.ip6) enableIpv6(spec.ifname);
     else disableIpv6(spec.ifname);
     if (spec.arpRetransMs) fs.writeFileSync(`/proc/sys/net/ipv4/neigh/${spec.ifname}/retrans_time_ms`, String(spec.arpRetransMs));
-    const steps = [nl.setLinkUp({ index: peer.index }), nl.newAddress(peer.index, spec.ip, spec.prefix, spec.broadcast)];
-    const labels = [`bring ${spec.ifname} up`, `add ${spec.ip}/${spec.prefix} to ${spec.ifname}`];
+    const steps = [nl.setLinkUp({ index: peer.index })];
+    const labels = [`bring ${spec.ifname} up`];
+    if (spec.ip) {
+      steps.push(nl.newAddress(peer.index, spec.ip, spec.prefix ?? 32, spec.broadcast));
+      labels.push(`add ${spec.ip}/${spec.prefix} to ${spec.ifname}`);
+    }
     if (spec.ip6) {
       steps.push(nl.newAddress(peer.index, spec.ip6.ip, spec.ip6.prefix));
       labels.push(`add ${spec.ip6.ip}/${spec.ip6.prefix} to ${spec.ifname}`);
     }
-    const gateways = [spec.gateway, ...(spec.ip6 ? [spec.ip6.gateway] : [])];
+    const gateways = [spec.gateway, spec.ip6?.gateway].filter((gw): gw is string => gw !== undefined);
     if (gatewayMac) {
       for (const gw of gateways) {
         steps.push(nl.newNeighbour(peer.index, gw, gatewayMac));

@@ -83,7 +83,8 @@ export interface EndpointRecord {
   containerId: string;
   networkId: string;
   ifname: string;
-  ip: string;
+  /** The endpoint's IPv4 address; null on an IPv6-only network. */
+  ip: string | null;
   /** The endpoint's IPv6 address (canonical text) on a dual-stack network; null otherwise. */
   ip6?: string | null;
   mac: string;
@@ -170,6 +171,19 @@ ALTER TABLE networks ADD COLUMN ip_range6 TEXT;
 ALTER TABLE endpoints ADD COLUMN ip6 TEXT;
 CREATE UNIQUE INDEX endpoint_ip6 ON endpoints (network_id, ip6) WHERE ip6 IS NOT NULL;`,
   },
+  {
+    why: 'IPv6-only networks (--ipv4=false): an endpoint may have no IPv4 address',
+    sql: `
+CREATE TABLE endpoints_v4 (
+  id TEXT PRIMARY KEY, container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  network_id TEXT NOT NULL REFERENCES networks(id), ifname TEXT NOT NULL, ip TEXT,
+  mac TEXT NOT NULL, aliases TEXT NOT NULL, host_link TEXT UNIQUE, state TEXT NOT NULL, ip6 TEXT,
+  UNIQUE (network_id, ip), UNIQUE (container_id, network_id), UNIQUE (container_id, ifname));
+INSERT INTO endpoints_v4 SELECT id, container_id, network_id, ifname, ip, mac, aliases, host_link, state, ip6 FROM endpoints;
+DROP TABLE endpoints;
+ALTER TABLE endpoints_v4 RENAME TO endpoints;
+CREATE UNIQUE INDEX endpoint_ip6 ON endpoints (network_id, ip6) WHERE ip6 IS NOT NULL;`,
+  },
 ];
 
 /** The schema version this code writes. */
@@ -202,7 +216,7 @@ type Row = Record<string, unknown>;
 
 /** An endpoint with what DNS needs of its container. */
 export interface DnsRow {
-  ip: string;
+  ip: string | null;
   ip6?: string | null;
   aliases: string[];
   id: string;
@@ -216,7 +230,7 @@ const DNS_ROWS = `SELECT e.ip, e.ip6, e.aliases, c.id, c.name, json_extract(c.co
 
 function toDnsRow(r: Row): DnsRow {
   return {
-    ip: String(r.ip),
+    ip: (r.ip as string | null) ?? null,
     ip6: (r.ip6 as string | null) ?? null,
     aliases: JSON.parse(String(r.aliases)) as string[],
     id: String(r.id),
@@ -274,7 +288,7 @@ function toEndpoint(r: Row): EndpointRecord {
     containerId: String(r.container_id),
     networkId: String(r.network_id),
     ifname: String(r.ifname),
-    ip: String(r.ip),
+    ip: (r.ip as string | null) ?? null,
     ip6: (r.ip6 as string | null) ?? null,
     mac: String(r.mac),
     aliases: json(r.aliases),
@@ -482,7 +496,7 @@ export class Store {
 
   /** Addresses in use on a network, for the allocator. */
   addressesInUse(networkId: string): string[] {
-    return (this.stmt('SELECT ip FROM endpoints WHERE network_id = ?').all(networkId) as { ip: string }[]).map((r) => r.ip);
+    return (this.stmt('SELECT ip FROM endpoints WHERE network_id = ? AND ip IS NOT NULL').all(networkId) as { ip: string }[]).map((r) => r.ip);
   }
 
   /** IPv6 addresses in use on a network, for the IPv6 allocator. */

@@ -67,12 +67,9 @@ export const bridgeDriver: NetworkDriver = {
   },
 
   async ensure(ctx, net) {
-    const subnet = parseCidr(net.subnet!);
     const { created } = await ctx.kernel.call('ensureBridge', {
       ...bridgeMark(ctx, net),
-      gateway: net.gateway!,
-      prefix: subnet.prefix,
-      broadcast: formatIpv4(broadcastOf(subnet)),
+      ...bridgeSide4(net),
       ...(net.subnet6 && { gateway6: net.gateway6!, prefix6: parseCidr6(net.subnet6).prefix }),
       mtu: networkMtu(net),
     });
@@ -90,7 +87,6 @@ export const bridgeDriver: NetworkDriver = {
   },
 
   async join(ctx, net, endpoint, spec) {
-    const subnet = parseCidr(net.subnet!);
     await ctx.kernel.call('attach', {
       netnsPath: spec.netnsPath,
       bridge: bridgeOf(net),
@@ -99,10 +95,7 @@ export const bridgeDriver: NetworkDriver = {
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
       ifname: endpoint.ifname,
       mac: endpoint.mac,
-      ip: endpoint.ip,
-      prefix: subnet.prefix,
-      broadcast: formatIpv4(broadcastOf(subnet)),
-      gateway: net.gateway!,
+      ...(endpoint.ip && { ip: endpoint.ip, ...bridgeSide4(net) }),
       ...(endpoint.ip6 && net.subnet6 && { ip6: { ip: endpoint.ip6, prefix: parseCidr6(net.subnet6).prefix, gateway: net.gateway6! } }),
       mtu: networkMtu(net),
       defaultRoute: spec.defaultRoute,
@@ -114,7 +107,7 @@ export const bridgeDriver: NetworkDriver = {
     const bridge = net ? linkOf(net, 'bridge') : undefined;
     // The host's neighbour entry for the address goes now (a new endpoint may reuse the address next).
     if (!spec) {
-      if (bridge) forgetNeighbour(ctx, bridge, endpoint.ip, endpoint.ip6);
+      if (bridge) forgetNeighbour(ctx, bridge, [endpoint.ip, endpoint.ip6]);
       return () => undefined;
     }
     return detachLater(ctx, endpoint, spec, bridge);
@@ -124,9 +117,8 @@ export const bridgeDriver: NetworkDriver = {
     return {
       id: net.id,
       bridge: bridgeOf(net),
-      subnet: net.subnet!,
-      gateway: net.gateway!,
-      ...(net.subnet6 && { subnet6: net.subnet6 }),
+      ...(net.subnet && { subnet: net.subnet, gateway: net.gateway! }),
+      ...(net.subnet6 && { subnet6: net.subnet6, gateway6: net.gateway6! }),
       internal: net.internal,
       icc: net.options[OPT_ICC] !== 'false',
       masquerade: net.options[OPT_MASQUERADE] !== 'false',
@@ -134,7 +126,8 @@ export const bridgeDriver: NetworkDriver = {
   },
 
   dns(net) {
-    return { in: 'host', address: net.gateway!, ifname: bridgeOf(net) };
+    // An IPv6-only network's resolver answers on its IPv6 gateway.
+    return { in: 'host', address: net.gateway ?? net.gateway6!, ifname: bridgeOf(net) };
   },
 
   async repair(ctx, net, endpoints, view, report) {
@@ -148,14 +141,22 @@ export const bridgeDriver: NetworkDriver = {
       if (!veth || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
       const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
       const gateway6 = e.ip6 && net.gateway6 ? net.gateway6 : undefined;
-      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway, gateway6 } : undefined;
-      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
+      const sandbox = netnsPath ? { netnsPath, ifname: e.ifname, gateway: net.gateway ?? undefined, gateway6 } : undefined;
+      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: bridgeMark(ctx, net).alias, ip: e.ip ?? undefined, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
       report.reattached.push(e.hostLink!);
     }
   },
 };
 
-function forgetNeighbour(ctx: EngineContext, bridge: string, ip: string, ip6?: string | null): void {
-  ctx.kernel.call('forgetNeighbours', { bridge, ips: ip6 ? [ip, ip6] : [ip] }).catch((err) => ctx.log.warn('could not forget a neighbour entry', { bridge, ip, error: String(err) }));
+function forgetNeighbour(ctx: EngineContext, bridge: string, addresses: (string | null | undefined)[]): void {
+  const ips = addresses.filter((ip): ip is string => Boolean(ip));
+  ctx.kernel.call('forgetNeighbours', { bridge, ips }).catch((err) => ctx.log.warn('could not forget a neighbour entry', { bridge, ips, error: String(err) }));
+}
+
+/** The bridge's IPv4 side (gateway, prefix, broadcast); none on an IPv6-only network. */
+function bridgeSide4(net: NetworkRecord): { gateway?: string; prefix?: number; broadcast?: string } {
+  if (!net.subnet) return {};
+  const subnet = parseCidr(net.subnet);
+  return { gateway: net.gateway!, prefix: subnet.prefix, broadcast: formatIpv4(broadcastOf(subnet)) };
 }
 

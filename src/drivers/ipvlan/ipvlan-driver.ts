@@ -64,7 +64,7 @@ export const ipvlanDriver: NetworkDriver = {
       kind: { ipvlan: modeOf(net), flag: flagOf(net) },
       ifname: endpoint.ifname,
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
-      ip: endpoint.ip,
+      ip: endpoint.ip!,
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.internal || !l2 ? undefined : net.gateway!,

@@ -36,7 +36,7 @@ function hostAccess(net: NetworkRecord): { shim: string; address: string } | und
 
 /** The highest address of the subnet that is neither the gateway nor reserved: the host shim's. */
 function shimAddress(draft: NetworkDraft, aux: Record<string, string>): string {
-  const subnet = parseCidr(draft.subnet);
+  const subnet = parseCidr(draft.subnet!);
   const taken = new Set([draft.gateway, ...Object.values(aux)]);
   for (let ip = lastHost(subnet); ip > subnet.network; ip--) if (!taken.has(formatIpv4(ip))) return formatIpv4(ip);
   throw invalid(`subnet ${draft.subnet} has no address left for the host shim (-o ${OPT_HOST_ACCESS}=true)`);
@@ -107,7 +107,7 @@ export const macvlanDriver: NetworkDriver = {
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
       // In passthru mode the child is the parent, with the parent's address.
       mac: mode === 'passthru' ? undefined : endpoint.mac,
-      ip: endpoint.ip,
+      ip: endpoint.ip!,
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.internal ? undefined : net.gateway!,
@@ -122,7 +122,7 @@ export const macvlanDriver: NetworkDriver = {
   leave(ctx, net, endpoint, spec) {
     const access = net ? hostAccess(net) : undefined;
     const forgetRoute = () => {
-      if (access) ctx.kernel.call('forgetShimRoute', { shim: access.shim, ip: endpoint.ip }).catch((err) => ctx.log.warn('could not delete a host route', { ip: endpoint.ip, error: String(err) }));
+      if (access) ctx.kernel.call('forgetShimRoute', { shim: access.shim, ip: endpoint.ip! }).catch((err) => ctx.log.warn('could not delete a host route', { ip: endpoint.ip, error: String(err) }));
     };
     if (!spec) {
       forgetRoute();

@@ -181,7 +181,7 @@ export const overlayDriver: NetworkDriver = {
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
       ifname: endpoint.ifname,
       mac: endpoint.mac,
-      ip: endpoint.ip,
+      ip: endpoint.ip!,
       prefix: subnet.prefix,
       broadcast: formatIpv4(broadcastOf(subnet)),
       gateway: net.gateway!,
@@ -199,7 +199,7 @@ export const overlayDriver: NetworkDriver = {
     // Peers stop sending to it and its address returns to the pool. If etcd is unreachable the
     // keys go with this host's lease, or the next announce (start, reconcile) prunes them.
     if (ctx.cluster && net) {
-      withdrawEndpoint(ctx.cluster, net.id, endpoint.id, endpoint.ip).catch((err) => ctx.log.warn('could not withdraw an endpoint from the cluster store', { endpoint: endpoint.id, error: String(err) }));
+      withdrawEndpoint(ctx.cluster, net.id, endpoint.id, endpoint.ip!).catch((err) => ctx.log.warn('could not withdraw an endpoint from the cluster store', { endpoint: endpoint.id, error: String(err) }));
     }
     const bridge = net ? linkOf(net, 'bridge') : undefined;
     if (!spec) return () => undefined;
@@ -236,7 +236,7 @@ export const overlayDriver: NetworkDriver = {
       const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
       const gateway6 = e.ip6 && net.gateway6 ? net.gateway6 : undefined;
       const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway, gateway6 } : undefined;
-      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: mark(ctx, net), ip: e.ip, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
+      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: mark(ctx, net), ip: e.ip!, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
       report.reattached.push(e.hostLink!);
     }
   },

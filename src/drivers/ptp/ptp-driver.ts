@@ -66,7 +66,7 @@ export const ptpDriver: NetworkDriver = {
       alias: `${aliasPrefix(ctx.paths.owner, 'endpoint')}${endpoint.id}`,
       ifname: endpoint.ifname,
       mac: endpoint.mac,
-      ip: endpoint.ip,
+      ip: endpoint.ip!,
       subnet: formatIpv4(subnet.network),
       subnetPrefix: subnet.prefix,
       gateway: net.gateway!,
@@ -104,8 +104,8 @@ export const ptpDriver: NetworkDriver = {
     for (const e of endpoints) {
       if (!e.hostLink) continue;
       const ip6 = e.ip6 && net.gateway6 ? { ip6: e.ip6, gateway6: net.gateway6 } : {};
-      if (!(await ctx.kernel.call('ptpRouteMissing', { hostVeth: e.hostLink, ip: e.ip, ...ip6 }))) continue;
-      await ctx.kernel.call('restorePtpRoute', { hostVeth: e.hostLink, ip: e.ip, gateway: net.gateway!, ...ip6 });
+      if (!(await ctx.kernel.call('ptpRouteMissing', { hostVeth: e.hostLink, ip: e.ip!, ...ip6 }))) continue;
+      await ctx.kernel.call('restorePtpRoute', { hostVeth: e.hostLink, ip: e.ip!, gateway: net.gateway!, ...ip6 });
       report.reattached.push(e.hostLink);
     }
   },

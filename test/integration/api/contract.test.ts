@@ -226,7 +226,12 @@ describe('Docker Engine API contract (networks)', () => {
     );
     assertError(await api('POST', '/v1.41/networks/create', { body: { Driver: 'bridge' } }), 400, /^invalid request: Name: Name is required/);
     assertError(await api('POST', '/v1.41/networks/create', { body: createBody('att', { Attachable: true }) }), 400, /^invalid request: Attachable: .*drop --attachable/);
-    assertError(await api('POST', '/v1.41/networks/create', { body: createBody('v6', { EnableIPv6: true, EnableIPv4: false }) }), 400, /IPv6-only network\) is not supported yet/);
+    assertError(await api('POST', '/v1.41/networks/create', { body: createBody('v6', { EnableIPv4: false }) }), 400, /--ipv4=false makes an IPv6-only network: add --ipv6/);
+    assertError(
+      await api('POST', '/v1.41/networks/create', { body: createBody('v6', { EnableIPv6: true, EnableIPv4: false, IPAM: { Driver: 'default', Config: [{ Subnet: '10.96.0.0/24' }] } }) }),
+      400,
+      /an IPv4 --subnet.* was given for an IPv6-only network/,
+    );
     assertError(await api('POST', '/v1.41/networks/create', { body: createBody('v6', { IPAM: { Driver: 'default', Config: [{ Subnet: 'fd00:1::/64' }, { Subnet: 'fd00:2::/64' }] } }) }), 400, /one IPv4 and one IPv6 subnet per network/);
     assertError(
       await api('POST', '/v1.41/networks/create', { body: createBody('two', { IPAM: { Config: [{ Subnet: '10.5.0.0/24' }, { Subnet: '10.6.0.0/24' }] } }) }),

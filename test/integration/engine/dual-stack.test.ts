@@ -177,7 +177,9 @@ describe('dual-stack bridge networks', () => {
     await refuse(['network', 'create', '--ipv6', '--subnet', 'fd61::zz/64', 'x'], /not an IPv6 CIDR/);
     await refuse(['network', 'create', '--subnet', 'fd61::/64', 'x'], /needs --ipv6/);
     await refuse(['network', 'create', '--ipv6', '-d', 'macvlan', '-o', 'parent=lo', 'x'], /needs the LAN's IPv6 prefix: pass --subnet V6CIDR/);
-    await refuse(['network', 'create', '--ipv6', '--ipv4', 'false', 'x'], /IPv6-only network\) is not supported yet/);
+    await refuse(['network', 'create', '--ipv4', 'false', 'x'], /--ipv4=false makes an IPv6-only network: add --ipv6/);
+    await refuse(['network', 'create', '--ipv6', '--ipv4', 'false', '-d', 'ptp', 'x'], /--ipv4=false is not supported by the ptp driver yet/);
+    await refuse(['network', 'create', '--ipv6', '--ipv4', 'false', '--subnet', '10.61.0.0/24', 'x'], /an IPv4 --subnet.* was given for an IPv6-only network/);
     assert.equal((await sb.berthOk('network', 'ls', '-q')).split('\n').length, before, 'no network was made');
     await sb.berthOk('network', 'create', 'v4only');
     await refuse(['run', '--network', 'v4only', '--ip6', 'fd60::77', '--', BUSYBOX, 'true'], /has no IPv6 \(create it with --ipv6\)/);
@@ -186,6 +188,41 @@ describe('dual-stack bridge networks', () => {
     await refuse(['run', '--network', 'v4only', '-p', '[::]:8090:80', '--', BUSYBOX, 'true'], /publishes on IPv6, but the container's network has no IPv6/);
     await refuse(['run', '--network', 'dual', '-p', '8080:80', '--', BUSYBOX, 'true'], /already allocated to container srv/);
     assert.equal((await sb.berthOk('ps', '-aq')).split('\n').filter(Boolean).length, containersBefore, 'no container was left by a refusal');
+  });
+
+  test('IPv6-only (--ipv4=false): no IPv4 at all; names, NAT66 and published ports over IPv6; its resolver on the IPv6 gateway', async () => {
+    await sb.berthOk('network', 'create', '--ipv6', '--ipv4', 'false', '--subnet', 'fd62::/64', 'v6only');
+    const [net] = JSON.parse(await sb.berthOk('network', 'inspect', 'v6only'));
+    assert.equal(net.EnableIPv4, false);
+    assert.deepEqual(net.IPAM.Config, [{ Subnet: 'fd62::/64', Gateway: 'fd62::1' }]);
+    await httpd('srv6', 'v6only', '--network-alias', 'web-v6', '-p', '8086:80');
+    await sb.berthOk('run', '-d', '--name', 'cli6', '--network', 'v6only', '--', BUSYBOX, 'sleep', '3600');
+    const srv = (await sb.inspect('srv6')) as unknown as { NetworkSettings: { IPAddress: string; GlobalIPv6Address: string; Ports: Record<string, { HostIp: string }[]> } };
+    assert.equal(srv.NetworkSettings.IPAddress, '');
+    assert.equal(srv.NetworkSettings.GlobalIPv6Address, 'fd62::2');
+    assert.deepEqual(srv.NetworkSettings.Ports['80/tcp']!.map((p) => p.HostIp), ['::'], 'published on every IPv6 address only');
+    const c = await ns('cli6');
+    assert.equal(must(await sb.inNs(c, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']), 'v4 addr').trim(), '', 'no IPv4 address');
+    assert.match(must(await sb.inNs(c, 'ip', ['-6', 'route', 'show', 'default']), 'route'), /default via fd62::1 dev eth0/);
+    assert.match(await sb.berthOk('exec', 'cli6', '--', BUSYBOX, 'cat', '/etc/resolv.conf'), /^nameserver fd62::1$/m);
+    const dig = async (name: string) => (await sb.inNs(c, 'dig', ['@fd62::1', '+tries=2', '+time=2', '+short', 'AAAA', name], 10_000)).stdout.trim();
+    assert.ok(await eventually(async () => (await dig('web-v6')) === 'fd62::2', 3000), 'the resolver on the IPv6 gateway answers AAAA');
+    // berth exec: the container's own /etc/resolv.conf (nameserver fd62::1) resolves the name.
+    const byName = await sb.berthOk('exec', 'cli6', '--', 'curl', '-s', '--max-time', '3', 'http://web-v6/cgi-bin/ip');
+    assert.equal(byName.trim().replace(/^\[|\]$/g, ''), 'fd62::3', 'by name over IPv6, client address kept');
+    assert.equal((await get(c, `http://[${WAN_PEER}]/cgi-bin/ip`)).stdout, WAN_HOST, 'NAT66 out');
+    assert.ok(await eventually(async () => (await get(wan.nsPath, `http://[${WAN_HOST}]:8086/cgi-bin/ip`)).stdout === WAN_PEER, 5000), 'the published port over IPv6');
+    assert.notEqual((await get(wan.nsPath, `http://${wan.hostAddress}:8086/`)).stdout, 'hello-v6', 'and not over IPv4');
+    const wanDig = await sb.inNs(wan.nsPath, 'dig', [`@${WAN_HOST}`, '-p', '53', '+tries=1', '+time=2', '+short', 'AAAA', 'web-v6'], 10_000);
+    assert.notEqual(wanDig.stdout.trim(), 'fd62::2', 'a peer outside the network gets no answer');
+    const refusedV4 = await sb.berth('run', '--network', 'v6only', '-p', '127.0.0.1:8087:80', '--', BUSYBOX, 'true');
+    assert.notEqual(refusedV4.code, 0);
+    assert.match(refusedV4.stderr, /publishes on IPv4, but the container's network is IPv6-only/);
+    const pinned = await sb.berth('run', '--network', 'v6only', '--ip', '10.62.0.5', '--', BUSYBOX, 'true');
+    assert.notEqual(pinned.code, 0);
+    assert.match(pinned.stderr, /is IPv6-only, so its containers get no IPv4 address/);
+    await sb.berthOk('rm', '-f', 'srv6', 'cli6');
+    await sb.berthOk('network', 'rm', 'v6only');
   });
 
   test('DNS: AAAA for names and aliases, A beside it, PTR under ip6.arpa; /etc/hosts lists both addresses', async () => {

@@ -8,9 +8,7 @@ const v4: Attachment = {
   ifname: 'eth0',
   mac: '02:42:0a:3c:00:02',
   netns: '/run/netns/c1',
-  ip: '10.60.0.2',
-  prefix: 24,
-  gateway: '10.60.0.1',
+  ip4: { address: '10.60.0.2', prefix: 24, gateway: '10.60.0.1' },
   dns: { nameservers: ['10.60.0.1'] },
 };
 const dual: Attachment = { ...v4, ip6: { address: 'fd60::2', prefix: 64, gateway: 'fd60::1' } };
@@ -35,6 +33,13 @@ test('dual stack (1.0.0, 1.1.0): both addresses on the sandbox interface, a defa
       { dst: '::/0', gw: 'fd60::1' },
     ]);
   }
+});
+
+test('IPv6 only: one IPv6 address and its default route', () => {
+  const { ip4: _, ...rest } = dual;
+  const r = buildResult('1.1.0', rest);
+  assert.deepEqual(r.ips, [{ address: 'fd60::2/64', gateway: 'fd60::1', interface: 1 }]);
+  assert.deepEqual(r.routes, [{ dst: '::/0', gw: 'fd60::1' }]);
 });
 
 test('dual stack (0.4.0): each address names its family', () => {
