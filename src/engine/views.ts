@@ -10,7 +10,8 @@ export interface NetworkView {
   Created: string;
   Scope: 'local' | 'global';
   Driver: string;
-  EnableIPv4: boolean;
+  /** Docker 28's (API 1.48) field, shown only when false: every other network keeps API 1.41's shape. */
+  EnableIPv4?: false;
   EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[] };
   Internal: boolean;
@@ -59,8 +60,7 @@ export function networkView(store: Store, net: NetworkRecord, withContainers = t
     Created: net.created,
     Scope: isClusterScoped(net) ? 'global' : 'local',
     Driver: net.driver,
-    // Docker 28's field: false only for an IPv6-only network (host and none say true, as Docker's).
-    EnableIPv4: Boolean(net.subnet) || !net.subnet6,
+    ...(!net.subnet && net.subnet6 && { EnableIPv4: false as const }),
     EnableIPv6: Boolean(net.subnet6),
     IPAM: { Driver: 'default', Options: {}, Config: config },
     Internal: net.internal,

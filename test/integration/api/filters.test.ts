@@ -12,7 +12,6 @@ const view = (Name: string, Labels: Record<string, string> = {}, containers = 0)
   Created: '2026-01-01T00:00:00.000Z',
   Scope: 'local',
   Driver: Name === 'host' ? 'host' : Name === 'none' ? 'null' : 'bridge',
-  EnableIPv4: true,
   EnableIPv6: false,
   IPAM: { Driver: 'default', Options: {}, Config: [] },
   Internal: false,
