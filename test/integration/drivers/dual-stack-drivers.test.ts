@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { BUSYBOX, Sandbox, eventually, must, type Peer } from '../../helpers/sandbox.js';
 import { Lan, type LanHost } from '../../helpers/lan.js';
 import { webRoot } from '../../helpers/net-probes.js';
+import { addIpv6Wan } from '../../helpers/ipv6.js';
 
 /** The IPv6 "internet": a peer namespace on fd97::/64, with no route back to container subnets. */
 const WAN_HOST = 'fd97::1';
@@ -39,12 +40,7 @@ describe('dual-stack ptp and macvlan networks', () => {
   before(async () => {
     sb = await Sandbox.create('x6');
     www = webRoot(path.join(sb.root, 'www'), 'hello');
-    wan = await sb.addPeer('w', '10.97.0');
-    const wanLink = (await sb.inHost('ip', ['-o', 'link'])).stdout.match(/\d+: (wh\d+)@/)![1]!;
-    must(await sb.inHost('ip', ['-6', 'addr', 'add', `${WAN_HOST}/64`, 'dev', wanLink, 'nodad']), 'wan v6 host');
-    must(await sb.inNs(wan.nsPath, 'ip', ['-6', 'addr', 'add', `${WAN_PEER}/64`, 'dev', 'eth0', 'nodad']), 'wan v6 peer');
-    must(await sb.inNs(wan.nsPath, 'ip', ['-6', 'route', 'add', 'default', 'via', WAN_HOST]), 'wan v6 route');
-    sb.spawnIn(wan.nsPath, BUSYBOX, ['httpd', '-f', '-p', '[::]:80', '-h', www]);
+    wan = await addIpv6Wan(sb, '10.97.0', 'fd97', www);
     // The LAN of the macvlan tests: the host is .2 / fd78::2 on lan0, the router .1 / fd78::1, a peer .10 / fd78::10.
     lan = await Lan.create(sb, 'l', '192.168.78');
     await lan.addNic('lan0', 2);

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BUSYBOX, Sandbox, eventually, must, run, type Peer } from '../../helpers/sandbox.js';
 import { webRoot } from '../../helpers/net-probes.js';
+import { addIpv6Wan } from '../../helpers/ipv6.js';
 
 /** The IPv6 "internet": a peer namespace on fd99::/64, with no route back to container subnets. */
 const WAN_HOST = 'fd99::1';
@@ -34,11 +35,7 @@ describe('dual-stack bridge networks', () => {
   before(async () => {
     sb = await Sandbox.create('d6');
     www = webRoot(path.join(sb.root, 'www'), 'hello-v6');
-    wan = await sb.addPeer('w', '10.98.0');
-    must(await sb.inHost('ip', ['-6', 'addr', 'add', `${WAN_HOST}/64`, 'dev', (await sb.inHost('ip', ['-o', 'link'])).stdout.match(/\d+: (wh\d+)@/)![1]!, 'nodad']), 'wan v6 host');
-    must(await sb.inNs(wan.nsPath, 'ip', ['-6', 'addr', 'add', `${WAN_PEER}/64`, 'dev', 'eth0', 'nodad']), 'wan v6 peer');
-    must(await sb.inNs(wan.nsPath, 'ip', ['-6', 'route', 'add', 'default', 'via', WAN_HOST]), 'wan v6 route');
-    sb.spawnIn(wan.nsPath, BUSYBOX, ['httpd', '-f', '-p', '[::]:80', '-h', www]);
+    wan = await addIpv6Wan(sb, '10.98.0', 'fd99', www);
     await sb.berthOk('network', 'create', '--ipv6', '--subnet', '10.60.0.0/24', '--subnet', 'fd60::/64', 'dual');
     await httpd('srv', 'dual', '-p', '8080:80', '-p', '[::1]:8082:80', '-p', `[${WAN_HOST}]:8083:80`);
     await sb.berthOk('run', '-d', '--name', 'cli', '--network', 'dual', '--', BUSYBOX, 'sleep', '3600');
