@@ -18,6 +18,10 @@ import { readText } from './body.js';
 import type { NetworkView } from '../engine/views.js';
 import type { Logger } from '../log.js';
 import type { NetworkRecord } from '../store/store.js';
+import { eventRoutes } from './events-routes.js';
+import { metricsRoutes } from './metrics-routes.js';
+import { traceRoutes } from './trace-routes.js';
+import { topologyRoutes } from './topology-routes.js';
 import {
   ContainerCreate,
   ContainerExited,
@@ -37,23 +41,28 @@ export const MIN_API_VERSION = '1.12';
 /** Docker's predefined networks, which its filters and prune tell apart by name. */
 const PREDEFINED = new Set([DEFAULT_NETWORK, 'host', 'none']);
 
-interface Request {
+export interface Request {
   method: string;
   path: string;
   query: URLSearchParams;
   body: unknown;
 }
 
-interface Reply {
+export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * A long-lived answer (an event stream): the headers go out at once, then `stream` owns the
+   * response and writes to it until it ends it or the client goes away.
+   */
+  stream?: (res: http.ServerResponse) => void;
 }
 
 type Handler = (req: Request, params: string[]) => Promise<Reply> | Reply;
 export type Route = [method: string, pattern: RegExp, handler: Handler];
 
-const ok = (body?: unknown, status = 200): Reply => ({ status, body });
+export const ok = (body?: unknown, status = 200): Reply => ({ status, body });
 
 function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body ?? {});
@@ -180,6 +189,11 @@ const truthy = (v: string | null) => v === '1' || v === 'true';
 
 export function routes(engine: Engine): Route[] {
   return [
+    // Seeing the network (issue 15): events, metrics, traces and the topology page's data.
+    ...eventRoutes(engine),
+    ...metricsRoutes(engine),
+    ...traceRoutes(engine),
+    ...topologyRoutes(engine),
     ['GET', /^\/_ping$/, () => ({ status: 200, body: 'OK', headers: PING_HEADERS })],
     ['HEAD', /^\/_ping$/, () => ({ status: 200, body: '', headers: PING_HEADERS })],
     ['GET', /^\/version$/, versionReply],
@@ -411,6 +425,13 @@ async function answer(table: Route[], log: Logger, req: http.IncomingMessage, re
     Server: `berth/${BERTH_VERSION} (linux)`,
     ...reply.headers,
   };
+  if (reply.stream) {
+    res.writeHead(reply.status, { 'Content-Type': 'application/json', ...headers });
+    res.flushHeaders();
+    reply.stream(res);
+    log.debug('api', { method, path: req.url, status: reply.status, stream: true });
+    return;
+  }
   let text = '';
   if (reply.body !== undefined && reply.status !== 204) {
     text = typeof reply.body === 'string' ? reply.body : `${JSON.stringify(reply.body)}\n`;

@@ -7,6 +7,9 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerSystemCommands } from './commands/system.js';
+import { registerEventsCommand } from './commands/events.js';
+import { registerTraceCommand } from './commands/trace.js';
+import { registerUiCommand } from './commands/ui.js';
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerNetworkCommands(program, api);
   registerContainerCommands(program, api);
   registerSystemCommands(program, api);
+  registerEventsCommand(program, api);
+  registerTraceCommand(program, api);
+  registerUiCommand(program, api);
   // `run` and `exec` take the container's command after their own options, untouched.
   for (const name of ['run', 'exec']) program.commands.find((c) => c.name() === name)?.passThroughOptions();
   return program;

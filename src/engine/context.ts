@@ -55,6 +55,8 @@ export interface EngineContext {
   hostNetns: string;
   /** The host's resolv.conf (or --resolv-conf), read when a container starts. */
   resolvConfPath: string;
+  /** Lifecycle events and operation records, for the event stream, metrics and the topology page. */
+  events: import('./events.js').EngineEvents;
   /** This host's membership in a cluster (--cluster-store); undefined on a single host. */
   cluster?: import('../cluster/agent.js').ClusterAgent;
 }

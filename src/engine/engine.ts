@@ -23,6 +23,7 @@ import { ClusterAgent, type ClusterOptions } from '../cluster/agent.js';
 import { Tunnel } from '../cluster/tunnel.js';
 import { isEncrypted } from '../drivers/overlay/overlay-driver.js';
 import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-sync.js';
+import { EngineEvents } from './events.js';
 
 export interface EngineOptions {
   root: string;
@@ -72,9 +73,10 @@ export class Engine {
       hooks: NO_HOOKS,
       hostNetns: `/proc/${process.pid}/ns/net`,
       resolvConfPath: opts.resolvConfPath ?? '/etc/resolv.conf',
+      events: new EngineEvents((err) => opts.log.warn('an event listener failed', { error: String(err) })),
     };
     const hooks = opts.hooks?.(this.ctx);
-    if (hooks) this.ctx.hooks = this.flaggingFailures(hooks);
+    this.ctx.hooks = this.emittingConnects(hooks ? this.flaggingFailures(hooks) : NO_HOOKS);
     this.lifecycle = hooks ?? {};
   }
 
@@ -137,23 +139,65 @@ export class Engine {
   }
 
   private op<T>(name: string, fields: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
-    return this.mutex.run(() => logged(this.ctx.log, name, fields, fn));
+    return this.mutex.run(async () => {
+      const start = performance.now();
+      let outcome: 'ok' | 'error' = 'error';
+      try {
+        const result = await logged(this.ctx.log, name, fields, fn);
+        outcome = 'ok';
+        return result;
+      } finally {
+        this.ctx.events.operation({ kind: name, ms: performance.now() - start, outcome });
+      }
+    });
+  }
+
+  private networkEvent(action: 'create' | 'destroy', net: NetworkRecord): void {
+    this.ctx.events.emit('network', action, net.id, { name: net.name, type: net.driver });
+  }
+
+  private containerEvent(action: 'create' | 'start' | 'die' | 'stop' | 'destroy', id: string, name: string, extra: Record<string, string> = {}): void {
+    this.ctx.events.emit('container', action, id, { name, ...extra });
+  }
+
+  /** Runs a container operation and reports what it did to the container's life: start, die, destroy. */
+  private async tracked<T>(ref: string, fn: () => Promise<T>, opts: { stop?: boolean } = {}): Promise<T> {
+    const before = this.ctx.store.container(ref) ?? findContainer(this.ctx.store, ref);
+    const result = await fn();
+    if (!before) return result;
+    const after = this.ctx.store.container(before.id);
+    if (before.state === 'running' && after?.state !== 'running') {
+      this.containerEvent('die', before.id, before.name, { exitCode: String(after?.exitCode ?? 0) });
+      if (opts.stop) this.containerEvent('stop', before.id, before.name);
+    }
+    if (before.state !== 'running' && after?.state === 'running') this.containerEvent('start', before.id, before.name);
+    if (!after) this.containerEvent('destroy', before.id, before.name);
+    return result;
   }
 
   /* networks */
 
   createNetwork(req: networks.CreateNetworkRequest) {
-    return this.op('network create', { name: req.name }, async () => networkView(this.ctx.store, await networks.createNetwork(this.ctx, req)));
+    return this.op('network create', { name: req.name }, async () => {
+      const net = await networks.createNetwork(this.ctx, req);
+      this.networkEvent('create', net);
+      return networkView(this.ctx.store, net);
+    });
   }
 
   removeNetwork(ref: string) {
     return this.op('network rm', { network: ref }, async () => {
-      await networks.removeNetwork(this.ctx, ref);
+      this.networkEvent('destroy', await networks.removeNetwork(this.ctx, ref));
     });
   }
 
   pruneNetworks(keep?: (n: NetworkRecord) => boolean) {
-    return this.op('network prune', {}, () => networks.pruneNetworks(this.ctx, keep));
+    return this.op('network prune', {}, async () => {
+      const before = this.ctx.store.networks();
+      const removed = await networks.pruneNetworks(this.ctx, keep);
+      for (const net of before) if (removed.includes(net.name)) this.networkEvent('destroy', net);
+      return removed;
+    });
   }
 
   listNetworks() {
@@ -216,12 +260,16 @@ export class Engine {
   /* containers */
 
   createContainer(req: containers.CreateContainerRequest) {
-    return this.op('container create', { name: req.name }, async () => containers.createContainer(this.ctx, req));
+    return this.op('container create', { name: req.name }, async () => {
+      const c = containers.createContainer(this.ctx, req);
+      this.containerEvent('create', c.id, c.name);
+      return c;
+    });
   }
 
   /** Sets up the network; with `detach` also spawns the process. Returns what an attached client needs to spawn it. */
   startContainer(ref: string, detach: boolean) {
-    return this.op('container start', { container: ref, detach }, () => this.start(ref, detach));
+    return this.op('container start', { container: ref, detach }, () => this.tracked(ref, () => this.start(ref, detach)));
   }
 
   /**
@@ -232,7 +280,10 @@ export class Engine {
     return this.op('container run', { name: req.name, detach }, async () => {
       const c = containers.createContainer(this.ctx, req);
       try {
-        return await this.start(c.id, detach);
+        const started = await this.start(c.id, detach);
+        this.containerEvent('create', c.id, c.name);
+        this.containerEvent('start', c.id, c.name);
+        return started;
       } catch (err) {
         await containers.removeContainer(this.ctx, c.id, true).catch(() => undefined);
         throw err;
@@ -264,17 +315,19 @@ export class Engine {
       // A process that exits after its container was removed has nothing left to free.
       const c = this.ctx.store.container(ref) ?? findContainer(this.ctx.store, ref);
       if (!c) return;
-      await containers.stopNetwork(this.ctx, c.id, exitCode);
-      if (c.config.autoRemove) await containers.removeContainer(this.ctx, c.id, true);
+      await this.tracked(c.id, async () => {
+        await containers.stopNetwork(this.ctx, c.id, exitCode);
+        if (c.config.autoRemove) await containers.removeContainer(this.ctx, c.id, true);
+      });
     });
   }
 
   stopContainer(ref: string, graceMs = containers.STOP_GRACE_MS) {
-    return this.op('container stop', { container: ref }, () => containers.stopContainer(this.ctx, ref, graceMs));
+    return this.op('container stop', { container: ref }, () => this.tracked(ref, () => containers.stopContainer(this.ctx, ref, graceMs), { stop: true }));
   }
 
   removeContainer(ref: string, force: boolean) {
-    return this.op('container rm', { container: ref, force }, () => containers.removeContainer(this.ctx, ref, force));
+    return this.op('container rm', { container: ref, force }, () => this.tracked(ref, () => containers.removeContainer(this.ctx, ref, force)));
   }
 
   listContainers(all: boolean) {
@@ -333,6 +386,27 @@ export class Engine {
    * whichever operation it was part of; the store is the truth, so they are rebuilt from it, every
    * second until that succeeds (the kernel may refuse for a while), not at the next reconcile.
    */
+  /**
+   * Docker's network connect and disconnect events, for every way a container's networks change
+   * (start, connect, disconnect, stop, rm, CNI): every one goes through containerChanged.
+   */
+  private emittingConnects(hooks: StateHooks): StateHooks {
+    return {
+      ...hooks,
+      containerChanged: async (id, before, after) => {
+        await hooks.containerChanged(id, before, after);
+        const name = this.ctx.store.container(id)?.name ?? '';
+        for (const [action, from, to] of [['disconnect', before, after], ['connect', after, before]] as const) {
+          for (const networkId of from.networkIds) {
+            if (to.networkIds.includes(networkId)) continue;
+            const net = this.ctx.store.network(networkId);
+            this.ctx.events.emit('network', action, networkId, { container: id, name: net?.name ?? networkId, type: net?.driver ?? '', ...(name && { containerName: name }) });
+          }
+        }
+      },
+    };
+  }
+
   private flaggingFailures(hooks: StateHooks): StateHooks {
     const flagged =
       <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
