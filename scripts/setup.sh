@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # the CNI reference plugins and iptables (chaining tests), docker.io (its docker CLI, for the API
 # end-to-end test; berth never starts its daemon), etcd-server (the cluster store: tests and the demo
 # start their own members inside sandbox namespaces), wireguard-go (encrypted overlays: this kernel
-# has no WireGuard) and tcpdump (the encryption test captures the underlay).
+# has no WireGuard), tcpdump (the encryption test captures the underlay) and chromium (the topology
+# page is tested in a real browser, driven by puppeteer-core).
 PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base
-  containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump)
+  containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,7 @@ export * from './ops-overlay.js';
 // Read-only looks for the path tracer and the metrics (issue 15).
 export * from './ops-trace.js';
 export * from './ops-metrics.js';
+export * from './ops-topology.js';
 
 let hostNft: NftContext | undefined;
 
