@@ -279,13 +279,15 @@ export class Engine {
   runContainer(req: containers.CreateContainerRequest, detach: boolean) {
     return this.op('container run', { name: req.name, detach }, async () => {
       const c = containers.createContainer(this.ctx, req);
+      // Docker's order: create, then the network connects of the start, then start.
+      this.containerEvent('create', c.id, c.name);
       try {
         const started = await this.start(c.id, detach);
-        this.containerEvent('create', c.id, c.name);
         this.containerEvent('start', c.id, c.name);
         return started;
       } catch (err) {
         await containers.removeContainer(this.ctx, c.id, true).catch(() => undefined);
+        this.containerEvent('destroy', c.id, c.name);
         throw err;
       }
     });
