@@ -102,6 +102,8 @@ export class EtcdClient {
   /** The member that answered last: tried first next time. */
   private preferred = 0;
   private watchMember = 0;
+  /** Told of every unary call's duration and whether it succeeded (the metrics). */
+  private readonly callWatchers = new Set<(ms: number, ok: boolean) => void>();
 
   constructor(
     readonly members: string[],
@@ -122,8 +124,32 @@ export class EtcdClient {
     this.agents.https.destroy();
   }
 
+  /** Calls `fn` after every unary call with its duration and outcome; returns the unsubscribe. */
+  onCall(fn: (ms: number, ok: boolean) => void): () => void {
+    this.callWatchers.add(fn);
+    return () => this.callWatchers.delete(fn);
+  }
+
   /** One unary gateway call, tried on each member in turn until the deadline. */
   async call<T>(path: string, body: unknown, deadlineMs = this.deadlineMs): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const answer = await this.tryMembers<T>(path, body, deadlineMs);
+      ok = true;
+      return answer;
+    } finally {
+      for (const fn of this.callWatchers) {
+        try {
+          fn(performance.now() - started, ok);
+        } catch {
+          /* a watcher's failure is not the call's */
+        }
+      }
+    }
+  }
+
+  private async tryMembers<T>(path: string, body: unknown, deadlineMs: number): Promise<T> {
     const deadline = Date.now() + deadlineMs;
     const errors: string[] = [];
     for (let attempt = 0; attempt < this.members.length; attempt++) {

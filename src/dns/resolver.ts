@@ -70,6 +70,24 @@ export interface DnsCounters {
   cacheHits: number;
 }
 
+/** What became of one query, for metrics; every query has exactly one. */
+export type DnsOutcome = 'local' | 'forwarded' | 'nxdomain' | 'refused' | 'failed' | 'malformed';
+
+const NO_OUTCOMES: Readonly<Record<DnsOutcome, number>> = { local: 0, forwarded: 0, nxdomain: 0, refused: 0, failed: 0, malformed: 0 };
+
+/**
+ * Resolvers of this process, for the metrics: the engine builds its resolver out of their sight,
+ * and a daemon runs one engine (one resolver) per process.
+ */
+const live = new Set<DnsResolver>();
+
+/** Queries by outcome, summed over this process's open resolvers. */
+export function processDnsOutcomes(): Record<DnsOutcome, number> {
+  const sum = { ...NO_OUTCOMES };
+  for (const r of live) for (const [k, v] of Object.entries(r.outcomes)) sum[k as DnsOutcome] += v;
+  return sum;
+}
+
 export interface ListenResult {
   udpPort: number;
   tcpPort: number;
@@ -110,6 +128,7 @@ export class DnsResolver {
   private readonly starting = new Set<string>();
   private readonly aborter = new AbortController();
   private readonly stats: DnsCounters = { queries: 0, answeredLocally: 0, forwarded: 0, failures: 0, malformed: 0, refused: 0, truncated: 0, cacheHits: 0 };
+  private readonly outcomeCounts: Record<DnsOutcome, number> = { ...NO_OUTCOMES };
   private readonly cache: AnswerCache | undefined;
   private readonly pool: UpstreamPool | undefined;
   private inFlight = 0;
@@ -128,6 +147,12 @@ export class DnsResolver {
     this.pool = options.pooledUpstreams === false ? undefined : new UpstreamPool();
     // Every forward in flight listens for close(); that many listeners is expected, not a leak.
     setMaxListeners(this.settings.maxInFlight + 1, this.aborter.signal);
+    live.add(this);
+  }
+
+  /** Queries by outcome: answered from records, forwarded (or cached) answers, upstream NXDOMAIN, REFUSED, SERVFAIL, malformed. */
+  get outcomes(): Readonly<Record<DnsOutcome, number>> {
+    return { ...this.outcomeCounts };
   }
 
   /** A snapshot of the counters, for metrics. */
@@ -192,6 +217,7 @@ export class DnsResolver {
   /** Stops everything: every listener, every connection and every forward in flight. */
   async close(): Promise<void> {
     this.closed = true;
+    live.delete(this);
     this.aborter.abort();
     this.pool?.close();
     await Promise.all([...this.listeners.keys()].map((id) => this.unlisten(id)));
@@ -275,6 +301,30 @@ export class DnsResolver {
   }
 
   private answer(listener: Listener, msg: Buffer, transport: Transport, clientIp: string): Reply | Promise<Reply> {
+    // Answers from records are computed at once; a forward is a promise.
+    const reply = this.answerQuery(listener, msg, transport, clientIp);
+    if (reply instanceof Promise) return reply.then((r) => this.tally(r, 'forwarded'));
+    return this.tally(reply, 'local');
+  }
+
+  /** Counts a query's outcome by its answer's rcode (no answer: a packet dropped as malformed). */
+  private tally(reply: Reply, answered: 'local' | 'forwarded'): Reply {
+    const rcode = reply && reply.length >= 4 ? reply[3]! & 0x0f : undefined;
+    const outcome: DnsOutcome =
+      rcode === undefined || rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP
+        ? 'malformed'
+        : rcode === RCODE.NXDOMAIN
+          ? 'nxdomain'
+          : rcode === RCODE.REFUSED
+            ? 'refused'
+            : rcode === RCODE.SERVFAIL
+              ? 'failed'
+              : answered;
+    this.outcomeCounts[outcome]++;
+    return reply;
+  }
+
+  private answerQuery(listener: Listener, msg: Buffer, transport: Transport, clientIp: string): Reply | Promise<Reply> {
     this.stats.queries++;
     const decoded = decodeQuery(msg, transport === 'udp' ? MAX_UDP_BYTES : MAX_TCP_BYTES);
     if (decoded.kind !== 'query') {

@@ -5,7 +5,8 @@
  */
 import { OPT_ICC } from '../constants.js';
 import { setsLackingIntervals } from '../firewall/legacy-sets.js';
-import { buildRuleset, intervalSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementOp } from '../firewall/ruleset.js';
+import { buildRuleset, counterKey, intervalSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementCounter, type ElementOp } from '../firewall/ruleset.js';
+import type { TableFamily } from '../firewall/names.js';
 import { checkNetwork, checkPublishedPort, networkHolds, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
 import { conflict } from '../errors.js';
@@ -106,9 +107,27 @@ export class FirewallSync {
     const iccOffPorts = [...this.tracked].flatMap(([containerId, t]) => t.iccPorts.map((port) => ({ containerId, port })));
     const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
     const recreateSets = this.setsChecked ? [] : await this.setsToRecreate();
-    await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }, { recreateSets }) });
+    const counters = await this.countersNow();
+    await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }, { recreateSets, counters }) });
     this.setsChecked = true;
     this.forgetDnsFlows(dns);
+  }
+
+  /**
+   * The accounting counters as they are now, so the rebuild (every 60 s) writes them back instead
+   * of zeroing them. Packets counted between this read and the rebuild are lost; a failed read
+   * costs only the counts, never the rebuild.
+   */
+  private async countersNow(): Promise<Map<string, ElementCounter>> {
+    const counters = new Map<string, ElementCounter>();
+    try {
+      for (const r of await this.ctx.kernel.call('firewallCounters')) {
+        counters.set(counterKey(r.family as TableFamily, r.set, r.key), { packets: r.packets, bytes: r.bytes });
+      }
+    } catch (err) {
+      this.ctx.log.warn('could not read the firewall counters; the rebuild resets them', { error: (err as Error).message });
+    }
+    return counters;
   }
 
   /** Whether berth's sets were checked for flags an older berth gave them (once per daemon). */

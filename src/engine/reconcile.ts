@@ -31,7 +31,29 @@ export interface ReconcileReport {
   orphanRowsRemoved: number;
 }
 
+/** Who wants each engine's reconcile reports (the metrics count repairs), by engine context. */
+const reportWatchers = new WeakMap<EngineContext, Set<(report: ReconcileReport) => void>>();
+
+/** Calls `fn` with the report of every reconcile of this engine from now on; returns the unsubscribe. */
+export function onReconcileReport(ctx: EngineContext, fn: (report: ReconcileReport) => void): () => void {
+  const set = reportWatchers.get(ctx) ?? new Set();
+  reportWatchers.set(ctx, set.add(fn));
+  return () => set.delete(fn);
+}
+
 export async function reconcile(ctx: EngineContext): Promise<ReconcileReport> {
+  const report = await repair(ctx);
+  for (const fn of reportWatchers.get(ctx) ?? []) {
+    try {
+      fn(report);
+    } catch (err) {
+      ctx.log.warn('a reconcile report watcher failed', { error: String(err) });
+    }
+  }
+  return report;
+}
+
+async function repair(ctx: EngineContext): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     bridgesRestored: [],
     bridgesUnrestorable: [],

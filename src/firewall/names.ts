@@ -102,7 +102,23 @@ export const IP_SETS = {
   dnsSockets: 'dns_sockets',
   /** `ifname . ipv4_addr . inet_service`: who may reach a resolver socket: its own network's bridge. */
   dnsClients: 'dns_clients',
+  /*
+   * Accounting (the metrics): sets declared with `counter`, so each element carries its own packet
+   * and byte counter, bumped by a lookup in a rule that has no verdict. One rule per set, whatever
+   * the number of networks or ports.
+   */
+  /** `ifname`: every network's interface; counts what arrives from its containers (prerouting). */
+  trafficFromNetwork: 'traffic_from_network',
+  /** `ifname`: every network's interface; counts what the host sends to its containers (postrouting). */
+  trafficToNetwork: 'traffic_to_network',
+  /** `inet_proto . inet_service`: ports published on every address; counts their forwarded packets, both ways. */
+  portTrafficAny: 'port_traffic_any',
+  /** `ipv4_addr . inet_proto . inet_service`: ports published on one address, likewise. */
+  portTrafficIp: 'port_traffic_ip',
 } as const;
+
+/** The sets whose elements carry counters (in `ip berth` and `ip6 berth`), read by the metrics. */
+export const COUNTER_SETS = [IP_SETS.trafficFromNetwork, IP_SETS.trafficToNetwork, IP_SETS.portTrafficAny, IP_SETS.portTrafficIp] as const;
 
 /** Sets of `bridge berth`. */
 export const BRIDGE_SETS = {

@@ -78,6 +78,19 @@ interface SetSpec {
   kind: 'set' | 'map';
   type: string;
   interval: boolean;
+  /** Each element carries a packet and byte counter (accounting for the metrics). */
+  counter?: boolean;
+}
+
+/** Packets and bytes of one counted element, carried over a rebuild (see buildRuleset). */
+export interface ElementCounter {
+  packets: number;
+  bytes: number;
+}
+
+/** How a counted element is named in `BuildOptions.counters`: family, set and key as nft text. */
+export function counterKey(family: TableFamily, set: string, key: string): string {
+  return `${family} ${set} ${key}`;
 }
 
 /** One element of a berth set or map, as nft text. */
@@ -116,6 +129,10 @@ const SETS: readonly SetSpec[] = [
   { family: IP_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv4_addr : inet_service', interval: true },
   { family: IP_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv4_addr . inet_service', interval: false },
   { family: IP_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv4_addr . inet_service', interval: true },
+  { family: IP_FAMILY, name: IP_SETS.trafficFromNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
+  { family: IP_FAMILY, name: IP_SETS.trafficToNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
+  { family: IP_FAMILY, name: IP_SETS.portTrafficAny, kind: 'set', type: 'inet_proto . inet_service', interval: false, counter: true },
+  { family: IP_FAMILY, name: IP_SETS.portTrafficIp, kind: 'set', type: 'ipv4_addr . inet_proto . inet_service', interval: false, counter: true },
   // The IPv6 twins, in `ip6 berth`: only dual-stack networks have elements here.
   { family: IP6_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: true },
   { family: IP6_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: true },
@@ -129,6 +146,10 @@ const SETS: readonly SetSpec[] = [
   { family: IP6_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv6_addr : inet_service', interval: true },
   { family: IP6_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv6_addr . inet_service', interval: false },
   { family: IP6_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv6_addr . inet_service', interval: true },
+  { family: IP6_FAMILY, name: IP_SETS.trafficFromNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
+  { family: IP6_FAMILY, name: IP_SETS.trafficToNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
+  { family: IP6_FAMILY, name: IP_SETS.portTrafficAny, kind: 'set', type: 'inet_proto . inet_service', interval: false, counter: true },
+  { family: IP6_FAMILY, name: IP_SETS.portTrafficIp, kind: 'set', type: 'ipv6_addr . inet_proto . inet_service', interval: false, counter: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
@@ -136,10 +157,32 @@ const SETS: readonly SetSpec[] = [
 const C = IP_CHAINS;
 const S = IP_SETS;
 
+/*
+ * Accounting rules: a lookup with no verdict, so every packet goes on, and the matching element's
+ * counter counts it. The port rules key on conntrack's original tuple (what the client asked
+ * for), so both directions of a published port's connections count, after DNAT rewrote them.
+ */
+const COUNT_FROM_NETWORK: RuleSpec = {
+  why: "Counts every packet arriving from a network's containers, per network (the metrics); no verdict.",
+  rule: `iifname @${S.trafficFromNetwork}`,
+};
+const COUNT_TO_NETWORK: RuleSpec = {
+  why: "Counts every packet the host sends into a network (forwarded or its own), per network; no verdict.",
+  rule: `oifname @${S.trafficToNetwork}`,
+};
+function countPorts(daddr: 'ip' | 'ip6'): RuleSpec[] {
+  // `meta l4proto { tcp, udp }` gives nft the protocol context `ct original proto-dst` needs.
+  const dnat = 'meta l4proto { tcp, udp } ct status dnat';
+  return [
+    { why: 'Counts forwarded packets of connections to ports published on every address, per port, both ways.', rule: `${dnat} meta l4proto . ct original proto-dst @${S.portTrafficAny}` },
+    { why: 'The same for ports published on one host address.', rule: `${dnat} ct original ${daddr} daddr . meta l4proto . ct original proto-dst @${S.portTrafficIp}` },
+  ];
+}
+
 /**
  * The chains of `ip6 berth`: those of `ip berth` that carry over to IPv6, with the same names, so
- * a dual-stack network is judged the same way in both families. There is no raw-prerouting twin:
- * the kernel itself drops ::1 arriving on any interface but lo (IPv6 has no route_localnet). The
+ * a dual-stack network is judged the same way in both families. raw-prerouting only counts, without
+ * the loopback guard: the kernel itself drops ::1 arriving on any interface but lo (IPv6 has no route_localnet). The
  * resolver listens on the IPv4 gateway, or on the IPv6 one of an IPv6-only network: the DNS redirect
  * and input rules carry over for those. For the same reason as raw-prerouting a
  * port published on [::1] is reachable from nowhere (the host's own connection is DNAT'd, but the
@@ -147,6 +190,14 @@ const S = IP_SETS;
  * its userland proxy): no ::1 masquerade rule, as ip berth has for 127.0.0.1.
  */
 const CHAINS6: readonly ChainSpec[] = [
+  {
+    family: IP6_FAMILY,
+    name: C.rawPrerouting,
+    base: 'type filter hook prerouting priority raw; policy accept;',
+    owned: true,
+    why: 'Accounting only (no guard: the kernel drops ::1 from outside lo by itself), before NAT, as in ip berth.',
+    rules: [COUNT_FROM_NETWORK],
+  },
   {
     family: IP6_FAMILY,
     name: C.natPrerouting,
@@ -198,10 +249,11 @@ const CHAINS6: readonly ChainSpec[] = [
     name: C.forwardMark,
     base: 'type filter hook forward priority -1; policy accept;',
     owned: true,
-    why: 'Marks the IPv6 traffic berth judges, as in ip berth (Docker judges its own bridges).',
+    why: 'Marks the IPv6 traffic berth judges, as in ip berth (Docker judges its own bridges); counts published ports.',
     rules: [
       { why: 'Into a berth bridge.', rule: `oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
       { why: "Out of a berth bridge, except into Docker's bridges.", rule: `iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
+      ...countPorts('ip6'),
     ],
   },
   {
@@ -239,7 +291,7 @@ const CHAINS6: readonly ChainSpec[] = [
     base: 'type filter hook postrouting priority filter; policy accept;',
     owned: true,
     why: 'Keeps IPv6 published-port traffic out of internal networks, forwarded or from the host.',
-    rules: [{ why: 'Internal networks get no published ports.', rule: `oifname @${S.internalBridges} ct status dnat ct direction original drop` }],
+    rules: [COUNT_TO_NETWORK, { why: 'Internal networks get no published ports.', rule: `oifname @${S.internalBridges} ct status dnat ct direction original drop` }],
   },
   {
     family: IP6_FAMILY,
@@ -262,6 +314,7 @@ const CHAINS: readonly ChainSpec[] = [
     owned: true,
     why: 'Runs before conntrack and NAT, so it sees addresses as the sender wrote them.',
     rules: [
+      COUNT_FROM_NETWORK,
       {
         why:
           'Loopback addresses are host-only. berth sets route_localnet=1 on its bridges (host -> 127.0.0.1:PORT ' +
@@ -368,6 +421,8 @@ const CHAINS: readonly ChainSpec[] = [
         why: "Out of a berth bridge, except into Docker's bridges, whose containers Docker alone decides about.",
         rule: `iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
       },
+      // This chain has no verdicts, so every forwarded packet reaches these lookups.
+      ...countPorts('ip'),
     ],
   },
   {
@@ -439,6 +494,7 @@ const CHAINS: readonly ChainSpec[] = [
       'Sees forwarded and host-originated packets with their final output interface (the output hook ' +
       'still reports the pre-DNAT route, e.g. lo for 127.0.0.1).',
     rules: [
+      COUNT_TO_NETWORK,
       {
         why:
           'Internal networks get no published ports: not from the LAN, the host, or hairpin on their own bridge. ' +
@@ -523,6 +579,8 @@ function network4ElementList(subnet: string, net: CheckedNetwork, bridge: string
     { family: IP_FAMILY, set: S.bridges, key: bridge, comment },
     { family: IP_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
     { family: IP_FAMILY, set: S.containerSubnets, key: subnet, comment },
+    { family: IP_FAMILY, set: S.trafficFromNetwork, key: bridge, comment },
+    { family: IP_FAMILY, set: S.trafficToNetwork, key: bridge, comment },
   ];
   // Internal networks never leave the host, so there is nothing to masquerade.
   if (net.masquerade && !net.internal) out.push({ family: IP_FAMILY, set: S.masqSubnets, key: subnet, comment });
@@ -540,6 +598,8 @@ function network6ElementList(net: CheckedNetwork, bridge: string, comment: strin
     { family: IP6_FAMILY, set: S.bridges, key: bridge, comment },
     { family: IP6_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
     { family: IP6_FAMILY, set: S.containerSubnets, key: net.subnet6!, comment },
+    { family: IP6_FAMILY, set: S.trafficFromNetwork, key: bridge, comment },
+    { family: IP6_FAMILY, set: S.trafficToNetwork, key: bridge, comment },
   ];
   if (net.masquerade && !net.internal) out.push({ family: IP6_FAMILY, set: S.masqSubnets, key: net.subnet6!, comment });
   if (net.internal) out.push({ family: IP6_FAMILY, set: S.internalBridges, key: bridge, comment });
@@ -547,14 +607,19 @@ function network6ElementList(net: CheckedNetwork, bridge: string, comment: strin
   return out;
 }
 
-/** The single map element that represents one published port. */
-function portElement(port: PublishedPort): Element {
+/** The two elements of one published port: its DNAT map element and its counter, under the same key. */
+function portElementList(port: PublishedPort): Element[] {
   const comment = `container ${port.containerId}`;
   const value = `${port.containerIp} . ${port.containerPort}`;
   const family = port.containerIp.includes(':') ? IP6_FAMILY : IP_FAMILY;
-  return port.hostIp === ANY_HOST_IP || port.hostIp === ANY_HOST_IP6
-    ? { family, set: S.dnatAny, key: `${port.protocol} . ${port.hostPort}`, value, comment }
-    : { family, set: S.dnatIp, key: `${port.hostIp} . ${port.protocol} . ${port.hostPort}`, value, comment };
+  const [dnat, counted, key] =
+    port.hostIp === ANY_HOST_IP || port.hostIp === ANY_HOST_IP6
+      ? [S.dnatAny, S.portTrafficAny, `${port.protocol} . ${port.hostPort}`]
+      : [S.dnatIp, S.portTrafficIp, `${port.hostIp} . ${port.protocol} . ${port.hostPort}`];
+  return [
+    { family, set: dnat, key, value, comment },
+    { family, set: counted, key, comment },
+  ];
 }
 
 /** The three elements of one network's resolver: the redirect, the socket, and who may reach it. */
@@ -573,8 +638,12 @@ function iccOffPortElement(p: IccOffPort): Element {
   return { family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffPorts, key: quote(p.port), comment: `container ${p.containerId}` };
 }
 
-function elementText(e: Element): string {
-  return `${e.key} comment ${quote(e.comment)}${e.value === undefined ? '' : ` : ${e.value}`}`;
+function elementText(e: Element, counters?: ReadonlyMap<string, ElementCounter>): string {
+  // An element added without `counter` gets a zeroed one from its set; a rebuild states the
+  // values read just before it, so a reload does not reset what the metrics report.
+  const kept = counters?.get(counterKey(e.family, e.set, e.key));
+  const counter = kept ? ` counter packets ${kept.packets} bytes ${kept.bytes}` : '';
+  return `${e.key}${counter} comment ${quote(e.comment)}${e.value === undefined ? '' : ` : ${e.value}`}`;
 }
 
 function renderIncremental(elements: Element[], op: ElementOp): string {
@@ -600,7 +669,7 @@ export function networkElements(net: FirewallNetwork, op: ElementOp): string {
  * and that the binding does not clash with another: this function sees one port only.
  */
 export function portElements(port: PublishedPort, op: ElementOp): string {
-  return renderIncremental([portElement(checkPublishedPort(port))], op);
+  return renderIncremental(portElementList(checkPublishedPort(port)), op);
 }
 
 /** Element adds (or deletes) for one network's resolver. */
@@ -666,10 +735,17 @@ function setRef(spec: { family: TableFamily; name: string }): string {
   return `${spec.family} ${TABLE} ${spec.name}`;
 }
 
-function renderElementBlock(family: TableFamily, set: string, elements: Element[]): string[] {
+function renderElementBlock(family: TableFamily, set: string, elements: Element[], counters?: ReadonlyMap<string, ElementCounter>): string[] {
   if (elements.length === 0) return [];
-  const body = elements.map((e, i) => `\t${elementText(e)}${i < elements.length - 1 ? ',' : ''}`);
+  const body = elements.map((e, i) => `\t${elementText(e, counters)}${i < elements.length - 1 ? ',' : ''}`);
   return [`add element ${family} ${TABLE} ${set} {`, ...body, '}'];
+}
+
+export interface BuildOptions {
+  /** Sets of `ip berth` an older berth declared with other flags: deleted and declared anew. */
+  recreateSets?: readonly string[];
+  /** Counters of counted elements (by counterKey) to carry over the flush, read just before it. */
+  counters?: ReadonlyMap<string, ElementCounter>;
 }
 
 /**
@@ -677,12 +753,12 @@ function renderElementBlock(family: TableFamily, set: string, elements: Element[
  * tables exist; leaves other tables and the user's chain alone. Throws BerthError ('invalid' or
  * 'conflict') for a state that cannot be expressed.
  */
-export function buildRuleset(state: FirewallState, opts: { recreateSets?: readonly string[] } = {}): string {
+export function buildRuleset(state: FirewallState, opts: BuildOptions = {}): string {
   const networks = state.networks.map(checkNetwork).sort((a, b) => compare(a.id, b.id));
   checkNetworks(networks);
   const ports = state.ports.map(checkPublishedPort);
   checkPorts(ports, networks);
-  const portElements = ports.map(portElement).sort((a, b) => compare(a.key, b.key));
+  const portElements = ports.flatMap(portElementList).sort((a, b) => compare(a.key, b.key));
   const dns = (state.dns ?? []).map(checkDnsListener).sort((a, b) => compare(a.networkId, b.networkId));
   const iccPorts = (state.iccOffPorts ?? []).map(checkIccOffPort).sort((a, b) => compare(a.port, b.port));
   const elements = [...networks.flatMap(networkElementList), ...portElements, ...dns.flatMap(dnsElementList), ...iccPorts.map(iccOffPortElement)];
@@ -700,7 +776,7 @@ export function buildRuleset(state: FirewallState, opts: { recreateSets?: readon
       out.push(`add chain ${setRef(chain)}${chain.base === undefined ? '' : ` { ${chain.base} }`}`);
     }
     const recreate = (set: SetSpec) => family === IP_FAMILY && (opts.recreateSets ?? []).includes(set.name);
-    const declare = (set: SetSpec) => `add ${set.kind} ${setRef(set)} { type ${set.type};${set.interval ? ' flags interval;' : ''} }`;
+    const declare = (set: SetSpec) => `add ${set.kind} ${setRef(set)} { type ${set.type};${set.interval ? ' flags interval;' : ''}${set.counter ? ' counter;' : ''} }`;
     for (const set of sets) if (!recreate(set)) out.push(declare(set));
     for (const chain of chains) if (chain.owned) out.push(`flush chain ${setRef(chain)}`);
     // A set whose flags changed (an older berth made it without intervals) cannot be redeclared:
@@ -716,6 +792,7 @@ export function buildRuleset(state: FirewallState, opts: { recreateSets?: readon
         family,
         set.name,
         elements.filter((e) => e.family === family && e.set === set.name),
+        opts.counters,
       );
       if (block.length > 0) out.push('', ...block);
     }

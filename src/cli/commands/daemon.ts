@@ -11,6 +11,9 @@ import { createLogger, type Level } from '../../log.js';
 import { fail } from '../output.js';
 import { invalid } from '../../errors.js';
 import { DEFAULT_TTL_SECONDS, type ClusterOptions } from '../../cluster/agent.js';
+import { metricsOf, type EngineMetrics } from '../../metrics/engine-metrics.js';
+import { parseMetricsAddr } from '../../metrics/metrics-addr.js';
+import { serveMetrics } from '../../metrics/metrics-server.js';
 
 /** The cluster flags, checked before anything starts; undefined without --cluster-store. */
 function clusterOptions(o: Record<string, string | undefined>): ClusterOptions | undefined {
@@ -53,22 +56,29 @@ export function registerDaemonCommand(program: Command): void {
     .option('--cluster-store-cert <file>', 'client certificate for etcd')
     .option('--cluster-store-key <file>', 'client key for etcd')
     .option('--cluster-ttl <seconds>', 'how long a host may be silent before peers drop it', String(DEFAULT_TTL_SECONDS))
+    .option('--metrics-addr <ip:port>', 'also serve Prometheus metrics (GET /metrics) over TCP on this address')
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
       try {
         const cluster = clusterOptions(o);
+        const metricsAddr = o.metricsAddr === undefined ? undefined : parseMetricsAddr(o.metricsAddr);
         const socketPath = socketPathOf(o.host);
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
         const rootLock = lockRoot(o.root);
         await claimSocketPath(socketPath);
+        // Bound before the engine opens: an address that cannot be served stops the daemon before it touches anything.
+        let metrics: EngineMetrics | undefined;
+        const metricsServer = metricsAddr && (await serveMetrics(metricsAddr, () => metrics));
         // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
         const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
         const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster });
+        metrics = metricsOf(engine);
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
-        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}) });
+        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(metricsAddr && { metrics: o.metricsAddr }), ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}) });
         const shutdown = async (signal: string) => {
           log.info('daemon stopping', { signal });
           server.close();
+          metricsServer?.close();
           await engine.close();
           fs.rmSync(socketPath, { force: true });
           rootLock.release();

@@ -139,7 +139,8 @@ test('sets an older berth made without intervals are recreated in place, and a p
     nftLoad(ns, buildRuleset({ networks: [network()], ports: [] }).replace(/(add (?:set|map) ip berth \S+ \{ type [^;]+;) flags interval;/g, (m, head: string) => (/ipv4_addr;$/.test(head) ? m : head)));
     assert.throws(() => nftLoad(ns, current), /File exists|add 'flags interval' to your set declaration/, 'control: the new script does not load over the old sets as they are');
     const lacking = setsLackingIntervals(inNs(ns, 'nft', ['list', 'sets', 'ip']) + inNs(ns, 'nft', ['list', 'maps', 'ip']), intervalSets());
-    assert.deepEqual(lacking.sort(), ['bridges', 'dns_clients', 'dns_redirect', 'icc_off_bridges', 'internal_bridges', 'same_bridge']);
+    // The accounting sets are newer than intervals, but the simulated older script strips theirs too.
+    assert.deepEqual(lacking.sort(), ['bridges', 'dns_clients', 'dns_redirect', 'icc_off_bridges', 'internal_bridges', 'same_bridge', 'traffic_from_network', 'traffic_to_network']);
     nftLoad(ns, buildRuleset(state, { recreateSets: lacking }));
     assert.deepEqual(setsLackingIntervals(inNs(ns, 'nft', ['list', 'sets', 'ip']) + inNs(ns, 'nft', ['list', 'maps', 'ip']), intervalSets()), [], 'every set has its intervals now');
     assert.deepEqual(nftElements(nftList(ns)), expectedElements(state));

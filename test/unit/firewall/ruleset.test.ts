@@ -83,8 +83,8 @@ for (const icc of [true, false]) {
 }
 
 test('IPv6 ports become ip6 elements; a target outside every IPv6 subnet, or mixed families, is refused', () => {
-  assert.equal(portElements(ports6('fd77::2')[0]!, 'add'), 'add element ip6 berth dnat_any { tcp . 8080 comment "container c1" : fd77::2 . 80 }\n');
-  assert.equal(portElements({ ...ports6('FD77:0::2')[1]! }, 'add'), 'add element ip6 berth dnat_ip { fd99::1 . udp . 5353 comment "container c1" : fd77::2 . 53 }\n');
+  assert.equal(portElements(ports6('fd77::2')[0]!, 'add'), 'add element ip6 berth dnat_any { tcp . 8080 comment "container c1" : fd77::2 . 80 }\nadd element ip6 berth port_traffic_any { tcp . 8080 comment "container c1" }\n');
+  assert.equal(portElements({ ...ports6('FD77:0::2')[1]! }, 'add'), 'add element ip6 berth dnat_ip { fd99::1 . udp . 5353 comment "container c1" : fd77::2 . 53 }\nadd element ip6 berth port_traffic_ip { fd99::1 . udp . 5353 comment "container c1" }\n');
   assertThrowsKind(() => buildRuleset({ networks: [network({ subnet6: 'fd77::/64' })], ports: ports6('fd78::2') }), 'invalid', /fd78::2 is in no berth network/);
   assertThrowsKind(() => buildRuleset({ networks: [network()], ports: ports6('fd77::2') }), 'invalid', /fd77::2 is in no berth network/);
   assertThrowsKind(() => portElements({ ...ports6('fd77::2')[0]!, containerIp: '10.77.0.2' }, 'add'), 'invalid', /host address "::" is not IPv4|container address "10.77.0.2" is not a usable IPv6/);
@@ -120,7 +120,7 @@ test('portElements delete removes exactly what add added', () => {
   for (const port of samplePorts('10.77.0.2')) {
     const added = elementTargets(portElements(port, 'add'));
     const deleted = elementTargets(portElements(port, 'delete'));
-    assert.equal(added.length, 1);
+    assert.equal(added.length, 2, 'the DNAT element and its counter');
     assert.deepEqual([...deleted].sort(), [...added].sort());
     assert.match(portElements(port, 'delete'), /^delete element /);
   }
@@ -182,7 +182,7 @@ test('incremental text for one object is independent of every other object', () 
   const port = samplePorts('10.77.0.2')[0]!;
   const net = network();
   // The functions see only their object, so the text is fixed and short: one line per element.
-  assert.equal(portElements(port, 'add').trim().split('\n').length, 1);
+  assert.equal(portElements(port, 'add').trim().split('\n').length, 2);
   assert.ok(networkElements(net, 'add').trim().split('\n').length <= 6);
   assert.equal(portElements(port, 'add'), portElements({ ...port }, 'add'));
   assert.ok(portElements(port, 'add').length < 200);
