@@ -1,7 +1,8 @@
 /**
  * The path tracer: answers "why can't A reach B?". It walks the path berth built — the source's
  * link and route, a published port's DNAT, the host's route, the destination's link and the
- * bridge's forwarding entry, the MTU along the way — from the store and read-only kernel looks,
+ * bridge's forwarding entry, across hosts of an overlay the peer's liveness and this host's VXLAN
+ * entries for it (overlay-peer.ts), the MTU along the way — from the store and read-only kernel looks,
  * then sends a real probe from inside the source's namespace with the firewall tracing it, and
  * names the first hop that fails with its evidence and what to do.
  */
@@ -12,6 +13,8 @@ import { IP_CHAINS } from '../firewall/names.js';
 import { adviseDrop } from './drop-advice.js';
 import { attachmentsOf, bridgeOf, describeEnd, resolveEnd, type Attachment, type End } from './ends.js';
 import { checkLinkSide, type LinkSide } from './links.js';
+import { checkOverlayEntries, checkPeer, checkUnderlayRoute, findRemote, type PeerState, type RemoteDestination } from './overlay-peer.js';
+import { explainSilentPeer } from './peer-liveness.js';
 import { chainsSeen, firstDrop, withTrace, type TraceEvent } from './nft-trace.js';
 import { probe, type ProbeResult } from './probe.js';
 import { ReportBuilder, type TraceReport } from './report.js';
@@ -40,7 +43,7 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
   const view = await kernel.call('inspect', { ipv6: true });
   const hostAddresses = [...view.addresses, ...(view.addresses6 ?? [])].map((a) => a.address);
   const src = resolveEnd(store, req.from, hostAddresses, 'source');
-  const dst = resolveEnd(store, req.to, hostAddresses, 'destination');
+  const { dst, remote } = await resolveDestination(ctx, req, src, hostAddresses);
   const r = new ReportBuilder();
   const hostLinks = await kernel.call('traceLinks', {});
 
@@ -92,7 +95,7 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
     srcAtt = src.kind === 'container' ? src.attachments[0] : undefined;
     dstIp = dst.ip ?? srcAtt?.network.gateway ?? '127.0.0.1';
   } else {
-    srcAtt = src.kind === 'container' ? src.attachments[0] : undefined;
+    srcAtt = remote?.via ?? (src.kind === 'container' ? src.attachments[0] : undefined);
     dstIp = dst.ip;
   }
 
@@ -156,6 +159,15 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
     }
   }
 
+  // Across hosts: the peer endpoint and its host, this host's entries for it, the underlay.
+  let peer: PeerState | undefined;
+  let vxlanLink: TraceLink | undefined;
+  if (remote) {
+    peer = await checkPeer(ctx, r, remote);
+    vxlanLink = await checkOverlayEntries(ctx, r, remote, hostLinks);
+    await checkUnderlayRoute(ctx, r, remote, routeText);
+  }
+
   // The destination's link, and the bridge's forwarding entry for its MAC.
   let dstSide: LinkSide | undefined;
   const dstContainer = finalEnd.kind === 'container' ? finalEnd.container : undefined;
@@ -173,7 +185,7 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
   }
 
   // MTU along the path: every link a frame crosses between the two namespaces.
-  const pathLinks = [srcSide?.inside, srcSide?.hostEnd, srcSide?.bridge, dstSide?.bridge, dstSide?.hostEnd, dstSide?.inside].filter((l): l is TraceLink => l?.mtu !== undefined);
+  const pathLinks = [srcSide?.inside, srcSide?.hostEnd, srcSide?.bridge, vxlanLink, dstSide?.bridge, dstSide?.hostEnd, dstSide?.inside].filter((l): l is TraceLink => l?.mtu !== undefined);
   const mtus = pathLinks.map((l) => l.mtu!);
   const minMtu = Math.min(...mtus);
   const maxMtu = Math.max(...mtus);
@@ -251,9 +263,31 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
     // UDP has no handshake: silence with a listener and no drop is as good an answer as UDP gives.
     const udpSilentOk = probed.outcome === 'silent' && (listeners?.length ?? 0) > 0 && !firstDrop(events);
     if (probed.ok || udpSilentOk) r.ok('probe', what, probed.detail);
-    else r.fail('probe', what, { reason: probed.detail, fix: `nothing on the path berth built explains it: check that ${describeEnd(finalEnd)} is up and answers (\`berth exec\` into it), and any firewall outside berth` }, probed.detail);
+    else if (remote && peer?.alive) {
+      // The cluster still lists the peer's host: does the host itself answer on the underlay?
+      const underlay = peer.host.address ? await probe({ dst: peer.host.address, protocol: 'icmp', timeoutMs: 1000 }) : undefined;
+      r.fail('probe', what, explainSilentPeer(remote.endpoint.name, peer.host, peer.lease, underlay?.ok, probed.detail), `${probed.detail}${underlay ? `; host ping ${peer.host.address}: ${underlay.detail}` : ''}`);
+    } else r.fail('probe', what, { reason: probed.detail, fix: `nothing on the path berth built explains it: check that ${describeEnd(finalEnd)} is up and answers (\`berth exec\` into it), and any firewall outside berth` }, probed.detail);
   }
   return r.build();
+}
+
+/**
+ * The destination as the store knows it or, for a local container as the source, a container on
+ * another host of an overlay they share (by a name the local resolver answers, or by address).
+ */
+async function resolveDestination(ctx: EngineContext, req: TraceRequest, src: End, hostAddresses: string[]): Promise<{ dst: End; remote?: RemoteDestination }> {
+  const overlay = ctx.cluster && src.kind === 'container' ? { cluster: ctx.cluster, attachments: src.attachments } : undefined;
+  let dst: End;
+  try {
+    dst = resolveEnd(ctx.store, req.to, hostAddresses, 'destination');
+  } catch (err) {
+    const remote = overlay && req.to.kind === 'container' ? await findRemote(overlay.cluster, overlay.attachments, req.to) : undefined;
+    if (!remote) throw err;
+    return { dst: { kind: 'address', ip: remote.endpoint.ip }, remote };
+  }
+  const remote = overlay && dst.kind === 'address' ? await findRemote(overlay.cluster, overlay.attachments, req.to) : undefined;
+  return { dst, ...(remote && { remote }) };
 }
 
 /** Networks a container joined at start whose endpoint is gone from the store. */
