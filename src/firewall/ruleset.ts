@@ -105,51 +105,37 @@ interface Element {
 
 const LOOPBACK_NET = '127.0.0.0/8';
 
+/**
+ * The sets and maps of `ip berth` and of its IPv6 twin `ip6 berth` (only dual-stack and IPv6-only
+ * networks have elements there): the same names and shapes, with the family's address type.
+ */
+function familySets(family: typeof IP_FAMILY | typeof IP6_FAMILY, addr: 'ipv4_addr' | 'ipv6_addr'): SetSpec[] {
+  const set = (name: string, type: string, interval: boolean, counter?: true): SetSpec => ({ family, name, kind: 'set', type, interval, ...(counter && { counter }) });
+  const map = (name: string, type: string, interval: boolean): SetSpec => ({ family, name, kind: 'map', type, interval });
+  return [
+    set(IP_SETS.bridges, 'ifname', true),
+    set(IP_SETS.sameBridge, 'ifname . ifname', true),
+    set(IP_SETS.containerSubnets, addr, true),
+    set(IP_SETS.masqSubnets, addr, true),
+    set(IP_SETS.internalBridges, 'ifname', true),
+    set(IP_SETS.iccOffBridges, 'ifname', true),
+    map(IP_SETS.dnatAny, `inet_proto . inet_service : ${addr} . inet_service`, false),
+    map(IP_SETS.dnatIp, `${addr} . inet_proto . inet_service : ${addr} . inet_service`, false),
+    // The resolver listens on the IPv4 gateway, or on the IPv6 one of an IPv6-only network.
+    map(IP_SETS.dnsRedirect, `ifname . ${addr} : inet_service`, true),
+    set(IP_SETS.dnsSockets, `${addr} . inet_service`, false),
+    set(IP_SETS.dnsClients, `ifname . ${addr} . inet_service`, true),
+    // Per-element counters for the metrics (see the accounting rules below).
+    set(IP_SETS.trafficFromNetwork, 'ifname', true, true),
+    set(IP_SETS.trafficToNetwork, 'ifname', true, true),
+    set(IP_SETS.portTrafficAny, 'inet_proto . inet_service', false, true),
+    set(IP_SETS.portTrafficIp, `${addr} . inet_proto . inet_service`, false, true),
+  ];
+}
+
 const SETS: readonly SetSpec[] = [
-  { family: IP_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.containerSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.masqSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.internalBridges, kind: 'set', type: 'ifname', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: true },
-  {
-    family: IP_FAMILY,
-    name: IP_SETS.dnatAny,
-    kind: 'map',
-    type: 'inet_proto . inet_service : ipv4_addr . inet_service',
-    interval: false,
-  },
-  {
-    family: IP_FAMILY,
-    name: IP_SETS.dnatIp,
-    kind: 'map',
-    type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
-    interval: false,
-  },
-  { family: IP_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv4_addr : inet_service', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv4_addr . inet_service', interval: false },
-  { family: IP_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv4_addr . inet_service', interval: true },
-  { family: IP_FAMILY, name: IP_SETS.trafficFromNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
-  { family: IP_FAMILY, name: IP_SETS.trafficToNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
-  { family: IP_FAMILY, name: IP_SETS.portTrafficAny, kind: 'set', type: 'inet_proto . inet_service', interval: false, counter: true },
-  { family: IP_FAMILY, name: IP_SETS.portTrafficIp, kind: 'set', type: 'ipv4_addr . inet_proto . inet_service', interval: false, counter: true },
-  // The IPv6 twins, in `ip6 berth`: only dual-stack networks have elements here.
-  { family: IP6_FAMILY, name: IP_SETS.bridges, kind: 'set', type: 'ifname', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.sameBridge, kind: 'set', type: 'ifname . ifname', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.containerSubnets, kind: 'set', type: 'ipv6_addr', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.masqSubnets, kind: 'set', type: 'ipv6_addr', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.internalBridges, kind: 'set', type: 'ifname', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.iccOffBridges, kind: 'set', type: 'ifname', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.dnatAny, kind: 'map', type: 'inet_proto . inet_service : ipv6_addr . inet_service', interval: false },
-  { family: IP6_FAMILY, name: IP_SETS.dnatIp, kind: 'map', type: 'ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service', interval: false },
-  // The resolver of an IPv6-only network listens on its IPv6 gateway.
-  { family: IP6_FAMILY, name: IP_SETS.dnsRedirect, kind: 'map', type: 'ifname . ipv6_addr : inet_service', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.dnsSockets, kind: 'set', type: 'ipv6_addr . inet_service', interval: false },
-  { family: IP6_FAMILY, name: IP_SETS.dnsClients, kind: 'set', type: 'ifname . ipv6_addr . inet_service', interval: true },
-  { family: IP6_FAMILY, name: IP_SETS.trafficFromNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
-  { family: IP6_FAMILY, name: IP_SETS.trafficToNetwork, kind: 'set', type: 'ifname', interval: true, counter: true },
-  { family: IP6_FAMILY, name: IP_SETS.portTrafficAny, kind: 'set', type: 'inet_proto . inet_service', interval: false, counter: true },
-  { family: IP6_FAMILY, name: IP_SETS.portTrafficIp, kind: 'set', type: 'ipv6_addr . inet_proto . inet_service', interval: false, counter: true },
+  ...familySets(IP_FAMILY, 'ipv4_addr'),
+  ...familySets(IP6_FAMILY, 'ipv6_addr'),
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
