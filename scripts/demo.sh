@@ -2,7 +2,8 @@
 # berth's demo: a sandbox "host" namespace with a berth daemon in it, a web and a database
 # container on a user-defined network (web reaches db by name), a published port reached from a
 # LAN peer, a host-mode and a none-mode container, a macvlan container the LAN reaches directly and
-# two containers on a ptp network; prints the topology; then the multi-host part (three hosts,
+# two containers on a ptp network, two dual-stack containers talking over IPv6, and `berth trace`
+# naming why one container cannot reach another; prints the topology; then the multi-host part (three hosts,
 # etcd, web on one reaches db on another by name over an overlay); removes everything.
 # It never touches this machine's own network namespace.
 set -euo pipefail
@@ -80,6 +81,18 @@ $BERTH run -d --name p1 --network p2p -- $BB sleep 3600 >/dev/null
 $BERTH run -d --name p2 --network p2p -- $BB sleep 3600 >/dev/null
 $BERTH exec p2 -- ip -4 route
 $BERTH exec p2 -- $BB ping -c 1 -W 2 p1 | head -n 2
+
+step "dual stack: an --ipv6 network; its containers reach each other over IPv6, by name (AAAA)"
+$BERTH network create --ipv6 --subnet 10.98.0.0/24 --subnet fd98::/64 dual >/dev/null
+$BERTH run -d --name v6a --network dual -- $BB sleep 3600 >/dev/null
+$BERTH run -d --name v6b --network dual -- $BB sleep 3600 >/dev/null
+$BERTH exec v6b -- ip -6 -br addr show dev eth0
+$BERTH exec v6b -- $BB ping -6 -c 1 -W 2 v6a | head -n 2
+
+step "berth trace: why can't p1 (ptp network) reach web (shop network)? the first failing hop and its fix"
+$BERTH trace p1 web || true
+echo "-- and a path that works:"
+$BERTH trace web db:5432/tcp | tail -n 3
 
 step "topology"
 echo "-- network namespaces under berth's run directory:"; ls "$ROOT/state/run/netns"
