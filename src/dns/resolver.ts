@@ -37,6 +37,8 @@ import {
 
 export interface DnsResolverOptions {
   directory: DnsDirectory;
+  /** Told what became of each query (the engine's metrics count them). */
+  onOutcome?: (outcome: DnsOutcome) => void;
   /** Per upstream, before failing over. */
   forwardTimeoutMs?: number;
   /** Forwards in flight across all networks; beyond it queries are REFUSED. */
@@ -73,20 +75,6 @@ export interface DnsCounters {
 /** What became of one query, for metrics; every query has exactly one. */
 export type DnsOutcome = 'local' | 'forwarded' | 'nxdomain' | 'refused' | 'failed' | 'malformed';
 
-const NO_OUTCOMES: Readonly<Record<DnsOutcome, number>> = { local: 0, forwarded: 0, nxdomain: 0, refused: 0, failed: 0, malformed: 0 };
-
-/**
- * Resolvers of this process, for the metrics: the engine builds its resolver out of their sight,
- * and a daemon runs one engine (one resolver) per process.
- */
-const live = new Set<DnsResolver>();
-
-/** Queries by outcome, summed over this process's open resolvers. */
-export function processDnsOutcomes(): Record<DnsOutcome, number> {
-  const sum = { ...NO_OUTCOMES };
-  for (const r of live) for (const [k, v] of Object.entries(r.outcomes)) sum[k as DnsOutcome] += v;
-  return sum;
-}
 
 export interface ListenResult {
   udpPort: number;
@@ -128,7 +116,7 @@ export class DnsResolver {
   private readonly starting = new Set<string>();
   private readonly aborter = new AbortController();
   private readonly stats: DnsCounters = { queries: 0, answeredLocally: 0, forwarded: 0, failures: 0, malformed: 0, refused: 0, truncated: 0, cacheHits: 0 };
-  private readonly outcomeCounts: Record<DnsOutcome, number> = { ...NO_OUTCOMES };
+  private readonly onOutcome: (outcome: DnsOutcome) => void;
   private readonly cache: AnswerCache | undefined;
   private readonly pool: UpstreamPool | undefined;
   private inFlight = 0;
@@ -147,13 +135,10 @@ export class DnsResolver {
     this.pool = options.pooledUpstreams === false ? undefined : new UpstreamPool();
     // Every forward in flight listens for close(); that many listeners is expected, not a leak.
     setMaxListeners(this.settings.maxInFlight + 1, this.aborter.signal);
-    live.add(this);
+    this.onOutcome = options.onOutcome ?? (() => undefined);
   }
 
   /** Queries by outcome: answered from records, forwarded (or cached) answers, upstream NXDOMAIN, REFUSED, SERVFAIL, malformed. */
-  get outcomes(): Readonly<Record<DnsOutcome, number>> {
-    return { ...this.outcomeCounts };
-  }
 
   /** A snapshot of the counters, for metrics. */
   get counters(): Readonly<DnsCounters> {
@@ -217,7 +202,6 @@ export class DnsResolver {
   /** Stops everything: every listener, every connection and every forward in flight. */
   async close(): Promise<void> {
     this.closed = true;
-    live.delete(this);
     this.aborter.abort();
     this.pool?.close();
     await Promise.all([...this.listeners.keys()].map((id) => this.unlisten(id)));
@@ -320,7 +304,7 @@ export class DnsResolver {
             : rcode === RCODE.SERVFAIL
               ? 'failed'
               : answered;
-    this.outcomeCounts[outcome]++;
+    this.onOutcome(outcome);
     return reply;
   }
 

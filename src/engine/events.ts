@@ -60,6 +60,11 @@ export class EngineEvents {
     this.deliver('operation', record);
   }
 
+  /** One query the embedded resolver answered (or dropped), by outcome. */
+  dnsQuery(outcome: string): void {
+    this.deliver('dns', outcome);
+  }
+
   /** Events kept since `sinceNano` (inclusive), oldest first. */
   since(sinceNano: number): BerthEvent[] {
     return this.recent.filter((e) => e.timeNano >= sinceNano);
@@ -73,6 +78,11 @@ export class EngineEvents {
   onOperation(fn: (r: OperationRecord) => void): () => void {
     this.emitter.on('operation', fn);
     return () => this.emitter.off('operation', fn);
+  }
+
+  onDnsQuery(fn: (outcome: string) => void): () => void {
+    this.emitter.on('dns', fn);
+    return () => this.emitter.off('dns', fn);
   }
 
   private deliver(name: string, value: unknown): void {

@@ -2,15 +2,17 @@
  * berth's Prometheus metrics, one registry per engine (never prom-client's global one, so two
  * engines in one process, as in tests, never share a series). What each metric means and where it
  * comes from is in docs/metrics.md. Traffic counters are read from the kernel at each scrape;
- * operations, reconcile repairs and etcd calls are counted as they happen.
+ * operations, DNS queries, reconcile repairs and etcd calls are counted as they happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import { onReconcileReport, type ReconcileReport } from '../engine/reconcile.js';
-import { processDnsOutcomes } from '../dns/resolver.js';
 import type { EtcdClient } from '../cluster/etcd.js';
 import { MonotonicTotals } from './monotonic.js';
+import type { DnsOutcome } from '../dns/resolver.js';
 import { seriesKey, trafficSamples, type TrafficSample } from './traffic-series.js';
+
+const DNS_OUTCOMES: readonly DnsOutcome[] = ['local', 'forwarded', 'nxdomain', 'refused', 'failed', 'malformed'];
 
 /** Seconds: engine operations take from under a millisecond (a lookup) to seconds (a run). */
 const OPERATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -48,7 +50,6 @@ export class EngineMetrics {
   readonly registry = new Registry();
   private readonly unsubscribe: (() => void)[] = [];
   private readonly trafficTotals = new MonotonicTotals();
-  private readonly dnsTotals = new MonotonicTotals();
   private trafficRead: { at: number; samples: Promise<TrafficSample[]> } | undefined;
 
   constructor(private readonly engine: Engine) {
@@ -130,17 +131,15 @@ export class EngineMetrics {
   }
 
   private dns(): void {
-    const totals = this.dnsTotals;
-    new Counter({
+    const queries = new Counter({
       name: 'berth_dns_queries_total',
       help: "Queries to the embedded resolver, by outcome: local (answered from berth's records), forwarded (answered by an upstream or the cache), nxdomain, refused, failed (SERVFAIL), malformed",
       labelNames: ['outcome'],
       registers: [this.registry],
-      collect(this: Counter) {
-        this.reset();
-        for (const [outcome, n] of Object.entries(processDnsOutcomes())) this.inc({ outcome }, totals.total(outcome, n));
-      },
     });
+    // Every outcome is a series from the first scrape on, at 0 until a query has it.
+    for (const outcome of DNS_OUTCOMES) queries.inc({ outcome }, 0);
+    this.unsubscribe.push(this.engine.ctx.events.onDnsQuery((outcome) => queries.inc({ outcome })));
   }
 
   private reconcile(): void {
