@@ -16,6 +16,11 @@ export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
 export const OPT_MASQUERADE = 'com.docker.network.bridge.enable_ip_masquerade';
 export const OPT_DEFAULT_BRIDGE = 'com.docker.network.bridge.default_bridge';
 export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
+/**
+ * CIDRs a network is routed to without NAT, comma-separated (other hosts' container subnets: the
+ * cluster CIDR of a Flannel-style cluster, on the default bridge). Set by the daemon, never by users.
+ */
+export const OPT_ROUTED_PEERS = 'berth.routed_peers';
 
 /** Bridge names berth derives: `berth-` + 9 hex digits of the network id (15 characters, the kernel's limit). */
 export const BRIDGE_PREFIX = 'berth-';
