@@ -11,6 +11,11 @@ export interface DnsDirectory {
   lookup(networkId: string, name: string): readonly string[];
   /** Container name for a PTR lookup of `ip` (either family, canonical text) on that network, or undefined. */
   reverse(networkId: string, ip: string): string | undefined;
+  /**
+   * The other networks the container at `clientIp` on `networkId` is on: Docker's resolver answers
+   * a container the names of every network it joined, whichever network's resolver it asks.
+   */
+  otherNetworksOf?(networkId: string, clientIp: string): readonly string[];
   /** Upstream resolvers for a query from `clientIp` on `networkId`: the container's own --dns servers if it has any, else the host's; [] for internal networks (no forwarding). */
   upstreams(networkId: string, clientIp: string): readonly Upstream[];
 }
@@ -52,6 +57,8 @@ interface NetworkIndex {
   byName: Map<string, readonly string[]>;
   byWeakName: Map<string, readonly string[]>;
   byIp: Map<string, string>;
+  /** Which record (container) holds an address, to find the container's other networks. */
+  keyByIp: Map<string, string>;
   upstreamsByIp: Map<string, readonly Upstream[]>;
 }
 
@@ -64,15 +71,26 @@ const NO_UPSTREAMS: readonly Upstream[] = Object.freeze([]);
  */
 export class MemoryDirectory implements DnsDirectory {
   private readonly networks = new Map<string, NetworkIndex>();
+  /** The networks each record key (a container) has a record on. */
+  private readonly networksByKey = new Map<string, Set<string>>();
   private hostUpstreams: readonly Upstream[] = NO_UPSTREAMS;
 
   /** Replaces everything known about `networkId`. Throws `invalid` and changes nothing on bad input. */
   setNetwork(networkId: string, network: NetworkRecords): void {
-    this.networks.set(networkId, buildIndex(networkId, network));
+    const index = buildIndex(networkId, network);
+    for (const key of this.networks.get(networkId)?.byKey.keys() ?? []) this.forgetMembership(key, networkId);
+    this.networks.set(networkId, index);
   }
 
   removeNetwork(networkId: string): void {
+    for (const key of this.networks.get(networkId)?.byKey.keys() ?? []) this.forgetMembership(key, networkId);
     this.networks.delete(networkId);
+  }
+
+  private forgetMembership(key: string, networkId: string): void {
+    const nets = this.networksByKey.get(key);
+    nets?.delete(networkId);
+    if (nets?.size === 0) this.networksByKey.delete(key);
   }
 
   /**
@@ -92,7 +110,9 @@ export class MemoryDirectory implements DnsDirectory {
     for (const name of weakNames) index.byWeakName.set(name, Object.freeze([...(index.byWeakName.get(name) ?? []), ...ips]));
     for (const ip of ips) if (names[0] && !index.byIp.has(ip)) index.byIp.set(ip, names[0]);
     if (upstreams) for (const ip of ips) index.upstreamsByIp.set(ip, upstreams);
+    for (const ip of ips) index.keyByIp.set(ip, key);
     index.byKey.set(key, { ips, names, weakNames });
+    this.networksByKey.set(key, (this.networksByKey.get(key) ?? new Set()).add(networkId));
   }
 
   /** Forgets one endpoint's record; nothing happens if it is not there. */
@@ -109,9 +129,11 @@ export class MemoryDirectory implements DnsDirectory {
     }
     for (const ip of old.ips) {
       if (index.byIp.get(ip) === old.names[0]) index.byIp.delete(ip);
+      if (index.keyByIp.get(ip) === key) index.keyByIp.delete(ip);
       index.upstreamsByIp.delete(ip);
     }
     index.byKey.delete(key);
+    this.forgetMembership(key, networkId);
   }
 
   /** The host's resolvers (from its resolv.conf), used when a container has no `--dns` of its own. */
@@ -124,6 +146,12 @@ export class MemoryDirectory implements DnsDirectory {
     const index = this.networks.get(networkId);
     const key = normalizeName(name);
     return index?.byName.get(key) ?? index?.byWeakName.get(key) ?? NONE;
+  }
+
+  otherNetworksOf(networkId: string, clientIp: string): readonly string[] {
+    const key = this.networks.get(networkId)?.keyByIp.get(clientIp);
+    const nets = key === undefined ? undefined : this.networksByKey.get(key);
+    return nets ? [...nets].filter((n) => n !== networkId) : NONE;
   }
 
   reverse(networkId: string, ip: string): string | undefined {
@@ -160,7 +188,7 @@ function buildIndex(networkId: string, network: NetworkRecords): NetworkIndex {
     }
   }
   for (const addresses of [...byName.values(), ...byWeakName.values()]) Object.freeze(addresses);
-  return { internal: network.internal, byKey: new Map(), byName, byWeakName, byIp, upstreamsByIp };
+  return { internal: network.internal, byKey: new Map(), byName, byWeakName, byIp, keyByIp: new Map(), upstreamsByIp };
 }
 
 function addAddress(byName: Map<string, string[]>, name: string, ip: string): void {

@@ -320,6 +320,8 @@ export class DnsResolver {
     try {
       let records = this.localRecords(listener.networkId, query);
       for (const other of listener.alsoNetworks ?? []) records ??= this.localRecords(other, query);
+      // Then the names of the client's other networks, as Docker's per-container resolver answers them.
+      for (const other of records ? [] : (this.directory.otherNetworksOf?.(listener.networkId, clientIp) ?? [])) records ??= this.localRecords(other, query);
       if (records) {
         this.stats.answeredLocally++;
         return this.build(query, RCODE.NOERROR, records, limit);

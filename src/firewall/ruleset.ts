@@ -555,6 +555,14 @@ function commentLines(text: string): string[] {
   return lines;
 }
 
+/**
+ * Every drop counts what it dropped: `berth trace` names the rule that dropped its probe and how
+ * many packets it has dropped since the ruleset was loaded (one counter per drop rule, not per flow).
+ */
+function counted(rule: string): string {
+  return rule.endsWith(' drop') ? `${rule.slice(0, -' drop'.length)} counter drop` : rule;
+}
+
 function quote(name: string): string {
   return `"${name}"`;
 }
@@ -781,7 +789,7 @@ export function buildRuleset(state: FirewallState, opts: BuildOptions = {}): str
     for (const set of sets) if (!recreate(set)) out.push(`flush ${set.kind} ${setRef(set)}`);
     for (const chain of chains) {
       out.push('', ...commentLines(`${chain.name}: ${chain.why}`));
-      for (const rule of chain.rules) out.push(...commentLines(rule.why), `add rule ${setRef(chain)} ${rule.rule}`);
+      for (const rule of chain.rules) out.push(...commentLines(rule.why), `add rule ${setRef(chain)} ${counted(rule.rule)}`);
     }
     for (const set of sets) {
       const block = renderElementBlock(

@@ -25,6 +25,19 @@ export interface ProbeResult {
 }
 
 const PROBE_SOCKET = fileURLToPath(new URL('./probe-socket.js', import.meta.url));
+const DNS_PROBE = fileURLToPath(new URL('./dns-probe.js', import.meta.url));
+
+export type DnsAnswer = { rcode: string; addresses: string[] } | { error: string };
+
+/** Asks `server` for `name` from inside a namespace, as a process there would. */
+export async function askDns(spec: { netnsPath: string; server: string; name: string; type: 'A' | 'AAAA'; timeoutMs: number }): Promise<DnsAnswer> {
+  const r = await runIn(spec.netnsPath, process.execPath, [DNS_PROBE, spec.server, spec.name, spec.type, String(spec.timeoutMs)], spec.timeoutMs + 1500);
+  try {
+    return JSON.parse(r.out.split('\n').pop() ?? '') as DnsAnswer;
+  } catch {
+    return { error: `the DNS probe did not report: ${r.out || `exit ${r.code}`}` };
+  }
+}
 
 function runIn(netnsPath: string | undefined, cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
   const [file, argv] = netnsPath ? ['nsenter', [`--net=${netnsPath}`, '--', cmd, ...args]] : [cmd, args];

@@ -22,26 +22,44 @@ export interface TraceReport {
   failure?: Failure;
 }
 
-/** Builds a report as the walk goes: hops in path order, the first failure kept. */
+/**
+ * Builds a report as the walk goes: hops in path order, and the failure of the first failing hop.
+ * A hop learnt late (the neighbour entry, known only after the probe) goes in after the step it
+ * belongs behind, so the path order, and which failure comes first, stay right.
+ */
 export class ReportBuilder {
   private readonly hops: Hop[] = [];
-  private failure: Failure | undefined;
+  private readonly failures = new Map<Hop, Failure>();
 
-  ok(step: string, detail: string, evidence?: string): void {
-    this.hops.push({ step, ok: true, detail, ...(evidence !== undefined && { evidence }) });
+  ok(step: string, detail: string, evidence?: string, after?: string): void {
+    this.place({ step, ok: true, detail, ...(evidence !== undefined && { evidence }) }, after);
   }
 
-  fail(step: string, detail: string, failure: { reason: string; fix: string }, evidence?: string): void {
-    this.hops.push({ step, ok: false, detail, ...(evidence !== undefined && { evidence }) });
-    this.failure ??= { step, ...failure };
+  fail(step: string, detail: string, failure: { reason: string; fix: string }, evidence?: string, after?: string): void {
+    const hop = { step, ok: false, detail, ...(evidence !== undefined && { evidence }) };
+    this.place(hop, after);
+    this.failures.set(hop, { step, ...failure });
+  }
+
+  /** A failing hop that follows from an earlier failure: shown, never named as the cause. */
+  symptom(step: string, detail: string, evidence?: string, after?: string): void {
+    this.place({ step, ok: false, detail, ...(evidence !== undefined && { evidence }) }, after);
+  }
+
+  private place(hop: Hop, after: string | undefined): void {
+    const at = after === undefined ? -1 : this.hops.map((h) => h.step).lastIndexOf(after);
+    if (at < 0) this.hops.push(hop);
+    else this.hops.splice(at + 1, 0, hop);
   }
 
   get failed(): boolean {
-    return this.failure !== undefined;
+    return this.failures.size > 0;
   }
 
   build(): TraceReport {
-    return { reachable: this.failure === undefined, hops: this.hops, ...(this.failure && { failure: this.failure }) };
+    const first = this.hops.find((h) => this.failures.has(h));
+    const failure = first && this.failures.get(first);
+    return { reachable: failure === undefined, hops: this.hops, ...(failure && { failure }) };
   }
 }
 

@@ -11,6 +11,8 @@ import type { EngineContext } from '../engine/context.js';
 import type { TraceLink, TraceRoute } from '../kernel/ops-trace.js';
 import { IP_CHAINS } from '../firewall/names.js';
 import { adviseDrop } from './drop-advice.js';
+import { checkName } from './dns-step.js';
+import { checkNeighbour } from './neighbour-step.js';
 import { attachmentsOf, bridgeOf, describeEnd, resolveEnd, type Attachment, type End } from './ends.js';
 import { checkLinkSide, type LinkSide } from './links.js';
 import { checkOverlayEntries, checkPeer, checkUnderlayRoute, findRemote, type PeerState, type RemoteDestination } from './overlay-peer.js';
@@ -99,6 +101,18 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
     dstIp = dst.ip;
   }
 
+  // A destination given by name: does the name resolve from the source, as its processes ask it?
+  if (req.to.kind === 'container' && src.kind === 'container' && srcNs) {
+    const name = req.to.ref.replace(/^\//, '');
+    const named = dst.kind === 'container' ? !(dst.container.name !== name && dst.container.id.startsWith(name)) : Boolean(remote && !remote.departed);
+    if (named) {
+      const target = dst.kind === 'container'
+        ? { label: dst.container.name, networks: dst.attachments.map((a) => a.network.name), expected: dst.attachments.flatMap((a) => [a.endpoint.ip, a.endpoint.ip6].filter((ip): ip is string => Boolean(ip))) }
+        : { label: name, networks: remote ? [remote.via.network.name] : [], expected: [dstIp] };
+      await checkName(ctx, r, { container: src.container, attachments: src.attachments, netnsPath: srcNs }, { name, ...target });
+    }
+  }
+
   // A published port: which container is behind it, after DNAT.
   let finalIp = dstIp;
   let finalPort = req.port;
@@ -134,6 +148,7 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
   // The source's link and route.
   let srcSide: LinkSide | undefined;
   let route: TraceRoute | undefined;
+  let hostRoute: TraceRoute | undefined;
   if (src.kind === 'container' && srcNs && srcAtt) {
     srcSide = await checkLinkSide(kernel, src.container.name, srcNs, srcAtt, hostLinks);
     if (srcSide.problem) r.fail('source-interface', `${srcAtt.endpoint.ifname} on network ${srcAtt.network.name}`, srcSide.problem, srcSide.evidence);
@@ -153,7 +168,7 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
     }
     // Through the host: the host's own route to the (post-DNAT) destination.
     if (src.kind === 'container' && route.ok && route.gateway) {
-      const hostRoute = await kernel.call('traceRoute', { dst: finalIp });
+      hostRoute = await kernel.call('traceRoute', { dst: finalIp });
       if (!hostRoute.ok) r.fail('host-route', `host → ${finalIp}`, { reason: `the host has no route to ${finalIp}: ${hostRoute.error}`, fix: `add a route to ${finalIp} on the host, or check the uplink` });
       else r.ok('host-route', `host → ${finalIp}`, routeText(hostRoute));
     }
@@ -227,19 +242,19 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
   // The firewall's verdict on the probe (or, for a peer berth cannot send from, on its ruleset).
   if (src.kind === 'address' && dstContainer && finalEnd === dst) {
     const rule = ruleMatching('ip', IP_CHAINS.forward, /^Nothing else enters a berth bridge/);
-    const advice = adviseDrop({ family: 'ip', table: 'berth', chain: IP_CHAINS.forward, rule: 'oifname @bridges drop', ...(rule && { position: rule.position, why: rule.why }), source: src.ip, destination: `${dstContainer.name} (${dstIp})` });
+    const advice = adviseDrop({ family: 'ip', table: 'berth', chain: IP_CHAINS.forward, rule: 'oifname @bridges counter drop', ...(rule && { position: rule.position, why: rule.why }), source: src.ip, destination: `${dstContainer.name} (${dstIp})` });
     r.fail('firewall', `${src.ip} → ${dstIp}`, advice, 'berth\'s ruleset: nothing from outside enters a bridge but published ports and replies');
   } else if (probed) {
     const drop = firstDrop(events);
     if (drop) {
-      const position = await positionOf(ctx, drop);
+      const { position, counter } = await ruleInKernel(ctx, drop);
       const why = drop.table === 'berth' && position !== undefined ? ruleReason(drop.family, drop.chain, position - 1) : undefined;
       const advice = adviseDrop({
         family: drop.family, table: drop.table, chain: drop.chain, rule: drop.rule ?? '', ...(drop.handle !== undefined && { handle: drop.handle }), ...(position !== undefined && { position }), ...(why && { why }),
         source: describeEnd(src), destination: `${finalEnd.kind === 'address' ? dstIp : `${describeEnd(finalEnd)} (${dstIp})`}${req.port ? ` port ${req.port}/${req.protocol}` : ''}`,
         ...(src.kind === 'container' && { sourceContainer: src.container.name }), ...(srcAtt && { sourceNetwork: srcAtt.network.name }), ...(dstAtt && { destinationNetwork: dstAtt.network.name }),
       });
-      r.fail('firewall', `${drop.family} ${drop.table} ${drop.chain}: ${drop.verdict}`, advice, `nft monitor trace: ${drop.family} ${drop.table} ${drop.chain} rule ${drop.rule ?? '(policy)'}${drop.handle !== undefined ? ` # handle ${drop.handle}` : ''} (verdict ${drop.verdict})`);
+      r.fail('firewall', `${drop.family} ${drop.table} ${drop.chain}: ${drop.verdict}`, advice, `nft monitor trace: ${drop.family} ${drop.table} ${drop.chain} rule ${drop.rule ?? '(policy)'}${drop.handle !== undefined ? ` # handle ${drop.handle}` : ''} (verdict ${drop.verdict})${counter ? `; its counter: ${counter.packets} packets, ${counter.bytes} bytes dropped since the ruleset was loaded` : ''}`);
     } else {
       const seen = chainsSeen(events);
       r.ok('firewall', traceError ? `not traced: ${traceError}` : seen.length ? 'no rule dropped the probe' : 'no traced packet met a firewall chain', seen.length ? `passed ${seen.join(', ')}` : undefined);
@@ -256,6 +271,12 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
     if (listeners.length === 0) r.fail('service', where, { reason: `nothing listens on ${where}${probed?.outcome === 'refused' ? ' (connection refused)' : ''}`, fix: `start the service in ${dstContainer.name} on port ${finalPort}/${req.protocol}, listening on 0.0.0.0 or ${finalIp}` }, `no ${req.protocol === 'tcp' ? 'listening ' : ''}socket on port ${finalPort} in ${dstContainer.name}'s namespace`);
     else if (onlyLoopback) r.fail('service', where, { reason: `the service in ${dstContainer.name} listens on ${listeners.join(', ')} only, which traffic from outside the container never reaches`, fix: `make it listen on 0.0.0.0 or ${finalIp}` }, `listening on ${listeners.join(', ')}`);
     else r.ok('service', where, `listening on ${listeners.join(', ')}`);
+  }
+
+  // The next hops' neighbour entries, as the probe left them: the source's, and the host's when the path runs through it.
+  if (probed && route?.ok) {
+    await checkNeighbour(ctx, r, { netnsPath: srcNs, whose: describeEnd(src), route, dst: finalIp, after: 'route', probeOk: probed.ok });
+    if (hostRoute?.ok) await checkNeighbour(ctx, r, { whose: 'the host', route: hostRoute, dst: finalIp, after: 'host-route', probeOk: probed.ok });
   }
 
   if (probed) {
@@ -295,15 +316,22 @@ function lostNetworks(joined: { network: string }[], attachments: Attachment[]):
   return joined.map((j) => j.network).filter((n) => !attachments.some((a) => a.network.name === n || a.network.id === n) && !['host', 'none'].includes(n) && !n.startsWith('container:'));
 }
 
-/** The 1-based position of a traced rule in its chain, from the kernel's listing (by its handle). */
-async function positionOf(ctx: EngineContext, e: TraceEvent): Promise<number | undefined> {
-  if (e.handle === undefined || !/^[\w-]+$/.test(e.table) || !/^[\w-]+$/.test(e.chain)) return undefined;
+type ListedRule = { handle: number; expr?: { counter?: { packets: number; bytes: number } }[] };
+
+/**
+ * A traced rule's 1-based position in its chain and its counter (what it has dropped since the
+ * ruleset was loaded, the probe included), from the kernel's listing, found by its handle.
+ */
+async function ruleInKernel(ctx: EngineContext, e: TraceEvent): Promise<{ position?: number; counter?: { packets: number; bytes: number } }> {
+  if (e.handle === undefined || !/^[\w-]+$/.test(e.table) || !/^[\w-]+$/.test(e.chain)) return {};
   try {
-    const listing = (await ctx.kernel.call('traceNftList', { command: `list chain ${e.family} ${e.table} ${e.chain}` })) as { nftables?: { rule?: { handle: number } }[] };
-    const handles = (listing.nftables ?? []).flatMap((o) => (o.rule ? [o.rule.handle] : []));
-    const i = handles.indexOf(e.handle);
-    return i < 0 ? undefined : i + 1;
+    const listing = (await ctx.kernel.call('traceNftList', { command: `list chain ${e.family} ${e.table} ${e.chain}` })) as { nftables?: { rule?: ListedRule }[] };
+    const rules = (listing.nftables ?? []).flatMap((o) => (o.rule ? [o.rule] : []));
+    const i = rules.findIndex((r) => r.handle === e.handle);
+    if (i < 0) return {};
+    const counter = rules[i]!.expr?.find((x) => x.counter)?.counter;
+    return { position: i + 1, ...(counter && { counter }) };
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -62,21 +62,59 @@ describe('berth trace', () => {
     await noTraceTable();
   });
 
-  test('two containers on different networks: isolation, named by its rule in ip berth forward', async () => {
-    const r = await trace('a1', 'b1');
-    assert.equal(r.reachable, false);
+  test('two containers on different networks: by name, the name does not resolve; by address, isolation named by its rule and counter', async () => {
+    const byName = await trace('a1', 'b1');
+    assert.equal(byName.reachable, false);
+    assert.equal(byName.failure?.step, 'dns', JSON.stringify(byName, null, 2));
+    assert.match(byName.failure!.reason, /b1 does not resolve from container a1 \((NXDOMAIN|SERVFAIL)\).*b1 is on netb while container a1 is on neta, none in common/);
+    assert.match(byName.failure!.fix, /berth network connect netb a1/);
+    // The probe still went, to the address the store knows: the firewall's drop is on record too.
+    assert.equal(byName.hops.find((h) => h.step === 'firewall')?.ok, false);
+    const b1 = (await sb.inspect('b1')).NetworkSettings.Networks.netb!.IPAddress;
+    const r = await trace('a1', b1);
     assert.equal(r.failure?.step, 'firewall', JSON.stringify(r, null, 2));
     assert.match(r.failure!.reason, /chain forward of table ip berth/);
     assert.match(r.failure!.reason, /networks are isolated/);
     assert.match(r.failure!.fix, /berth network connect netb a1/);
-    // Positive control through the same path once the containers share a network.
+    assert.match(r.hops.find((h) => h.step === 'firewall')!.evidence!, /its counter: [1-9]\d* packets, \d+ bytes dropped since the ruleset was loaded/);
+    assert.equal(r.hops.find((h) => h.step === 'dns'), undefined, 'no name given, no DNS question');
+    // Positive control through the same path once the containers share a network: the name resolves to b1's address there.
     await sb.berthOk('network', 'connect', 'netb', 'a1');
     try {
-      assert.equal((await trace('a1', 'b1')).reachable, true);
+      const ok = await trace('a1', 'b1');
+      assert.equal(ok.reachable, true, JSON.stringify(ok, null, 2));
+      assert.match(ok.hops.find((h) => h.step === 'dns')!.detail, new RegExp(`^b1 → ${b1.replace(/\./g, '\\.')}`));
     } finally {
       await sb.berthOk('network', 'disconnect', 'netb', 'a1');
     }
     await noTraceTable();
+  });
+
+  test('the default bridge: no names between containers (as in Docker), addresses work', async () => {
+    await run('d1', 'bridge');
+    await run('d2', 'bridge');
+    try {
+      const r = await trace('d1', 'd2');
+      assert.equal(r.failure?.step, 'dns', JSON.stringify(r, null, 2));
+      assert.match(r.failure!.reason, /default bridge network only, where containers get no name resolution/);
+      const d2 = (await sb.inspect('d2')).NetworkSettings.IPAddress;
+      assert.match(r.failure!.fix, new RegExp(`use the address ${d2.replace(/\./g, '\\.')}`));
+      // Positive control: the same two containers by address.
+      assert.equal((await trace('d1', d2)).reachable, true);
+    } finally {
+      await sb.berthOk('rm', '-f', 'd1', 'd2');
+    }
+  });
+
+  test('a LAN address nobody holds: the host\'s neighbour entry for it names the hop', async () => {
+    const r = await trace('a1', '10.207.0.9');
+    assert.equal(r.failure?.step, 'neighbour', JSON.stringify(r, null, 2));
+    assert.match(r.failure!.reason, /10\.207\.0\.9 does not answer ARP on \S+ \((FAILED|INCOMPLETE)\)/);
+    assert.ok(r.hops.findIndex((h) => h.step === 'neighbour') < r.hops.findIndex((h) => h.step === 'probe'), 'in path order, before the probe');
+    // Positive control: the LAN peer on the same link answers, and its entry says so.
+    const ok = await trace('a1', lan.address);
+    assert.equal(ok.reachable, true, JSON.stringify(ok, null, 2));
+    assert.ok(ok.hops.some((h) => h.step === 'neighbour' && h.ok && /is at [0-9a-f:]{17}/.test(h.detail)), JSON.stringify(ok.hops));
   });
 
   test('icc=false: the bridge drops traffic between two containers of the network', async () => {

@@ -68,3 +68,24 @@ test("a hostname never takes another container's name or alias; it answers only 
   d.setNetwork('m', { internal: false, records: [{ ip: '10.0.0.3', names: ['web'], weakNames: ['api'] }, { ip: '10.0.0.4', names: ['api'] }] });
   assert.deepEqual(d.lookup('m', 'api'), ['10.0.0.4'], 'the same rule when a network is loaded whole');
 });
+
+test("a container's other networks: found by its address on the asking network, forgotten as it leaves", () => {
+  const dir = new MemoryDirectory();
+  for (const n of ['a', 'b', 'c']) dir.setNetwork(n, { internal: false, records: [] });
+  dir.upsertRecord('a', 'c1', { ip: '10.1.0.2', names: ['one'] });
+  dir.upsertRecord('b', 'c1', { ip: '10.2.0.2', names: ['one'] });
+  dir.upsertRecord('b', 'c2', { ip: '10.2.0.3', names: ['two'] });
+  assert.deepEqual(dir.otherNetworksOf('a', '10.1.0.2'), ['b'], 'c1 is on a and b');
+  assert.deepEqual(dir.otherNetworksOf('b', '10.2.0.3'), [], 'c2 is on b alone');
+  assert.deepEqual(dir.otherNetworksOf('a', '10.1.0.9'), [], 'an address nobody holds');
+  assert.deepEqual(dir.otherNetworksOf('c', '10.1.0.2'), [], 'asked on a network it is not on');
+  dir.removeRecord('b', 'c1');
+  assert.deepEqual(dir.otherNetworksOf('a', '10.1.0.2'), []);
+  dir.upsertRecord('b', 'c1', { ip: '10.2.0.2', names: ['one'] });
+  dir.removeNetwork('b');
+  assert.deepEqual(dir.otherNetworksOf('a', '10.1.0.2'), [], 'gone with its network');
+  dir.setNetwork('c', { internal: false, records: [] });
+  dir.upsertRecord('c', 'c1', { ip: '10.3.0.2', names: ['one'] });
+  dir.setNetwork('c', { internal: false, records: [] });
+  assert.deepEqual(dir.otherNetworksOf('a', '10.1.0.2'), [], 'gone when its network is replaced');
+});

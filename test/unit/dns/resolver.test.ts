@@ -260,6 +260,21 @@ test('scoping: a name of network B is not answered on network A, it is forwarded
   assert.equal(rcodeOf(await udpQuery(portsB.udpPort, makeQuery('web1'))), NXDOMAIN, 'and the other way round');
 });
 
+test("a container on two networks gets both networks' names from either resolver, as from Docker's", async (t) => {
+  const { dir, ports } = await fixture(t);
+  const up = await upstream(t, (q) => respond(q, { rcode: NXDOMAIN }));
+  dir.setHostUpstreams([{ address: LOOPBACK, port: up.port }]);
+  // The client (127.0.0.1 here) is a container on net-a that also joined net-b.
+  dir.upsertRecord('net-a', 'client', { ip: LOOPBACK, names: ['client'] });
+  dir.upsertRecord('net-b', 'client', { ip: '10.2.0.9', names: ['client'] });
+  assert.deepEqual(addressesOf(await udpQuery(ports.udpPort, makeQuery('bonly'))), ['10.2.0.2'], "net-b's name, answered by net-a's resolver");
+  assert.equal(up.received.length, 0, 'answered locally, not forwarded');
+  // Once it leaves net-b, the same query is forwarded like any unknown name.
+  dir.removeRecord('net-b', 'client');
+  assert.equal(rcodeOf(await udpQuery(ports.udpPort, makeQuery('bonly'))), NXDOMAIN);
+  assert.deepEqual(up.received.map((r) => r.name), ['bonly']);
+});
+
 test('internal networks never forward: SERVFAIL', async (t) => {
   const { dir, ports } = await fixture(t);
   const up = await upstream(t, answerWith(['192.0.2.13']));
