@@ -16,6 +16,11 @@ export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
 export const OPT_MASQUERADE = 'com.docker.network.bridge.enable_ip_masquerade';
 export const OPT_DEFAULT_BRIDGE = 'com.docker.network.bridge.default_bridge';
 export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
+/**
+ * CIDRs a network is routed to without NAT, comma-separated (other hosts' container subnets: the
+ * cluster CIDR of a Flannel-style cluster, on the default bridge). Set by the daemon, never by users.
+ */
+export const OPT_ROUTED_PEERS = 'berth.routed_peers';
 
 /** Bridge names berth derives: `berth-` + 9 hex digits of the network id (15 characters, the kernel's limit). */
 export const BRIDGE_PREFIX = 'berth-';
@@ -26,7 +31,12 @@ export const VETH_PREFIX = 'bv';
  * `berth:<owner>:network:<id>` and `berth:<owner>:endpoint:<id>`, where <owner> is derived from the
  * daemon's root, so two daemons sharing a namespace never take each other's links for leaks.
  */
-export const aliasPrefix = (owner: string, kind: 'network' | 'endpoint' | 'tunnel') => `berth:${owner}:${kind}:`;
+export const aliasPrefix = (owner: string, kind: 'network' | 'endpoint' | 'tunnel' | 'host-subnets') => `berth:${owner}:${kind}:`;
+/**
+ * The host-subnet vxlan backend's device: `berth.<VNI>`, never Flannel's `flannel.<VNI>`, so berth
+ * and a real Flannel on one host do not take each other's device.
+ */
+export const HOST_SUBNETS_VXLAN_PREFIX = 'berth.';
 
 export const MAX_IFNAME = 15;
 /** Docker's rule for network names, enforced here (Docker 20.10 accepts anything). */
