@@ -31,6 +31,12 @@ export interface FirewallNetwork {
   icc: boolean;
   /** NAT outbound traffic to the address of the interface it leaves through. */
   masquerade: boolean;
+  /**
+   * IPv4 CIDRs this network exchanges traffic with un-NATed, new connections accepted both ways:
+   * other hosts' container subnets (a Flannel-style cluster CIDR, a fan overlay). Ignored on an
+   * internal network, which never leaves the host.
+   */
+  routedPeers?: string[];
 }
 
 export interface PublishedPort {
@@ -172,6 +178,9 @@ export function checkNetwork(net: FirewallNetwork): CheckedNetwork {
       throw invalid(`${what}: gateway "${net.gateway}" is not an IPv4 address inside ${prefix.text}`);
     }
     checked = { ...checked, subnet: prefix.text, gateway: ipam.formatIpv4(gateway), prefix };
+    if (net.routedPeers) checked.routedPeers = net.routedPeers.map((peer) => parseSubnet(peer, `${what}: routed peer`).text);
+  } else if (net.routedPeers?.length) {
+    throw invalid(`${what}: routed peers need an IPv4 subnet`);
   }
   if (net.subnet6 === undefined) return checked;
   const prefix6 = parseSubnet6(net.subnet6, what);

@@ -85,6 +85,13 @@ export const IP_SETS = {
   containerSubnets: 'container_subnets',
   /** `ipv4_addr` intervals: subnets of non-internal networks with masquerade on. */
   masqSubnets: 'masq_subnets',
+  /**
+   * `ipv4_addr . ipv4_addr` intervals: a network's subnet and a CIDR it is routed to without NAT
+   * (other hosts' container subnets, in a Flannel-style cluster or a fan). One element per pair,
+   * keyed local-first: outbound traffic looks it up as saddr . daddr (no masquerade), inbound as
+   * daddr . saddr (new connections accepted), so a pair never opens one network to another's peers.
+   */
+  routedPeers: 'routed_peers',
   /** `ifname`: bridges of internal networks. */
   internalBridges: 'internal_bridges',
   /** `ifname`: bridges of `icc=false` networks (routed same-bridge traffic, e.g. hairpin). */

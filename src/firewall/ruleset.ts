@@ -136,6 +136,7 @@ function familySets(family: typeof IP_FAMILY | typeof IP6_FAMILY, addr: 'ipv4_ad
 const SETS: readonly SetSpec[] = [
   ...familySets(IP_FAMILY, 'ipv4_addr'),
   ...familySets(IP6_FAMILY, 'ipv6_addr'),
+  { family: IP_FAMILY, name: IP_SETS.routedPeers, kind: 'set', type: 'ipv4_addr . ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffSubnets, kind: 'set', type: 'ipv4_addr', interval: true },
   { family: BRIDGE_FAMILY, name: BRIDGE_SETS.iccOffPorts, kind: 'set', type: 'ifname', interval: false },
 ];
@@ -385,6 +386,10 @@ const CHAINS: readonly ChainSpec[] = [
         rule: `oifname @${S.bridges} ip saddr ${LOOPBACK_NET} masquerade`,
       },
       {
+        why: "Other hosts' container subnets (a cluster's, a fan's) are reached un-NATed, so the receiver sees the sender's address.",
+        rule: `ip saddr . ip daddr @${S.routedPeers} return`,
+      },
+      {
         why: 'Containers reach beyond the host through the address of the interface they leave by.',
         rule: `oifname != @${S.bridges} ip saddr @${S.masqSubnets} masquerade`,
       },
@@ -446,6 +451,10 @@ const CHAINS: readonly ChainSpec[] = [
       {
         why: 'Containers of one network talk to each other (only seen here with br_netfilter; icc=false is above).',
         rule: `iifname . oifname @${S.sameBridge} accept`,
+      },
+      {
+        why: "Containers on other hosts of a cluster or fan open connections to this host's containers, routed, not published.",
+        rule: `oifname @${S.bridges} ip daddr . ip saddr @${S.routedPeers} accept`,
       },
       {
         why:
@@ -571,6 +580,7 @@ function network4ElementList(subnet: string, net: CheckedNetwork, bridge: string
   // Internal networks never leave the host, so there is nothing to masquerade.
   if (net.masquerade && !net.internal) out.push({ family: IP_FAMILY, set: S.masqSubnets, key: subnet, comment });
   if (net.internal) out.push({ family: IP_FAMILY, set: S.internalBridges, key: bridge, comment });
+  else for (const peer of net.routedPeers ?? []) out.push({ family: IP_FAMILY, set: S.routedPeers, key: `${subnet} . ${peer}`, comment });
   if (!net.icc) {
     out.push({ family: IP_FAMILY, set: S.iccOffBridges, key: bridge, comment });
     out.push({ family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffSubnets, key: subnet, comment });

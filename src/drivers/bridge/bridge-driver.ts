@@ -10,6 +10,7 @@ import {
   OPT_HOST_BINDING,
   OPT_ICC,
   OPT_MASQUERADE,
+  OPT_ROUTED_PEERS,
   VETH_PREFIX,
   aliasPrefix,
 } from '../../constants.js';
@@ -59,6 +60,7 @@ export const bridgeDriver: NetworkDriver = {
   strictOptions: false,
 
   plan(ctx: EngineContext, draft: NetworkDraft, view: HostView): NetworkPlan {
+    if (draft.options[OPT_ROUTED_PEERS] !== undefined) throw invalid(`-o ${OPT_ROUTED_PEERS} is set by the daemon (--cluster-cidr), not per network; use -d fan for a routed network across hosts`);
     for (const key of BOOL_OPTIONS) checkBoolOption(draft.options, key);
     const asked = draft.options[OPT_BRIDGE_NAME];
     if (asked !== undefined) checkBridgeNameFree(ctx, view, asked);
@@ -122,6 +124,7 @@ export const bridgeDriver: NetworkDriver = {
       internal: net.internal,
       icc: net.options[OPT_ICC] !== 'false',
       masquerade: net.options[OPT_MASQUERADE] !== 'false',
+      ...(net.options[OPT_ROUTED_PEERS] && { routedPeers: net.options[OPT_ROUTED_PEERS].split(',') }),
     };
   },
 

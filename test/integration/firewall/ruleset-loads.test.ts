@@ -54,6 +54,17 @@ const MATRIX: Array<{ name: string; state: FirewallState }> = [
       ports: samplePorts('10.77.1.9'),
     },
   },
+  {
+    // Two subnets of one cluster CIDR, routed to it (a Flannel-style host's bridge and a fan's).
+    name: 'routed peers',
+    state: {
+      networks: [
+        network({ routedPeers: ['10.77.0.0/16'] }),
+        network({ id: 'net-f', bridge: 'br-f', subnet: '10.77.1.0/24', gateway: '10.77.1.1', routedPeers: ['10.77.0.0/16', '10.200.0.0/16'] }),
+      ],
+      ports: [],
+    },
+  },
 ];
 
 const extraNet = network({ id: 'net-z', bridge: 'br-z', subnet: '10.99.0.0/16', gateway: '10.99.0.1', internal: true, icc: false });

@@ -104,6 +104,19 @@ test('an IPv4-only network has no element in ip6 berth; a dual-stack one has its
   assert.match(dual, /add element ip6 berth masq_subnets \{ fd77::\/64 /);
 });
 
+test('a routed peer is one local-first pair in ip berth; none on an internal network; a malformed one is refused', () => {
+  const routed = networkElements(network({ routedPeers: ['10.5.0.0/16', '10.200.3.9/16'] }), 'add');
+  assert.match(routed, /add element ip berth routed_peers \{ 10\.77\.0\.0\/24 \. 10\.5\.0\.0\/16 comment "network net-a" \}/);
+  assert.match(routed, /routed_peers \{ 10\.77\.0\.0\/24 \. 10\.200\.0\.0\/16 /, 'host bits cleared');
+  assert.doesNotMatch(networkElements(network(), 'add'), /routed_peers/);
+  assert.doesNotMatch(networkElements(network({ internal: true, routedPeers: ['10.5.0.0/16'] }), 'add'), /routed_peers/);
+  assertThrowsKind(() => networkElements(network({ routedPeers: ['10.5.0.0'] }), 'add'), 'invalid', /routed peer: subnet "10.5.0.0" is not an IPv4 CIDR/);
+  assertThrowsKind(() => networkElements(network({ routedPeers: ['10.5.0.0/16" drop'] }), 'add'), 'invalid', /routed peer/);
+  const ruleset = buildRuleset({ networks: [network({ routedPeers: ['10.5.0.0/16'] })], ports: [] });
+  assert.match(ruleset, /ip saddr \. ip daddr @routed_peers return/);
+  assert.match(ruleset, /oifname @bridges ip daddr \. ip saddr @routed_peers accept/);
+});
+
 /** (family, set, key) of each `add element` / `delete element` line of an incremental script. */
 function elementTargets(script: string): string[] {
   return script
