@@ -31,7 +31,12 @@ export const VETH_PREFIX = 'bv';
  * `berth:<owner>:network:<id>` and `berth:<owner>:endpoint:<id>`, where <owner> is derived from the
  * daemon's root, so two daemons sharing a namespace never take each other's links for leaks.
  */
-export const aliasPrefix = (owner: string, kind: 'network' | 'endpoint' | 'tunnel') => `berth:${owner}:${kind}:`;
+export const aliasPrefix = (owner: string, kind: 'network' | 'endpoint' | 'tunnel' | 'host-subnets') => `berth:${owner}:${kind}:`;
+/**
+ * The host-subnet vxlan backend's device: `berth.<VNI>`, never Flannel's `flannel.<VNI>`, so berth
+ * and a real Flannel on one host do not take each other's device.
+ */
+export const HOST_SUBNETS_VXLAN_PREFIX = 'berth.';
 
 export const MAX_IFNAME = 15;
 /** Docker's rule for network names, enforced here (Docker 20.10 accepts anything). */

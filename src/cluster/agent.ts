@@ -443,7 +443,7 @@ function writePersisted(file: string, p: Persisted): void {
 }
 
 /** The advertise address (or the interface holding one) must be this host's. */
-async function findUnderlay(kernel: Kernel, advertise: string): Promise<{ ifname: string; address: string; mtu: number }> {
+export async function findUnderlay(kernel: Kernel, advertise: string): Promise<{ ifname: string; address: string; mtu: number }> {
   const isAddress = /^\d{1,3}(\.\d{1,3}){3}$/.test(advertise);
   if (!isAddress && !/^[a-zA-Z0-9_.-]{1,15}$/.test(advertise)) throw invalid(`--advertise-addr "${advertise}" is neither an IPv4 address nor an interface name`);
   const found = await kernel.call('underlayOf', isAddress ? { address: advertise } : { ifname: advertise });

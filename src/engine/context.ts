@@ -59,4 +59,6 @@ export interface EngineContext {
   events: import('./events.js').EngineEvents;
   /** This host's membership in a cluster (--cluster-store); undefined on a single host. */
   cluster?: import('../cluster/agent.js').ClusterAgent;
+  /** This host's leased subnet of the cluster CIDR (--cluster-cidr); undefined without one. */
+  hostSubnets?: import('../cluster/host-subnets/subnet-lease.js').HostSubnets;
 }

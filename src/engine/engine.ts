@@ -24,6 +24,8 @@ import { Tunnel } from '../cluster/tunnel.js';
 import { isEncrypted } from '../drivers/overlay/overlay-driver.js';
 import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-sync.js';
 import { EngineEvents } from './events.js';
+import { HostSubnets, type HostSubnetOptions } from '../cluster/host-subnets/subnet-lease.js';
+import { backendFor } from '../cluster/host-subnets/backends.js';
 
 export interface EngineOptions {
   root: string;
@@ -35,6 +37,8 @@ export interface EngineOptions {
   reapGraceMs?: number;
   /** Join a cluster (--cluster-store): overlay networks across hosts. */
   cluster?: ClusterOptions;
+  /** Lease a subnet of a cluster CIDR for the default bridge (--cluster-cidr; needs `cluster`). */
+  hostSubnets?: HostSubnetOptions;
 }
 
 const REAP_GRACE_MS = 30_000;
@@ -88,9 +92,15 @@ export class Engine {
     // It joins before the reconcile, too: restoring an overlay's devices needs the underlay.
     if (opts.cluster) {
       try {
+        // The subnet lease first: its refusals (CIDR, config, full, an unreachable peer) leave no keys at all.
+        if (opts.hostSubnets) {
+          const backend = backendFor(opts.hostSubnets.backend, { kernel: ctx.kernel, log: ctx.log });
+          ctx.hostSubnets = await HostSubnets.claim(opts.cluster, opts.hostSubnets, { root: opts.root, kernel: ctx.kernel, log: ctx.log, backend, vet: (subnet) => networks.vetDefaultBridgeSubnet(ctx, subnet) });
+        }
         ctx.cluster = await ClusterAgent.join(opts.cluster, { root: opts.root, kernel: ctx.kernel, log: ctx.log });
         ctx.cluster.tunnel = new Tunnel(ctx.cluster, { root: opts.root, owner: ctx.paths.owner, kernel: ctx.kernel, log: ctx.log });
       } catch (err) {
+        await ctx.hostSubnets?.close({ release: true });
         await ctx.kernel.close();
         ctx.store.close();
         throw err;
@@ -105,6 +115,7 @@ export class Engine {
     await engine.mutex.run(() => reconcile(ctx));
     await engine.lifecycle.start?.();
     if (ctx.cluster) await engine.startCluster(ctx.cluster);
+    ctx.hostSubnets?.follow();
     engine.watcher = setInterval(() => {
       void engine.reapDeadContainers();
       if (engine.firewallStale) void engine.rebuildFirewall();
@@ -131,6 +142,7 @@ export class Engine {
     clearInterval(this.watcher);
     clearInterval(this.reconciler);
     await this.ctx.cluster?.close();
+    await this.ctx.hostSubnets?.close();
     await this.mutex.run(async () => {
       await this.lifecycle.stop?.();
       await this.ctx.kernel.close();

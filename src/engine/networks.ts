@@ -10,6 +10,7 @@ import {
   OPT_ICC,
   OPT_MASQUERADE,
   OPT_MTU,
+  OPT_ROUTED_PEERS,
 } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { cidrFromAddress, cidrsOverlap, firstHost, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
@@ -300,12 +301,58 @@ export function defaultBridgeSubnet(taken: readonly Cidr[]): Cidr {
   return clear(DEFAULT_BRIDGE_SUBNET) ? DEFAULT_BRIDGE_SUBNET : pickDefaultSubnet(taken);
 }
 
-/** The default `bridge` network (berth0) plus `host` and `none`, made on first start; the subnet is chosen once. */
+/**
+ * What the default bridge must be under --cluster-cidr: the host's leased subnet, the backend's
+ * MTU, and the cluster CIDR as its routed peers (exchanged without NAT, new connections accepted
+ * both ways); undefined on a host without host subnets.
+ */
+function hostSubnetBridge(ctx: EngineContext): { subnet: Cidr; mtu: number; routedPeers: string } | undefined {
+  const hs = ctx.hostSubnets;
+  return hs && { subnet: parseCidr(hs.subnet), mtu: hs.mtu, routedPeers: hs.clusterCidr };
+}
+
+/** Whether the stored default bridge no longer matches the host's lease (or the lease is gone). */
+function defaultBridgeStale(ctx: EngineContext, net: NetworkRecord): boolean {
+  const want = hostSubnetBridge(ctx);
+  if (!want) return net.options[OPT_ROUTED_PEERS] !== undefined;
+  return net.subnet !== want.subnet.text || net.options[OPT_MTU] !== String(want.mtu) || net.options[OPT_ROUTED_PEERS] !== want.routedPeers;
+}
+
+/**
+ * Refuses a leased subnet the default bridge cannot take: it has containers on another subnet
+ * (Flannel's "cni0 already has an IP address different from …", refused before anything changes).
+ */
+export function vetDefaultBridgeSubnet(ctx: EngineContext, subnet: string): void {
+  const net = ctx.store.networkByName(DEFAULT_NETWORK);
+  if (!net || !isDefaultBridge(net) || net.subnet === subnet) return;
+  const endpoints = ctx.store.endpointsOfNetwork(net.id);
+  if (endpoints.length === 0) return;
+  const names = endpoints.map((e) => ctx.store.container(e.containerId)?.name ?? e.containerId);
+  throw conflict(
+    `the default bridge network (${DEFAULT_BRIDGE}) has subnet ${net.subnet} and containers on it (${names.join(', ')}), but this host leased ${subnet} of the cluster CIDR: stop or disconnect those containers (berth rm -f ${names.join(' ')}) and start the daemon again, so ${DEFAULT_BRIDGE} can take ${subnet}`,
+  );
+}
+
+/**
+ * The default `bridge` network (berth0) plus `host` and `none`, made on first start; the subnet is
+ * chosen once, or is the host's leased subnet under --cluster-cidr (remade, while it has no
+ * containers, when the lease or the backend's MTU changed).
+ */
 export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void> {
   const base = { internal: false, userSubnet: false, labels: {}, created: new Date().toISOString(), predefined: true, ipRange: null, auxAddresses: {} };
+  const stored = ctx.store.networkByName(DEFAULT_NETWORK);
+  if (stored && isDefaultBridge(stored) && defaultBridgeStale(ctx, stored)) {
+    if (ctx.store.endpointsOfNetwork(stored.id).length > 0) {
+      ctx.log.warn('the default bridge keeps its subnet and options while containers use it', { subnet: stored.subnet });
+    } else {
+      await driverOf(stored)?.remove(ctx, stored);
+      ctx.store.deleteNetwork(stored.id);
+      ctx.log.info('remade the default bridge for this host’s subnet', { was: stored.subnet, now: ctx.hostSubnets?.subnet ?? 'the default pool' });
+    }
+  }
   if (!ctx.store.networkByName(DEFAULT_NETWORK)) {
-    const taken = takenSubnets(ctx, await ctx.kernel.call('inspect', {})).map((t) => t.cidr);
-    const subnet = defaultBridgeSubnet(taken);
+    const leased = hostSubnetBridge(ctx);
+    const subnet = leased?.subnet ?? defaultBridgeSubnet(takenSubnets(ctx, await ctx.kernel.call('inspect', {})).map((t) => t.cidr));
     ctx.store.insertNetwork({
       ...base,
       id: newId(),
@@ -320,7 +367,8 @@ export async function ensurePredefinedNetworks(ctx: EngineContext): Promise<void
         [OPT_MASQUERADE]: 'true',
         [OPT_HOST_BINDING]: '0.0.0.0',
         [OPT_BRIDGE_NAME]: DEFAULT_BRIDGE,
-        [OPT_MTU]: String(DEFAULT_MTU),
+        [OPT_MTU]: String(leased?.mtu ?? DEFAULT_MTU),
+        ...(leased && { [OPT_ROUTED_PEERS]: leased.routedPeers }),
       },
     });
   }

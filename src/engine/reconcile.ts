@@ -29,6 +29,8 @@ export interface ReconcileReport {
   linksRemoved: string[];
   namespacesRemoved: string[];
   orphanRowsRemoved: number;
+  /** Other hosts' subnets whose path (routes, VXLAN entries) was restored, or removed (`-`). */
+  hostSubnetPeersRepaired: string[];
 }
 
 /** Who wants each engine's reconcile reports (the metrics count repairs), by engine context. */
@@ -64,6 +66,7 @@ async function repair(ctx: EngineContext): Promise<ReconcileReport> {
     linksRemoved: [],
     namespacesRemoved: [],
     orphanRowsRemoved: 0,
+    hostSubnetPeersRepaired: [],
   };
   const { store, kernel } = ctx;
 
@@ -79,6 +82,15 @@ async function repair(ctx: EngineContext): Promise<ReconcileReport> {
       ctx.log.warn('could not restore a network link', { network: net.name, links: owned, error: String(err) });
       report.bridgesUnrestorable.push(...owned);
       unrestorable.add(net.id);
+    }
+  }
+
+  // The paths to other hosts' subnets (--cluster-cidr): deleted entries or routes come back.
+  if (ctx.hostSubnets) {
+    try {
+      report.hostSubnetPeersRepaired = await ctx.hostSubnets.repair();
+    } catch (err) {
+      ctx.log.warn('could not repair the paths to other hosts’ subnets', { error: String(err) });
     }
   }
 

@@ -21,6 +21,8 @@ export * from './ops-ptp.js';
 export * from './ops-sandbox-dns.js';
 // The VXLAN device of overlay networks and their remote endpoints.
 export * from './ops-overlay.js';
+// Host subnets (--cluster-cidr): the vxlan backend's device and entries, host-gw's routes.
+export * from './ops-host-subnets.js';
 // Read-only looks for the path tracer and the metrics (issue 15).
 export * from './ops-trace.js';
 export * from './ops-metrics.js';

@@ -34,6 +34,7 @@ const REPAIR_KINDS: Record<keyof ReconcileReport, string> = {
   linksRemoved: 'link_removed',
   namespacesRemoved: 'namespace_removed',
   orphanRowsRemoved: 'orphan_row_removed',
+  hostSubnetPeersRepaired: 'host_subnet_peer_repaired',
 };
 
 /** How many repairs of each kind a report holds (pure). */

@@ -14,6 +14,23 @@ import { DEFAULT_TTL_SECONDS, type ClusterOptions } from '../../cluster/agent.js
 import { metricsOf, type EngineMetrics } from '../../metrics/engine-metrics.js';
 import { parseMetricsAddr } from '../../metrics/metrics-addr.js';
 import { serveMetrics } from '../../metrics/metrics-server.js';
+import type { HostSubnetOptions } from '../../cluster/host-subnets/subnet-lease.js';
+import { checkClusterCidr } from '../../cluster/host-subnets/flannel-keys.js';
+import { parseBackendType } from '../../cluster/host-subnets/backends.js';
+
+/** --cluster-cidr and its companions, checked before anything starts; undefined without it. */
+function hostSubnetOptions(o: Record<string, string | undefined>, cluster: ClusterOptions | undefined): HostSubnetOptions | undefined {
+  if (!o.clusterCidr) {
+    if (o.hostSubnetSize !== undefined || o.backend !== undefined) throw invalid('--host-subnet-size and --backend need --cluster-cidr CIDR (the cluster network each host leases a subnet of)');
+    return undefined;
+  }
+  if (!cluster) throw invalid('--cluster-cidr needs --cluster-store etcd://IP:PORT and --advertise-addr: hosts lease their subnets in etcd');
+  const sizeText = o.hostSubnetSize ?? '24';
+  if (!/^\d{1,2}$/.test(sizeText)) throw invalid(`--host-subnet-size "${sizeText}" is not a prefix length: give e.g. 24`);
+  const size = Number(sizeText);
+  const backend = parseBackendType(o.backend ?? 'vxlan');
+  return { cidr: checkClusterCidr(o.clusterCidr, size).text, size, backend };
+}
 
 /** The cluster flags, checked before anything starts; undefined without --cluster-store. */
 function clusterOptions(o: Record<string, string | undefined>): ClusterOptions | undefined {
@@ -56,11 +73,15 @@ export function registerDaemonCommand(program: Command): void {
     .option('--cluster-store-cert <file>', 'client certificate for etcd')
     .option('--cluster-store-key <file>', 'client key for etcd')
     .option('--cluster-ttl <seconds>', 'how long a host may be silent before peers drop it', String(DEFAULT_TTL_SECONDS))
+    .option('--cluster-cidr <cidr>', 'lease this host a subnet of CIDR in etcd (Flannel\'s keys) for the default bridge; other hosts\' subnets are routed to, without NAT')
+    .option('--host-subnet-size <len>', 'prefix length of each host\'s subnet (default 24)')
+    .option('--backend <type>', 'how traffic reaches other hosts\' subnets: vxlan (default), host-gw or udp')
     .option('--metrics-addr <ip:port>', 'also serve Prometheus metrics (GET /metrics) over TCP on this address')
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
       try {
         const cluster = clusterOptions(o);
+        const hostSubnets = hostSubnetOptions(o, cluster);
         const metricsAddr = o.metricsAddr === undefined ? undefined : parseMetricsAddr(o.metricsAddr);
         const socketPath = socketPathOf(o.host);
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
@@ -71,10 +92,10 @@ export function registerDaemonCommand(program: Command): void {
         const metricsServer = metricsAddr && (await serveMetrics(metricsAddr, () => metrics));
         // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
         const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
-        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster });
+        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets });
         metrics = metricsOf(engine);
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
-        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(metricsAddr && { metrics: o.metricsAddr }), ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}) });
+        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(metricsAddr && { metrics: o.metricsAddr }), ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}), ...(engine.ctx.hostSubnets && { subnet: engine.ctx.hostSubnets.subnet, backend: engine.ctx.hostSubnets.backend.type }) });
         const shutdown = async (signal: string) => {
           log.info('daemon stopping', { signal });
           server.close();

@@ -10,6 +10,7 @@ import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_
 const RTM_NEWNEIGH = 28;
 const RTM_DELNEIGH = 29;
 const AF_BRIDGE = 7;
+const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_MASTER = 10;
@@ -77,6 +78,12 @@ export interface VxlanSpec {
   underlayIndex: number;
   mtu: number;
   masterIndex?: number;
+  /** The UDP port (default IANA's 4789; host subnets use Flannel's 8472). */
+  port?: number;
+  /** Answer ARP from the neighbour table (default on; a routed device needs no ARP at all). */
+  proxy?: boolean;
+  /** The device's own MAC (default random): a host subnet's VTEP MAC must survive a restart. */
+  mac?: string;
 }
 
 /** A VXLAN device with learning off and ARP answered locally from its neighbour table (proxy). */
@@ -88,11 +95,12 @@ export function newVxlan(spec: VxlanSpec): NetlinkRequest {
     tlv(IFLA_VXLAN_LOCAL, ipv4Bytes(spec.local)),
     u8(IFLA_VXLAN_TTL, 0),
     u8(IFLA_VXLAN_LEARNING, 0),
-    u8(IFLA_VXLAN_PROXY, 1),
-    be16(IFLA_VXLAN_PORT, VXLAN_PORT),
+    u8(IFLA_VXLAN_PROXY, spec.proxy === false ? 0 : 1),
+    be16(IFLA_VXLAN_PORT, spec.port ?? VXLAN_PORT),
   ];
   const attrs = [tlv(IFLA_IFNAME, Buffer.from(`${spec.name}\0`)), u32(IFLA_MTU, spec.mtu), nest(IFLA_LINKINFO, [tlv(IFLA_INFO_KIND, Buffer.from('vxlan\0')), nest(IFLA_INFO_DATA, data)])];
   if (spec.masterIndex) attrs.push(u32(IFLA_MASTER, spec.masterIndex));
+  if (spec.mac) attrs.push(tlv(IFLA_ADDRESS, macBytes(spec.mac)));
   return { type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body: Buffer.concat([ifinfomsg(0), ...attrs]) };
 }
 

@@ -90,6 +90,7 @@ test('a reconcile report counts one repair per item, by kind', () => {
     linksRemoved: ['x'],
     namespacesRemoved: [],
     orphanRowsRemoved: 3,
+    hostSubnetPeersRepaired: [],
   });
   assert.equal(counts['bridge_restored'], 2);
   assert.equal(counts['port_reattached'], 1);
