@@ -137,7 +137,7 @@ export function createUdpBackend(): UdpBackend {
 }
 
 /** A peer this backend can reach: a udp host, a subnet of the cluster's size, not this host's own. */
-function checkPeer(s: Started, peer: PeerLease): { subnet: number; publicIp: number } {
+export function checkPeer(s: { subnet: Cidr; cluster: Cidr }, peer: PeerLease): { subnet: number; publicIp: number } {
   if (peer.backendType !== 'udp') {
     throw invalid(`peer ${peer.publicIp} (subnet ${peer.subnet}) uses the ${peer.backendType} backend and this host udp: every host of a cluster must run the same --backend`);
   }

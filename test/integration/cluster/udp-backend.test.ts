@@ -10,6 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BUSYBOX, eventually, must, run, sleep, type Sandbox } from '../../helpers/sandbox.js';
@@ -218,18 +219,24 @@ describe('udp backend of per-host subnets', () => {
         server.kill('SIGKILL');
       }
     };
-    const before = await runners[0]!.counters();
-    const cpu0 = process.cpuUsage();
+    // CPU seconds (user + system) of each backend process, from /proc (clock ticks of 10 ms).
+    const cpu = (i: number) => {
+      const fields = fs.readFileSync(`/proc/${runners[i]!.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    };
     const figures = {
       underlayRttMs: await rtt(host(0).hostNs, c.address(1)),
       udpRttMs: await rtt(containers[0]!, containerIp(1)),
       underlay: await iperf(host(1).hostNs, host(0).hostNs, c.address(1)),
-      udp: await iperf(containers[1]!, containers[0]!, containerIp(1)),
     };
-    void cpu0;
+    const before = await runners[0]!.counters();
+    const cpuBefore = [cpu(0), cpu(1)];
+    const udp = await iperf(containers[1]!, containers[0]!, containerIp(1));
+    const pumpCpuSeconds = [cpu(0) - cpuBefore[0]!, cpu(1) - cpuBefore[1]!].map((s) => Number(s.toFixed(2)));
     const after = await runners[0]!.counters();
-    t.diagnostic(`udp backend figures: ${JSON.stringify({ ...figures, h0Counters: Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - before[k]!])) })}`);
-    assert.ok(figures.udp.mbps > 0 && figures.underlay.mbps > 0, 'both paths carried traffic');
+    const h0Counters = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - before[k]!]));
+    t.diagnostic(`udp backend figures: ${JSON.stringify({ ...figures, udp, pumpCpuSecondsOver3s: { sender: pumpCpuSeconds[0], receiver: pumpCpuSeconds[1] }, h0Counters })}`);
+    assert.ok(udp.mbps > 0 && figures.underlay.mbps > 0, 'both paths carried traffic');
   });
 });
 
