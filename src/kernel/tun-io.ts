@@ -1,0 +1,130 @@
+/**
+ * The system calls of the udp backend's packet pump (tun-worker.ts), bound through koffi, and the
+ * batch structures they share: fixed packet slots with the `struct mmsghdr` array that points into
+ * them, built once, so moving a batch of packets allocates nothing and costs one sendmmsg or
+ * recvmmsg. Layouts are those of 64-bit Linux (LP64); tun.ts refuses anything else.
+ *
+ * Only the pump's own thread calls these; none changes a thread's namespace.
+ */
+import koffi from 'koffi';
+import { SyscallError } from './libc.js';
+
+const libc = koffi.load('libc.so.6');
+
+export const POLLIN = 0x1;
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
+const EFD_NONBLOCK = 0x800;
+const EFD_CLOEXEC = 0x80000;
+
+const pollFn = libc.func('int poll(void *fds, uint64_t nfds, int timeout)');
+const readFn = libc.func('intptr_t read(int fd, void *buf, uintptr_t n)');
+const writeFn = libc.func('intptr_t write(int fd, const void *buf, uintptr_t n)');
+const sendmmsgFn = libc.func('int sendmmsg(int fd, void *msgs, uint32_t vlen, int flags)');
+const recvmmsgFn = libc.func('int recvmmsg(int fd, void *msgs, uint32_t vlen, int flags, void *timeout)');
+const eventfdFn = libc.func('int eventfd(uint32_t initval, int flags)');
+const ioctlFn = libc.func('int ioctl(int fd, unsigned long request, ...)');
+// memset with a length of 0 returns its first argument: the address of a Buffer's memory, which
+// never moves (Node buffers of this size live outside the garbage-collected heap).
+const addressFn = libc.func('uintptr_t memset(void *s, int c, uintptr_t n)');
+
+/** The last call's errno (koffi keeps it per thread). */
+export const errno = (): number => koffi.errno();
+
+export const poll = (fds: Buffer, n: number, timeoutMs: number): number => Number(pollFn(fds, n, timeoutMs));
+/** read(2): the byte count, or −1 with errno set. */
+export const read = (fd: number, buf: Buffer, n: number): number => Number(readFn(fd, buf, n));
+export const write = (fd: number, buf: Buffer, n: number): number => Number(writeFn(fd, buf, n));
+export const sendmmsg = (fd: number, msgs: Buffer, n: number): number => Number(sendmmsgFn(fd, msgs, n, 0));
+export const recvmmsg = (fd: number, msgs: Buffer, n: number): number => Number(recvmmsgFn(fd, msgs, n, MSG_DONTWAIT, null));
+
+export function eventfd(): number {
+  const fd = Number(eventfdFn(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (fd < 0) throw new SyscallError('eventfd', errno());
+  return fd;
+}
+
+/** ioctl(2) with a pointer argument (a Buffer) or an integer one (TUNSETPERSIST reads its flag so). */
+export function ioctl(fd: number, request: number, arg: Buffer | number, what: string): void {
+  const result = typeof arg === 'number' ? ioctlFn(fd, request, 'long', arg) : ioctlFn(fd, request, 'void *', arg);
+  if (Number(result) < 0) throw new SyscallError(what, errno());
+}
+
+export const addressOf = (buf: Buffer): number => Number(addressFn(buf, 0, 0));
+
+const MMSGHDR = 64;
+const IOVEC = 16;
+const SOCKADDR_IN = 16;
+const AF_INET = 2;
+
+/** A `struct sockaddr_in` for `ip:port` (family in host order, the rest in network order). */
+export function sockaddrIn(ip: number, port: number): Buffer {
+  const sa = Buffer.alloc(SOCKADDR_IN);
+  sa.writeUInt16LE(AF_INET, 0);
+  sa.writeUInt16BE(port, 2);
+  sa.writeUInt32BE(ip, 4);
+  return sa;
+}
+
+function writePointer(buf: Buffer, offset: number, address: number): void {
+  buf.writeBigUInt64LE(BigInt(address), offset);
+}
+
+/**
+ * `count` packet slots of `slotSize` bytes, each with its iovec, its sockaddr_in (the destination
+ * of a send, the source of a receive) and its mmsghdr.
+ */
+export class Batch {
+  readonly slots: Buffer[] = [];
+  readonly msgs: Buffer;
+  private readonly iov: Buffer;
+  private readonly names: Buffer;
+
+  constructor(
+    readonly count: number,
+    readonly slotSize: number,
+  ) {
+    const data = Buffer.alloc(count * slotSize);
+    this.iov = Buffer.alloc(count * IOVEC);
+    this.names = Buffer.alloc(count * SOCKADDR_IN);
+    this.msgs = Buffer.alloc(count * MMSGHDR);
+    const [dataAt, iovAt, namesAt] = [addressOf(data), addressOf(this.iov), addressOf(this.names)];
+    for (let i = 0; i < count; i++) {
+      this.slots.push(data.subarray(i * slotSize, (i + 1) * slotSize));
+      writePointer(this.iov, i * IOVEC, dataAt + i * slotSize);
+      this.setLength(i, slotSize);
+      const m = i * MMSGHDR;
+      writePointer(this.msgs, m, namesAt + i * SOCKADDR_IN); // msg_name
+      this.msgs.writeUInt32LE(SOCKADDR_IN, m + 8); // msg_namelen
+      writePointer(this.msgs, m + 16, iovAt + i * IOVEC); // msg_iov
+      writePointer(this.msgs, m + 24, 1); // msg_iovlen
+    }
+  }
+
+  /** The bytes slot i sends (its iovec's length). */
+  setLength(i: number, n: number): void {
+    this.iov.writeBigUInt64LE(BigInt(n), i * IOVEC + 8);
+  }
+
+  setDestination(i: number, sockaddr: Buffer): void {
+    sockaddr.copy(this.names, i * SOCKADDR_IN);
+  }
+
+  /** After recvmmsg: the datagram's length, its flags (MSG_TRUNC) and its sender's address. */
+  received(i: number): { len: number; flags: number; sender: number } {
+    const m = i * MMSGHDR;
+    return { len: this.msgs.readUInt32LE(m + 56), flags: this.msgs.readInt32LE(m + 48), sender: this.names.readUInt32BE(i * SOCKADDR_IN + 4) };
+  }
+
+  /** Before the next recvmmsg: the kernel wrote each used slot's name length; give it room again. */
+  resetNames(n: number): void {
+    for (let i = 0; i < n; i++) this.msgs.writeUInt32LE(SOCKADDR_IN, i * MMSGHDR + 8);
+  }
+
+  /** The mmsghdr array from message `from` on (to resend the rest of a partly sent batch). */
+  from(i: number): Buffer {
+    return this.msgs.subarray(i * MMSGHDR);
+  }
+}
