@@ -4,8 +4,8 @@
  * so publishing a port costs the same at 1 or 10,000 published ports.
  */
 import { OPT_ICC } from '../constants.js';
-import { setsLackingIntervals } from '../firewall/legacy-sets.js';
-import { buildRuleset, counterKey, intervalSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementCounter, type ElementOp } from '../firewall/ruleset.js';
+import { setsToRedeclare } from '../firewall/legacy-sets.js';
+import { buildRuleset, counterKey, declaredSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementCounter, type ElementOp } from '../firewall/ruleset.js';
 import type { TableFamily } from '../firewall/names.js';
 import { checkNetwork, checkPublishedPort, networkHolds, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
@@ -134,8 +134,9 @@ export class FirewallSync {
   private setsChecked = false;
 
   private async setsToRecreate(): Promise<string[]> {
-    const listing = (await this.ctx.kernel.call('nft', { script: 'list sets ip' })) + (await this.ctx.kernel.call('nft', { script: 'list maps ip' }));
-    return setsLackingIntervals(listing, intervalSets());
+    let listing = '';
+    for (const script of ['list sets ip', 'list maps ip', 'list sets ip6', 'list maps ip6']) listing += await this.ctx.kernel.call('nft', { script });
+    return setsToRedeclare(listing, declaredSets());
   }
 
   async dnsListenerChanged(listener: DnsListener, op: ElementOp): Promise<void> {

@@ -76,8 +76,15 @@ export const BRIDGE_CHAINS = {
  * adding one is an element add (no rule rewrite) and a packet's lookup is a hash or interval-tree
  * lookup whose cost does not depend on how many networks or ports exist.
  */
+/*
+ * Interface sets are `ifname . ifname`, each interface written twice (`"br" . "br"`) and matched as
+ * `oifname . oifname @set`: a ptp network's host links are one wildcard (`"bpt0a1b2c*"`), and
+ * nft 1.0.6 cannot add or delete an element beside a wildcard in a one-field interval set ("interval
+ * overlaps with an existing one"), while concatenated sets (pipapo) take them, so a network's
+ * elements stay incremental whatever other networks exist.
+ */
 export const IP_SETS = {
-  /** `ifname`: the bridge of every berth network. */
+  /** `ifname . ifname`: the bridge of every berth network. */
   bridges: 'bridges',
   /** `ifname . ifname`: one `"br" . "br"` pair per bridge, so a rule can test "same bridge". */
   sameBridge: 'same_bridge',
@@ -92,9 +99,9 @@ export const IP_SETS = {
    * daddr . saddr (new connections accepted), so a pair never opens one network to another's peers.
    */
   routedPeers: 'routed_peers',
-  /** `ifname`: bridges of internal networks. */
+  /** `ifname . ifname`: bridges of internal networks. */
   internalBridges: 'internal_bridges',
-  /** `ifname`: bridges of `icc=false` networks (routed same-bridge traffic, e.g. hairpin). */
+  /** `ifname . ifname`: bridges of `icc=false` networks (routed same-bridge traffic, e.g. hairpin). */
   iccOffBridges: 'icc_off_bridges',
   /** Map `inet_proto . inet_service : ipv4_addr . inet_service`: ports published on every host address. */
   dnatAny: 'dnat_any',
@@ -114,9 +121,9 @@ export const IP_SETS = {
    * and byte counter, bumped by a lookup in a rule that has no verdict. One rule per set, whatever
    * the number of networks or ports.
    */
-  /** `ifname`: every network's interface; counts what arrives from its containers (prerouting). */
+  /** `ifname . ifname`: every network's interface; counts what arrives from its containers (prerouting). */
   trafficFromNetwork: 'traffic_from_network',
-  /** `ifname`: every network's interface; counts what the host sends to its containers (postrouting). */
+  /** `ifname . ifname`: every network's interface; counts what the host sends to its containers (postrouting). */
   trafficToNetwork: 'traffic_to_network',
   /** `inet_proto . inet_service`: ports published on every address; counts their forwarded packets, both ways. */
   portTrafficAny: 'port_traffic_any',

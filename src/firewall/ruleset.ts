@@ -19,6 +19,7 @@ import { conflict, invalid } from '../errors.js';
 import { cidrsOverlap } from '../ipam/ipv4.js';
 import { cidrs6Overlap } from '../ipam/ipv6.js';
 import { BindingIndex } from './port-clash.js';
+import type { DeclaredSet } from './legacy-sets.js';
 import {
   ANY_HOST_IP,
   ANY_HOST_IP6,
@@ -50,9 +51,9 @@ import {
 
 export type ElementOp = 'add' | 'delete';
 
-/** The interval sets and maps of `ip berth` (their interface keys may be `prefix*` wildcards). */
-export function intervalSets(): string[] {
-  return SETS.filter((s) => s.family === IP_FAMILY && s.interval).map((s) => s.name);
+/** How berth declares its sets and maps in `ip berth` and `ip6 berth` (to find ones an older berth declared otherwise). */
+export function declaredSets(): DeclaredSet[] {
+  return SETS.filter((s) => s.family === IP_FAMILY || s.family === IP6_FAMILY).map((s) => ({ family: s.family, name: s.name, type: s.type.split(' : ')[0]!, interval: s.interval }));
 }
 
 interface RuleSpec {
@@ -113,12 +114,12 @@ function familySets(family: typeof IP_FAMILY | typeof IP6_FAMILY, addr: 'ipv4_ad
   const set = (name: string, type: string, interval: boolean, counter?: true): SetSpec => ({ family, name, kind: 'set', type, interval, ...(counter && { counter }) });
   const map = (name: string, type: string, interval: boolean): SetSpec => ({ family, name, kind: 'map', type, interval });
   return [
-    set(IP_SETS.bridges, 'ifname', true),
+    set(IP_SETS.bridges, 'ifname . ifname', true),
     set(IP_SETS.sameBridge, 'ifname . ifname', true),
     set(IP_SETS.containerSubnets, addr, true),
     set(IP_SETS.masqSubnets, addr, true),
-    set(IP_SETS.internalBridges, 'ifname', true),
-    set(IP_SETS.iccOffBridges, 'ifname', true),
+    set(IP_SETS.internalBridges, 'ifname . ifname', true),
+    set(IP_SETS.iccOffBridges, 'ifname . ifname', true),
     map(IP_SETS.dnatAny, `inet_proto . inet_service : ${addr} . inet_service`, false),
     map(IP_SETS.dnatIp, `${addr} . inet_proto . inet_service : ${addr} . inet_service`, false),
     // The resolver listens on the IPv4 gateway, or on the IPv6 one of an IPv6-only network.
@@ -126,8 +127,8 @@ function familySets(family: typeof IP_FAMILY | typeof IP6_FAMILY, addr: 'ipv4_ad
     set(IP_SETS.dnsSockets, `${addr} . inet_service`, false),
     set(IP_SETS.dnsClients, `ifname . ${addr} . inet_service`, true),
     // Per-element counters for the metrics (see the accounting rules below).
-    set(IP_SETS.trafficFromNetwork, 'ifname', true, true),
-    set(IP_SETS.trafficToNetwork, 'ifname', true, true),
+    set(IP_SETS.trafficFromNetwork, 'ifname . ifname', true, true),
+    set(IP_SETS.trafficToNetwork, 'ifname . ifname', true, true),
     set(IP_SETS.portTrafficAny, 'inet_proto . inet_service', false, true),
     set(IP_SETS.portTrafficIp, `${addr} . inet_proto . inet_service`, false, true),
   ];
@@ -151,11 +152,11 @@ const S = IP_SETS;
  */
 const COUNT_FROM_NETWORK: RuleSpec = {
   why: "Counts every packet arriving from a network's containers, per network (the metrics); no verdict.",
-  rule: `iifname @${S.trafficFromNetwork}`,
+  rule: `iifname . iifname @${S.trafficFromNetwork}`,
 };
 const COUNT_TO_NETWORK: RuleSpec = {
   why: "Counts every packet the host sends into a network (forwarded or its own), per network; no verdict.",
-  rule: `oifname @${S.trafficToNetwork}`,
+  rule: `oifname . oifname @${S.trafficToNetwork}`,
 };
 function countPorts(daddr: 'ip' | 'ip6'): RuleSpec[] {
   // `meta l4proto { tcp, udp }` gives nft the protocol context `ct original proto-dst` needs.
@@ -226,9 +227,9 @@ const CHAINS6: readonly ChainSpec[] = [
     rules: [
       {
         why: 'Hairpin: a container reaching a published port via a host address may land on its own bridge; masquerading brings the reply back through the host.',
-        rule: `oifname @${S.bridges} ct status dnat ip6 saddr @${S.containerSubnets} masquerade`,
+        rule: `oifname . oifname @${S.bridges} ct status dnat ip6 saddr @${S.containerSubnets} masquerade`,
       },
-      { why: 'Containers reach beyond the host through the address of the interface they leave by.', rule: `oifname != @${S.bridges} ip6 saddr @${S.masqSubnets} masquerade` },
+      { why: 'Containers reach beyond the host through the address of the interface they leave by.', rule: `oifname . oifname != @${S.bridges} ip6 saddr @${S.masqSubnets} masquerade` },
     ],
   },
   {
@@ -238,8 +239,8 @@ const CHAINS6: readonly ChainSpec[] = [
     owned: true,
     why: 'Marks the IPv6 traffic berth judges, as in ip berth (Docker judges its own bridges); counts published ports.',
     rules: [
-      { why: 'Into a berth bridge.', rule: `oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
-      { why: "Out of a berth bridge, except into Docker's bridges.", rule: `iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
+      { why: 'Into a berth bridge.', rule: `oifname . oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
+      { why: "Out of a berth bridge, except into Docker's bridges.", rule: `iifname . iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}` },
       ...countPorts('ip6'),
     ],
   },
@@ -251,12 +252,12 @@ const CHAINS6: readonly ChainSpec[] = [
     why: "Policy accept: berth judges only IPv6 traffic into or out of its dual-stack bridges, by ip berth's rules.",
     rules: [
       { why: "The user's IPv6 policy comes first (this table's own user-forward chain).", rule: `jump ${C.userForward}` },
-      { why: 'Internal networks cannot leave their bridge.', rule: `iifname @${S.internalBridges} iifname . oifname != @${S.sameBridge} drop` },
-      { why: 'icc=false holds through the host too (hairpin via a host address).', rule: `iifname @${S.iccOffBridges} iifname . oifname @${S.sameBridge} drop` },
-      { why: 'Replies to connections containers opened, and related ICMPv6 errors.', rule: `oifname @${S.bridges} ct state established,related accept` },
-      { why: 'Published ports, after DNAT.', rule: `oifname @${S.bridges} ct status dnat accept` },
+      { why: 'Internal networks cannot leave their bridge.', rule: `iifname . iifname @${S.internalBridges} iifname . oifname != @${S.sameBridge} drop` },
+      { why: 'icc=false holds through the host too (hairpin via a host address).', rule: `iifname . iifname @${S.iccOffBridges} iifname . oifname @${S.sameBridge} drop` },
+      { why: 'Replies to connections containers opened, and related ICMPv6 errors.', rule: `oifname . oifname @${S.bridges} ct state established,related accept` },
+      { why: 'Published ports, after DNAT.', rule: `oifname . oifname @${S.bridges} ct status dnat accept` },
       { why: 'Containers of one network talk to each other (only seen here with br_netfilter).', rule: `iifname . oifname @${S.sameBridge} accept` },
-      { why: 'Nothing else enters a berth bridge: networks are isolated, and a LAN peer cannot reach container addresses directly.', rule: `oifname @${S.bridges} drop` },
+      { why: 'Nothing else enters a berth bridge: networks are isolated, and a LAN peer cannot reach container addresses directly.', rule: `oifname . oifname @${S.bridges} drop` },
     ],
   },
   {
@@ -278,7 +279,7 @@ const CHAINS6: readonly ChainSpec[] = [
     base: 'type filter hook postrouting priority filter; policy accept;',
     owned: true,
     why: 'Keeps IPv6 published-port traffic out of internal networks, forwarded or from the host.',
-    rules: [COUNT_TO_NETWORK, { why: 'Internal networks get no published ports.', rule: `oifname @${S.internalBridges} ct status dnat ct direction original drop` }],
+    rules: [COUNT_TO_NETWORK, { why: 'Internal networks get no published ports.', rule: `oifname . oifname @${S.internalBridges} ct status dnat ct direction original drop` }],
   },
   {
     family: IP6_FAMILY,
@@ -311,7 +312,7 @@ const CHAINS: readonly ChainSpec[] = [
       },
       {
         why: 'route_localnet=1 also lets a container spoof a loopback source; no real container packet has one.',
-        rule: `iifname @${S.bridges} ip saddr ${LOOPBACK_NET} drop`,
+        rule: `iifname . iifname @${S.bridges} ip saddr ${LOOPBACK_NET} drop`,
       },
     ],
   },
@@ -379,11 +380,11 @@ const CHAINS: readonly ChainSpec[] = [
         why:
           'Hairpin: a container reaching a published port via a host address may land on its own bridge, and ' +
           "the reply would then bypass the host's conntrack; masquerading makes the reply come back through it.",
-        rule: `oifname @${S.bridges} ct status dnat ip saddr @${S.containerSubnets} masquerade`,
+        rule: `oifname . oifname @${S.bridges} ct status dnat ip saddr @${S.containerSubnets} masquerade`,
       },
       {
         why: 'Host -> 127.0.0.1:PORT after DNAT still has a loopback source, which a container cannot answer.',
-        rule: `oifname @${S.bridges} ip saddr ${LOOPBACK_NET} masquerade`,
+        rule: `oifname . oifname @${S.bridges} ip saddr ${LOOPBACK_NET} masquerade`,
       },
       {
         why: "Other hosts' container subnets (a cluster's, a fan's) are reached un-NATed, so the receiver sees the sender's address.",
@@ -391,7 +392,7 @@ const CHAINS: readonly ChainSpec[] = [
       },
       {
         why: 'Containers reach beyond the host through the address of the interface they leave by.',
-        rule: `oifname != @${S.bridges} ip saddr @${S.masqSubnets} masquerade`,
+        rule: `oifname . oifname != @${S.bridges} ip saddr @${S.masqSubnets} masquerade`,
       },
     ],
   },
@@ -406,11 +407,11 @@ const CHAINS: readonly ChainSpec[] = [
     rules: [
       {
         why: 'Into a berth bridge: published ports and replies (berth drops the rest in its forward chain).',
-        rule: `oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
+        rule: `oifname . oifname @${S.bridges} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
       },
       {
         why: "Out of a berth bridge, except into Docker's bridges, whose containers Docker alone decides about.",
-        rule: `iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
+        rule: `iifname . iifname @${S.bridges} ${DOCKER_BRIDGES.map((b) => `oifname != "${b}"`).join(' ')} meta mark set meta mark | ${hex(FORWARD_MARK)}`,
       },
       // This chain has no verdicts, so every forwarded packet reaches these lookups.
       ...countPorts('ip'),
@@ -431,22 +432,22 @@ const CHAINS: readonly ChainSpec[] = [
       },
       {
         why: 'Internal networks cannot leave their bridge.',
-        rule: `iifname @${S.internalBridges} iifname . oifname != @${S.sameBridge} drop`,
+        rule: `iifname . iifname @${S.internalBridges} iifname . oifname != @${S.sameBridge} drop`,
       },
       {
         why:
           'icc=false: containers of the network cannot reach each other through the host either (hairpin via ' +
           'a host address is routed here). With br_netfilter active such a DNAT to the same bridge is bridged ' +
           'instead, and bridge berth drops it, so icc=false means the same in both cases.',
-        rule: `iifname @${S.iccOffBridges} iifname . oifname @${S.sameBridge} drop`,
+        rule: `iifname . iifname @${S.iccOffBridges} iifname . oifname @${S.sameBridge} drop`,
       },
       {
         why: 'Replies to connections containers opened, and related ICMP errors.',
-        rule: `oifname @${S.bridges} ct state established,related accept`,
+        rule: `oifname . oifname @${S.bridges} ct state established,related accept`,
       },
       {
         why: 'Published ports: from the LAN, and from containers of any network (hairpin) after DNAT.',
-        rule: `oifname @${S.bridges} ct status dnat accept`,
+        rule: `oifname . oifname @${S.bridges} ct status dnat accept`,
       },
       {
         why: 'Containers of one network talk to each other (only seen here with br_netfilter; icc=false is above).',
@@ -454,13 +455,13 @@ const CHAINS: readonly ChainSpec[] = [
       },
       {
         why: "Containers on other hosts of a cluster or fan open connections to this host's containers, routed, not published.",
-        rule: `oifname @${S.bridges} ip daddr . ip saddr @${S.routedPeers} accept`,
+        rule: `oifname . oifname @${S.bridges} ip daddr . ip saddr @${S.routedPeers} accept`,
       },
       {
         why:
           'Nothing else enters a berth bridge: networks are isolated from each other, and a LAN peer cannot ' +
           'reach container addresses directly.',
-        rule: `oifname @${S.bridges} drop`,
+        rule: `oifname . oifname @${S.bridges} drop`,
       },
     ],
   },
@@ -494,7 +495,7 @@ const CHAINS: readonly ChainSpec[] = [
         why:
           'Internal networks get no published ports: not from the LAN, the host, or hairpin on their own bridge. ' +
           "Only the original direction: the resolver's replies to redirected queries carry dnat status too.",
-        rule: `oifname @${S.internalBridges} ct status dnat ct direction original drop`,
+        rule: `oifname . oifname @${S.internalBridges} ct status dnat ct direction original drop`,
       },
     ],
   },
@@ -578,19 +579,20 @@ function networkElementList(net: CheckedNetwork): Element[] {
 
 /** The IPv4 side of a network, in `ip berth` (and its icc=false subnet in `bridge berth`). */
 function network4ElementList(subnet: string, net: CheckedNetwork, bridge: string, comment: string): Element[] {
+  const pair = `${bridge} . ${bridge}`;
   const out: Element[] = [
-    { family: IP_FAMILY, set: S.bridges, key: bridge, comment },
-    { family: IP_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
+    { family: IP_FAMILY, set: S.bridges, key: pair, comment },
+    { family: IP_FAMILY, set: S.sameBridge, key: pair, comment },
     { family: IP_FAMILY, set: S.containerSubnets, key: subnet, comment },
-    { family: IP_FAMILY, set: S.trafficFromNetwork, key: bridge, comment },
-    { family: IP_FAMILY, set: S.trafficToNetwork, key: bridge, comment },
+    { family: IP_FAMILY, set: S.trafficFromNetwork, key: pair, comment },
+    { family: IP_FAMILY, set: S.trafficToNetwork, key: pair, comment },
   ];
   // Internal networks never leave the host, so there is nothing to masquerade.
   if (net.masquerade && !net.internal) out.push({ family: IP_FAMILY, set: S.masqSubnets, key: subnet, comment });
-  if (net.internal) out.push({ family: IP_FAMILY, set: S.internalBridges, key: bridge, comment });
+  if (net.internal) out.push({ family: IP_FAMILY, set: S.internalBridges, key: pair, comment });
   else for (const peer of net.routedPeers ?? []) out.push({ family: IP_FAMILY, set: S.routedPeers, key: `${subnet} . ${peer}`, comment });
   if (!net.icc) {
-    out.push({ family: IP_FAMILY, set: S.iccOffBridges, key: bridge, comment });
+    out.push({ family: IP_FAMILY, set: S.iccOffBridges, key: pair, comment });
     out.push({ family: BRIDGE_FAMILY, set: BRIDGE_SETS.iccOffSubnets, key: subnet, comment });
   }
   return out;
@@ -598,16 +600,17 @@ function network4ElementList(subnet: string, net: CheckedNetwork, bridge: string
 
 /** The IPv6 side of a dual-stack network, in `ip6 berth`. */
 function network6ElementList(net: CheckedNetwork, bridge: string, comment: string): Element[] {
+  const pair = `${bridge} . ${bridge}`;
   const out: Element[] = [
-    { family: IP6_FAMILY, set: S.bridges, key: bridge, comment },
-    { family: IP6_FAMILY, set: S.sameBridge, key: `${bridge} . ${bridge}`, comment },
+    { family: IP6_FAMILY, set: S.bridges, key: pair, comment },
+    { family: IP6_FAMILY, set: S.sameBridge, key: pair, comment },
     { family: IP6_FAMILY, set: S.containerSubnets, key: net.subnet6!, comment },
-    { family: IP6_FAMILY, set: S.trafficFromNetwork, key: bridge, comment },
-    { family: IP6_FAMILY, set: S.trafficToNetwork, key: bridge, comment },
+    { family: IP6_FAMILY, set: S.trafficFromNetwork, key: pair, comment },
+    { family: IP6_FAMILY, set: S.trafficToNetwork, key: pair, comment },
   ];
   if (net.masquerade && !net.internal) out.push({ family: IP6_FAMILY, set: S.masqSubnets, key: net.subnet6!, comment });
-  if (net.internal) out.push({ family: IP6_FAMILY, set: S.internalBridges, key: bridge, comment });
-  if (!net.icc) out.push({ family: IP6_FAMILY, set: S.iccOffBridges, key: bridge, comment });
+  if (net.internal) out.push({ family: IP6_FAMILY, set: S.internalBridges, key: pair, comment });
+  if (!net.icc) out.push({ family: IP6_FAMILY, set: S.iccOffBridges, key: pair, comment });
   return out;
 }
 
@@ -746,7 +749,7 @@ function renderElementBlock(family: TableFamily, set: string, elements: Element[
 }
 
 export interface BuildOptions {
-  /** Sets of `ip berth` an older berth declared with other flags: deleted and declared anew. */
+  /** Sets (`family name`) an older berth declared with another type or flags: deleted and declared anew. */
   recreateSets?: readonly string[];
   /** Counters of counted elements (by counterKey) to carry over the flush, read just before it. */
   counters?: ReadonlyMap<string, ElementCounter>;
@@ -779,7 +782,7 @@ export function buildRuleset(state: FirewallState, opts: BuildOptions = {}): str
     for (const chain of chains) {
       out.push(`add chain ${setRef(chain)}${chain.base === undefined ? '' : ` { ${chain.base} }`}`);
     }
-    const recreate = (set: SetSpec) => family === IP_FAMILY && (opts.recreateSets ?? []).includes(set.name);
+    const recreate = (set: SetSpec) => (opts.recreateSets ?? []).includes(`${family} ${set.name}`);
     const declare = (set: SetSpec) => `add ${set.kind} ${setRef(set)} { type ${set.type};${set.interval ? ' flags interval;' : ''}${set.counter ? ' counter;' : ''} }`;
     for (const set of sets) if (!recreate(set)) out.push(declare(set));
     for (const chain of chains) if (chain.owned) out.push(`flush chain ${setRef(chain)}`);

@@ -52,7 +52,7 @@ export function adviseDrop(d: DropContext): { reason: string; fix: string } {
   if (d.chain === IP_CHAINS.rawPrerouting && d.rule.includes('127.0.0.0/8')) {
     return { reason, fix: 'a port published on 127.0.0.1 is for the host only: publish it on the host\'s LAN address or on all addresses (`-p HOSTPORT:PORT`)' };
   }
-  if (d.chain === IP_CHAINS.forward && /^oifname @bridges (counter )?drop$/.test(d.rule.trim())) {
+  if (d.chain === IP_CHAINS.forward && /^oifname \. oifname @bridges (counter )?drop$/.test(d.rule.trim())) {
     const fix = d.sourceContainer && d.destinationNetwork
       ? `berth isolates networks: connect ${d.sourceContainer} to ${d.destinationNetwork} (\`berth network connect ${d.destinationNetwork} ${d.sourceContainer}\`), or publish the port and use the host's address`
       : `container addresses are not reachable from outside the host: publish the port (\`berth run -p HOSTPORT:PORT\`) and use the host's address`;

@@ -242,7 +242,7 @@ async function walk(ctx: EngineContext, req: TraceRequest): Promise<TraceReport>
   // The firewall's verdict on the probe (or, for a peer berth cannot send from, on its ruleset).
   if (src.kind === 'address' && dstContainer && finalEnd === dst) {
     const rule = ruleMatching('ip', IP_CHAINS.forward, /^Nothing else enters a berth bridge/);
-    const advice = adviseDrop({ family: 'ip', table: 'berth', chain: IP_CHAINS.forward, rule: 'oifname @bridges counter drop', ...(rule && { position: rule.position, why: rule.why }), source: src.ip, destination: `${dstContainer.name} (${dstIp})` });
+    const advice = adviseDrop({ family: 'ip', table: 'berth', chain: IP_CHAINS.forward, rule: 'oifname . oifname @bridges counter drop', ...(rule && { position: rule.position, why: rule.why }), source: src.ip, destination: `${dstContainer.name} (${dstIp})` });
     r.fail('firewall', `${src.ip} → ${dstIp}`, advice, 'berth\'s ruleset: nothing from outside enters a bridge but published ports and replies');
   } else if (probed) {
     const drop = firstDrop(events);

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FirewallState, PublishedPort } from '../../../src/firewall/model.js';
 import { IP_CHAINS, TABLE } from '../../../src/firewall/names.js';
-import { buildRuleset, intervalSets, networkElements, portElements } from '../../../src/firewall/ruleset.js';
-import { setsLackingIntervals } from '../../../src/firewall/legacy-sets.js';
+import { buildRuleset, declaredSets, networkElements, portElements } from '../../../src/firewall/ruleset.js';
+import { setsToRedeclare } from '../../../src/firewall/legacy-sets.js';
 import {
   chainRules,
   createNamespace,
@@ -140,6 +140,35 @@ test('10,000 published ports load as map elements and one can be deleted alone',
   });
 });
 
+/** berth's sets and maps as `nft list` shows them, both families. */
+const listSets = (ns: string) => ['ip', 'ip6'].flatMap((f) => ['sets', 'maps'].map((k) => inNs(ns, 'nft', ['list', k, f]))).join('');
+
+test('one-field interface sets of an older berth are redeclared as pairs; then a network goes in beside a ptp wildcard incrementally', { skip }, async () => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  const older = readFileSync(join(dir, 'test', 'fixtures', 'firewall-one-field-sets.nft'), 'utf8');
+  const ptp = network({ id: 'net-p', bridge: 'bpt0a1b2c*', subnet: '10.88.0.0/24', gateway: '10.88.0.1' });
+  const state: FirewallState = { networks: [network(), ptp], ports: samplePorts('10.77.0.2') };
+  await withNamespace('types', (ns) => {
+    nftLoad(ns, older);
+    assert.throws(() => nftLoad(ns, buildRuleset(state)), /File exists|Could not process rule|mismatch/i, 'control: the new script does not load over one-field sets');
+    const changed = setsToRedeclare(listSets(ns), declaredSets());
+    const interfaceSets = ['bridges', 'icc_off_bridges', 'internal_bridges', 'traffic_from_network', 'traffic_to_network'];
+    assert.deepEqual(changed.sort(), [...interfaceSets.map((n) => `ip ${n}`), ...interfaceSets.map((n) => `ip6 ${n}`)].sort());
+    nftLoad(ns, buildRuleset(state, { recreateSets: changed }));
+    assert.deepEqual(setsToRedeclare(listSets(ns), declaredSets()), []);
+    assert.deepEqual(nftElements(nftList(ns)), expectedElements(state));
+    // The defect the pairs fix: beside the wildcard, nft 1.0.6 refused to add "berth-x" to a one-field interval set.
+    const late = network({ id: 'net-z', bridge: 'zz-late', subnet: '10.99.0.0/16', gateway: '10.99.0.1', icc: false, internal: true });
+    nftLoad(ns, networkElements(late, 'add'));
+    assert.deepEqual(nftElements(nftList(ns)), expectedElements({ ...state, networks: [...state.networks, late] }));
+    nftLoad(ns, networkElements(ptp, 'delete'));
+    nftLoad(ns, networkElements(ptp, 'add'));
+    nftLoad(ns, networkElements(late, 'delete'));
+    assert.deepEqual(nftElements(nftList(ns)), expectedElements(state));
+  });
+});
+
 test('sets an older berth made without intervals are recreated in place, and a ptp-style interface prefix loads', { skip }, async () => {
   const state: FirewallState = { networks: [network(), network({ id: 'net-p', bridge: 'bpt0a1b2c*', subnet: '10.88.0.0/24', gateway: '10.88.0.1', icc: false })], ports: samplePorts('10.77.0.2') };
   const current = buildRuleset(state);
@@ -149,11 +178,11 @@ test('sets an older berth made without intervals are recreated in place, and a p
   await withNamespace('upgrade', (ns) => {
     nftLoad(ns, buildRuleset({ networks: [network()], ports: [] }).replace(/(add (?:set|map) ip berth \S+ \{ type [^;]+;) flags interval;/g, (m, head: string) => (/ipv4_addr;$/.test(head) ? m : head)));
     assert.throws(() => nftLoad(ns, current), /File exists|add 'flags interval' to your set declaration/, 'control: the new script does not load over the old sets as they are');
-    const lacking = setsLackingIntervals(inNs(ns, 'nft', ['list', 'sets', 'ip']) + inNs(ns, 'nft', ['list', 'maps', 'ip']), intervalSets());
+    const lacking = setsToRedeclare(listSets(ns), declaredSets());
     // The accounting sets are newer than intervals, but the simulated older script strips theirs too.
-    assert.deepEqual(lacking.sort(), ['bridges', 'dns_clients', 'dns_redirect', 'icc_off_bridges', 'internal_bridges', 'same_bridge', 'traffic_from_network', 'traffic_to_network']);
+    assert.deepEqual(lacking.sort(), ['bridges', 'dns_clients', 'dns_redirect', 'icc_off_bridges', 'internal_bridges', 'same_bridge', 'traffic_from_network', 'traffic_to_network'].map((n) => `ip ${n}`));
     nftLoad(ns, buildRuleset(state, { recreateSets: lacking }));
-    assert.deepEqual(setsLackingIntervals(inNs(ns, 'nft', ['list', 'sets', 'ip']) + inNs(ns, 'nft', ['list', 'maps', 'ip']), intervalSets()), [], 'every set has its intervals now');
+    assert.deepEqual(setsToRedeclare(listSets(ns), declaredSets()), [], 'every set has its intervals now');
     assert.deepEqual(nftElements(nftList(ns)), expectedElements(state));
     nftLoad(ns, current); // and the next ordinary rebuild needs no recreation
   });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setsLackingIntervals } from '../../../src/firewall/legacy-sets.js';
+import { setsToRedeclare } from '../../../src/firewall/legacy-sets.js';
 
 const LISTING = `table ip other {
 	set bridges {
@@ -25,6 +25,12 @@ table ip berth {
 		type inet_proto . inet_service : ipv4_addr . inet_service
 	}
 }
+table ip6 berth {
+	set bridges {
+		type ifname . ifname
+		flags interval
+	}
+}
 table bridge berth {
 	set icc_off_ports {
 		type ifname
@@ -32,10 +38,20 @@ table bridge berth {
 }
 `;
 
-test('only sets of ip berth without intervals are named; other tables and families are ignored', () => {
-  assert.deepEqual(setsLackingIntervals(LISTING, ['bridges', 'same_bridge', 'dns_redirect', 'icc_off_ports']), ['same_bridge']);
+const WANTED = [
+  { family: 'ip', name: 'bridges', type: 'ifname . ifname', interval: true },
+  { family: 'ip', name: 'same_bridge', type: 'ifname . ifname', interval: true },
+  { family: 'ip', name: 'dns_redirect', type: 'ifname . ipv4_addr', interval: true },
+  { family: 'ip', name: 'dnat_any', type: 'inet_proto . inet_service', interval: false },
+  { family: 'ip6', name: 'bridges', type: 'ifname . ifname', interval: true },
+  { family: 'bridge', name: 'icc_off_ports', type: 'ifname', interval: false },
+];
+
+test("sets of berth's ip and ip6 tables declared with another type or without intervals are named; other tables, families and matching sets are not", () => {
+  assert.deepEqual(setsToRedeclare(LISTING, WANTED), ['ip bridges', 'ip same_bridge']);
 });
 
-test('nothing listed (a first start): nothing to recreate', () => {
-  assert.deepEqual(setsLackingIntervals('', ['bridges']), []);
+test('a set not listed yet (a first start, or one newer than the tables) is not redeclared', () => {
+  assert.deepEqual(setsToRedeclare('', WANTED), []);
+  assert.deepEqual(setsToRedeclare(LISTING, [{ family: 'ip', name: 'routed_peers', type: 'ipv4_addr . ipv4_addr', interval: true }]), []);
 });

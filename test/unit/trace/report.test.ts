@@ -75,8 +75,8 @@ describe('nftables tracing (pure parts)', () => {
 
   test('advice names the rule and says what to do', () => {
     const base = { family: 'ip', table: 'berth', source: 'container a', destination: 'container b (10.2.0.2)', sourceContainer: 'a', destinationNetwork: 'netb' };
-    const iso = adviseDrop({ ...base, chain: 'forward', rule: 'oifname @bridges drop', position: 7, handle: 51, why: 'Nothing else enters a berth bridge.' });
-    assert.match(iso.reason, /rule 7 of chain forward of table ip berth \(`oifname @bridges drop`, handle 51\): Nothing else enters/);
+    const iso = adviseDrop({ ...base, chain: 'forward', rule: 'oifname . oifname @bridges counter drop', position: 7, handle: 51, why: 'Nothing else enters a berth bridge.' });
+    assert.match(iso.reason, /rule 7 of chain forward of table ip berth \(`oifname \. oifname @bridges counter drop`, handle 51\): Nothing else enters/);
     assert.match(iso.fix, /berth network connect netb a/);
     const user = adviseDrop({ ...base, chain: 'user-forward', rule: 'ip daddr 10.2.0.2 drop', handle: 60 });
     assert.match(user.fix, /nft delete rule ip berth user-forward handle 60/);
