@@ -217,6 +217,25 @@ function macvlanTable(r: BenchResults): string[] {
   return lines;
 }
 
+function hostSubnetsTable(r: BenchResults): string[] {
+  const hs = r.hostSubnets;
+  if (!hs) return ['Not run.'];
+  const lines = [
+    `For each backend, ${hs.hosts} simulated hosts on an underlay bridge (one etcd member, daemons started with \`--cluster-cidr\` and \`--backend\`), containers on each host's default bridge (its leased /24). Round trip: ${hs.rounds} rounds of ${hs.pingsPerRound} echoes 20 ms apart, container on host 0 → container on host 1, alternating with host 0 → host 1 on the bare underlay (per-packet times). Throughput: iperf3, one TCP stream for ${hs.iperfSeconds} s, container → container across the hosts, alternating with host → host. Convergence: a host joins while a container on host 0 pings its bridge gateway every 10 ms; from its lease appearing in etcd to the first reply (hosts 1 and 2 join in turn: two samples).`,
+    '',
+    '| backend | container MTU | RTT p50 / p95 ms (container ↔ container) | underlay RTT p50 ms | RTT ÷ underlay | throughput Gbit/s (median) | underlay Gbit/s | throughput ÷ underlay | lease → first packet ms |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const b of hs.backends) {
+    lines.push(
+      `| ${b.backend} | ${b.mtu ?? '–'} | ${f(b.rttMs.container.p50)} / ${f(b.rttMs.container.p95)} | ${f(b.rttMs.underlay.p50)} | ${x(b.rttMs.ratio)} | ${f(b.throughput.containerMedian)} | ${f(b.throughput.underlayMedian)} | ${x(b.throughput.ratio)} | ${b.firstPacketMs.length ? b.firstPacketMs.map((m) => f(m)).join(', ') : '–'} |`,
+    );
+  }
+  const errors = hs.backends.flatMap((b) => b.errors.map((e) => `${b.backend}: ${e}`));
+  if (errors.length) lines.push('', `Errors: ${errors.map((e) => `\`${oneLine(e)}\``).join('; ')}`);
+  return lines;
+}
+
 function overlayTable(r: BenchResults): string[] {
   const o = r.overlay;
   if (!o) return ['Not run.'];
@@ -449,6 +468,10 @@ export function renderReport(r: BenchResults): string {
     '',
     ...overlayTable(r),
     '',
+    '## 9. Per-host subnets across hosts (Flannel-style backends)',
+    '',
+    ...hostSubnetsTable(r),
+    '',
     '## Profile',
     '',
     ...profileSection(r),
@@ -465,13 +488,13 @@ export function renderReport(r: BenchResults): string {
     '```sh',
     'npm run bench                  # full run, under 15 minutes; writes bench/results/latest.json and BENCHMARKS.md',
     'npm run bench -- --quick       # a few samples of everything, under 2 minutes (CI smoke run)',
-    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, overlay, scale, profile',
+    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, overlay, hostsubnets, scale, profile',
     'node dist/bench/run.js --render     # rewrite BENCHMARKS.md from the last results (after editing bench/analysis.md)',
     '```',
     '',
     'Needs root, Debian\'s `netavark`, `aardvark-dns`, `containernetworking-plugins`, `iperf3` and `iproute2`/`nftables`, and `etcd` for §8. ' +
       'Every namespace the bench makes is named `bb-…` (berth\'s own test Sandbox names its host namespace `bt…`), every process it starts is killed by its PID, ' +
-      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, overlay, scale, profile ' +
+      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, overlay, hostsubnets, scale, profile ' +
       '(scale late, because dropping hundreds of namespaces keeps the kernel busy for a while).',
   );
   return `${lines.join('\n')}\n`;

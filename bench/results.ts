@@ -2,6 +2,7 @@
 import type { MachineInfo } from './lib/machine.js';
 import type { DataPlaneResult } from './sections/data-plane.js';
 import type { DnsResult } from './sections/dns.js';
+import type { HostSubnetsResult } from './sections/host-subnets.js';
 import type { MacvlanResult } from './sections/macvlan.js';
 import type { OverlayResult } from './sections/overlay.js';
 import type { ProfileResult } from './sections/profile.js';
@@ -25,6 +26,7 @@ export interface BenchResults {
   startup?: StartupResult;
   macvlan?: MacvlanResult;
   overlay?: OverlayResult;
+  hostSubnets?: HostSubnetsResult;
   profile?: ProfileResult;
   /** Sections re-run since (`--only`), merged into these results. */
   rerun?: { sections: string[]; started: string; mode: 'quick' | 'full'; loadAvgAtStart: number[] }[];
