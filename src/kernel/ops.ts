@@ -21,6 +21,8 @@ export * from './ops-ptp.js';
 export * from './ops-sandbox-dns.js';
 // The VXLAN device of overlay networks and their remote endpoints.
 export * from './ops-overlay.js';
+// The fan's VXLAN device, its route and its eBPF program.
+export * from './ops-fan.js';
 // Read-only looks for the path tracer and the metrics (issue 15).
 export * from './ops-trace.js';
 export * from './ops-metrics.js';
