@@ -31,6 +31,11 @@ export interface FirewallNetwork {
   icc: boolean;
   /** NAT outbound traffic to the address of the interface it leaves through. */
   masquerade: boolean;
+  /**
+   * IPv4 CIDRs this network exchanges traffic with un-NATed, new connections accepted both ways
+   * (a fan network's overlay: the other hosts' slices).
+   */
+  routedPeers?: string[];
 }
 
 export interface PublishedPort {

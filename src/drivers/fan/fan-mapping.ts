@@ -143,7 +143,7 @@ export interface HostAddress {
  * This host's address in the underlay: the one the user named, or the only one it has there.
  * Throws a BerthError naming the underlay and the host's addresses when there is none, or several.
  */
-export function pickHostAddress(under: UnderlayOption, addresses: HostAddress[]): HostAddress {
+export function pickHostAddress<T extends HostAddress>(under: UnderlayOption, addresses: T[]): T {
   const listed = () => addresses.map((a) => `${a.address}/${a.prefix} on ${a.ifname}`).join(', ') || 'none';
   const inside = addresses.filter((a) => cidrContains(under.underlay, parseIpv4(a.address)));
   if (under.hostAddress !== undefined) {
