@@ -70,6 +70,9 @@ function checkOverlayFree(ctx: EngineContext, map: FanMap, view: HostView): void
       throw conflict(`the overlay ${map.overlay.text} overlaps network ${n.name} (${n.driver === 'fan' ? `fan overlay ${theirs.text}` : theirs.text}): each fan needs an overlay no other network uses`);
     }
   }
+  for (const c of ctx.cluster?.allNetworks() ?? []) {
+    if (c.record.subnet && cidrsOverlap(parseCidr(c.record.subnet), map.overlay)) throw conflict(`the overlay ${map.overlay.text} overlaps cluster network ${c.record.name} (${c.record.subnet}): pick an overlay no network uses`);
+  }
   const owned = new Set(ctx.store.networks().flatMap((n) => n.links.filter((l) => l.owned).map((l) => l.name)));
   const ownIndexes = new Set(view.links.filter((l) => owned.has(l.name)).map((l) => l.index));
   for (const a of view.addresses) {
