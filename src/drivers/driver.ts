@@ -85,6 +85,18 @@ export interface NetworkDriver {
    * tools pass their own), so the bridge driver does too; newer drivers refuse them.
    */
   readonly strictOptions: boolean;
+  /**
+   * For a driver whose IPv4 subnet follows from its options and the host (a fan network's is the
+   * host's slice of the overlay): that subnet and its gateway. The engine takes them as if the
+   * user had given them, and refuses a --subnet or --gateway that differs. Throws a BerthError
+   * naming what is wrong when the options or the host give none.
+   */
+  subnetFor?(ctx: EngineContext, options: Record<string, string>, view: HostView): { subnet: string; gateway: string };
+  /**
+   * IPv4 ranges the network routes beyond its own subnet (a fan network's whole overlay: the
+   * other hosts' slices), which no other network may use.
+   */
+  routedRanges?(net: NetworkRecord): string[];
   /** Validates the options against the host and the other networks; throws a BerthError naming what is wrong. */
   plan(ctx: EngineContext, draft: NetworkDraft, view: HostView): NetworkPlan;
   /** Makes (or restores) what the network owns in the kernel; idempotent. True if something was made. */

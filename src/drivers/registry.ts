@@ -4,6 +4,7 @@
  * (as in Docker), and no driver serves them.
  */
 import { bridgeDriver } from './bridge/bridge-driver.js';
+import { fanDriver } from './fan/fan-driver.js';
 import { ipvlanDriver } from './ipvlan/ipvlan-driver.js';
 import { macvlanDriver } from './macvlan/macvlan-driver.js';
 import { overlayDriver } from './overlay/overlay-driver.js';
@@ -11,7 +12,7 @@ import { ptpDriver } from './ptp/ptp-driver.js';
 import type { NetworkDriver } from './driver.js';
 import type { NetworkRecord } from '../store/store.js';
 
-const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver, overlayDriver].map((d) => [d.name, d]));
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver, overlayDriver, fanDriver].map((d) => [d.name, d]));
 
 export function driverNamed(name: string): NetworkDriver | undefined {
   return DRIVERS.get(name);

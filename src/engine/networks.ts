@@ -70,6 +70,9 @@ function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: 
     .networks()
     .filter((n) => n.subnet)
     .map((n) => ({ cidr: parseCidr(n.subnet!), owner: `network ${n.name}` }));
+  for (const n of ctx.store.networks()) {
+    for (const range of driverOf(n)?.routedRanges?.(n) ?? []) taken.push({ cidr: parseCidr(range), owner: `network ${n.name} (it routes ${range})` });
+  }
   for (const c of ctx.cluster?.allNetworks() ?? []) {
     if (c.record.subnet && !ctx.store.network(c.record.id)) taken.push({ cidr: parseCidr(c.record.subnet), owner: `cluster network ${c.record.name}` });
   }
@@ -119,7 +122,9 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   }
   const ipv6 = req.ipv6 ? planIpv6(ctx, req, view, { lan: LAN_DRIVERS.has(driver.name) && !req.internal, cluster: global, driver: driver.name }) : {};
   const taken = takenSubnets(ctx, view);
-  const v4 = ipv4 ? planIpv4(req, taken) : undefined;
+  const derived = ipv4 ? driver.subnetFor?.(ctx, options, view) : undefined;
+  if (derived) checkDerivedSubnet(req, derived, driver.name);
+  const v4 = ipv4 ? planIpv4(derived ? { ...req, ...derived } : req, taken) : undefined;
 
   const id = newId();
   const auxAddresses = v4?.auxAddresses ?? {};
@@ -184,6 +189,16 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     throw err instanceof BerthError ? err : new BerthError('internal', `could not create network ${req.name}: ${(err as Error).message}`, { cause: err });
   }
   return record;
+}
+
+/** A --subnet or --gateway given for a network whose driver derives them must say the same. */
+function checkDerivedSubnet(req: CreateNetworkRequest, derived: { subnet: string; gateway: string }, driver: string): void {
+  if (req.subnet && parseCidr(req.subnet).text !== derived.subnet) {
+    throw invalid(`--subnet ${req.subnet} does not match this host's: a ${driver} network's subnet follows from its options and the host's address (here ${derived.subnet}); drop --subnet`);
+  }
+  if (req.gateway && formatIpv4(parseIpv4(req.gateway, 'gateway')) !== derived.gateway) {
+    throw invalid(`--gateway ${req.gateway} does not match: a ${driver} network's gateway is the first address of its subnet (here ${derived.gateway}); drop --gateway`);
+  }
 }
 
 /** The IPv4 side of a new network: the user's subnet or the next free default pool, its gateway, range and reserved addresses. */

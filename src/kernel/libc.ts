@@ -42,6 +42,8 @@ const mountFn = libc.func('int mount(const char *src, const char *target, const 
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
 const flockFn = libc.func('int flock(int fd, int operation)');
+// syscall(2) is variadic; its integer arguments travel as a fixed-arity call's would (x86-64, arm64).
+const syscall3Fn = libc.func('long syscall(long number, long a, void *b, unsigned long c)');
 
 /** A failed system call, with the errno name-independent number and the kernel's message. */
 export class SyscallError extends Error {
@@ -105,6 +107,11 @@ export function mount(src: string, target: string, fstype: string | null, flags:
 
 export function umount2(target: string, flags: number): void {
   check(`umount ${target}`, umount2Fn(target, flags));
+}
+
+/** A raw system call with (integer, pointer, integer) arguments, for calls libc has no wrapper for (bpf). */
+export function syscall3(what: string, number: number, a: number, b: Buffer, c: number): number {
+  return check(what, syscall3Fn(number, a, b, c));
 }
 
 export function flock(fd: number, operation: number): void {

@@ -23,6 +23,8 @@ export * from './ops-sandbox-dns.js';
 export * from './ops-overlay.js';
 // Host subnets (--cluster-cidr): the vxlan backend's device and entries, host-gw's routes.
 export * from './ops-host-subnets.js';
+// The fan's VXLAN device, its route and its eBPF program.
+export * from './ops-fan.js';
 // Read-only looks for the path tracer and the metrics (issue 15).
 export * from './ops-trace.js';
 export * from './ops-metrics.js';

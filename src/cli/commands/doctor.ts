@@ -18,6 +18,7 @@ import { NetlinkSocket } from '../../kernel/netlink/socket.js';
 import { newIpvlan, newMacvlan, newVlan } from '../../kernel/netlink/sublinks.js';
 import { newVxlan } from '../../kernel/netlink/vxlan.js';
 import { wireguardGoPath } from '../../cluster/tunnel.js';
+import { fanMap, fanVni } from '../../drivers/fan/fan-mapping.js';
 import { messageOf } from '../../errors.js';
 import { printJson } from '../output.js';
 
@@ -38,9 +39,9 @@ interface ProbeResult {
   errno?: number;
 }
 
-const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount', 'macvlan', 'ipvlan', '8021q', 'vxlan'] as const;
+const PROBES = ['netns', 'veth', 'bridge', 'nftables', 'shared-mount', 'macvlan', 'ipvlan', '8021q', 'vxlan', 'fan'] as const;
 /** Probes of features only some network drivers need. */
-const DRIVER_PROBES = { macvlan: 'the macvlan driver', ipvlan: 'the ipvlan driver', '8021q': 'macvlan and ipvlan parents of the form IFACE.VLAN', vxlan: 'the overlay driver' } as const;
+const DRIVER_PROBES = { macvlan: 'the macvlan driver', ipvlan: 'the ipvlan driver', '8021q': 'macvlan and ipvlan parents of the form IFACE.VLAN', vxlan: 'the overlay driver', fan: 'the fan driver' } as const;
 type ProbeName = (typeof PROBES)[number];
 
 const EPERM = 1;
@@ -124,6 +125,29 @@ const probes: Record<ProbeName, (dir: string) => Promise<string>> = {
   ipvlan: () => probeChild('ipvlan', (parentIndex) => newIpvlan({ name: 'bdoc-child', parentIndex, mode: 'l3' })),
   '8021q': () => probeChild('802.1Q vlan', (parentIndex) => newVlan({ name: 'bdoc-child', parentIndex, vlanId: 7 })),
   vxlan: () => probeChild('vxlan', (parentIndex) => newVxlan({ name: 'bdoc-child', vni: 4242, local: '10.255.0.1', underlayIndex: parentIndex, mtu: 1450 })),
+
+  fan: () =>
+    withKernel(async (kernel) => {
+      // A whole fan device, as the driver makes it, with a bridge standing in for the underlay.
+      const map = fanMap('192.168.0.0/16', '250.0.0.0/8');
+      await kernel.call('ensureBridge', { name: 'bdoc-br0', alias: 'berth:doctor', gateway: '250.0.1.1', prefix: 24, broadcast: '250.0.1.255' });
+      await kernel.call('ensureFanDevice', {
+        name: 'bdoc-fan',
+        mark: 'berth:doctor',
+        mac: '02:fa:00:00:00:01',
+        vni: fanVni(map),
+        port: 8472,
+        underlay: 'bdoc-br0',
+        mtu: 1450,
+        overlay: { network: '250.0.0.0', prefix: 8 },
+        source: '250.0.1.1',
+        program: { overlayNetwork: map.overlay.network, overlayPrefix: 8, slicePrefix: map.slicePrefix, underlayNetwork: map.underlay.network, underlayPrefix: 16, vni: fanVni(map) },
+        programName: 'berth-fan doctor',
+      });
+      await kernel.call('deleteLink', 'bdoc-fan');
+      await kernel.call('deleteLink', 'bdoc-br0');
+      return 'VXLAN devices in external mode with a VNI filter, and eBPF programs on their egress (tc), can be made';
+    }),
 
   'shared-mount': (dir) =>
     withKernel(async (kernel) => {
@@ -255,6 +279,8 @@ function fixFor(name: ProbeName, r: ProbeResult): string {
       return 'load the 802.1Q driver: modprobe 8021q (kernel CONFIG_VLAN_8021Q)';
     case 'vxlan':
       return 'load the VXLAN driver: modprobe vxlan (kernel CONFIG_VXLAN)';
+    case 'fan':
+      return 'the fan needs Linux ≥ 6.0 (VXLAN VNI filtering) with CONFIG_VXLAN, CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF and CONFIG_NET_SCH_INGRESS (clsact): modprobe vxlan cls_bpf sch_ingress';
   }
 }
 

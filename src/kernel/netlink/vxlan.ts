@@ -25,6 +25,12 @@ const IFLA_VXLAN_TTL = 5;
 const IFLA_VXLAN_LEARNING = 7;
 const IFLA_VXLAN_PROXY = 11;
 const IFLA_VXLAN_PORT = 15;
+const IFLA_VXLAN_COLLECT_METADATA = 25;
+const IFLA_VXLAN_VNIFILTER = 30;
+const IFF_NOARP = 0x80;
+const RTM_NEWTUNNEL = 120;
+const VXLAN_VNIFILTER_ENTRY = 1;
+const VXLAN_VNIFILTER_ENTRY_START = 1;
 const IFLA_BRPORT_LEARNING = 8;
 const IFLA_BRPORT_UNICAST_FLOOD = 9;
 const NDA_DST = 1;
@@ -102,6 +108,53 @@ export function newVxlan(spec: VxlanSpec): NetlinkRequest {
   if (spec.masterIndex) attrs.push(u32(IFLA_MASTER, spec.masterIndex));
   if (spec.mac) attrs.push(tlv(IFLA_ADDRESS, macBytes(spec.mac)));
   return { type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body: Buffer.concat([ifinfomsg(0), ...attrs]) };
+}
+
+export interface ExternalVxlanSpec {
+  name: string;
+  /** The device's own MAC (a fan device's is computed: fan-mapping.ts fanDeviceMac). */
+  mac: string;
+  port: number;
+  /** The underlay interface's index (the device's MTU is capped at its MTU − 50). */
+  underlayIndex: number;
+  mtu: number;
+}
+
+/**
+ * A VXLAN device in external (collect_md) mode with a VNI filter, NOARP:
+ * `ip link add NAME address MAC mtu MTU type vxlan external vnifilter dstport PORT dev UNDERLAY nolearning`
+ * then `ip link set NAME arp off`. Each packet's remote and VNI come from its tunnel metadata (set
+ * by an eBPF program); the filter (addVni) says which VNIs it receives, so several such devices
+ * share one UDP port (kernel ≥ 6.0). No ARP: the inner destination MAC is written per packet too.
+ */
+export function newExternalVxlan(spec: ExternalVxlanSpec): NetlinkRequest {
+  const data = [u8(IFLA_VXLAN_COLLECT_METADATA, 1), u8(IFLA_VXLAN_VNIFILTER, 1), u32(IFLA_VXLAN_LINK, spec.underlayIndex), u8(IFLA_VXLAN_LEARNING, 0), be16(IFLA_VXLAN_PORT, spec.port)];
+  const attrs = [
+    tlv(IFLA_IFNAME, Buffer.from(`${spec.name}\0`)),
+    tlv(IFLA_ADDRESS, macBytes(spec.mac)),
+    u32(IFLA_MTU, spec.mtu),
+    nest(IFLA_LINKINFO, [tlv(IFLA_INFO_KIND, Buffer.from('vxlan\0')), nest(IFLA_INFO_DATA, data)]),
+  ];
+  const info = ifinfomsg(0);
+  info.writeUInt32LE(IFF_NOARP, 8);
+  info.writeUInt32LE(IFF_NOARP, 12);
+  return { type: RTM_NEWLINK, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body: Buffer.concat([info, ...attrs]) };
+}
+
+/** Sets or clears NOARP on a link (`ip link set D arp off`). */
+export function setNoArp(index: number, noarp = true): NetlinkRequest {
+  const info = ifinfomsg(index);
+  info.writeUInt32LE(noarp ? IFF_NOARP : 0, 8);
+  info.writeUInt32LE(IFF_NOARP, 12);
+  return { type: RTM_SETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, body: info };
+}
+
+/** Adds `vni` to an external device's VNI filter (`bridge vni add dev D vni N`); adding one it has is a no-op. */
+export function addVni(index: number, vni: number): NetlinkRequest {
+  const msg = Buffer.alloc(8);
+  msg.writeUInt8(AF_BRIDGE, 0);
+  msg.writeUInt32LE(index, 4);
+  return { type: RTM_NEWTUNNEL, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([msg, nest(VXLAN_VNIFILTER_ENTRY, [u32(VXLAN_VNIFILTER_ENTRY_START, vni)])]) };
 }
 
 /**
