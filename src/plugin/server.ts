@@ -37,7 +37,10 @@ export async function startPluginServer(engine: Engine, opts: { socketPath: stri
     const handler = req.method === 'POST' ? handlers[req.url ?? ''] : undefined;
     if (!handler) return void reply(404, { Err: `berth does not implement ${req.method} ${req.url}` });
     readText(req)
-      .then((raw) => handler(raw.trim() ? JSON.parse(raw) : {}))
+      .then((raw) => {
+        opts.log.debug('plugin call', { method: req.url, body: raw.slice(0, 2000) });
+        return handler(raw.trim() ? JSON.parse(raw) : {});
+      })
       .then(
         (body) => reply(200, body),
         (err) => {
