@@ -377,6 +377,13 @@ export class Engine {
     cni.cniStatus(this.ctx, config);
   }
 
+  /* Docker's plugin protocol (dockerd owns the sandbox; see docker-plugin.ts) */
+
+  /** Runs one of dockerd's plugin calls as an engine operation (one at a time, logged). */
+  dockerPlugin<T>(call: string, fields: Record<string, unknown>, fn: (ctx: EngineContext) => Promise<T>): Promise<T> {
+    return this.op(`docker ${call}`, fields, () => fn(this.ctx));
+  }
+
   /* maintenance */
 
   /** Repairs drift between store and kernel, then rewrites the firewall from the store. */
@@ -458,7 +465,7 @@ export class Engine {
     const graceStart = Date.now() - this.reapGraceMs;
     for (const c of this.ctx.store.containers()) {
       if (c.state !== 'running') this.startedAt.delete(c.id);
-      if (c.state !== 'running' || c.config.cni || this.children.has(c.id)) continue;
+      if (c.state !== 'running' || c.config.cni || c.config.docker || this.children.has(c.id)) continue;
       // An attached client reports its PID right after start; give it time before judging. A
       // container started before this daemon came up gets the grace from the daemon's start.
       if (c.pid === null && (this.startedAt.get(c.id) ?? this.openedAt) > graceStart) continue;

@@ -65,7 +65,7 @@ function validateName(name: string): void {
 }
 
 /** Subnets already spoken for: other networks' and every address or route of the host. */
-function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: string }[] {
+export function takenSubnets(ctx: EngineContext, view: HostView): { cidr: Cidr; owner: string }[] {
   const taken = ctx.store
     .networks()
     .filter((n) => n.subnet)

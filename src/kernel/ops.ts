@@ -29,6 +29,8 @@ export * from './ops-fan.js';
 export * from './ops-trace.js';
 export * from './ops-metrics.js';
 export * from './ops-topology.js';
+// Interfaces handed to dockerd through the plugin protocol (issue 16).
+export * from './ops-docker.js';
 
 let hostNft: NftContext | undefined;
 

@@ -58,6 +58,8 @@ export interface ContainerConfig {
   autoRemove: boolean;
   /** Set for containers a runtime attached through the CNI plugin: berth owns no process or namespace of theirs. */
   cni?: { containerId: string };
+  /** Set for a Docker endpoint made through the plugin socket: dockerd owns the sandbox, berth the interface until dockerd takes it. */
+  docker?: { networkId: string; endpointId: string };
 }
 
 export interface ContainerRecord {
@@ -77,6 +79,22 @@ export interface ContainerRecord {
 }
 
 export type EndpointState = 'pending' | 'active';
+
+/** One of dockerd's networks (Docker's NetworkID) and the berth network it is. */
+export interface DockerNetworkRecord {
+  dockerId: string;
+  networkId: string;
+  /** An existing (cluster) network dockerd was mapped onto: removing dockerd's network leaves it. */
+  adopted: boolean;
+}
+
+/** A pool berth's IPAM driver gave dockerd (RequestPool), with the addresses it handed out from it. */
+export interface DockerPoolRecord {
+  id: string;
+  subnet: string;
+  ipRange: string | null;
+  v6: boolean;
+}
 
 export interface EndpointRecord {
   id: string;
@@ -183,6 +201,17 @@ INSERT INTO endpoints_v4 SELECT id, container_id, network_id, ifname, ip, mac, a
 DROP TABLE endpoints;
 ALTER TABLE endpoints_v4 RENAME TO endpoints;
 CREATE UNIQUE INDEX endpoint_ip6 ON endpoints (network_id, ip6) WHERE ip6 IS NOT NULL;`,
+  },
+  {
+    why:
+      "Docker's plugin protocol: which berth network each of dockerd's networks is (berth made it, or an existing " +
+      'cluster network was adopted), and the pools and addresses berth\'s IPAM driver handed dockerd, which it never replays',
+    sql: `
+CREATE TABLE docker_networks (
+  docker_id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, adopted INTEGER NOT NULL);
+CREATE TABLE docker_pools (id TEXT PRIMARY KEY, subnet TEXT NOT NULL, ip_range TEXT, v6 INTEGER NOT NULL);
+CREATE TABLE docker_pool_addresses (
+  pool_id TEXT NOT NULL REFERENCES docker_pools(id) ON DELETE CASCADE, ip TEXT NOT NULL, PRIMARY KEY (pool_id, ip));`,
   },
 ];
 
@@ -544,6 +573,49 @@ export class Store {
     const r = this.stmt('SELECT * FROM ports WHERE protocol = ? AND host_ip = ? AND host_port = ?')
       .get(protocol, hostIp, hostPort) as Row | undefined;
     return r ? toPort(r) : undefined;
+  }
+
+  /* Docker's plugin protocol (src/plugin/) */
+  insertDockerNetwork(m: DockerNetworkRecord): void {
+    this.stmt('INSERT INTO docker_networks VALUES (?, ?, ?)').run(m.dockerId, m.networkId, m.adopted ? 1 : 0);
+  }
+
+  dockerNetwork(dockerId: string): DockerNetworkRecord | undefined {
+    const r = this.stmt('SELECT * FROM docker_networks WHERE docker_id = ?').get(dockerId) as Row | undefined;
+    return r ? { dockerId: String(r.docker_id), networkId: String(r.network_id), adopted: r.adopted === 1 } : undefined;
+  }
+
+  dockerNetworksOf(networkId: string): string[] {
+    return (this.stmt('SELECT docker_id FROM docker_networks WHERE network_id = ?').all(networkId) as Row[]).map((r) => String(r.docker_id));
+  }
+
+  deleteDockerNetwork(dockerId: string): void {
+    this.stmt('DELETE FROM docker_networks WHERE docker_id = ?').run(dockerId);
+  }
+
+  insertDockerPool(p: DockerPoolRecord): void {
+    this.stmt('INSERT INTO docker_pools VALUES (?, ?, ?, ?)').run(p.id, p.subnet, p.ipRange, p.v6 ? 1 : 0);
+  }
+
+  dockerPools(): DockerPoolRecord[] {
+    return (this.stmt('SELECT * FROM docker_pools').all() as Row[]).map((r) => ({ id: String(r.id), subnet: String(r.subnet), ipRange: (r.ip_range as string | null) ?? null, v6: r.v6 === 1 }));
+  }
+
+  deleteDockerPool(id: string): void {
+    this.stmt('DELETE FROM docker_pools WHERE id = ?').run(id);
+  }
+
+  dockerPoolAddresses(poolId: string): string[] {
+    return (this.stmt('SELECT ip FROM docker_pool_addresses WHERE pool_id = ?').all(poolId) as Row[]).map((r) => String(r.ip));
+  }
+
+  /** False if the address was already handed out from this pool. */
+  claimDockerPoolAddress(poolId: string, ip: string): boolean {
+    return this.stmt('INSERT OR IGNORE INTO docker_pool_addresses VALUES (?, ?)').run(poolId, ip).changes === 1;
+  }
+
+  releaseDockerPoolAddress(poolId: string, ip: string): void {
+    this.stmt('DELETE FROM docker_pool_addresses WHERE pool_id = ? AND ip = ?').run(poolId, ip);
   }
 
   /* meta */

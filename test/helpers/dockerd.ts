@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { BUSYBOX, run, sleep, type Result } from './sandbox.js';
 
 export const DOCKER_IMAGE = 'berth-test/busybox:1';
+const PLUGIN_DIR = '/run/docker/plugins';
 
 export class Dockerd {
   private child: ChildProcess | undefined;
@@ -18,6 +19,8 @@ export class Dockerd {
   private constructor(
     readonly nsPath: string,
     readonly dir: string,
+    /** Seen by this dockerd alone as /run/docker/plugins (see start). */
+    readonly pluginDir?: string,
   ) {}
 
   get socket(): string {
@@ -32,13 +35,23 @@ export class Dockerd {
     return undefined;
   }
 
-  /** Starts dockerd in `nsPath` and imports a busybox image made from busybox-static. */
-  static async start(nsPath: string, dir: string): Promise<Dockerd> {
+  /** Why a dockerd with a private plugin directory cannot run here, or undefined when it can. */
+  static pluginsUnavailable(): string | undefined {
+    return Dockerd.unavailable() ?? (fs.existsSync(PLUGIN_DIR) ? undefined : `${PLUGIN_DIR} does not exist: dockerd's plugin directory is bind-mounted over it, in a private mount namespace`);
+  }
+
+  /**
+   * Starts dockerd in `nsPath` and imports a busybox image made from busybox-static. With
+   * `pluginDir`, dockerd runs in a mount namespace of its own where that directory is mounted on
+   * /run/docker/plugins (the only place dockerd looks for plugin sockets), so it finds the
+   * test's plugins there and the machine's directory is never written.
+   */
+  static async start(nsPath: string, dir: string, opts: { pluginDir?: string } = {}): Promise<Dockerd> {
     fs.mkdirSync(dir, { recursive: true });
-    const d = new Dockerd(nsPath, dir);
+    const d = new Dockerd(nsPath, dir, opts.pluginDir);
     fs.writeFileSync(path.join(dir, 'daemon.json'), '{}\n');
-    const args = [
-      `--net=${nsPath}`, '--', 'dockerd',
+    const dockerd = [
+      'dockerd',
       '--config-file', path.join(dir, 'daemon.json'),
       '--data-root', path.join(dir, 'data'),
       '--exec-root', path.join(dir, 'exec'),
@@ -47,7 +60,12 @@ export class Dockerd {
       '--storage-driver', 'vfs',
       '--cgroup-parent', `berth-test-${path.basename(dir)}`,
     ];
-    d.child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const enter = ['nsenter', `--net=${nsPath}`, '--', ...dockerd];
+    // sh and nsenter exec, so the child's PID stays dockerd's.
+    const [cmd, ...args] = opts.pluginDir
+      ? ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /run/docker/plugins && exec "$@"', opts.pluginDir, ...enter]
+      : enter;
+    d.child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     d.child.stdout!.on('data', (b) => (d.log += b));
     d.child.stderr!.on('data', (b) => (d.log += b));
     const deadline = Date.now() + 30_000;
@@ -80,7 +98,7 @@ export class Dockerd {
   /** Restarts the daemon (it re-applies its iptables rules on start). */
   async restart(): Promise<void> {
     await this.stopDaemon();
-    const again = await Dockerd.start(this.nsPath, this.dir);
+    const again = await Dockerd.start(this.nsPath, this.dir, { pluginDir: this.pluginDir });
     this.child = again.child;
   }
 
@@ -90,7 +108,7 @@ export class Dockerd {
     const pidFile = path.join(this.dir, 'docker.pid');
     const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : undefined;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // nsenter execs dockerd, so the child's PID is dockerd's; the pid file says the same.
+    // nsenter (and unshare's sh) exec dockerd, so the child's PID is dockerd's; the pid file says the same.
     process.kill(pid ?? child.pid!, 'SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;

@@ -17,6 +17,8 @@ import { serveMetrics } from '../../metrics/metrics-server.js';
 import type { HostSubnetOptions } from '../../cluster/host-subnets/subnet-lease.js';
 import { checkClusterCidr } from '../../cluster/host-subnets/flannel-keys.js';
 import { parseBackendType } from '../../cluster/host-subnets/backends.js';
+import { DEFAULT_PLUGIN_SOCKET } from '../../plugin/protocol.js';
+import { startPluginServer } from '../../plugin/server.js';
 
 /** --cluster-cidr and its companions, checked before anything starts; undefined without it. */
 function hostSubnetOptions(o: Record<string, string | undefined>, cluster: ClusterOptions | undefined): HostSubnetOptions | undefined {
@@ -76,6 +78,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--cluster-cidr <cidr>', 'lease this host a subnet of CIDR in etcd (Flannel\'s keys) for the default bridge; other hosts\' subnets are routed to, without NAT')
     .option('--host-subnet-size <len>', 'prefix length of each host\'s subnet (default 24)')
     .option('--backend <type>', 'how traffic reaches other hosts\' subnets: vxlan (default), host-gw or udp')
+    .option('--plugin-socket <path>', `serve Docker's network and IPAM plugin protocol here, so dockerd's \`-d berth\` networks are berth's (dockerd looks for ${DEFAULT_PLUGIN_SOCKET}); off by default`)
     .option('--metrics-addr <ip:port>', 'also serve Prometheus metrics (GET /metrics) over TCP on this address')
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
@@ -95,13 +98,16 @@ export function registerDaemonCommand(program: Command): void {
         const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets });
         metrics = metricsOf(engine);
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
-        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(metricsAddr && { metrics: o.metricsAddr }), ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}), ...(engine.ctx.hostSubnets && { subnet: engine.ctx.hostSubnets.subnet, backend: engine.ctx.hostSubnets.backend.type }) });
+        const pluginServer = o.pluginSocket ? await startPluginServer(engine, { socketPath: o.pluginSocket, log }) : undefined;
+        log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(o.pluginSocket && { plugin: o.pluginSocket }), ...(metricsAddr && { metrics: o.metricsAddr }), ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}), ...(engine.ctx.hostSubnets && { subnet: engine.ctx.hostSubnets.subnet, backend: engine.ctx.hostSubnets.backend.type }) });
         const shutdown = async (signal: string) => {
           log.info('daemon stopping', { signal });
           server.close();
+          pluginServer?.close();
           metricsServer?.close();
           await engine.close();
           fs.rmSync(socketPath, { force: true });
+          if (o.pluginSocket) fs.rmSync(o.pluginSocket, { force: true });
           rootLock.release();
           process.exit(0);
         };

@@ -226,6 +226,11 @@ export function setLinkUp(target: { index?: number; name?: string }, up = true):
   return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(target.index ?? 0, up ? IFF_UP : 0, IFF_UP), attrs);
 }
 
+/** Moves a link into the namespace open at `netnsFd`, renamed there to `name` (one message, as `ip link set … netns … name …`). */
+export function moveLink(index: number, netnsFd: number, name: string): NetlinkRequest {
+  return request(RTM_NEWLINK, NLM_F_ACK, ifinfomsg(index), [u32Attr(IFLA_NET_NS_FD, netnsFd), strAttr(IFLA_IFNAME, name)]);
+}
+
 const RTM_NEWNEIGH = 28;
 const RTM_DELNEIGH = 29;
 const NDA_DST = 1;
