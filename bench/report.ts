@@ -221,9 +221,9 @@ function hostSubnetsTable(r: BenchResults): string[] {
   const hs = r.hostSubnets;
   if (!hs) return ['Not run.'];
   const lines = [
-    `For each backend, ${hs.hosts} simulated hosts on an underlay bridge (one etcd member, daemons started with \`--cluster-cidr\` and \`--backend\`), containers on each host's default bridge (its leased /24). Round trip: ${hs.rounds} rounds of ${hs.pingsPerRound} echoes 20 ms apart, container on host 0 → container on host 1, alternating with host 0 → host 1 on the bare underlay (per-packet times). Throughput: iperf3, one TCP stream for ${hs.iperfSeconds} s, container → container across the hosts, alternating with host → host. Convergence: a host joins while a container on host 0 pings its bridge gateway every 10 ms; from its lease appearing in etcd to the first reply (hosts 1 and 2 join in turn: two samples).`,
+    `For each backend, ${hs.hosts} simulated hosts on an underlay bridge (one etcd member, daemons started with \`--cluster-cidr\` and \`--backend\`), containers on each host's default bridge (its leased /24). Round trip: ${hs.rounds} rounds of ${hs.pingsPerRound} echoes 20 ms apart, container on host 0 → container on host 1, alternating with host 0 → host 1 on the bare underlay (per-packet times). Throughput: iperf3, one TCP stream for ${hs.iperfSeconds} s, container → container across the hosts, alternating with host → host. Convergence: a host joins while a container on host 0 pings its bridge gateway every 10 ms; from its lease appearing in etcd to the first reply (hosts 1 and 2 join in turn: two samples). The fan row: two hosts with no etcd, \`-d fan -o underlay=192.168.0.0/16 -o overlay=250.0.0.0/8\` on each; its convergence has no lease: from \`berth run\` returning on host 1 to the first reply to a container on host 0 pinging the new container every 10 ms (one sample per new container).`,
     '',
-    '| backend | container MTU | RTT p50 / p95 ms (container ↔ container) | underlay RTT p50 ms | RTT ÷ underlay | throughput Gbit/s (median) | underlay Gbit/s | throughput ÷ underlay | lease → first packet ms |',
+    '| backend | container MTU | RTT p50 / p95 ms (container ↔ container) | underlay RTT p50 ms | RTT ÷ underlay | throughput Gbit/s (median) | underlay Gbit/s | throughput ÷ underlay | convergence ms (each sample) |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const b of hs.backends) {
@@ -468,7 +468,7 @@ export function renderReport(r: BenchResults): string {
     '',
     ...overlayTable(r),
     '',
-    '## 9. Per-host subnets across hosts (Flannel-style backends)',
+    '## 9. Per-host subnets across hosts (Flannel-style backends, and the fan)',
     '',
     ...hostSubnetsTable(r),
     '',
