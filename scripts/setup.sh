@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # end-to-end test; berth never starts its daemon), etcd-server (the cluster store: tests and the demo
 # start their own members inside sandbox namespaces), wireguard-go (encrypted overlays: this kernel
 # has no WireGuard), tcpdump (the encryption test captures the underlay) and chromium (the topology
-# page is tested in a real browser, driven by puppeteer-core) and bird2 (the BGP speaker of routed networks).
+# page is tested in a real browser, driven by puppeteer-core).
 PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base
   containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump chromium bird2)
 missing=()
