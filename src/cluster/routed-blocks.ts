@@ -8,17 +8,15 @@
  * Each address is still held by its own key (cluster-ipam.ts), so removal checks, announcements and
  * restarts work as for every cluster network; the block only decides where an address comes from.
  */
+import { OPT_BLOCK_SIZE } from '../constants.js';
 import { BerthError, conflict, invalid } from '../errors.js';
-import { allocateAddress } from '../ipam/allocator.js';
+import { allocateAddress, type PoolSpec } from '../ipam/allocator.js';
 import { cidrFromAddress, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
-import { poolOf } from '../engine/endpoints.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { ClusterAgent } from './agent.js';
 import { claimAddress } from './cluster-ipam.js';
 import * as K from './keys.js';
 
-/** `-o block_size=N`: the prefix length of each host's blocks (Calico's blockSize). */
-export const OPT_BLOCK_SIZE = 'block_size';
 export const DEFAULT_BLOCK_SIZE = 26;
 /** Calico's range for IPv4 blocks. */
 export const BLOCK_SIZE_MIN = 20;
@@ -31,6 +29,12 @@ export const blockKey = (networkId: string, block: Cidr) => `${blocksPrefix(netw
 
 export interface HeldBlock {
   hostId: string;
+}
+
+/** The network's pool as the allocator takes it (not engine/endpoints' poolOf: the driver imports this module). */
+function poolOf(net: NetworkRecord): PoolSpec {
+  const reserved = new Map(Object.entries(net.auxAddresses).filter(([, ip]) => !ip.includes(':')).map(([name, ip]) => [parseIpv4(ip), name]));
+  return { subnet: parseCidr(net.subnet!), gateway: parseIpv4(net.gateway!), reserved };
 }
 
 /** The block size of a network: its option, checked against the pool. */

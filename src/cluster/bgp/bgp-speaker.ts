@@ -48,11 +48,11 @@ const STOP_WAIT_MS = 3000;
 
 /** The bird and birdc binaries, or a clear error (`berth doctor` reports the same). */
 export function findBird(): { bird: string; birdc: string } {
-  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin').split(':').concat(['/usr/sbin', '/sbin']);
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
   const find = (name: string) => dirs.map((d) => path.join(d, name)).find((p) => fs.existsSync(p));
   const bird = find('bird');
   const birdc = find('birdc');
-  if (!bird || !birdc) throw invalid('--bgp-asn needs BIRD 2 (bird and birdc), which is not installed: apt-get install bird2 (berth runs its own bird; the bird service may stay disabled)');
+  if (!bird || !birdc) throw invalid('--bgp-asn needs BIRD 2 (bird and birdc), which is not installed (or not in PATH): apt-get install bird2 (berth runs its own bird; the bird service may stay disabled)');
   return { bird, birdc };
 }
 

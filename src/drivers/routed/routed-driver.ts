@@ -14,11 +14,11 @@
  * `-o berth.allow_from` CIDRs are routed peers (exchanged un-NATed, new connections accepted both
  * ways), everything else is masqueraded on the way out and refused on the way in.
  */
-import { MAX_IFNAME, OPT_SCOPE, aliasPrefix } from '../../constants.js';
+import { MAX_IFNAME, OPT_BLOCK_SIZE, OPT_SCOPE, aliasPrefix } from '../../constants.js';
 import { conflict, invalid } from '../../errors.js';
 import { cidrsOverlap, formatIpv4, parseCidr } from '../../ipam/ipv4.js';
 import { withdrawEndpoint } from '../../cluster/cluster-ipam.js';
-import { OPT_BLOCK_SIZE, blockSizeOf, claimBlockAddress, releaseOwnBlocks } from '../../cluster/routed-blocks.js';
+import { blockSizeOf, claimBlockAddress, releaseOwnBlocks } from '../../cluster/routed-blocks.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { SANDBOX_DNS_ADDRESS, type NetworkDriver } from '../driver.js';
 import { detachLater } from '../detach.js';

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX, eventually, must, run, sleep } from '../../helpers/sandbox.js';
+import { BERTH, BUSYBOX, eventually, must, run, sleep } from '../../helpers/sandbox.js';
 import { Cluster } from '../../helpers/cluster.js';
 
 const ROUTER = '192.168.90.1';
@@ -145,6 +145,29 @@ describe('routed networks across hosts, with a BGP router', { skip: fs.existsSyn
     const status = JSON.parse(await h(0).berthOk('system', 'bgp'));
     assert.ok(status.down.some((d: string) => d.startsWith('peer 192.168.90.77 (AS 65001)')), JSON.stringify(status.down));
     assert.ok(await eventually(async () => ping(await h(0).netnsOf('c0'), await ipOf(1, 'c1')), 10_000, 200), 'c0 still reaches c1');
+  });
+
+  test('bad input: an invalid ASN or peer, BGP without a cluster store, bird2 missing; nothing starts', async () => {
+    const daemon = (args: string[], env?: NodeJS.ProcessEnv) =>
+      run('nsenter', [`--net=${h(0).hostNs}`, '--', process.execPath, BERTH, 'daemon', '--root', path.join(h(0).root, 'bad-state'), '--host', `unix://${h(0).root}/bad.sock`, ...args], { timeoutMs: 15_000, env });
+    const refused = async (args: string[], pattern: RegExp, env?: NodeJS.ProcessEnv) => {
+      const r = await daemon(args, env);
+      assert.notEqual(r.code, 0, `${args.join(' ')} was accepted`);
+      assert.match(r.stderr, pattern);
+    };
+    const cluster = c.clusterArgs(0);
+    await refused([...cluster, '--bgp-asn', '0'], /--bgp-asn 0 is not a usable AS number/);
+    await refused([...cluster, '--bgp-asn', '4294967296'], /not a usable AS number/);
+    await refused([...cluster, '--bgp-asn', '64512', '--bgp-peer', '192.168.90.1'], /--bgp-peer 192\.168\.90\.1 is not IP:ASN/);
+    await refused([...cluster, '--bgp-asn', '64512', '--bgp-peer', '192.168.90.1:abc'], /AS number abc is not a usable AS number/);
+    await refused([...cluster, '--bgp-peer', '192.168.90.1:65000'], /--bgp-peer needs --bgp-asn/);
+    await refused(['--bgp-asn', '64512'], /--bgp-asn needs --cluster-store/);
+    await refused([...cluster, '--bgp-asn', '64512'], /needs BIRD 2 .*apt-get install bird2/, { ...process.env, PATH: '/usr/bin:/bin' });
+    assert.equal(fs.existsSync(path.join(h(0).root, 'bad-state', 'bgp')), false, 'no BIRD state made');
+    const doctor = await run(process.execPath, [BERTH, 'doctor', '--format', 'json'], { timeoutMs: 30_000, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+    assert.match(doctor.stdout, /"name": ?"bird2",\s*"status": ?"unavailable"/, doctor.stdout.slice(0, 2000));
+    const doctorOk = await run(process.execPath, [BERTH, 'doctor', '--format', 'json'], { timeoutMs: 30_000 });
+    assert.match(doctorOk.stdout, /"name": ?"bird2",\s*"status": ?"ok"/, 'control: found when installed');
   });
 
   test('a host that dies: its routes are withdrawn by BGP and its blocks freed after its lease', async () => {
