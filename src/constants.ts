@@ -21,6 +21,10 @@ export const OPT_HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
  * cluster CIDR of a Flannel-style cluster, on the default bridge). Set by the daemon, never by users.
  */
 export const OPT_ROUTED_PEERS = 'berth.routed_peers';
+/** Set by berth on networks of a driver that can be either (routed): `global` (in the cluster store) or `local`. */
+export const OPT_SCOPE = 'berth.scope';
+/** `-o block_size=N` of routed networks: the prefix length of each host's address blocks (Calico's blockSize). */
+export const OPT_BLOCK_SIZE = 'block_size';
 
 /** Bridge names berth derives: `berth-` + 9 hex digits of the network id (15 characters, the kernel's limit). */
 export const BRIDGE_PREFIX = 'berth-';

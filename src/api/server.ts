@@ -341,6 +341,10 @@ export function routes(engine: Engine): Route[] {
       },
     ],
     ['POST', /^\/system\/reconcile$/, async () => ok(await engine.reconcile())],
+    ['GET', /^\/system\/bgp$/, async () => {
+      if (!engine.ctx.bgp) throw invalid('this daemon runs no BGP speaker: start it with --bgp-asn N (and --cluster-store) to advertise routed networks');
+      return ok(await engine.ctx.bgp.status());
+    }],
   ];
 }
 

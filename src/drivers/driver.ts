@@ -75,9 +75,11 @@ export interface NetworkDriver {
   readonly name: string;
   /**
    * 'global' networks live in the cluster store and exist on every host of the cluster (Docker's
-   * scope for KV-store overlays); the rest are this host's alone.
+   * scope for KV-store overlays); the rest are this host's alone. 'either': global when the
+   * daemon has a cluster store as the network is created, local otherwise (the record's
+   * `berth.scope` option says which).
    */
-  readonly scope?: 'local' | 'global';
+  readonly scope?: 'local' | 'global' | 'either';
   /** Option keys this driver takes (besides berth's common ones). */
   readonly options: readonly string[];
   /**
@@ -105,6 +107,11 @@ export interface NetworkDriver {
   remove(ctx: EngineContext, net: NetworkRecord): Promise<void>;
   /** The endpoint's host-side link name (null if it has none), fixed before the kernel work. */
   hostLinkOf(net: NetworkRecord, endpointId: string): string | null;
+  /**
+   * Holds an address of a cluster network for a new endpoint, where the driver decides where it
+   * comes from (routed: this host's blocks); without it, cluster-ipam's claimAddress does.
+   */
+  claimAddress?(ctx: EngineContext, net: NetworkRecord, endpointId: string, requested: number | undefined, localInUse: ReadonlySet<number>): Promise<string>;
   /**
    * Plugs the endpoint into its sandbox; on failure leaves nothing of it in the kernel. Returns the
    * interface's MAC when it is not the one on record (a macvlan passthru child has its parent's).

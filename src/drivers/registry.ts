@@ -9,10 +9,12 @@ import { ipvlanDriver } from './ipvlan/ipvlan-driver.js';
 import { macvlanDriver } from './macvlan/macvlan-driver.js';
 import { overlayDriver } from './overlay/overlay-driver.js';
 import { ptpDriver } from './ptp/ptp-driver.js';
+import { routedDriver } from './routed/routed-driver.js';
 import type { NetworkDriver } from './driver.js';
+import { OPT_SCOPE } from '../constants.js';
 import type { NetworkRecord } from '../store/store.js';
 
-const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver, overlayDriver, fanDriver].map((d) => [d.name, d]));
+const DRIVERS: ReadonlyMap<string, NetworkDriver> = new Map([bridgeDriver, macvlanDriver, ipvlanDriver, ptpDriver, overlayDriver, fanDriver, routedDriver].map((d) => [d.name, d]));
 
 export function driverNamed(name: string): NetworkDriver | undefined {
   return DRIVERS.get(name);
@@ -28,7 +30,8 @@ export function driverOf(net: NetworkRecord): NetworkDriver | undefined {
   return net.subnet === null && !net.subnet6 ? undefined : DRIVERS.get(net.driver);
 }
 
-/** Whether the network lives in the cluster store (an overlay) rather than on this host alone. */
+/** Whether the network lives in the cluster store (an overlay, a routed network made with one) rather than on this host alone. */
 export function isClusterScoped(net: NetworkRecord): boolean {
-  return driverOf(net)?.scope === 'global';
+  const scope = driverOf(net)?.scope;
+  return scope === 'global' || (scope === 'either' && net.options[OPT_SCOPE] === 'global');
 }

@@ -10,10 +10,11 @@ import type { ClusterAgent, ClusterSink } from '../cluster/agent.js';
 import type { AnnouncedEndpoint, HeldAddress } from '../cluster/keys.js';
 import * as K from '../cluster/keys.js';
 import { announceEndpoint } from '../cluster/cluster-ipam.js';
+import { reclaimBlocks } from '../cluster/routed-blocks.js';
 import { isClusterScoped } from '../drivers/registry.js';
 import { linkOf } from '../drivers/options.js';
 import { isEncrypted, remotesFor } from '../drivers/overlay/overlay-driver.js';
-import type { NetworkRecord } from '../store/store.js';
+import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { announcementOf } from './endpoints.js';
 import { dropNetwork, mirrorNetwork } from './networks.js';
@@ -51,6 +52,8 @@ export function clusterSink(ctx: EngineContext, exclusive: <T>(fn: () => Promise
     },
     reannounce: () => exclusive(() => announceLocalEndpoints(ctx, cluster)),
     async hostsChanged() {
+      // The iBGP mesh follows the hosts.
+      await ctx.bgp?.refresh();
       // A host's tunnel came or went: WireGuard's peers follow, and encrypted networks' remote
       // endpoints are programmed towards the tunnel addresses now known.
       if (!cluster.tunnel?.address) return;
@@ -91,6 +94,7 @@ export async function announceLocalEndpoints(ctx: EngineContext, cluster: Cluste
     const ep = JSON.parse(kv.value) as AnnouncedEndpoint;
     if (ep.hostId === cluster.hostId && !local.has(ep.id)) await cluster.etcd.delete(kv.key);
   }
+  await reclaimRoutedBlocks(ctx, cluster, [...local.values()]);
   for (const e of local.values()) {
     const container = ctx.store.container(e.containerId);
     if (!container) continue;
@@ -112,6 +116,19 @@ export async function announceLocalEndpoints(ctx: EngineContext, cluster: Cluste
     }
     await announceEndpoint(cluster, announcementOf(cluster, container, e));
   }
+}
+
+/** The blocks of this host's routed addresses, on its current lease (lost ones are reported, not taken back). */
+async function reclaimRoutedBlocks(ctx: EngineContext, cluster: ClusterAgent, local: EndpointRecord[]): Promise<void> {
+  const byNet = new Map<string, string[]>();
+  for (const e of local) if (e.ip) (byNet.get(e.networkId) ?? byNet.set(e.networkId, []).get(e.networkId)!).push(e.ip);
+  for (const [netId, ips] of byNet) {
+    const net = ctx.store.network(netId);
+    if (net?.driver !== 'routed') continue;
+    const lost = await reclaimBlocks(cluster, net, ips);
+    if (lost.length > 0) ctx.log.error('blocks of containers here were claimed by another host while this host was away: their traffic will clash until they are removed', { network: net.name, blocks: lost });
+  }
+  await ctx.bgp?.refresh();
 }
 
 /** Cluster networks this host mirrors that the cluster no longer has (removed while it was down). */

@@ -61,4 +61,6 @@ export interface EngineContext {
   cluster?: import('../cluster/agent.js').ClusterAgent;
   /** This host's leased subnet of the cluster CIDR (--cluster-cidr); undefined without one. */
   hostSubnets?: import('../cluster/host-subnets/subnet-lease.js').HostSubnets;
+  /** This host's BGP speaker (--bgp-asn): advertises its routed networks' blocks; undefined without one. */
+  bgp?: import('../cluster/bgp/bgp-speaker.js').BgpSpeaker;
 }

@@ -170,7 +170,9 @@ async function claimClusterAddress(ctx: EngineContext, net: NetworkRecord, endpo
     throw invalid(`user specified IP address is supported only when connecting to networks with user configured subnets: network ${net.name} was created without --subnet`);
   }
   const inUse = new Set(ctx.store.addressesInUse(net.id).map((ip) => parseIpv4(ip)));
-  return claimAddress(ctx.cluster!, net, endpointId, requested === undefined ? undefined : parseIpv4(requested, 'IP address'), inUse);
+  const ip = requested === undefined ? undefined : parseIpv4(requested, 'IP address');
+  const driver = driverOf(net)!;
+  return driver.claimAddress ? driver.claimAddress(ctx, net, endpointId, ip, inUse) : claimAddress(ctx.cluster!, net, endpointId, ip, inUse);
 }
 
 /**

@@ -3,6 +3,7 @@
  * Mutations run one at a time (see mutex.ts) and each is logged once with its duration.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Kernel } from '../kernel/kernel.js';
 import { Store, type NetworkRecord } from '../store/store.js';
 import { conflict, invalid } from '../errors.js';
@@ -21,6 +22,8 @@ import { containerSummary, containerView, networkView } from './views.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { ClusterAgent, type ClusterOptions } from '../cluster/agent.js';
 import { Tunnel } from '../cluster/tunnel.js';
+import { BgpSpeaker, findBird, type BgpOptions } from '../cluster/bgp/bgp-speaker.js';
+import { bgpSources } from './bgp-sync.js';
 import { isEncrypted } from '../drivers/overlay/overlay-driver.js';
 import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-sync.js';
 import { EngineEvents } from './events.js';
@@ -37,6 +40,8 @@ export interface EngineOptions {
   reapGraceMs?: number;
   /** Join a cluster (--cluster-store): overlay networks across hosts. */
   cluster?: ClusterOptions;
+  /** Run a BGP speaker (--bgp-asn; needs `cluster`): routed networks' blocks to the other hosts and routers. */
+  bgp?: BgpOptions;
   /** Lease a subnet of a cluster CIDR for the default bridge (--cluster-cidr; needs `cluster`). */
   hostSubnets?: HostSubnetOptions;
 }
@@ -99,6 +104,7 @@ export class Engine {
         }
         ctx.cluster = await ClusterAgent.join(opts.cluster, { root: opts.root, kernel: ctx.kernel, log: ctx.log });
         ctx.cluster.tunnel = new Tunnel(ctx.cluster, { root: opts.root, owner: ctx.paths.owner, kernel: ctx.kernel, log: ctx.log });
+        if (opts.bgp) ctx.bgp = new BgpSpeaker(opts.bgp, ctx.cluster.underlay.address, findBird(), path.join(opts.root, 'bgp'), bgpSources(ctx), ctx.log);
       } catch (err) {
         await ctx.hostSubnets?.close({ release: true });
         await ctx.kernel.close();
@@ -115,6 +121,8 @@ export class Engine {
     await engine.mutex.run(() => reconcile(ctx));
     await engine.lifecycle.start?.();
     if (ctx.cluster) await engine.startCluster(ctx.cluster);
+    // After the cluster is listed: the first configuration already has every host and block.
+    await ctx.bgp?.start();
     ctx.hostSubnets?.follow();
     engine.watcher = setInterval(() => {
       void engine.reapDeadContainers();
@@ -141,6 +149,7 @@ export class Engine {
   async close(): Promise<void> {
     clearInterval(this.watcher);
     clearInterval(this.reconciler);
+    await this.ctx.bgp?.stop();
     await this.ctx.cluster?.close();
     await this.ctx.hostSubnets?.close();
     await this.mutex.run(async () => {

@@ -11,6 +11,7 @@ import {
   OPT_MASQUERADE,
   OPT_MTU,
   OPT_ROUTED_PEERS,
+  OPT_SCOPE,
 } from '../constants.js';
 import { BerthError, conflict, forbidden, invalid } from '../errors.js';
 import { cidrFromAddress, cidrsOverlap, firstHost, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ipam/ipv4.js';
@@ -99,7 +100,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
   }
   const existing = ctx.store.networkByName(req.name);
   if (existing) throw conflict(`network with name ${req.name} already exists`);
-  const global = driver.scope === 'global';
+  const global = driver.scope === 'global' || (driver.scope === 'either' && ctx.cluster !== undefined);
   if (global && !ctx.cluster) {
     throw invalid(`-d ${driver.name} needs a cluster store: start the daemon with --cluster-store etcd://IP:PORT[,IP:PORT…] --advertise-addr IP (see docs/overlay.md)`);
   }
@@ -133,6 +134,7 @@ export async function createNetwork(ctx: EngineContext, req: CreateNetworkReques
     { id, name: req.name, internal: req.internal ?? false, options, ...(v4 && { subnet: v4.subnet, gateway: v4.gateway }), ...(ipv6.subnet6 && { subnet6: ipv6.subnet6, gateway6: ipv6.gateway6! }), auxAddresses },
     view,
   );
+  if (driver.scope === 'either') plan.options[OPT_SCOPE] = global ? 'global' : 'local';
   for (const name of Object.keys(plan.auxAddresses ?? {})) {
     if (auxAddresses[name] !== undefined) throw invalid(`aux-address name ${name} is berth's own on ${driver.name} networks: choose another name`);
   }

@@ -17,6 +17,8 @@ export * from './ops-netfilter.js';
 export * from './ops-lan.js';
 // Links and routes of point-to-point networks.
 export * from './ops-ptp.js';
+// Veths, proxy ARP and /32 routes of routed networks (Calico's model).
+export * from './ops-routed.js';
 // Resolver sockets inside container namespaces.
 export * from './ops-sandbox-dns.js';
 // The VXLAN device of overlay networks and their remote endpoints.

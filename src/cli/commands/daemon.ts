@@ -19,6 +19,8 @@ import { checkClusterCidr } from '../../cluster/host-subnets/flannel-keys.js';
 import { parseBackendType } from '../../cluster/host-subnets/backends.js';
 import { DEFAULT_PLUGIN_SOCKET } from '../../plugin/protocol.js';
 import { startPluginServer } from '../../plugin/server.js';
+import { findBird, type BgpOptions } from '../../cluster/bgp/bgp-speaker.js';
+import { parseAsn, parsePeer } from '../../cluster/bgp/bird-config.js';
 
 /** --cluster-cidr and its companions, checked before anything starts; undefined without it. */
 function hostSubnetOptions(o: Record<string, string | undefined>, cluster: ClusterOptions | undefined): HostSubnetOptions | undefined {
@@ -32,6 +34,22 @@ function hostSubnetOptions(o: Record<string, string | undefined>, cluster: Clust
   const size = Number(sizeText);
   const backend = parseBackendType(o.backend ?? 'vxlan');
   return { cidr: checkClusterCidr(o.clusterCidr, size).text, size, backend };
+}
+
+/** --bgp-asn and --bgp-peer, checked before anything starts (bird2 installed); undefined without --bgp-asn. */
+function bgpOptions(o: Record<string, unknown>, cluster: ClusterOptions | undefined): BgpOptions | undefined {
+  const peers = (o.bgpPeer as string[] | undefined) ?? [];
+  if (o.bgpAsn === undefined) {
+    if (peers.length > 0) throw invalid('--bgp-peer needs --bgp-asn N: the AS number this host speaks BGP as');
+    return undefined;
+  }
+  const asn = parseAsn(String(o.bgpAsn));
+  if (!cluster) throw invalid('--bgp-asn needs --cluster-store etcd://IP:PORT and --advertise-addr: BIRD peers from the underlay address, with the other hosts found in etcd');
+  findBird();
+  const parsed = peers.map(parsePeer);
+  const twice = parsed.find((p, i) => parsed.findIndex((q) => q.address === p.address) !== i);
+  if (twice) throw invalid(`--bgp-peer ${twice.address} is given twice: name each peer once`);
+  return { asn, peers: parsed };
 }
 
 /** The cluster flags, checked before anything starts; undefined without --cluster-store. */
@@ -79,12 +97,15 @@ export function registerDaemonCommand(program: Command): void {
     .option('--host-subnet-size <len>', 'prefix length of each host\'s subnet (default 24)')
     .option('--backend <type>', 'how traffic reaches other hosts\' subnets: vxlan (default), host-gw or udp')
     .option('--plugin-socket <path>', `serve Docker's network and IPAM plugin protocol here, so dockerd's \`-d berth\` networks are berth's (dockerd looks for ${DEFAULT_PLUGIN_SOCKET}); off by default`)
+    .option('--bgp-asn <n>', 'run a BGP speaker (BIRD) with this AS number: routed networks\' blocks go to the other hosts and to --bgp-peer routers')
+    .option('--bgp-peer <ip:asn>', 'also peer with this router (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--metrics-addr <ip:port>', 'also serve Prometheus metrics (GET /metrics) over TCP on this address')
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
       try {
         const cluster = clusterOptions(o);
         const hostSubnets = hostSubnetOptions(o, cluster);
+        const bgp = bgpOptions(o, cluster);
         const metricsAddr = o.metricsAddr === undefined ? undefined : parseMetricsAddr(o.metricsAddr);
         const socketPath = socketPathOf(o.host);
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
@@ -95,7 +116,7 @@ export function registerDaemonCommand(program: Command): void {
         const metricsServer = metricsAddr && (await serveMetrics(metricsAddr, () => metrics));
         // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
         const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
-        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets });
+        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets, bgp });
         metrics = metricsOf(engine);
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
         const pluginServer = o.pluginSocket ? await startPluginServer(engine, { socketPath: o.pluginSocket, log }) : undefined;

@@ -19,6 +19,7 @@ import { newIpvlan, newMacvlan, newVlan } from '../../kernel/netlink/sublinks.js
 import { newVxlan } from '../../kernel/netlink/vxlan.js';
 import { wireguardGoPath } from '../../cluster/tunnel.js';
 import { fanMap, fanVni } from '../../drivers/fan/fan-mapping.js';
+import { findBird } from '../../cluster/bgp/bgp-speaker.js';
 import { messageOf } from '../../errors.js';
 import { printJson } from '../output.js';
 
@@ -303,6 +304,16 @@ function wireguardCheck(): DoctorCheck {
     : { name: 'wireguard', status: 'unavailable', detail: 'wireguard-go not found in PATH: -o encrypted overlay networks refused', fix: 'apt-get install wireguard-go' };
 }
 
+/** Routed networks across hosts need BIRD 2 (bird and birdc), which `berth daemon --bgp-asn` runs. */
+function birdCheck(): DoctorCheck {
+  try {
+    const { bird } = findBird();
+    return { name: 'bird2', status: 'ok', detail: `${bird} (BGP for routed networks: berth daemon --bgp-asn)` };
+  } catch {
+    return { name: 'bird2', status: 'unavailable', detail: 'bird and birdc not found: berth daemon --bgp-asn refused (routed networks still work on each host)', fix: 'apt-get install bird2' };
+  }
+}
+
 function ipForwardCheck(): DoctorCheck {
   let value: string;
   try {
@@ -349,6 +360,7 @@ export async function runDoctor(root: string): Promise<DoctorCheck[]> {
   checks.push(probeCheck('netns', results.netns!), probeCheck('veth', results.veth!), probeCheck('bridge', results.bridge!), probeCheck('nftables', results.nftables!));
   for (const name of Object.keys(DRIVER_PROBES) as (keyof typeof DRIVER_PROBES)[]) checks.push(driverProbeCheck(name, results[name]!));
   checks.push(wireguardCheck());
+  checks.push(birdCheck());
   checks.push(ipForwardCheck());
   checks.push(netnsDirCheck(root, results['shared-mount']!));
   return checks;

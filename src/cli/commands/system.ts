@@ -1,4 +1,4 @@
-/** `berth system reconcile`: repair drift between the store and the kernel now, and report it. */
+/** `berth system reconcile`: repair drift between the store and the kernel now, and report it; `berth system bgp`: the BGP speaker's state. */
 import type { Command } from 'commander';
 import type { ApiClient } from '../../api/client.js';
 import { fail, printJson } from '../output.js';
@@ -11,6 +11,16 @@ export function registerSystemCommands(program: Command, api: () => ApiClient): 
     .action(async () => {
       try {
         printJson(await api().request('POST', '/system/reconcile'));
+      } catch (err) {
+        fail(err);
+      }
+    });
+  system
+    .command('bgp')
+    .description("The BGP speaker's sessions (which peers are down), and the blocks this host advertises")
+    .action(async () => {
+      try {
+        printJson(await api().request('GET', '/system/bgp'));
       } catch (err) {
         fail(err);
       }
