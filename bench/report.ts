@@ -236,6 +236,22 @@ function hostSubnetsTable(r: BenchResults): string[] {
   return lines;
 }
 
+function routedTable(r: BenchResults): string[] {
+  const rt = r.routed;
+  if (!rt) return ['Not run.'];
+  const lines = [
+    'Two simulated hosts (one etcd member, daemons with `--bgp-asn 64512 --bgp-peer 192.168.90.1:65000`) and a router namespace on the underlay running its own BIRD (AS 65000). Setup: create + start through the API (detached), a routed network\'s container alternating with a bridge network\'s on the same host. Convergence: a fresh routed network\'s first container on host 1 (which claims a block there); from the API call returning to the router\'s `birdc show route` listing the block (polled every 5 ms). Throughput: iperf3, one TCP stream, container → container across the hosts (routed, no encapsulation), alternating with host → host on the bare underlay.',
+    '',
+    '| figure | routed | beside it | ratio |',
+    '|---|---|---|---|',
+    `| setup p50 / p95 ms (API, detached) | ${f(rt.setupMs.routed.p50)} / ${f(rt.setupMs.routed.p95)} | bridge ${f(rt.setupMs.bridge.p50)} / ${f(rt.setupMs.bridge.p95)} | ${x(rt.setupMs.ratio)} |`,
+    `| throughput Gbit/s (median) | ${f(rt.throughput.routedMedian)} | underlay ${f(rt.throughput.underlayMedian)} | ${x(rt.throughput.ratio)} |`,
+    `| route convergence ms (run → router has the block; each sample) | ${rt.convergenceMs.length ? rt.convergenceMs.map((m) => f(m)).join(', ') : '–'} | | |`,
+  ];
+  if (rt.errors.length) lines.push('', `Errors: ${rt.errors.map((e) => `\`${oneLine(e)}\``).join('; ')}`);
+  return lines;
+}
+
 function overlayTable(r: BenchResults): string[] {
   const o = r.overlay;
   if (!o) return ['Not run.'];
@@ -472,6 +488,10 @@ export function renderReport(r: BenchResults): string {
     '',
     ...hostSubnetsTable(r),
     '',
+    '## 10. Routed networks (/32 per container, BGP through bird2)',
+    '',
+    ...routedTable(r),
+    '',
     '## Profile',
     '',
     ...profileSection(r),
@@ -488,13 +508,13 @@ export function renderReport(r: BenchResults): string {
     '```sh',
     'npm run bench                  # full run, under 15 minutes; writes bench/results/latest.json and BENCHMARKS.md',
     'npm run bench -- --quick       # a few samples of everything, under 2 minutes (CI smoke run)',
-    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, overlay, hostsubnets, scale, profile',
+    'npm run bench -- --only setup,dns   # sections: setup, dataplane, dns, startup, macvlan, overlay, hostsubnets, routed, scale, profile',
     'node dist/bench/run.js --render     # rewrite BENCHMARKS.md from the last results (after editing bench/analysis.md)',
     '```',
     '',
     'Needs root, Debian\'s `netavark`, `aardvark-dns`, `containernetworking-plugins`, `iperf3` and `iproute2`/`nftables`, and `etcd` for §8. ' +
       'Every namespace the bench makes is named `bb-…` (berth\'s own test Sandbox names its host namespace `bt…`), every process it starts is killed by its PID, ' +
-      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, overlay, hostsubnets, scale, profile ' +
+      'and all of it is removed at the end of each section, also after a failure. Sections run in this order: setup, dataplane, dns, startup, macvlan, overlay, hostsubnets, routed, scale, profile ' +
       '(scale late, because dropping hundreds of namespaces keeps the kernel busy for a while).',
   );
   return `${lines.join('\n')}\n`;

@@ -6,6 +6,7 @@ import type { HostSubnetsResult } from './sections/host-subnets.js';
 import type { MacvlanResult } from './sections/macvlan.js';
 import type { OverlayResult } from './sections/overlay.js';
 import type { ProfileResult } from './sections/profile.js';
+import type { RoutedResult } from './sections/routed.js';
 import type { ScaleResult } from './sections/scale.js';
 import type { SetupTeardownResult } from './sections/setup-teardown.js';
 import type { StartupResult } from './sections/startup.js';
@@ -27,6 +28,7 @@ export interface BenchResults {
   macvlan?: MacvlanResult;
   overlay?: OverlayResult;
   hostSubnets?: HostSubnetsResult;
+  routed?: RoutedResult;
   profile?: ProfileResult;
   /** Sections re-run since (`--only`), merged into these results. */
   rerun?: { sections: string[]; started: string; mode: 'quick' | 'full'; loadAvgAtStart: number[] }[];

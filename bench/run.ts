@@ -17,16 +17,17 @@ import { dnsBench } from './sections/dns.js';
 import { macvlanBench } from './sections/macvlan.js';
 import { overlayBench } from './sections/overlay.js';
 import { hostSubnetsBench } from './sections/host-subnets.js';
+import { routedBench } from './sections/routed.js';
 import { publishedPortFailure, scale } from './sections/scale.js';
 import { setupTeardown } from './sections/setup-teardown.js';
 import { startup } from './sections/startup.js';
 import { profile } from './sections/profile.js';
 import type { BenchResults } from './results.js';
 
-const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'macvlan', 'overlay', 'hostsubnets', 'profile'] as const;
+const SECTIONS = ['setup', 'scale', 'dataplane', 'dns', 'startup', 'macvlan', 'overlay', 'hostsubnets', 'routed', 'profile'] as const;
 type Section = (typeof SECTIONS)[number];
 /** Where each section's figures live in BenchResults. */
-const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', macvlan: 'macvlan', overlay: 'overlay', hostsubnets: 'hostSubnets', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
+const RESULT_KEY = { setup: 'setup', scale: 'scale', dataplane: 'dataPlane', dns: 'dns', startup: 'startup', macvlan: 'macvlan', overlay: 'overlay', hostsubnets: 'hostSubnets', routed: 'routed', profile: 'profile' } as const satisfies Record<Section, keyof BenchResults>;
 
 function parseArgv(argv: string[]): { quick: boolean; only: Set<Section>; out?: string } {
   const quick = argv.includes('--quick');
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   if (only.has('macvlan')) results.macvlan = await section(ctx, 'macvlan', results, () => macvlanBench(ctx));
   if (only.has('overlay')) results.overlay = await section(ctx, 'overlay', results, () => overlayBench(ctx));
   if (only.has('hostsubnets')) results.hostSubnets = await section(ctx, 'hostsubnets', results, () => hostSubnetsBench(ctx));
+  if (only.has('routed')) results.routed = await section(ctx, 'routed', results, () => routedBench(ctx));
   if (only.has('scale')) {
     results.scale = await section(ctx, 'scale', results, () => scale(ctx));
     const failure = publishedPortFailure(results.scale?.publishedPort);

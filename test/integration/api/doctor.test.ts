@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { BERTH, Sandbox, must, run } from '../../helpers/sandbox.js';
 
-const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'macvlan', 'ipvlan', '8021q', 'vxlan', 'fan', 'wireguard', 'ip_forward', 'netns-dir'];
+const CHECKS = ['nsenter', 'unshare', 'netns', 'veth', 'bridge', 'nftables', 'macvlan', 'ipvlan', '8021q', 'vxlan', 'fan', 'wireguard', 'bird2', 'ip_forward', 'netns-dir'];
 
 describe('berth doctor', () => {
   let sb: Sandbox;

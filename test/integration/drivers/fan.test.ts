@@ -79,9 +79,14 @@ describe('fan networks across hosts, without a cluster store', () => {
     // A full-size packet crosses: 1422 + 8 ICMP + 20 IP = 1450, the containers' MTU.
     assert.equal((await ping(0, 'c0', ip1, ['-s', '1422'])).code, 0, 'a 1450-byte packet crosses');
     // On the wire: VXLAN to 192.168.90.12:8472, outer TTL 64, the container addresses inside.
-    const capture = host(1).inHost('timeout', ['5', 'tcpdump', '-c', '1', '-nvi', 'eth0', 'udp', 'port', '8472'], 8000);
-    await sleep(500); // tcpdump is listening
-    assert.equal((await ping(0, 'c0', ip1)).code, 0);
+    const capture = host(1).inHost('timeout', ['10', 'tcpdump', '-c', '1', '-nvi', 'eth0', 'udp', 'port', '8472'], 15_000);
+    let captured = false;
+    void capture.then(() => (captured = true));
+    // Echoes until tcpdump has one (it may take a while to start listening on a loaded machine).
+    for (let i = 0; i < 40 && !captured; i++) {
+      assert.equal((await ping(0, 'c0', ip1)).code, 0);
+      await sleep(200);
+    }
     const wire = (await capture).stdout;
     assert.match(wire, /ttl 64, .*proto UDP/);
     assert.match(wire, new RegExp(`192\\.168\\.90\\.11\\.\\d+ > 192\\.168\\.90\\.12\\.8472: .*instance 16384000`));
