@@ -12,11 +12,12 @@
 import * as path from 'node:path';
 import { conflict, invalid, notFound } from '../errors.js';
 import { parseCidr } from '../ipam/ipv4.js';
-import { driverNamed, driverNames } from '../drivers/registry.js';
+import { announceEndpoint } from '../cluster/cluster-ipam.js';
+import { driverNamed, driverNames, isClusterScoped } from '../drivers/registry.js';
 import type { ContainerConfig, ContainerRecord, EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
 import { netState } from './containers.js';
-import { joinNetwork, leaveNetwork } from './endpoints.js';
+import { announcementOf, joinNetwork, leaveNetwork } from './endpoints.js';
 import { newId } from './ids.js';
 import { createNetwork, removeNetwork } from './networks.js';
 import { bindingsTo, checkPublishable, resolveBindings } from './ports.js';
@@ -56,7 +57,8 @@ export interface DockerPortMapping {
   containerPort: number;
 }
 
-const recordName = (endpointId: string) => `docker-${endpointId.slice(0, 12)}`;
+/** The container record standing for a Docker endpoint. */
+export const recordName = (endpointId: string) => `docker-${endpointId.slice(0, 12)}`;
 const handedName = (endpointId: string) => `${HANDED_PREFIX}${endpointId.slice(0, 12)}`;
 const addressOnly = (cidr: string | undefined) => (cidr ? cidr.split('/')[0]! : undefined);
 
@@ -91,6 +93,7 @@ export async function dockerCreateNetwork(ctx: EngineContext, spec: DockerNetwor
     labels: { 'com.docker.network.id': spec.dockerId },
   });
   ctx.store.insertDockerNetwork({ dockerId: spec.dockerId, networkId: net.id, adopted: false });
+  networkEvent(ctx, 'create', net);
   return net;
 }
 
@@ -111,8 +114,13 @@ export async function dockerDeleteNetwork(ctx: EngineContext, dockerId: string):
   }
   const net = ctx.store.network(m.networkId);
   const others = ctx.store.dockerNetworksOf(m.networkId).filter((id) => id !== dockerId);
-  if (net && !m.adopted && others.length === 0) await removeNetwork(ctx, net.id);
+  if (net && !m.adopted && others.length === 0) networkEvent(ctx, 'destroy', await removeNetwork(ctx, net.id));
   ctx.store.deleteDockerNetwork(dockerId);
+}
+
+/** The events `berth network create` and `rm` emit (engine.ts), for the networks berth makes and removes for dockerd. */
+function networkEvent(ctx: EngineContext, action: 'create' | 'destroy', net: NetworkRecord): void {
+  ctx.events.emit('network', action, net.id, { name: net.name, type: net.driver });
 }
 
 export async function dockerCreateEndpoint(ctx: EngineContext, spec: DockerEndpointSpec): Promise<EndpointRecord> {
@@ -200,6 +208,35 @@ export async function dockerDeleteEndpoint(ctx: EngineContext, _dockerNetworkId:
   // dockerd moved the interface back under its handed name when the container left; a driver
   // whose endpoint has no host end (macvlan) leaves it to us.
   await ctx.kernel.call('deleteLink', handedName(endpointId)).catch(() => false);
+}
+
+/**
+ * Gives a Docker endpoint the names Docker's DNS answers for its container (learnt from dockerd's
+ * API after Join), as the endpoint's aliases: berth's resolver answers them, and on a cluster
+ * network they go to the other hosts with the endpoint's announcement. False if the endpoint is gone.
+ */
+export async function dockerSetNames(ctx: EngineContext, endpointId: string, names: string[]): Promise<boolean> {
+  const found = endpointOf(ctx, endpointId);
+  if (!found) return false;
+  const { container, endpoint } = found;
+  if (names.length === endpoint.aliases.length && names.every((n, i) => endpoint.aliases[i] === n)) return true;
+  ctx.store.setEndpointAliases(endpoint.id, names);
+  const state = netState(ctx, container.id);
+  await ctx.hooks.containerChanged(container.id, state, state);
+  const net = ctx.store.network(endpoint.networkId);
+  if (ctx.cluster && net && isClusterScoped(net) && endpoint.state === 'active') {
+    // The same key again: peers' watches see a put and re-read the endpoint's names.
+    await announceEndpoint(ctx.cluster, announcementOf(ctx.cluster, container, { ...endpoint, aliases: names }));
+  }
+  return true;
+}
+
+/** Docker endpoints that have no names yet (dockerd was unreachable when they joined). */
+export function dockerEndpointsWithoutNames(ctx: EngineContext): { dockerNetworkId: string; endpointId: string }[] {
+  return ctx.store
+    .containers()
+    .filter((c) => c.config.docker && ctx.store.endpointsOfContainer(c.id)[0]?.aliases.length === 0)
+    .map((c) => ({ dockerNetworkId: c.config.docker!.networkId, endpointId: c.config.docker!.endpointId }));
 }
 
 /** ProgramExternalConnectivity: dockerd's `-p` mappings become berth's published ports (DNAT). */

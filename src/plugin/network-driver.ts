@@ -7,9 +7,10 @@ import type { Engine } from '../engine/engine.js';
 import * as docker from '../engine/docker-plugin.js';
 import { invalid } from '../errors.js';
 import { CreateEndpoint, CreateNetwork, EndpointRef, ExternalConnectivity, Join, NetworkRef, OPT_ENABLE_IPV6, OPT_GENERIC, OPT_INTERNAL, OPT_PORTMAP, PortMap, isTrue, stringOptions } from './protocol.js';
+import type { DockerNames } from './docker-names.js';
 import type { Handlers } from './server.js';
 
-export function networkDriverHandlers(engine: Engine): Handlers {
+export function networkDriverHandlers(engine: Engine, names?: DockerNames): Handlers {
   const short = (id: string) => id.slice(0, 12);
   return {
     'NetworkDriver.GetCapabilities': async () => ({
@@ -54,7 +55,7 @@ export function networkDriverHandlers(engine: Engine): Handlers {
     },
     'NetworkDriver.EndpointOperInfo': async (body) => {
       const req = EndpointRef.parse(body);
-      const c = engine.ctx.store.containerByName(`docker-${short(req.EndpointID)}`);
+      const c = engine.ctx.store.containerByName(docker.recordName(req.EndpointID));
       const e = c && engine.ctx.store.endpointsOfContainer(c.id)[0];
       return { Value: e ? { 'berth.endpoint': e.id, 'berth.container': c.name, ...(e.hostLink && { 'berth.host_link': e.hostLink }) } : {} };
     },
@@ -66,6 +67,8 @@ export function networkDriverHandlers(engine: Engine): Handlers {
     'NetworkDriver.Join': async (body) => {
       const req = Join.parse(body);
       const info = docker.dockerJoinInfo(engine.ctx, req.NetworkID, req.EndpointID);
+      // dockerd sends no name: berth asks dockerd for it once the container is up.
+      names?.learn(req.NetworkID, req.EndpointID);
       return {
         InterfaceName: { SrcName: info.srcName, DstPrefix: 'eth' },
         ...(info.gateway && { Gateway: info.gateway }),

@@ -13,6 +13,8 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readText } from '../api/body.js';
 import { claimSocketPath } from '../api/server.js';
+import { DockerApi } from './docker-api.js';
+import { DockerNames } from './docker-names.js';
 import { ipamDriverHandlers } from './ipam-driver.js';
 import { networkDriverHandlers } from './network-driver.js';
 import { PLUGIN_CONTENT_TYPE } from './protocol.js';
@@ -24,10 +26,15 @@ function errorText(err: unknown): string {
   return messageOf(err);
 }
 
-export async function startPluginServer(engine: Engine, opts: { socketPath: string; log: Logger }): Promise<http.Server> {
+/**
+ * `dockerHost` is dockerd's API socket, where berth learns its endpoints' container names
+ * (docker-names.ts); without it Docker's containers are known to other hosts by address only.
+ */
+export async function startPluginServer(engine: Engine, opts: { socketPath: string; log: Logger; dockerHost?: string }): Promise<http.Server> {
+  const names = opts.dockerHost === undefined ? undefined : new DockerNames(engine, new DockerApi(opts.dockerHost), opts.log);
   const handlers: Handlers = {
     '/Plugin.Activate': async () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
-    ...Object.fromEntries(Object.entries({ ...networkDriverHandlers(engine), ...ipamDriverHandlers(engine) }).map(([k, v]) => [`/${k}`, v])),
+    ...Object.fromEntries(Object.entries({ ...networkDriverHandlers(engine, names), ...ipamDriverHandlers(engine) }).map(([k, v]) => [`/${k}`, v])),
   };
   const server = http.createServer((req, res) => {
     const reply = (status: number, body: object) => {
@@ -60,5 +67,7 @@ export async function startPluginServer(engine: Engine, opts: { socketPath: stri
     server.listen(opts.socketPath, () => resolve());
   });
   fs.chmodSync(opts.socketPath, 0o600);
+  server.once('close', () => names?.close());
+  names?.learnMissing();
   return server;
 }

@@ -496,6 +496,11 @@ export class Store {
     else this.stmt('UPDATE endpoints SET state = ?, mac = ? WHERE id = ?').run(state, mac, id);
   }
 
+  /** Sets the endpoint's DNS aliases (a Docker endpoint's container name and aliases, learnt after Join). */
+  setEndpointAliases(id: string, aliases: string[]): void {
+    this.stmt('UPDATE endpoints SET aliases = ? WHERE id = ?').run(JSON.stringify(aliases), id);
+  }
+
   deleteEndpoint(id: string): void {
     this.stmt('DELETE FROM endpoints WHERE id = ?').run(id);
   }

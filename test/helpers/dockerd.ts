@@ -24,7 +24,12 @@ export class Dockerd {
   ) {}
 
   get socket(): string {
-    return path.join(this.dir, 'docker.sock');
+    return Dockerd.socketIn(this.dir);
+  }
+
+  /** The API socket of a dockerd started with `dir` (known before it starts). */
+  static socketIn(dir: string): string {
+    return path.join(dir, 'docker.sock');
   }
 
   /** Why dockerd cannot run here, or undefined when it can. */

@@ -21,6 +21,7 @@ import { DEFAULT_PLUGIN_SOCKET } from '../../plugin/protocol.js';
 import { startPluginServer } from '../../plugin/server.js';
 import { findBird, type BgpOptions } from '../../cluster/bgp/bgp-speaker.js';
 import { parseAsn, parsePeer } from '../../cluster/bgp/bird-config.js';
+import { DEFAULT_DOCKER_HOST, dockerSocketOf } from '../../plugin/docker-api.js';
 
 /** --cluster-cidr and its companions, checked before anything starts; undefined without it. */
 function hostSubnetOptions(o: Record<string, string | undefined>, cluster: ClusterOptions | undefined): HostSubnetOptions | undefined {
@@ -99,6 +100,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--plugin-socket <path>', `serve Docker's network and IPAM plugin protocol here, so dockerd's \`-d berth\` networks are berth's (dockerd looks for ${DEFAULT_PLUGIN_SOCKET}); off by default`)
     .option('--bgp-asn <n>', 'run a BGP speaker (BIRD) with this AS number: routed networks\' blocks go to the other hosts and to --bgp-peer routers')
     .option('--bgp-peer <ip:asn>', 'also peer with this router (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--docker-host <unix://path>', `dockerd's API, where berth learns the container names of the plugin's endpoints so other hosts find them by name (with --plugin-socket; default ${DEFAULT_DOCKER_HOST})`)
     .option('--metrics-addr <ip:port>', 'also serve Prometheus metrics (GET /metrics) over TCP on this address')
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
@@ -108,6 +110,8 @@ export function registerDaemonCommand(program: Command): void {
         const bgp = bgpOptions(o, cluster);
         const metricsAddr = o.metricsAddr === undefined ? undefined : parseMetricsAddr(o.metricsAddr);
         const socketPath = socketPathOf(o.host);
+        const dockerHost = o.pluginSocket ? dockerSocketOf(o.dockerHost ?? DEFAULT_DOCKER_HOST) : undefined;
+        if (o.dockerHost !== undefined && !o.pluginSocket) throw invalid('--docker-host is read for the Docker plugin only: add --plugin-socket PATH, or drop --docker-host');
         // Refuse before touching anything: a second daemon must not reconcile away the first one's objects.
         const rootLock = lockRoot(o.root);
         await claimSocketPath(socketPath);
@@ -119,7 +123,7 @@ export function registerDaemonCommand(program: Command): void {
         const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets, bgp });
         metrics = metricsOf(engine);
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
-        const pluginServer = o.pluginSocket ? await startPluginServer(engine, { socketPath: o.pluginSocket, log }) : undefined;
+        const pluginServer = o.pluginSocket ? await startPluginServer(engine, { socketPath: o.pluginSocket, log, dockerHost }) : undefined;
         log.info('daemon ready', { root: o.root, socket: socketPath, pid: process.pid, ...(o.pluginSocket && { plugin: o.pluginSocket }), ...(metricsAddr && { metrics: o.metricsAddr }), ...(engine.ctx.cluster ? { cluster: o.clusterStore, host: engine.ctx.cluster.hostId } : {}), ...(engine.ctx.hostSubnets && { subnet: engine.ctx.hostSubnets.subnet, backend: engine.ctx.hostSubnets.backend.type }) });
         const shutdown = async (signal: string) => {
           log.info('daemon stopping', { signal });

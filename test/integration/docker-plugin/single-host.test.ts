@@ -2,8 +2,8 @@
  * Issue 16: a real dockerd (Debian's docker.io, in the sandbox host, with its own roots and a
  * private /run/docker/plugins) runs its containers on berth networks through berth's plugin
  * socket: network create with berth's drivers and IPAM, run, connect and disconnect, published
- * ports, Docker's own DNS, berth's view of Docker's containers, bad input refused on both sides,
- * and restarts of either daemon.
+ * ports, Docker's own DNS, berth's view of Docker's containers and its network events, bad input
+ * refused on both sides, and restarts of either daemon.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +27,8 @@ describe('dockerd on berth networks (CNM remote driver and IPAM)', { skip: unava
   let dockerd: Dockerd;
   let pluginSocket: string;
 
-  const startBerth = () => sb.startDaemon(['--plugin-socket', pluginSocket]);
+  // berth reads the sandboxed dockerd's API, never the machine's (/run/docker.sock, the default).
+  const startBerth = () => sb.startDaemon(['--plugin-socket', pluginSocket, '--docker-host', `unix://${Dockerd.socketIn(path.join(sb.root, 'docker'))}`]);
   const docker = (...args: string[]) => dockerd.docker(...args);
   const dockerOk = async (...args: string[]) => must(await docker(...args), `docker ${args.join(' ')}`).trim();
   const serve = (name: string, net: string, reply: string, extra: string[] = []) =>
@@ -62,6 +63,10 @@ describe('dockerd on berth networks (CNM remote driver and IPAM)', { skip: unava
     assert.notEqual(ipA, ipB);
     assert.equal(await fetchFrom('cb', ipA), 'from-a', 'b reaches a by address');
     assert.equal(await fetchFrom('ca', 'cb'), 'from-b', "a reaches b by name (Docker's embedded DNS)");
+    // berth's resolver (on the network's gateway) knows them by their Docker names too, learnt from dockerd.
+    const ask = (name: string) => docker('exec', 'ca', '/bin/busybox', 'nslookup', name, '10.231.0.1');
+    assert.ok(await eventually(async () => (await ask('cb')).stdout.includes(ipB), 10_000, 250), `berth's resolver answers cb: ${(await ask('cb')).stdout}`);
+    assert.notEqual((await ask('nosuch-c9')).code, 0, 'and not a name no container has');
     const inside = (await docker('exec', 'ca', '/bin/busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0')).stdout;
     assert.match(inside, new RegExp(`inet ${ipA.replace(/\./g, '\\.')}/24`), 'eth0 carries the address');
     const route = (await docker('exec', 'ca', '/bin/busybox', 'ip', 'route')).stdout;
@@ -112,6 +117,7 @@ describe('dockerd on berth networks (CNM remote driver and IPAM)', { skip: unava
   });
 
   test("bad input: Docker shows berth's message and neither side keeps anything", async () => {
+    const since = String(Date.now() / 1000);
     const before = await sb.berthOk('network', 'ls', '-q');
     const unknownDriver = await docker('network', 'create', '-d', 'berth', '-o', 'berth.driver=nope', 'bad1');
     assert.notEqual(unknownDriver.code, 0);
@@ -129,7 +135,17 @@ describe('dockerd on berth networks (CNM remote driver and IPAM)', { skip: unava
     assert.equal(after.length, 1, 'only the positive control "taken" is new');
     // Positive control through the same path: a good create right after.
     await dockerOk('network', 'create', '-d', 'berth', '--subnet', '10.236.0.0/24', 'good');
+    const good = `docker-${(await dockerOk('network', 'inspect', '-f', '{{.Id}}', 'good')).slice(0, 12)}`;
     await dockerOk('network', 'rm', 'good');
+
+    // berth's network events: the plugin's network as berth's API's ("taken"), the refused ones none.
+    const events = (await sb.berthOk('events', '--since', since, '--until', String(Date.now() / 1000 + 1), '--format', 'json', '--filter', 'type=network'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } })
+      .filter((e) => e.Action === 'create' || e.Action === 'destroy')
+      .map((e) => `${e.Action} ${e.Actor.Attributes.name} ${e.Actor.Attributes.type}`);
+    assert.deepEqual(events, ['create taken bridge', `create ${good} bridge`, `destroy ${good} bridge`]);
   });
 
   test('a berth daemon restart loses no endpoint; a dockerd restart brings its containers back on berth', async () => {
