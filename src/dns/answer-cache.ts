@@ -98,7 +98,7 @@ export class AnswerCache {
   }
 
   private key(scope: string, query: Query): string {
-    return `${scope}\n${query.name.toLowerCase()}\n${query.type}\n${query.class}\n${query.edns ? 'e' : ''}`;
+    return `${scope}\n${query.key}\n${query.qtype}\n${query.qclass}\n${query.edns ? 'e' : ''}`;
   }
 
   /** Keeps `answer` to `query` if it may be kept. */

@@ -6,7 +6,7 @@
  * Replies echo the client's question section byte for byte (so 0x20 case randomisation and odd
  * label bytes survive) and point at it with name compression instead of re-encoding the name.
  */
-import { formatIpv6 } from '../ipam/ipv6.js';
+import { formatIpv6, parseIpv6 } from '../ipam/ipv6.js';
 import dnsPacket from 'dns-packet';
 import type { Question } from 'dns-packet';
 
@@ -28,10 +28,11 @@ const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 const RCODE_MASK = 0x000f;
 
-const TYPE_A = 1;
-const TYPE_AAAA = 28;
-const TYPE_PTR = 12;
-const CLASS_IN = 1;
+export const TYPE_A = 1;
+export const TYPE_AAAA = 28;
+export const TYPE_PTR = 12;
+const TYPE_OPT = 41;
+export const CLASS_IN = 1;
 /** A compression pointer to offset 12: the question's name, always first after the header. */
 const POINTER_TO_QNAME = 0xc00c;
 /** Smallest encodings (root name) of a question and of a resource record, used to reject impossible counts early. */
@@ -45,8 +46,6 @@ interface Decoder<T> {
 }
 interface Untyped {
   question: { decode: Decoder<Question> };
-  a: { encode(address: string): Buffer };
-  aaaa: { encode(address: string): Buffer };
   ptr: { encode(name: string): Buffer };
 }
 const untyped = dnsPacket as unknown as Untyped;
@@ -55,11 +54,13 @@ export interface Query {
   id: number;
   /** The 16-bit flags word as received. */
   flags: number;
-  /** Question name as sent (case kept, no trailing dot; "." for the root). */
+  /** Question name as sent (case kept, no trailing dot; "." for the root), decoded as dns-packet does. */
   name: string;
-  /** dns-packet's type name: "A", "AAAA", "PTR", ... or "UNKNOWN_<n>". */
-  type: string;
-  class: string;
+  /** The name as the directory and the cache key it: lower case. */
+  key: string;
+  /** Question type and class, as numbers (A = 1, AAAA = 28, PTR = 12; IN = 1). */
+  qtype: number;
+  qclass: number;
   /** The question section exactly as received. */
   question: Buffer;
   /** Largest UDP answer this client accepts. */
@@ -100,38 +101,75 @@ function countsFit(buf: Buffer): boolean {
   return HEADER_BYTES + MIN_QUESTION_BYTES + records * MIN_RECORD_BYTES <= buf.length;
 }
 
+/**
+ * Reads the question and finds the OPT record in one pass over the bytes, with no decoder objects:
+ * this runs for every query. Anything dns-packet would refuse to decode is refused here too.
+ */
 function parseQuery(buf: Buffer, flags: number): Query | undefined {
-  // A pointer in the first question could only point into the header, which the reply rewrites.
-  if (!uncompressedName(buf, HEADER_BYTES)) return undefined;
-  try {
-    const packet = dnsPacket.decode(buf);
-    const q = untyped.question.decode(buf, HEADER_BYTES);
-    const questionBytes = untyped.question.decode.bytes;
-    const opts = (packet.additionals ?? []).filter((r) => r.type === 'OPT');
-    if (opts.length > 1) return undefined; // RFC 6891 6.1.1
-    const opt = opts[0];
-    return {
-      id: buf.readUInt16BE(0),
-      flags,
-      name: q.name,
-      type: String(q.type),
-      class: String(q.class),
-      question: Buffer.from(buf.subarray(HEADER_BYTES, HEADER_BYTES + questionBytes)),
-      udpLimit: opt && opt.type === 'OPT' ? clamp(opt.udpPayloadSize, MIN_UDP_BYTES, MAX_UDP_BYTES) : MIN_UDP_BYTES,
-      edns: opt !== undefined,
-      raw: buf,
-    };
-  } catch {
-    return undefined;
+  const name = questionName(buf);
+  if (!name) return undefined;
+  const questionEnd = name.end + 4;
+  if (questionEnd > buf.length) return undefined;
+  let off = questionEnd;
+  let udpSize: number | undefined;
+  const records = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10);
+  for (let i = 0; i < records; i++) {
+    off = skipName(buf, off);
+    if (off < 0 || off + 10 > buf.length) return undefined;
+    const rdataEnd = off + 10 + buf.readUInt16BE(off + 8);
+    if (rdataEnd > buf.length) return undefined;
+    if (buf.readUInt16BE(off) === TYPE_OPT) {
+      if (udpSize !== undefined) return undefined; // RFC 6891 6.1.1: at most one OPT
+      udpSize = buf.readUInt16BE(off + 2);
+    }
+    off = rdataEnd;
   }
+  return {
+    id: buf.readUInt16BE(0),
+    flags,
+    name: name.text,
+    key: name.text.toLowerCase(),
+    qtype: buf.readUInt16BE(name.end),
+    qclass: buf.readUInt16BE(name.end + 2),
+    question: buf.subarray(HEADER_BYTES, questionEnd),
+    udpLimit: udpSize === undefined ? MIN_UDP_BYTES : clamp(udpSize, MIN_UDP_BYTES, MAX_UDP_BYTES),
+    edns: udpSize !== undefined,
+    raw: buf,
+  };
 }
 
-function uncompressedName(buf: Buffer, offset: number): boolean {
-  for (let i = offset; i < buf.length; i += buf[i]! + 1) {
-    if (buf[i] === 0) return true;
-    if (buf[i]! & 0xc0) return false;
+/**
+ * The first question's name, which must not be compressed (a pointer could only point into the
+ * header, which the reply rewrites): its labels decoded as UTF-8 and joined with dots, as
+ * dns-packet does, within its 254-byte limit; `end` is where the type follows.
+ */
+function questionName(buf: Buffer): { text: string; end: number } | undefined {
+  let text = '';
+  let total = 0;
+  for (let i = HEADER_BYTES; i < buf.length; ) {
+    const len = buf[i]!;
+    if (len === 0) return { text: total === 0 ? '.' : text, end: i + 1 };
+    if (len & 0xc0 || i + 1 + len > buf.length) return undefined;
+    total += len + 1;
+    if (total > 254) return undefined;
+    const label = buf.toString('utf8', i + 1, i + 1 + len);
+    text = total === len + 1 ? label : `${text}.${label}`;
+    i += len + 1;
   }
-  return false;
+  return undefined;
+}
+
+/** Offset just past a name that may end in a pointer to earlier bytes, or -1 if it is malformed. */
+function skipName(buf: Buffer, off: number): number {
+  const start = off;
+  while (off < buf.length) {
+    const len = buf[off]!;
+    if (len === 0) return off + 1;
+    if ((len & 0xc0) === 0xc0) return off + 2 <= buf.length && buf.readUInt16BE(off) - 0xc000 < start ? off + 2 : -1;
+    if (len & 0xc0) return -1;
+    off += len + 1;
+  }
+  return -1;
 }
 
 function clamp(n: number, lo: number, hi: number): number {
@@ -145,12 +183,17 @@ function replyFlags(queryFlags: number, rcode: number): number {
 
 function header(id: number, flags: number, qd: number, an: number, ar: number): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
-  h.writeUInt16BE(id, 0);
-  h.writeUInt16BE(flags, 2);
-  h.writeUInt16BE(qd, 4);
-  h.writeUInt16BE(an, 6);
-  h.writeUInt16BE(ar, 10);
+  writeHeader(h, id, flags, qd, an, ar);
   return h;
+}
+
+function writeHeader(buf: Buffer, id: number, flags: number, qd: number, an: number, ar: number): void {
+  buf.writeUInt16BE(id, 0);
+  buf.writeUInt16BE(flags, 2);
+  buf.writeUInt16BE(qd, 4);
+  buf.writeUInt16BE(an, 6);
+  buf.writeUInt16BE(0, 8);
+  buf.writeUInt16BE(ar, 10);
 }
 
 /** A bare header, for queries whose question cannot be trusted. */
@@ -161,22 +204,43 @@ function headerReply(id: number, queryFlags: number, rcode: Rcode): Buffer {
 /**
  * A reply built here, at most `limit` bytes: the records that fit, in order, with TC set if any
  * were left out. Keeping a partial answer (like Docker) helps stub resolvers that never retry over TCP.
+ * One buffer is allocated and filled: header, the client's question, pre-encoded records, OPT.
  */
 export function buildReply(query: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): { bytes: Buffer; truncated: boolean } {
-  const opt = query.edns ? encodeOpt() : undefined;
-  const encoded = records.map(encodeRecord);
-  let room = limit - HEADER_BYTES - query.question.length - (opt?.length ?? 0);
+  const encoded = records.map(encodedRecord);
+  const optBytes = query.edns ? OPT_RECORD.length : 0;
+  let size = HEADER_BYTES + query.question.length + optBytes;
   let kept = 0;
-  while (kept < encoded.length && encoded[kept]!.length <= room) room -= encoded[kept++]!.length;
+  while (kept < encoded.length && size + encoded[kept]!.length <= limit) size += encoded[kept++]!.length;
   const truncated = kept < encoded.length;
-  const flags = replyFlags(query.flags, rcode) | (truncated ? FLAG_TC : 0);
-  const parts = [header(query.id, flags, 1, kept, opt ? 1 : 0), query.question, ...encoded.slice(0, kept)];
-  if (opt) parts.push(opt);
-  return { bytes: Buffer.concat(parts), truncated };
+  const bytes = Buffer.allocUnsafe(size);
+  writeHeader(bytes, query.id, replyFlags(query.flags, rcode) | (truncated ? FLAG_TC : 0), 1, kept, optBytes ? 1 : 0);
+  let off = HEADER_BYTES + query.question.copy(bytes, HEADER_BYTES);
+  for (let i = 0; i < kept; i++) off += encoded[i]!.copy(bytes, off);
+  if (optBytes) OPT_RECORD.copy(bytes, off);
+  return { bytes, truncated };
+}
+
+/**
+ * Records encoded once per address (or PTR target) and reused: the answers about containers are
+ * the same few records over and over. Only their owner name is a pointer to the question, so one
+ * encoding serves every query. Bounded: cleared whole when full (re-encoding is cheap, a leak is not).
+ */
+const recordCache = new Map<string, Buffer>();
+const RECORD_CACHE_ENTRIES = 4096;
+
+function encodedRecord(record: LocalRecord): Buffer {
+  const key = record.type === 'PTR' ? `PTR ${record.target}` : record.address;
+  let bytes = recordCache.get(key);
+  if (!bytes) {
+    if (recordCache.size >= RECORD_CACHE_ENTRIES) recordCache.clear();
+    recordCache.set(key, (bytes = encodeRecord(record)));
+  }
+  return bytes;
 }
 
 function encodeRecord(record: LocalRecord): Buffer {
-  const rdata = record.type === 'A' ? untyped.a.encode(record.address) : record.type === 'AAAA' ? untyped.aaaa.encode(record.address) : untyped.ptr.encode(record.target);
+  const rdata = record.type === 'A' ? ipv4Bytes(record.address) : record.type === 'AAAA' ? ipv6Bytes(record.address) : untyped.ptr.encode(record.target);
   const fixed = Buffer.alloc(10);
   fixed.writeUInt16BE(POINTER_TO_QNAME, 0);
   fixed.writeUInt16BE(record.type === 'A' ? TYPE_A : record.type === 'AAAA' ? TYPE_AAAA : TYPE_PTR, 2);
@@ -185,9 +249,30 @@ function encodeRecord(record: LocalRecord): Buffer {
   return Buffer.concat([fixed, rdata]);
 }
 
-function encodeOpt(): Buffer {
-  return dnsPacket.encode({ additionals: [{ type: 'OPT', name: '.', udpPayloadSize: MAX_UDP_BYTES, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] }).subarray(HEADER_BYTES);
+/** RDLENGTH then the four octets. */
+function ipv4Bytes(address: string): Buffer {
+  const out = Buffer.alloc(6);
+  out.writeUInt16BE(4, 0);
+  address.split('.').forEach((octet, i) => out.writeUInt8(Number(octet), 2 + i));
+  return out;
 }
+
+/** RDLENGTH then the sixteen bytes. */
+function ipv6Bytes(address: string): Buffer {
+  const out = Buffer.alloc(18);
+  out.writeUInt16BE(16, 0);
+  let value = parseIpv6(address);
+  for (let i = 17; i >= 2; i--, value >>= 8n) out[i] = Number(value & 0xffn);
+  return out;
+}
+
+/** Our OPT record (RFC 6891): root owner, type 41, our UDP size as its class, no extended flags, no options. */
+const OPT_RECORD = (() => {
+  const opt = Buffer.alloc(11);
+  opt.writeUInt16BE(TYPE_OPT, 1);
+  opt.writeUInt16BE(MAX_UDP_BYTES, 3);
+  return opt;
+})();
 
 /** A forwarded answer too big for the client's UDP limit: header and question only, TC set, so it retries over TCP. */
 export function truncateForwarded(response: Buffer, query: Query): Buffer {
@@ -216,7 +301,8 @@ export function answersQuery(response: Buffer, query: Query): boolean {
   if (qd !== 1) return false;
   try {
     const q = untyped.question.decode(response, HEADER_BYTES);
-    return q.name.toLowerCase() === query.name.toLowerCase() && String(q.type) === query.type && String(q.class) === query.class;
+    const at = HEADER_BYTES + untyped.question.decode.bytes - 4;
+    return q.name.toLowerCase() === query.key && response.readUInt16BE(at) === query.qtype && response.readUInt16BE(at + 2) === query.qclass;
   } catch {
     return false;
   }

@@ -16,15 +16,19 @@ import { setMaxListeners } from 'node:events';
 import { createServer, isIP, type Server, type Socket as TcpSocket } from 'node:net';
 import { BerthError, conflict, invalid, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { normalizeName, type DnsDirectory, type Upstream } from './directory.js';
+import { type DnsDirectory, type Upstream } from './directory.js';
 import { AnswerCache } from './answer-cache.js';
 import { forward, type Transport } from './forwarder.js';
 import { UpstreamPool } from './upstream-pool.js';
 import {
+  CLASS_IN,
   FrameReader,
   MAX_TCP_BYTES,
   MAX_UDP_BYTES,
   RCODE,
+  TYPE_A,
+  TYPE_AAAA,
+  TYPE_PTR,
   buildReply,
   decodeQuery,
   frame,
@@ -107,6 +111,12 @@ interface Listener {
 
 type Reply = Buffer | undefined;
 
+/** Upstreams a query may go to, and the cache scope of their answers. */
+interface Route {
+  upstreams: readonly Upstream[];
+  scope: string;
+}
+
 export class DnsResolver {
   private readonly directory: DnsDirectory;
   private readonly settings: typeof DEFAULTS;
@@ -119,6 +129,8 @@ export class DnsResolver {
   private readonly onOutcome: (outcome: DnsOutcome) => void;
   private readonly cache: AnswerCache | undefined;
   private readonly pool: UpstreamPool | undefined;
+  /** Routes by the directory's upstream list; replaced whenever our own listeners change. */
+  private routes = new WeakMap<readonly Upstream[], Route>();
   private inFlight = 0;
   private closed = false;
 
@@ -159,6 +171,7 @@ export class DnsResolver {
         throw new BerthError('unavailable', 'DNS resolver closed while it was starting to listen');
       }
       this.listeners.set(networkId, listener);
+      this.routes = new WeakMap();
       return { udpPort: listener.udpPort, tcpPort: listener.tcpPort };
     } finally {
       this.starting.delete(networkId);
@@ -186,6 +199,7 @@ export class DnsResolver {
       listener.client = client;
       listener.alsoNetworks = alsoNetworks;
       this.listeners.set(listenerId, listener);
+      this.routes = new WeakMap();
     } finally {
       this.starting.delete(listenerId);
     }
@@ -196,6 +210,7 @@ export class DnsResolver {
     const listener = this.listeners.get(networkId);
     if (!listener) return;
     this.listeners.delete(networkId);
+    this.routes = new WeakMap();
     await closeListener(listener);
   }
 
@@ -243,11 +258,19 @@ export class DnsResolver {
     return listener;
   }
 
+  /** UDP answers go out as soon as they are ready; no callback, as nothing is done on failure (the client retries). */
   private onDatagram(listener: Listener, msg: Buffer, from: RemoteInfo): void {
-    this.reply(listener, msg, 'udp', listener.client ?? from.address, (answer) => {
-      if (listener.closed) return;
-      listener.udp.send(answer, from.port, from.address, (err) => err && this.log.debug('dns udp send failed', { error: err.message }));
-    });
+    const send = (answer: Reply): void => {
+      if (!answer || listener.closed) return;
+      try {
+        listener.udp.send(answer, from.port, from.address);
+      } catch (err) {
+        this.log.debug('dns udp send failed', { network: listener.networkId, error: messageOf(err) });
+      }
+    };
+    const answer = this.answer(listener, msg, 'udp', listener.client ?? from.address);
+    if (answer instanceof Promise) answer.then(send, (err: unknown) => this.log.warn('dns query failed', { error: messageOf(err) }));
+    else send(answer);
   }
 
   private onConnection(listener: Listener, socket: TcpSocket): void {
@@ -284,13 +307,6 @@ export class DnsResolver {
     else deliver(answer);
   }
 
-  private answer(listener: Listener, msg: Buffer, transport: Transport, clientIp: string): Reply | Promise<Reply> {
-    // Answers from records are computed at once; a forward is a promise.
-    const reply = this.answerQuery(listener, msg, transport, clientIp);
-    if (reply instanceof Promise) return reply.then((r) => this.tally(r, 'forwarded'));
-    return this.tally(reply, 'local');
-  }
-
   /** Counts a query's outcome by its answer's rcode (no answer: a packet dropped as malformed). */
   private tally(reply: Reply, answered: 'local' | 'forwarded'): Reply {
     const rcode = reply && reply.length >= 4 ? reply[3]! & 0x0f : undefined;
@@ -308,12 +324,16 @@ export class DnsResolver {
     return reply;
   }
 
-  private answerQuery(listener: Listener, msg: Buffer, transport: Transport, clientIp: string): Reply | Promise<Reply> {
+  /**
+   * The answer to one packet, counted: at once when it comes from records or the cache, a promise
+   * only when it must go upstream (so the common cases never wait for a microtask).
+   */
+  private answer(listener: Listener, msg: Buffer, transport: Transport, clientIp: string): Reply | Promise<Reply> {
     this.stats.queries++;
     const decoded = decodeQuery(msg, transport === 'udp' ? MAX_UDP_BYTES : MAX_TCP_BYTES);
     if (decoded.kind !== 'query') {
       this.stats.malformed++;
-      return decoded.kind === 'error' ? decoded.reply : undefined;
+      return this.tally(decoded.kind === 'error' ? decoded.reply : undefined, 'local');
     }
     const query = decoded.query;
     const limit = transport === 'udp' ? query.udpLimit : MAX_TCP_BYTES;
@@ -324,73 +344,93 @@ export class DnsResolver {
       for (const other of records ? [] : (this.directory.otherNetworksOf?.(listener.networkId, clientIp) ?? [])) records ??= this.localRecords(other, query);
       if (records) {
         this.stats.answeredLocally++;
-        return this.build(query, RCODE.NOERROR, records, limit);
+        return this.tally(this.build(query, RCODE.NOERROR, records, limit), 'local');
       }
       return this.forwardQuery(listener, query, transport, clientIp);
     } catch (err) {
       this.log.warn('dns local answer failed', { network: listener.networkId, name: query.name, error: messageOf(err) });
       this.stats.failures++;
-      return this.build(query, RCODE.SERVFAIL, [], limit);
+      return this.tally(this.build(query, RCODE.SERVFAIL, [], limit), 'local');
     }
   }
 
   /** The answer for a name the directory knows on this network, or undefined when it is not ours. */
   private localRecords(networkId: string, query: Query): LocalRecord[] | undefined {
-    if (query.class !== 'IN') return undefined;
-    const ip = query.type === 'PTR' ? reverseAddress(query.name) : undefined;
+    if (query.qclass !== CLASS_IN) return undefined;
+    const ip = query.qtype === TYPE_PTR ? reverseAddress(query.name) : undefined;
     if (ip !== undefined) {
       const target = this.directory.reverse(networkId, ip);
       return target === undefined ? undefined : [{ type: 'PTR', target }];
     }
-    const addresses = this.directory.lookup(networkId, normalizeName(query.name));
+    const addresses = this.directory.lookup(networkId, query.key);
     if (addresses.length === 0) return undefined;
     // The name exists: A and AAAA get the addresses of their family (none: NOERROR with no
     // records, e.g. AAAA for an IPv4-only container), other types NOERROR with none.
-    if (query.type === 'A') return shuffled(addresses.filter((a) => !a.includes(':'))).map((address): LocalRecord => ({ type: 'A', address }));
-    if (query.type === 'AAAA') return shuffled(addresses.filter((a) => a.includes(':'))).map((address): LocalRecord => ({ type: 'AAAA', address }));
+    if (query.qtype === TYPE_A) return shuffled(addresses.filter((a) => !a.includes(':'))).map((address): LocalRecord => ({ type: 'A', address }));
+    if (query.qtype === TYPE_AAAA) return shuffled(addresses.filter((a) => a.includes(':'))).map((address): LocalRecord => ({ type: 'AAAA', address }));
     return [];
   }
 
-  private async forwardQuery(listener: Listener, query: Query, transport: Transport, clientIp: string): Promise<Reply> {
+  /** A cached answer at once; otherwise a forward upstream, refused past the cap on forwards in flight. */
+  private forwardQuery(listener: Listener, query: Query, transport: Transport, clientIp: string): Reply | Promise<Reply> {
     const limit = transport === 'udp' ? query.udpLimit : MAX_TCP_BYTES;
-    const upstreams = this.usableUpstreams(listener.networkId, clientIp);
-    if (upstreams.length === 0) {
+    const route = this.routeFor(this.directory.upstreams(listener.networkId, clientIp));
+    if (route.upstreams.length === 0) {
+      this.stats.failures++;
+      return this.tally(this.build(query, RCODE.SERVFAIL, [], limit), 'forwarded');
+    }
+    const cached = this.cache?.get(route.scope, query);
+    if (cached) {
+      this.stats.cacheHits++;
+      return this.tally(this.fit(cached, query, limit), 'forwarded');
+    }
+    if (this.inFlight >= this.settings.maxInFlight) {
+      this.stats.refused++;
+      return this.tally(this.build(query, RCODE.REFUSED, [], limit), 'forwarded');
+    }
+    return this.forwardUpstream(query, route, transport, limit).then((reply) => this.tally(reply, 'forwarded'));
+  }
+
+  private async forwardUpstream(query: Query, route: Route, transport: Transport, limit: number): Promise<Reply> {
+    this.inFlight++;
+    this.stats.forwarded++;
+    let answer: Buffer | undefined;
+    try {
+      answer = await forward(query, route.upstreams, transport, { timeoutMs: this.settings.forwardTimeoutMs, signal: this.aborter.signal, pool: this.pool });
+    } finally {
+      this.inFlight--;
+    }
+    if (!answer) {
       this.stats.failures++;
       return this.build(query, RCODE.SERVFAIL, [], limit);
     }
-    // Answers are shared only between clients that would have asked the same upstreams.
-    const scope = upstreams.map((u) => `${u.address}#${u.port}`).join(',');
-    let answer = this.cache?.get(scope, query);
-    if (answer) {
-      this.stats.cacheHits++;
-    } else {
-      if (this.inFlight >= this.settings.maxInFlight) {
-        this.stats.refused++;
-        return this.build(query, RCODE.REFUSED, [], limit);
-      }
-      this.inFlight++;
-      this.stats.forwarded++;
-      try {
-        answer = await forward(query, upstreams, transport, { timeoutMs: this.settings.forwardTimeoutMs, signal: this.aborter.signal, pool: this.pool });
-      } finally {
-        this.inFlight--;
-      }
-      if (!answer) {
-        this.stats.failures++;
-        return this.build(query, RCODE.SERVFAIL, [], limit);
-      }
-      this.cache?.put(scope, query, answer);
-    }
+    this.cache?.put(route.scope, query, answer);
+    return this.fit(answer, query, limit);
+  }
+
+  /** A forwarded answer as the client can take it: whole, or cut to header and question with TC set. */
+  private fit(answer: Buffer, query: Query, limit: number): Buffer {
     if (answer.length <= limit) return answer;
     this.stats.truncated++;
     return truncateForwarded(answer, query);
   }
 
-  /** At most three upstreams, never one of our own sockets: a host resolv.conf naming the gateway must not make queries loop. */
-  private usableUpstreams(networkId: string, clientIp: string): readonly Upstream[] {
-    const own = (u: Upstream): boolean =>
-      [...this.listeners.values()].some((l) => l.address === u.address && (l.udpPort === u.port || l.tcpPort === u.port));
-    return this.directory.upstreams(networkId, clientIp).filter((u) => !own(u)).slice(0, MAX_UPSTREAMS);
+  /**
+   * Where a client's queries go: at most three upstreams, never one of our own sockets (a host
+   * resolv.conf naming the gateway must not make queries loop), and the cache scope they share.
+   * Remembered per upstream list (the directory hands out the same frozen list until it changes),
+   * so the common query does no filtering or string building.
+   */
+  private routeFor(upstreams: readonly Upstream[]): Route {
+    let route = this.routes.get(upstreams);
+    if (!route) {
+      const own = new Set([...this.listeners.values()].flatMap((l) => [`${l.address}#${l.udpPort}`, `${l.address}#${l.tcpPort}`]));
+      const usable = upstreams.filter((u) => !own.has(`${u.address}#${u.port}`)).slice(0, MAX_UPSTREAMS);
+      // Answers are shared only between clients that would have asked the same upstreams.
+      route = { upstreams: usable, scope: usable.map((u) => `${u.address}#${u.port}`).join(',') };
+      this.routes.set(upstreams, route);
+    }
+    return route;
   }
 
   private build(query: Query, rcode: Rcode, records: readonly LocalRecord[], limit: number): Buffer {
