@@ -54,6 +54,8 @@ function rng(seed: number) {
 }
 
 const bridgeOf = (net: NetworkInspect) => net.Options['com.docker.network.bridge.name'] ?? `berth-${net.Id.slice(0, 9)}`;
+/** How an interface set holds a bridge: the name twice (`ifname . ifname`, see src/firewall/names.ts). */
+const bridgePair = (net: NetworkInspect) => `${bridgeOf(net)} . ${bridgeOf(net)}`;
 const isSharer = (c: ContainerInspect | Summary) => ('HostConfig' in c ? (c as Summary).HostConfig.NetworkMode : '').startsWith('container:');
 const isCni = (name: string) => name.replace(/^\//, '').startsWith('cni-');
 
@@ -240,7 +242,7 @@ describe('crash safety under fault injection', () => {
 
     // berth's nft elements are the store's networks and published ports, nothing more or less.
     const sets = await nftElements();
-    assert.deepEqual(sets.get('bridges'), [...bridges.values()].map(bridgeOf).sort(), `${where}: nft set bridges`);
+    assert.deepEqual(sets.get('bridges'), [...bridges.values()].map(bridgePair).sort(), `${where}: nft set bridges`);
     assert.deepEqual(sets.get('container_subnets') ?? sets.get('containerSubnets'), [...bridges.values()].map((n) => n.IPAM.Config[0]!.Subnet).sort(), `${where}: nft container subnets`);
     const expectedDnat: string[] = [];
     const expectedDnat6: string[] = [];
@@ -256,7 +258,7 @@ describe('crash safety under fault injection', () => {
     assert.deepEqual(sets.get('dnat_any'), expectedDnat.sort(), `${where}: nft published ports`);
     const sets6 = await nftElements('ip6');
     const dual = [...bridges.values()].filter((n) => n.IPAM.Config[1]);
-    assert.deepEqual(sets6.get('bridges'), dual.map(bridgeOf).sort(), `${where}: nft ip6 set bridges`);
+    assert.deepEqual(sets6.get('bridges'), dual.map(bridgePair).sort(), `${where}: nft ip6 set bridges`);
     assert.deepEqual(sets6.get('container_subnets'), dual.map((n) => n.IPAM.Config[1]!.Subnet).sort(), `${where}: nft ip6 container subnets`);
     assert.deepEqual(sets6.get('dnat_any'), expectedDnat6.sort(), `${where}: nft ip6 published ports`);
 

@@ -11,8 +11,11 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { BUSYBOX, REPO, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
 
-/** The inverse of migration 2 (src/store/store.ts), for a database in that layout. */
+/** The inverse of migrations 5 (the Docker plugin's tables) and 2 (src/store/store.ts), for a database in that layout. */
 const DOWNGRADE_TO_V1 = `
+DROP TABLE docker_pool_addresses;
+DROP TABLE docker_pools;
+DROP TABLE docker_networks;
 CREATE TABLE networks_v1 (
   id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, driver TEXT NOT NULL, bridge TEXT UNIQUE,
   subnet TEXT, gateway TEXT, ip_range TEXT, internal INTEGER NOT NULL, user_subnet INTEGER NOT NULL,

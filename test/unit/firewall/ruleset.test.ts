@@ -114,7 +114,7 @@ test('a routed peer is one local-first pair in ip berth; none on an internal net
   assertThrowsKind(() => networkElements(network({ routedPeers: ['10.5.0.0/16" drop'] }), 'add'), 'invalid', /routed peer/);
   const ruleset = buildRuleset({ networks: [network({ routedPeers: ['10.5.0.0/16'] })], ports: [] });
   assert.match(ruleset, /ip saddr \. ip daddr @routed_peers return/);
-  assert.match(ruleset, /oifname @bridges ip daddr \. ip saddr @routed_peers accept/);
+  assert.match(ruleset, /oifname \. oifname @bridges ip daddr \. ip saddr @routed_peers accept/);
 });
 
 /** (family, set, key) of each `add element` / `delete element` line of an incremental script. */
