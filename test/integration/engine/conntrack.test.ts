@@ -10,14 +10,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
 
-/** Sends a numbered datagram every 100 ms from one source port, for at most `seconds`. */
+/**
+ * Sends a numbered datagram every 100 ms from one source port, for at most `seconds`, or until
+ * `stopFile` exists (the test is done: a loaded machine must not run the flow out before the end).
+ */
 const senderScript = `
-const [host, port, seconds] = process.argv.slice(1);
+const [host, port, seconds, stopFile] = process.argv.slice(1);
 const sock = require('node:dgram').createSocket('udp4');
 let n = 0;
+let stopped = false;
+const stop = () => { if (stopped) return; stopped = true; clearInterval(timer); sock.close(); };
+let timer;
 sock.bind(40123, () => {
-  const timer = setInterval(() => sock.send('ping ' + n++ + '\\n', Number(port), host), 100);
-  setTimeout(() => { clearInterval(timer); sock.close(); }, Number(seconds) * 1000);
+  timer = setInterval(() => (require('node:fs').existsSync(stopFile) ? stop() : sock.send('ping ' + n++ + '\\n', Number(port), host)), 100);
+  setTimeout(stop, Number(seconds) * 1000);
 });
 `;
 
@@ -43,7 +49,8 @@ describe('conntrack clean-up', () => {
     const second = path.join(sb.root, 'second.log');
     await receiver('first', first, ['-p', '8700:9000/udp']);
     const ip = (await sb.inspect('first')).NetworkSettings.Networks.ctnet!.IPAddress;
-    const client = sb.inNs(lan.nsPath, process.execPath, ['-e', senderScript, lan.hostAddress, '8700', '9'], 20_000);
+    const stopFile = path.join(sb.root, 'sender.stop');
+    const client = sb.inNs(lan.nsPath, process.execPath, ['-e', senderScript, lan.hostAddress, '8700', '60', stopFile], 70_000);
     // Positive control through the same path: the flow reaches the publishing container.
     assert.ok(await eventually(() => lines(first) >= 5, 4000), 'the first container receives the flow');
     const conntrack = await sb.inHost('cat', ['/proc/net/nf_conntrack']);
@@ -59,7 +66,11 @@ describe('conntrack clean-up', () => {
     await sb.berthOk('rm', '-f', 'second');
     const third = path.join(sb.root, 'third.log');
     await receiver('third', third, ['-p', '8700:9000/udp']);
-    assert.ok(await eventually(() => lines(third) >= 3, 4000), 'a container that publishes the port gets the flow');
-    await client;
+    try {
+      assert.ok(await eventually(() => lines(third) >= 3, 4000), 'a container that publishes the port gets the flow');
+    } finally {
+      fs.writeFileSync(stopFile, '');
+      await client;
+    }
   });
 });
