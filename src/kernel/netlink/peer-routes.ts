@@ -4,6 +4,7 @@
  * Each carries berth's own route protocol number, so berth can tell its peer routes from routes
  * someone else made to the same prefix (a reconcile removes only its own). Pure code like codec.ts.
  */
+import { tlv, u32 } from './tlv.js';
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, RTM_DELROUTE, RTM_NEWROUTE, ipv4Bytes, type NetlinkRequest } from './codec.js';
 
 /**
@@ -20,20 +21,6 @@ const RTNH_F_ONLINK = 4;
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
-
-function attr(type: number, value: Buffer): Buffer {
-  const buf = Buffer.alloc((4 + value.length + 3) & ~3);
-  buf.writeUInt16LE(4 + value.length, 0);
-  buf.writeUInt16LE(type, 2);
-  value.copy(buf, 4);
-  return buf;
-}
-
-function u32(type: number, v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return attr(type, b);
-}
 
 function rtmsg(prefix: number, flags: number): Buffer {
   const b = Buffer.alloc(12);
@@ -61,11 +48,11 @@ export function replacePeerRoute(r: PeerRoute): NetlinkRequest {
   return {
     type: RTM_NEWROUTE,
     flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-    body: Buffer.concat([rtmsg(r.prefix, r.onlink ? RTNH_F_ONLINK : 0), attr(RTA_DST, ipv4Bytes(r.dst)), u32(RTA_OIF, r.oifIndex), attr(RTA_GATEWAY, ipv4Bytes(r.gateway))]),
+    body: Buffer.concat([rtmsg(r.prefix, r.onlink ? RTNH_F_ONLINK : 0), tlv(RTA_DST, ipv4Bytes(r.dst)), u32(RTA_OIF, r.oifIndex), tlv(RTA_GATEWAY, ipv4Bytes(r.gateway))]),
   };
 }
 
 /** Deletes berth's route to DST/PREFIX (the protocol must match: a route someone else made stays). */
 export function deletePeerRoute(r: { dst: string; prefix: number }): NetlinkRequest {
-  return { type: RTM_DELROUTE, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([rtmsg(r.prefix, 0), attr(RTA_DST, ipv4Bytes(r.dst))]) };
+  return { type: RTM_DELROUTE, flags: NLM_F_REQUEST | NLM_F_ACK, body: Buffer.concat([rtmsg(r.prefix, 0), tlv(RTA_DST, ipv4Bytes(r.dst))]) };
 }

@@ -5,6 +5,7 @@
  * (test/unit/kernel/sublinks.test.ts holds the captures), so a request that fails can be
  * replayed and compared with `ip` by hand. Constants follow linux/if_link.h.
  */
+import { str, tlv, u16, u32 } from './tlv.js';
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTM_NEWLINK, IFF_UP, macBytes, type NetlinkRequest } from './codec.js';
 
 const IFLA_ADDRESS = 1;
@@ -30,27 +31,6 @@ export type IpvlanFlag = keyof typeof IPVLAN_FLAGS;
 const VLAN_ID_MIN = 1;
 const VLAN_ID_MAX = 4094;
 
-const align4 = (n: number) => (n + 3) & ~3;
-
-/** One TLV, padded to 4 bytes; the length field excludes the padding, as in the kernel. */
-function tlv(type: number, value: Buffer): Buffer {
-  const buf = Buffer.alloc(align4(4 + value.length));
-  buf.writeUInt16LE(4 + value.length, 0);
-  buf.writeUInt16LE(type, 2);
-  value.copy(buf, 4);
-  return buf;
-}
-const u16 = (type: number, v: number) => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(v);
-  return tlv(type, b);
-};
-const u32 = (type: number, v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return tlv(type, b);
-};
-const str = (type: number, s: string) => tlv(type, Buffer.from(`${s}\0`));
 /**
  * iproute2 sends IFLA_INFO_KIND without its terminating NUL (codec.ts includes it); the kernel
  * reads the kind by length, so both work, and this matches iproute2's bytes.

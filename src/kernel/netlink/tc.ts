@@ -5,6 +5,7 @@
  * Pure code like codec.ts; constants follow linux/rtnetlink.h, linux/pkt_sched.h and
  * linux/pkt_cls.h.
  */
+import { NLA_F_NESTED, str, tlv, u32 } from './tlv.js';
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, parseAttrs, type NetlinkRequest } from './codec.js';
 
 const RTM_NEWQDISC = 36;
@@ -17,7 +18,6 @@ const TCA_BPF_NAME = 7;
 const TCA_BPF_FLAGS = 8;
 const TCA_BPF_ID = 11;
 const TCA_BPF_FLAG_ACT_DIRECT = 1;
-const NLA_F_NESTED = 0x8000;
 
 const TC_H_CLSACT = 0xfffffff1;
 const TC_H_MIN_EGRESS = 0xfff3;
@@ -28,21 +28,6 @@ const CLSACT_HANDLE = 0xffff0000;
 const ETH_P_ALL_BE = 0x0300;
 const TCMSG_LEN = 20;
 
-const align4 = (n: number) => (n + 3) & ~3;
-
-function tlv(type: number, value: Buffer): Buffer {
-  const buf = Buffer.alloc(align4(4 + value.length));
-  buf.writeUInt16LE(4 + value.length, 0);
-  buf.writeUInt16LE(type, 2);
-  value.copy(buf, 4);
-  return buf;
-}
-const u32 = (type: number, v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return tlv(type, b);
-};
-const str = (type: number, s: string) => tlv(type, Buffer.from(`${s}\0`));
 
 function tcmsg(ifindex: number, handle: number, parent: number, info = 0): Buffer {
   const b = Buffer.alloc(TCMSG_LEN);

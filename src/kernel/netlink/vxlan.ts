@@ -5,6 +5,7 @@
  * `ip link add NAME type vxlan id VNI local IP dev UNDERLAY dstport 4789 nolearning proxy`
  * (anchors/multihost §2, the commands that worked on this kernel).
  */
+import { be16, nest, tlv, u32, u8 } from './tlv.js';
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_NEWLINK, RTM_SETLINK, ipv4Bytes, macBytes, parseAttrs, type NetlinkRequest } from './codec.js';
 
 const RTM_NEWNEIGH = 28;
@@ -37,7 +38,6 @@ const NDA_DST = 1;
 const NDA_LLADDR = 2;
 const NUD_PERMANENT = 0x80;
 const NTF_SELF = 0x02;
-const NLA_F_NESTED = 0x8000;
 
 /** IANA's VXLAN port (Linux's default is 8472, the pre-standard one). */
 export const VXLAN_PORT = 4789;
@@ -46,27 +46,6 @@ export const VXLAN_OVERHEAD_IPV4 = 50;
 export const VNI_MIN = 1;
 export const VNI_MAX = 0xffffff;
 
-const align4 = (n: number) => (n + 3) & ~3;
-
-function tlv(type: number, value: Buffer): Buffer {
-  const buf = Buffer.alloc(align4(4 + value.length));
-  buf.writeUInt16LE(4 + value.length, 0);
-  buf.writeUInt16LE(type, 2);
-  value.copy(buf, 4);
-  return buf;
-}
-const u8 = (type: number, v: number) => tlv(type, Buffer.from([v]));
-const u32 = (type: number, v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return tlv(type, b);
-};
-const be16 = (type: number, v: number) => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(v);
-  return tlv(type, b);
-};
-const nest = (type: number, children: Buffer[]) => tlv(type | NLA_F_NESTED, Buffer.concat(children));
 
 function ifinfomsg(index: number, family = 0): Buffer {
   const b = Buffer.alloc(16);
