@@ -62,15 +62,6 @@ export function ensureHostVxlan(spec: HostVxlanSpec): { created: boolean } {
   return { created };
 }
 
-export function deleteHostVxlan(spec: { name: string; mark: string }): 'deleted' | 'absent' | 'foreign' {
-  const sock = host();
-  const link = linkByName(sock, spec.name);
-  if (!link) return 'absent';
-  if (link.alias !== spec.mark) return 'foreign';
-  sock.transact([nl.deleteLink({ index: link.index })], [`delete vxlan ${spec.name}`]);
-  return 'deleted';
-}
-
 export interface VxlanPeerEntry {
   /** The peer's subnet, CIDR text. */
   subnet: string;

@@ -119,7 +119,7 @@ export function createVxlanBackend({ kernel }: BackendDeps): HostSubnetBackend {
     },
 
     async stop({ remove }) {
-      if (remove && spec) await kernel.call('deleteHostVxlan', { name: spec.name, mark: spec.mark });
+      if (remove && spec) await kernel.call('deleteVxlan', { name: spec.name, mark: spec.mark });
       started = false;
     },
   };
