@@ -110,6 +110,8 @@ function daemonSide(berth: BerthHost, ids: Map<number, string>, warmup: number):
   for (const [label, list] of [
     ['create + start?detach=0', runs],
     ['rm -f (network only)', pick('container rm')],
+    // Its kernel side (the macvlan child's delete, then the namespace) ends after the answer.
+    ['rm -f (network only), until its kernel side is done', pick('container rm settled')],
   ] as const) {
     if (list.length) out[label] = summarize(list);
   }

@@ -142,6 +142,10 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
     ['create + start?detach=0', runs(false)],
     ['rm -f (with process)', pick('container rm', withProcess)],
     ['rm -f (network only)', pick('container rm', netOnly)],
+    // The answer comes once the store, DNS and events say the container is gone; its kernel side
+    // (firewall elements, held ports, the namespace) ends after it, before the next operation.
+    ['rm -f (with process), until its kernel side is done', pick('container rm settled', withProcess)],
+    ['rm -f (network only), until its kernel side is done', pick('container rm settled', netOnly)],
   ] as const) {
     if (list.length) daemonSide[label] = summarize(list);
   }

@@ -336,7 +336,7 @@ export function routes(engine: Engine): Route[] {
       'DELETE',
       /^\/containers\/([^/]+)$/,
       async (req, [ref]) => {
-        await engine.removeContainer(ref!, truthy(req.query.get('force')));
+        await engine.removeContainer(ref!, truthy(req.query.get('force')), truthy(req.query.get('settle')));
         return ok(undefined, 204);
       },
     ],

@@ -16,7 +16,7 @@ import { launchArgv } from '../runtime/launch.js';
 import { isAlive, killProcessesInNetns, processStartTime, terminate } from '../runtime/process.js';
 import { checkContainerInput } from './container-input.js';
 import { driverOf, isClusterScoped } from '../drivers/registry.js';
-import type { ContainerNetState, EngineContext } from './context.js';
+import { afterAnswer, type ContainerNetState, type EngineContext } from './context.js';
 import { joinNetwork } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
 import { newId, shortId } from './ids.js';
@@ -245,9 +245,12 @@ function refuseWhileShared(ctx: EngineContext, c: ContainerRecord, what: 'stop' 
 /**
  * Tears the network down after the process is gone; the record stays (state `exited`). Containers
  * sharing the namespace (container:NAME) are stopped first, so its address is only freed once
- * nobody uses it.
+ * nobody uses it. The store changes first and at once; the kernel side (firewall elements, held
+ * ports, processes left in the namespace, the namespace itself) may end after the operation's
+ * answer (see afterAnswer). `processGone` resolves once the container's process is gone, when the
+ * caller killed it without waiting (rm -f): the namespace is dropped only then.
  */
-export async function stopNetwork(ctx: EngineContext, id: string, exitCode: number | null, sharerGraceMs = STOP_GRACE_MS): Promise<void> {
+export async function stopNetwork(ctx: EngineContext, id: string, exitCode: number | null, sharerGraceMs = STOP_GRACE_MS, processGone?: Promise<void>): Promise<void> {
   const c = ctx.store.container(id);
   if (!c || c.state !== 'running') return;
   for (const sharer of runningSharers(ctx, id)) await halt(ctx, sharer, sharerGraceMs);
@@ -259,22 +262,25 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
     for (const e of ctx.store.endpointsOfContainer(id)) ctx.store.deleteEndpoint(e.id);
     ctx.store.updateContainer(id, { state: 'exited', exitCode, pid: null, pidStart: null, netnsPath: null });
   });
-  // The store says stopped: the kernel teardown happens whatever the firewall says, and a firewall
-  // that could not follow is rebuilt from the store (see Engine.flaggingFailures).
-  await ctx.hooks.containerChanged(id, before, EMPTY).catch((err) => ctx.log.error('firewall and DNS not updated for a stopped container', { container: c.name, error: String(err) }));
-  if (ownSandbox) {
-    // With no PID on record (a daemon killed between spawn and record), whatever runs in the
-    // namespace is the container's and would outlive it.
-    if (c.pid === null) killProcessesInNetns(c.netnsPath!);
-    // An interface with no host end (a macvlan or ipvlan child) hangs off a parent shared with the
-    // next containers: it is deleted before the namespace, whose own teardown the kernel defers,
-    // or its MAC (derived from the address) would still be taken when the address is handed out
-    // again. The kernel thread runs the delete first.
-    for (const { e, net } of endpoints) if (net && e.hostLink === null) driverOf(net)?.leave(ctx, net, e, { netnsPath: c.netnsPath! })();
-    await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
-  }
-  // The interfaces went with the namespace; what the host side kept for them (neighbour entries) goes now.
-  for (const { e, net } of endpoints) if (net) driverOf(net)?.leave(ctx, net, e, null)();
+  await afterAnswer(ctx, `tearing down container ${c.name}`, async () => {
+    // The store says stopped: the kernel teardown happens whatever the firewall says, and a firewall
+    // that could not follow is rebuilt from the store (see Engine.flaggingFailures).
+    await ctx.hooks.containerChanged(id, before, EMPTY).catch((err) => ctx.log.error('firewall and DNS not updated for a stopped container', { container: c.name, error: String(err) }));
+    if (ownSandbox) {
+      await processGone;
+      // With no PID on record (a daemon killed between spawn and record, an attached client that
+      // never reported it), whatever runs in the namespace is the container's and would outlive it.
+      if (c.pid === null) killProcessesInNetns(c.netnsPath!);
+      // An interface with no host end (a macvlan or ipvlan child) hangs off a parent shared with the
+      // next containers: it is deleted before the namespace, whose own teardown the kernel defers,
+      // or its MAC (derived from the address) would still be taken when the address is handed out
+      // again. The kernel thread runs the delete first.
+      for (const { e, net } of endpoints) if (net && e.hostLink === null) driverOf(net)?.leave(ctx, net, e, { netnsPath: c.netnsPath! })();
+      await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
+    }
+    // The interfaces went with the namespace; what the host side kept for them (neighbour entries) goes now.
+    for (const { e, net } of endpoints) if (net) driverOf(net)?.leave(ctx, net, e, null)();
+  });
 }
 
 export async function stopContainer(ctx: EngineContext, id: string, graceMs: number): Promise<void> {
@@ -286,6 +292,11 @@ export async function stopContainer(ctx: EngineContext, id: string, graceMs: num
 
 /** Ends the process, then the network (and so, first, any container sharing it). */
 async function halt(ctx: EngineContext, c: ContainerRecord, graceMs: number): Promise<void> {
+  if (c.pid && graceMs === 0 && ctx.tail) {
+    // Killed at once (rm -f): waiting for it to go is part of the teardown that may end after the answer.
+    await stopNetwork(ctx, c.id, 137, graceMs, terminate(c.pid, c.pidStart, 0));
+    return;
+  }
   if (c.pid) await terminate(c.pid, c.pidStart, graceMs);
   await stopNetwork(ctx, c.id, c.pid ? 137 : null, graceMs);
 }

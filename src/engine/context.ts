@@ -63,4 +63,21 @@ export interface EngineContext {
   hostSubnets?: import('../cluster/host-subnets/subnet-lease.js').HostSubnets;
   /** This host's BGP speaker (--bgp-asn): advertises its routed networks' blocks; undefined without one. */
   bgp?: import('../cluster/bgp/bgp-speaker.js').BgpSpeaker;
+  /**
+   * Set while an operation that may answer early runs (container rm): the kernel side of its
+   * teardown goes here instead of being awaited, and the engine keeps its queue closed until it
+   * ends, so the next operation finds the kernel settled. Unset, that work is awaited inline.
+   */
+  tail?: Promise<unknown>[];
+}
+
+/**
+ * Work the store already counts as done (the kernel side of a teardown): handed to the running
+ * operation's tail when it has one, else awaited. It never throws: what it could not undo is logged
+ * and left to the reconciler, which removes berth's objects that nothing in the store references.
+ */
+export async function afterAnswer(ctx: EngineContext, what: string, work: () => Promise<void>): Promise<void> {
+  const done = work().catch((err) => ctx.log.warn(`${what}: left for the reconciler`, { error: String(err) }));
+  if (ctx.tail) ctx.tail.push(done);
+  else await done;
 }

@@ -15,6 +15,7 @@ import { findContainer, getContainer, getNetwork } from './lookup.js';
 import { Mutex } from './mutex.js';
 import { bindingsTo } from './ports.js';
 import * as containers from './containers.js';
+import { isAlive, pidExists } from '../runtime/process.js';
 import * as networks from './networks.js';
 import * as cni from './cni.js';
 import type { CniEnv, PluginConfig } from '../cni/protocol.js';
@@ -67,6 +68,7 @@ export class Engine {
   /** When this daemon started each running container: the reaper's grace for an unreported PID counts from there. */
   private readonly startedAt = new Map<string, number>();
   private readonly openedAt = Date.now();
+  private reapTicks = 0;
   private readonly reapGraceMs: number;
   /** A hook failed part-way: the firewall may hold elements the store does not (or lack some). */
   private firewallStale = false;
@@ -159,18 +161,39 @@ export class Engine {
     });
   }
 
-  private op<T>(name: string, fields: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
+  /**
+   * Runs a mutating operation in the engine's queue. With `answerEarly`, the caller gets its answer
+   * once the operation's own part is done, and the work it left in ctx.tail (a teardown's kernel
+   * side) ends afterwards, still holding the queue: the next operation starts on a settled kernel.
+   */
+  private op<T>(name: string, fields: Record<string, unknown>, fn: () => Promise<T>, opts: { answerEarly?: boolean } = {}): Promise<T> {
+    let answer!: { resolve: (value: T) => void; reject: (err: unknown) => void };
+    const answered = new Promise<T>((resolve, reject) => (answer = { resolve, reject }));
+    void this.mutex.run(async () => {
       const start = performance.now();
       let outcome: 'ok' | 'error' = 'error';
+      const tail: Promise<unknown>[] = [];
+      let settle: () => void;
       try {
+        if (opts.answerEarly) this.ctx.tail = tail;
         const result = await logged(this.ctx.log, name, fields, fn);
         outcome = 'ok';
-        return result;
+        settle = () => answer.resolve(result);
+      } catch (err) {
+        settle = () => answer.reject(err);
       } finally {
+        this.ctx.tail = undefined;
         this.ctx.events.operation({ kind: name, ms: performance.now() - start, outcome });
       }
+      if (opts.answerEarly) settle();
+      if (tail.length > 0) {
+        await Promise.all(tail);
+        // How long the kernel side took in all (from the operation's start), beside its answer's time.
+        this.ctx.log.info(`${name} settled`, { ...fields, ms: +(performance.now() - start).toFixed(2), outcome: 'ok' });
+      }
+      if (!opts.answerEarly) settle();
     });
+    return answered;
   }
 
   private networkEvent(action: 'create' | 'destroy', net: NetworkRecord): void {
@@ -349,8 +372,9 @@ export class Engine {
     return this.op('container stop', { container: ref }, () => this.tracked(ref, () => containers.stopContainer(this.ctx, ref, graceMs), { stop: true }));
   }
 
-  removeContainer(ref: string, force: boolean) {
-    return this.op('container rm', { container: ref, force }, () => this.tracked(ref, () => containers.removeContainer(this.ctx, ref, force)));
+  /** With `settle`, answers only once the kernel side of the teardown is done too (the CLI waits so). */
+  removeContainer(ref: string, force: boolean, settle = false) {
+    return this.op('container rm', { container: ref, force }, () => this.tracked(ref, () => containers.removeContainer(this.ctx, ref, force)), { answerEarly: !settle });
   }
 
   listContainers(all: boolean) {
@@ -470,16 +494,24 @@ export class Engine {
   }
 
   /** Marks containers whose process is gone as exited and frees their network. */
+  /**
+   * Each second: containers whose process is gone. A null signal tells whether each PID exists;
+   * the full check (start time, zombie: /proc reads) runs for a tenth of them per tick, so a PID
+   * reused by another process is caught within 10 s, and 1,000 containers cost ~1 ms a tick.
+   */
   private async reapDeadContainers(): Promise<void> {
     const graceStart = Date.now() - this.reapGraceMs;
-    for (const c of this.ctx.store.containers()) {
-      if (c.state !== 'running') this.startedAt.delete(c.id);
-      if (c.state !== 'running' || c.config.cni || c.config.docker || this.children.has(c.id)) continue;
+    const tick = this.reapTicks++;
+    const running = this.ctx.store.watchedProcesses();
+    const live = new Set(running.map((c) => c.id));
+    for (const id of this.startedAt.keys()) if (!live.has(id)) this.startedAt.delete(id);
+    for (const [i, c] of running.entries()) {
+      if (this.children.has(c.id)) continue;
       // An attached client reports its PID right after start; give it time before judging. A
       // container started before this daemon came up gets the grace from the daemon's start.
       if (c.pid === null && (this.startedAt.get(c.id) ?? this.openedAt) > graceStart) continue;
-      if (c.pid !== null && containers.isRunningProcess(c)) continue;
-      await this.containerExited(c.id, c.exitCode ?? 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
+      if (c.pid !== null && pidExists(c.pid) && (i % 10 !== tick % 10 || isAlive(c.pid, c.pidStart))) continue;
+      await this.containerExited(c.id, this.ctx.store.container(c.id)?.exitCode ?? 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
     }
   }
 }

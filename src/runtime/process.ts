@@ -29,6 +29,19 @@ export function isAlive(pid: number | null, startTime: string | null): boolean {
   }
 }
 
+/**
+ * Whether a process with this PID exists, by a null signal: one system call, no /proc read. It
+ * cannot tell a reused PID from the original (isAlive can); callers check that less often.
+ */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Sends SIGTERM, waits up to `graceMs`, then SIGKILL; resolves when the process is gone. */
 export async function terminate(pid: number, startTime: string | null, graceMs: number): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {

@@ -460,6 +460,18 @@ export class Store {
     this.stmt('DELETE FROM containers WHERE id = ?').run(id);
   }
 
+  /**
+   * Running containers whose process berth must watch (not CNI or Docker ones, whose runtime owns
+   * the process): just the columns the reaper needs, so its check each second parses no configs.
+   */
+  watchedProcesses(): { id: string; name: string; pid: number | null; pidStart: string | null }[] {
+    return (
+      this.stmt(
+        "SELECT id, name, pid, pid_start FROM containers WHERE state = 'running' AND json_extract(config, '$.cni') IS NULL AND json_extract(config, '$.docker') IS NULL",
+      ).all() as Row[]
+    ).map((r) => ({ id: String(r.id), name: String(r.name), pid: (r.pid as number | null) ?? null, pidStart: (r.pid_start as string | null) ?? null }));
+  }
+
   containers(): ContainerRecord[] {
     return (this.stmt('SELECT * FROM containers ORDER BY created').all() as Row[]).map(toContainer);
   }

@@ -242,7 +242,9 @@ export class Sandbox {
     const netnsDir = this.netnsDir;
     await attempt(() => {
       if (!fs.existsSync(netnsDir)) return;
-      for (const f of fs.readdirSync(netnsDir)) execFileSync('umount', ['-l', path.join(netnsDir, f)], { stdio: 'ignore' });
+      // Only what is still mounted: a daemon killed mid-teardown may leave a file it had unmounted.
+      const mounted = new Set(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]));
+      for (const f of fs.readdirSync(netnsDir)) if (mounted.has(path.join(netnsDir, f))) execFileSync('umount', ['-l', path.join(netnsDir, f)], { stdio: 'ignore' });
     });
     await attempt(() => {
       const runDir = path.dirname(netnsDir);

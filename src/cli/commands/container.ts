@@ -56,7 +56,7 @@ async function runAttached(api: ApiClient, id: string, argv: string[], autoRemov
   if (child.pid) await api.request('POST', `/containers/${id}/pid`, { pid: child.pid }).catch(() => undefined);
   const code = await exited;
   await api.request('POST', `/containers/${id}/exited`, { exitCode: code }).catch(() => undefined);
-  if (autoRemove) await api.request('DELETE', `/containers/${id}?force=1`).catch(() => undefined);
+  if (autoRemove) await api.request('DELETE', `/containers/${id}?force=1&settle=1`).catch(() => undefined);
   return code;
 }
 
@@ -115,7 +115,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         process.exitCode = await runAttached(client, id, started.argv, Boolean(o.rm));
       } catch (err) {
         // Nothing half-made: a container that could not start is removed again.
-        if (id) await client.request('DELETE', `/containers/${id}?force=1`).catch(() => undefined);
+        if (id) await client.request('DELETE', `/containers/${id}?force=1&settle=1`).catch(() => undefined);
         fail(err, 125);
       }
     });
@@ -201,5 +201,6 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .description('Remove containers')
     .argument('<container...>')
     .option('-f, --force', 'stop running containers first')
-    .action((refs: string[], o) => forEachRef(refs, (ref) => api().request('DELETE', `/containers/${enc(ref)}?force=${o.force ? 1 : 0}`)));
+    // settle=1: answer once the kernel side is gone too, so a script that looks at links next sees it.
+    .action((refs: string[], o) => forEachRef(refs, (ref) => api().request('DELETE', `/containers/${enc(ref)}?force=${o.force ? 1 : 0}&settle=1`)));
 }
