@@ -42,6 +42,7 @@ const mountFn = libc.func('int mount(const char *src, const char *target, const 
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
 const flockFn = libc.func('int flock(int fd, int operation)');
+const mallocTrimFn = libc.func('int malloc_trim(uintptr_t pad)');
 // syscall(2) is variadic; its integer arguments travel as a fixed-arity call's would (x86-64, arm64).
 const syscall3Fn = libc.func('long syscall(long number, long a, void *b, unsigned long c)');
 
@@ -116,4 +117,9 @@ export function syscall3(what: string, number: number, a: number, b: Buffer, c: 
 
 export function flock(fd: number, operation: number): void {
   check('flock', flockFn(fd, operation));
+}
+
+/** Returns the C heap's free pages to the kernel (glibc); true if any were released. */
+export function mallocTrim(): boolean {
+  return mallocTrimFn(0) === 1;
 }

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ops from './ops.js';
+import { IdleTrim } from './idle-trim.js';
 
 type Op = (spec: never) => unknown;
 const table = ops as unknown as Record<string, Op>;
@@ -19,6 +20,8 @@ export type KernelReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { message: string; errno?: number; name: string } };
 
+const idleTrim = new IdleTrim();
+
 parentPort?.on('message', (req: KernelRequest) => {
   let reply: KernelReply;
   try {
@@ -30,4 +33,5 @@ parentPort?.on('message', (req: KernelRequest) => {
     reply = { id: req.id, ok: false, error: { message: e.message, errno: e.errno, name: e.name } };
   }
   parentPort!.postMessage(reply);
+  idleTrim.touch();
 });
