@@ -338,8 +338,9 @@ export class Engine {
   }
 
   private async start(ref: string, detach: boolean): Promise<{ id: string; argv: string[] }> {
+    // Before the store says running: a reaper tick in between must already see the grace.
+    this.startedAt.set(getContainer(this.ctx.store, ref).id, Date.now());
     const c = await containers.startNetwork(this.ctx, ref);
-    this.startedAt.set(c.id, Date.now());
     if (detach) {
       this.children.add(c.id);
       const pid = containers.spawnDetached(this.ctx, c, (code) => {
@@ -504,7 +505,8 @@ export class Engine {
     const tick = this.reapTicks++;
     const running = this.ctx.store.watchedProcesses();
     const live = new Set(running.map((c) => c.id));
-    for (const id of this.startedAt.keys()) if (!live.has(id)) this.startedAt.delete(id);
+    // Not running for longer than the grace: stopped, removed, or a start that failed.
+    for (const [id, at] of this.startedAt) if (!live.has(id) && at < graceStart) this.startedAt.delete(id);
     for (const [i, c] of running.entries()) {
       if (this.children.has(c.id)) continue;
       // An attached client reports its PID right after start; give it time before judging. A

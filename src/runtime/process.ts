@@ -4,29 +4,32 @@
  */
 import * as fs from 'node:fs';
 
-/** Field 22 of /proc/PID/stat (clock ticks since boot), or undefined if the process is gone. */
-export function processStartTime(pid: number): string | undefined {
+/** State (field 3) and start time (field 22) from /proc/PID/stat, or undefined if the process is gone. */
+function readStat(pid: number): { state: string; start: string } | undefined {
+  let stat: string;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
     return undefined;
   }
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'. Only
+  // the fields up to 22 are split off (the reaper reads this for many containers).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20);
+  return { state: fields[0]!, start: fields[19]! };
+}
+
+/** Field 22 of /proc/PID/stat (clock ticks since boot), or undefined if the process is gone. */
+export function processStartTime(pid: number): string | undefined {
+  return readStat(pid)?.start;
 }
 
 export function isAlive(pid: number | null, startTime: string | null): boolean {
   if (!pid) return false;
-  const now = processStartTime(pid);
+  const now = readStat(pid);
   if (now === undefined) return false;
-  if (startTime && now !== startTime) return false;
+  if (startTime && now.start !== startTime) return false;
   // A zombie has exited; its parent just has not reaped it yet.
-  try {
-    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(-200).includes(') Z ');
-  } catch {
-    return false;
-  }
+  return now.state !== 'Z';
 }
 
 /**

@@ -100,10 +100,15 @@ describe('host subnets: vxlan', () => {
 
   test('a daemon restart keeps the host’s subnet and its containers’ traffic', async () => {
     const before = await subnetOf(1);
+    const stoppedAt = Date.now();
     await h(1).stopDaemon('SIGTERM');
     await x.state.c.startDaemon(1, flags());
+    const downMs = Date.now() - stoppedAt;
     assert.equal(await subnetOf(1), before);
-    assert.match(h(1).daemonLog, /kept this host’s subnet lease/);
+    // Back within the lease's TTL, the lease itself is kept; a restart slower than that (a loaded
+    // machine, TTL 3 s here) finds it expired and leases the same subnet again from subnet.env.
+    if (downMs < x.state.c.ttl * 1000 - 500) assert.match(h(1).daemonLog, /kept this host’s subnet lease/);
+    else assert.match(h(1).daemonLog, /kept this host’s subnet lease|leased a subnet for this host/, `down for ${downMs} ms`);
     assert.ok(await eventually(async () => ping(0, 'c0', await ipOf(1, 'c1')), 3000));
   });
 
