@@ -13,7 +13,7 @@ import { parseIpv4, parseMac } from '../ipam/ipv4.js';
 import { parseIpv6 } from '../ipam/ipv6.js';
 import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/store.js';
 import { launchArgv } from '../runtime/launch.js';
-import { isAlive, killProcessesInNetns, processStartTime, terminate } from '../runtime/process.js';
+import { isAlive, processStartTime, terminate } from '../runtime/process.js';
 import { checkContainerInput } from './container-input.js';
 import { driverOf, isClusterScoped } from '../drivers/registry.js';
 import { afterAnswer, type ContainerNetState, type EngineContext } from './context.js';
@@ -268,15 +268,14 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
     await ctx.hooks.containerChanged(id, before, EMPTY).catch((err) => ctx.log.error('firewall and DNS not updated for a stopped container', { container: c.name, error: String(err) }));
     if (ownSandbox) {
       await processGone;
-      // With no PID on record (a daemon killed between spawn and record, an attached client that
-      // never reported it), whatever runs in the namespace is the container's and would outlive it.
-      if (c.pid === null) killProcessesInNetns(c.netnsPath!);
       // An interface with no host end (a macvlan or ipvlan child) hangs off a parent shared with the
       // next containers: it is deleted before the namespace, whose own teardown the kernel defers,
       // or its MAC (derived from the address) would still be taken when the address is handed out
       // again. The kernel thread runs the delete first.
       for (const { e, net } of endpoints) if (net && e.hostLink === null) driverOf(net)?.leave(ctx, net, e, { netnsPath: c.netnsPath! })();
-      await ctx.kernel.call('deleteSandbox', { path: c.netnsPath! });
+      // With no PID on record (a daemon killed between spawn and record, an attached client that
+      // never reported it), whatever runs in the namespace is the container's and would outlive it.
+      await ctx.kernel.call('deleteSandbox', { path: c.netnsPath!, killProcesses: c.pid === null });
     }
     // The interfaces went with the namespace; what the host side kept for them (neighbour entries) goes now.
     for (const { e, net } of endpoints) if (net) driverOf(net)?.leave(ctx, net, e, null)();
@@ -311,10 +310,9 @@ export async function removeContainer(ctx: EngineContext, id: string, force: boo
     await halt(ctx, c, 0);
   }
   ctx.store.deleteContainer(c.id);
-  // The directory only holds derived files; removing it need not hold up the caller.
-  fs.promises.rm(path.join(ctx.paths.containers, c.id), { recursive: true, force: true }).catch((err) =>
-    ctx.log.warn('could not remove container files', { container: c.id, error: String(err) }),
-  );
+  // The directory only holds derived files (a few): removed after the answer, and synchronously,
+  // as a handful of system calls, not one thread-pool round trip per file.
+  await afterAnswer(ctx, `removing the files of container ${c.name}`, async () => fs.rmSync(path.join(ctx.paths.containers, c.id), { recursive: true, force: true }));
 }
 
 /** Containers whose process died while nobody watched (daemon restart, CLI killed). */

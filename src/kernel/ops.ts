@@ -3,6 +3,7 @@
  * on the kernel worker thread (see worker.ts); the engine reaches them through kernel.ts. Every
  * argument and result is plain data so it can cross the thread boundary.
  */
+import { killProcessesInNetns } from '../runtime/process.js';
 import * as fs from 'node:fs';
 import { bridgeMac, foreignBridgeMessage, isOwnBridge } from './own-bridge.js';
 import * as nl from './netlink/codec.js';
@@ -187,7 +188,13 @@ export function createSandbox(spec: SandboxSpec): void {
   });
 }
 
-export function deleteSandbox(spec: SandboxSpec): void {
+/**
+ * Drops a container's namespace. With `killProcesses`, whatever still runs in it is killed first
+ * (it would keep the namespace alive): the /proc scan that finds them runs here, on the kernel
+ * thread, rather than on the event loop.
+ */
+export function deleteSandbox(spec: SandboxSpec & { killProcesses?: boolean }): void {
+  if (spec.killProcesses) killProcessesInNetns(spec.path);
   deleteNetns(spec.path);
 }
 
