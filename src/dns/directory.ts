@@ -57,7 +57,8 @@ export type DirectoryChange =
   | { op: 'setNetwork'; networkId: string; network: NetworkRecords }
   | { op: 'removeNetwork'; networkId: string }
   | { op: 'upsertRecord'; networkId: string; key: string; record: DnsRecord }
-  | { op: 'removeRecord'; networkId: string; key: string };
+  | { op: 'removeRecord'; networkId: string; key: string }
+  | { op: 'setHostUpstreams'; upstreams: readonly Upstream[] };
 
 /** A network's records indexed for O(1) answers; rebuilt whole on every `setNetwork`. */
 interface NetworkIndex {
@@ -89,8 +90,7 @@ export class MemoryDirectory implements DnsDirectory {
   private readonly watchers = new Set<(change: DirectoryChange) => void>();
 
   /**
-   * Calls `fn` after every change that took effect (host upstreams aside: a replica only answers
-   * names). Returns the function that stops it.
+   * Calls `fn` after every change that took effect. Returns the function that stops it.
    */
   watch(fn: (change: DirectoryChange) => void): () => void {
     this.watchers.add(fn);
@@ -99,7 +99,7 @@ export class MemoryDirectory implements DnsDirectory {
 
   /** The changes that rebuild what is known now, for a replica that starts empty. */
   snapshot(): DirectoryChange[] {
-    const changes: DirectoryChange[] = [];
+    const changes: DirectoryChange[] = [{ op: 'setHostUpstreams', upstreams: this.hostUpstreams }];
     for (const [networkId, index] of this.networks) {
       changes.push({ op: 'setNetwork', networkId, network: index.base });
       for (const [key, { record }] of index.byKey) changes.push({ op: 'upsertRecord', networkId, key, record });
@@ -118,6 +118,8 @@ export class MemoryDirectory implements DnsDirectory {
         return this.upsertRecord(change.networkId, change.key, change.record);
       case 'removeRecord':
         return this.removeRecord(change.networkId, change.key);
+      case 'setHostUpstreams':
+        return this.setHostUpstreams(change.upstreams);
     }
   }
 
@@ -197,6 +199,7 @@ export class MemoryDirectory implements DnsDirectory {
   /** The host's resolvers (from its resolv.conf), used when a container has no `--dns` of its own. */
   setHostUpstreams(upstreams: readonly Upstream[]): void {
     this.hostUpstreams = freezeUpstreams(upstreams, 'host upstreams');
+    this.changed({ op: 'setHostUpstreams', upstreams: this.hostUpstreams });
   }
 
   /** A container's own names and aliases win; hostnames answer only for names nobody holds. */

@@ -24,7 +24,7 @@ import { BerthError, conflict, invalid, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MemoryDirectory, type DnsDirectory, type Upstream } from './directory.js';
 import { bind, close as closeFd, socket, AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from '../kernel/libc.js';
-import { sendto, sockaddrIn, socketName } from '../kernel/tun-io.js';
+import { Batch, sendBatch, sendto, sockaddrIn, socketName } from '../kernel/tun-io.js';
 import { formatIpv4, parseIpv4 } from '../ipam/ipv4.js';
 import { localAnswer, outcomeOf, type DnsOutcome } from './local-answer.js';
 import { UdpBatcher } from './udp-batcher.js';
@@ -84,6 +84,8 @@ export interface ListenResult {
 const DEFAULTS = { forwardTimeoutMs: 2000, maxInFlight: 1024, tcpIdleMs: 10_000, maxTcpConnections: 256 };
 /** Upstreams tried per query, like Docker and glibc. */
 const MAX_UPSTREAMS = 3;
+/** Replies sent in one sendmmsg: as many as the batch thread passes in one message. */
+const REPLY_BATCH = 64;
 /** A TCP client that stops reading its answers is cut off once this much is queued for it. */
 const MAX_TCP_BACKLOG_BYTES = 1 << 20;
 
@@ -135,6 +137,13 @@ export class DnsResolver {
   /** The batch thread, started with the first UDP socket it can serve; undefined: none (dgram). */
   private batcher: Promise<UdpBatcher | undefined> | undefined;
   private readonly batchedUdp: boolean;
+  /** The batch thread once it runs (batcher settled). */
+  private batcherNow: UdpBatcher | undefined;
+  /** Clients (listener id, address) whose cache scope the batch thread has been told. */
+  private readonly taught = new Set<string>();
+  private readonly cacheEntries: number | undefined;
+  /** Replies to the batch thread's passed queries that are ready at once, sent together. */
+  private replyBatch: Batch | undefined;
 
   constructor(options: DnsResolverOptions) {
     this.directory = options.directory;
@@ -151,13 +160,17 @@ export class DnsResolver {
     setMaxListeners(this.settings.maxInFlight + 1, this.aborter.signal);
     this.onOutcome = options.onOutcome ?? (() => undefined);
     this.batchedUdp = options.batchedUdp !== false;
+    this.cacheEntries = options.cacheEntries;
   }
 
   /** Queries by outcome: answered from records, forwarded (or cached) answers, upstream NXDOMAIN, REFUSED, SERVFAIL, malformed. */
 
   /** A snapshot of the counters, for metrics. */
   get counters(): Readonly<DnsCounters> {
-    return { ...this.stats };
+    const counters = { ...this.stats };
+    const thread = this.batcherNow?.counters();
+    if (thread) for (const [name, n] of Object.entries(thread)) counters[name as keyof typeof thread] += n;
+    return counters;
   }
 
   /** Serves `networkId` on `address`; port 0 picks one free port for both UDP and TCP. */
@@ -175,7 +188,7 @@ export class DnsResolver {
         throw new BerthError('unavailable', 'DNS resolver closed while it was starting to listen');
       }
       this.listeners.set(networkId, listener);
-      this.routes = new WeakMap();
+      this.routesChanged();
       return { udpPort: listener.udpPort, tcpPort: listener.tcpPort };
     } finally {
       this.starting.delete(networkId);
@@ -217,7 +230,7 @@ export class DnsResolver {
         listener.alsoNetworks = alsoNetworks;
       }
       this.listeners.set(listenerId, listener);
-      this.routes = new WeakMap();
+      this.routesChanged();
     } finally {
       this.starting.delete(listenerId);
     }
@@ -228,7 +241,7 @@ export class DnsResolver {
     const listener = this.listeners.get(networkId);
     if (!listener) return;
     this.listeners.delete(networkId);
-    this.routes = new WeakMap();
+    this.routesChanged();
     await this.closeListener(listener);
   }
 
@@ -238,7 +251,15 @@ export class DnsResolver {
     this.aborter.abort();
     this.pool?.close();
     await Promise.all([...this.listeners.keys()].map((id) => this.unlisten(id)));
+    // Stopped, its counters stay readable (shared memory): counters keeps counting them.
     await (await this.batcher?.catch(() => undefined))?.stop();
+  }
+
+  /** Our own sockets changed, so may every client's route: forget them, here and in the batch thread. */
+  private routesChanged(): void {
+    this.routes = new WeakMap();
+    this.taught.clear();
+    this.batcherNow?.forgetScopes();
   }
 
   /** The batch thread, started on first use; undefined when UDP stays on the event loop. */
@@ -248,7 +269,7 @@ export class DnsResolver {
       onTally: (tally) => this.count(tally),
       onPassed: (queries) => this.onPassed(queries),
       onLost: (reason) => this.log.error('dns batch thread lost: its UDP sockets no longer answer', { reason }),
-    }).catch((err: unknown) => {
+    }, this.cache ? this.cacheEntries : 0).then((batcher) => (this.batcherNow = batcher)).catch((err: unknown) => {
       this.log.warn('dns batch thread did not start: UDP is served on the event loop', { error: messageOf(err) });
       return undefined;
     });
@@ -295,27 +316,47 @@ export class DnsResolver {
     }
   }
 
-  /** Counts what the batch thread answered, as answer() counts here. */
+  /** Tells onOutcome what the batch thread answered (its counters are read from shared memory). */
   private count(tally: BatchTally): void {
-    this.stats.queries += tally.queries;
-    this.stats.answeredLocally += tally.answeredLocally;
-    this.stats.truncated += tally.truncated;
     for (const [outcome, n] of Object.entries(tally.outcomes) as [DnsOutcome, number][]) for (let i = 0; i < n; i++) this.onOutcome(outcome);
   }
 
-  /** Queries the batch thread left to us, answered here and sent through the socket they came on. */
+  /**
+   * Queries the batch thread left to us, answered here and sent back through the socket they came
+   * on: those answered at once (cache hits, errors) together in one sendmmsg, forwards when they
+   * complete.
+   */
   private onPassed(queries: PassedQuery[]): void {
+    const batch = (this.replyBatch ??= new Batch(REPLY_BATCH, MAX_UDP_BYTES));
+    let n = 0;
+    let fd = -1;
+    const flush = (): void => {
+      if (n > 0) sendBatch(fd, batch, n);
+      n = 0;
+    };
     for (const q of queries) {
       const listener = this.listeners.get(q.socket);
       if (!listener || listener.closed || !('fd' in listener.udp)) continue;
-      const fd = listener.udp.fd;
-      const to = sockaddrIn(q.ip, q.port);
       const msg = Buffer.from(q.data.buffer, q.data.byteOffset, q.data.byteLength);
-      this.reply(listener, msg, 'udp', listener.client ?? formatIpv4(q.ip), (answer) => {
-        // Closed: the batch thread has closed (or is closing) the descriptor.
-        if (!listener.closed && sendto(fd, answer, to) < 0) this.log.debug('dns udp send failed', { network: listener.networkId });
-      });
+      const answer = this.answer(listener, msg, 'udp', listener.client ?? formatIpv4(q.ip));
+      if (answer instanceof Promise) {
+        const { fd: socketFd } = listener.udp;
+        answer.then(
+          // Closed: the batch thread has closed (or is closing) the descriptor.
+          (reply) => reply && !listener.closed && sendto(socketFd, reply, sockaddrIn(q.ip, q.port)),
+          (err: unknown) => this.log.warn('dns query failed', { error: messageOf(err) }),
+        );
+        continue;
+      }
+      if (!answer) continue;
+      if (listener.udp.fd !== fd) flush();
+      fd = listener.udp.fd;
+      answer.copy(batch.slots[n]!);
+      batch.setLength(n, answer.length);
+      batch.setDestination(n, sockaddrIn(q.ip, q.port));
+      if (++n === batch.count) flush();
     }
+    flush();
   }
 
   private async closeListener(listener: Listener): Promise<void> {
@@ -461,16 +502,29 @@ export class DnsResolver {
     const cached = this.cache?.get(route.scope, query);
     if (cached) {
       this.stats.cacheHits++;
+      this.teachScope(listener, clientIp, route.scope);
       return this.tally(this.fit(cached, query, limit), 'forwarded');
     }
     if (this.inFlight >= this.settings.maxInFlight) {
       this.stats.refused++;
       return this.tally(this.build(query, RCODE.REFUSED, [], limit), 'forwarded');
     }
-    return this.forwardUpstream(query, route, transport, limit).then((reply) => this.tally(reply, 'forwarded'));
+    return this.forwardUpstream(listener, clientIp, query, route, transport, limit).then((reply) => this.tally(reply, 'forwarded'));
   }
 
-  private async forwardUpstream(query: Query, route: Route, transport: Transport, limit: number): Promise<Reply> {
+  /**
+   * Tells the batch thread which cache scope a client of a batched socket forwards in (once per
+   * client until routes change), and the answer just cached, so it answers the repeats itself.
+   */
+  private teachScope(listener: Listener, clientIp: string, scope: string, query?: Query, answer?: Buffer): void {
+    if (!this.batcherNow || !('fd' in listener.udp) || !this.cache) return;
+    const key = `${listener.id}\n${clientIp}`;
+    if (!answer && this.taught.has(key)) return;
+    this.taught.add(key);
+    this.batcherNow.teach({ socket: listener.id, clientIp, scope, ...(query && answer && { query: query.raw, answer }) });
+  }
+
+  private async forwardUpstream(listener: Listener, clientIp: string, query: Query, route: Route, transport: Transport, limit: number): Promise<Reply> {
     this.inFlight++;
     this.stats.forwarded++;
     let answer: Buffer | undefined;
@@ -484,6 +538,7 @@ export class DnsResolver {
       return this.build(query, RCODE.SERVFAIL, [], limit);
     }
     this.cache?.put(route.scope, query, answer);
+    this.teachScope(listener, clientIp, route.scope, query, answer);
     return this.fit(answer, query, limit);
   }
 

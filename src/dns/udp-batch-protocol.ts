@@ -11,6 +11,10 @@ export interface BatchStart {
   wakeFd: number;
   /** Datagrams per recvmmsg/sendmmsg. */
   batch: number;
+  /** Forwarded answers the thread keeps (as the main thread's cache); 0: none. */
+  cacheEntries?: number;
+  /** SHARED_COUNTERS, as Float64s: written before the answers they count are sent. */
+  counters: SharedArrayBuffer;
 }
 
 /** A UDP socket the thread serves: its descriptor, and whose names it answers. */
@@ -29,6 +33,13 @@ export type BatchCommand =
   /** Stops polling the socket and closes its descriptor. */
   | { op: 'remove'; id: number; socket: string }
   | { op: 'change'; changes: DirectoryChange[] }
+  /**
+   * The cache scope of a client's forwards (which upstreams it asks), and optionally an answer the
+   * main thread has just cached for it: the thread answers that client's repeats itself. Scopes
+   * are forgotten on every directory change and on `forgetScopes` (the main thread's routes changed).
+   */
+  | { op: 'cached'; socket: string; clientIp: string; scope: string; query?: Uint8Array; answer?: Uint8Array }
+  | { op: 'forgetScopes' }
   | { op: 'stop'; id: number };
 
 /** A datagram the thread leaves to the main thread: anything but a container name it could answer. */
@@ -40,12 +51,12 @@ export interface PassedQuery {
   port: number;
 }
 
-/** What the thread answered itself since its last report, to be counted as if the main thread had. */
+/** The resolver counters the thread adds to, in shared memory so they are exact when an answer arrives. */
+export const SHARED_COUNTERS = ['queries', 'answeredLocally', 'cacheHits', 'truncated'] as const;
+
+/** The outcomes of the queries the thread answered since its last report, for the resolver's onOutcome. */
 export interface BatchTally {
   outcomes: Partial<Record<DnsOutcome, number>>;
-  queries: number;
-  answeredLocally: number;
-  truncated: number;
 }
 
 export type BatchReport =

@@ -3,8 +3,9 @@
  * and on an eventfd, reads each ready socket's queries in one recvmmsg, answers the container names
  * among them itself from a replica of the directory, and sends those answers in one sendmmsg. Every
  * other datagram (forwarded names, malformed packets, anything it cannot answer) goes to the main
- * thread as it came, in one message per batch, together with the tally of what this thread
- * answered (counted there, before the answers leave, so metrics never lag an answer).
+ * thread as it came, in one message per batch. The tally of what this thread answered goes with
+ * such a message, or on its own after a millisecond with nothing to read (at the latest every
+ * TALLY_MS under continuous load): the main thread counts it as its own answers, that much later.
  *
  * The replica is the directory's changes replayed in order. Commands are drained after every
  * recvmmsg as well as on the eventfd, so a query sent after a change was made (the engine made it,
@@ -12,14 +13,17 @@
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { close } from '../kernel/libc.js';
-import { Batch, EAGAIN, EINTR, MSG_DONTWAIT, MSG_TRUNC, POLLIN, errno, poll, read, recvmmsg, sendmmsg } from '../kernel/tun-io.js';
+import { Batch, EAGAIN, EINTR, MSG_TRUNC, POLLIN, errno, poll, read, recvmmsg, sendBatch } from '../kernel/tun-io.js';
 import { formatIpv4 } from '../ipam/ipv4.js';
+import { AnswerCache } from './answer-cache.js';
 import { MemoryDirectory } from './directory.js';
 import { localAnswer, outcomeOf } from './local-answer.js';
-import { MAX_UDP_BYTES, RCODE, buildReply, decodeQuery } from './packet.js';
-import type { BatchCommand, BatchReport, BatchSocket, BatchStart, BatchTally, PassedQuery } from './udp-batch-protocol.js';
+import { MAX_UDP_BYTES, RCODE, buildReply, decodeQuery, truncateForwarded, type Query } from './packet.js';
+import { SHARED_COUNTERS, type BatchCommand, type BatchReport, type BatchSocket, type BatchStart, type BatchTally, type PassedQuery } from './udp-batch-protocol.js';
 
 const POLL_TIMEOUT_MS = 1000;
+/** The longest a tally waits while queries keep coming. */
+const TALLY_MS = 10;
 // One byte more than any query may have: a longer datagram arrives cut (MSG_TRUNC) yet still longer
 // than MAX_UDP_BYTES, so the main thread answers it FORMERR as if it had read it whole.
 const RX_SLOT = MAX_UDP_BYTES + 1;
@@ -27,6 +31,10 @@ const RX_SLOT = MAX_UDP_BYTES + 1;
 const start = workerData as BatchStart;
 const port = start.port;
 const directory = new MemoryDirectory();
+const cache = start.cacheEntries === 0 ? undefined : new AnswerCache({ maxEntries: start.cacheEntries });
+/** Cache scope by socket and client, as the main thread last told it. */
+const scopes = new Map<string, string>();
+const scopeKey = (socket: string, clientIp: string) => `${socket}\n${clientIp}`;
 const sockets = new Map<string, BatchSocket & { removed: boolean }>();
 let polled: (BatchSocket & { removed: boolean })[] = [];
 let pollFds = Buffer.alloc(8);
@@ -34,11 +42,19 @@ let stopping = false;
 
 const rx = new Batch(start.batch, RX_SLOT);
 const tx = new Batch(start.batch, MAX_UDP_BYTES);
+let tallied = 0;
 let tally: BatchTally = emptyTally();
+let tallySince = 0;
+const shared = new Float64Array(start.counters);
+const QUERIES = SHARED_COUNTERS.indexOf('queries');
+const ANSWERED_LOCALLY = SHARED_COUNTERS.indexOf('answeredLocally');
+const CACHE_HITS = SHARED_COUNTERS.indexOf('cacheHits');
+const TRUNCATED = SHARED_COUNTERS.indexOf('truncated');
 let passed: PassedQuery[] = [];
 
 function emptyTally(): BatchTally {
-  return { outcomes: {}, queries: 0, answeredLocally: 0, truncated: 0 };
+  tallied = 0;
+  return { outcomes: {} };
 }
 
 function repoll(): void {
@@ -56,6 +72,18 @@ function takeCommands(): void {
     if (cmd.op === 'change') {
       // The main thread's directory accepted each of these already, so none throws here.
       for (const change of cmd.changes) directory.apply(change);
+      // Upstreams (the host's, a container's own) may have changed: learn scopes afresh.
+      scopes.clear();
+      continue;
+    }
+    if (cmd.op === 'forgetScopes') {
+      scopes.clear();
+      continue;
+    }
+    if (cmd.op === 'cached') {
+      scopes.set(scopeKey(cmd.socket, cmd.clientIp), cmd.scope);
+      const decoded = cmd.query && decodeQuery(Buffer.from(cmd.query), MAX_UDP_BYTES);
+      if (decoded?.kind === 'query' && cmd.answer) cache?.put(cmd.scope, decoded.query, Buffer.from(cmd.answer));
       continue;
     }
     let reply: BatchReport = { kind: 'reply', id: cmd.id, ok: true };
@@ -104,38 +132,51 @@ function serve(s: BatchSocket & { removed: boolean }): void {
     }
   }
   rx.resetNames(n);
-  report();
-  let sent = 0;
-  while (sent < out) {
-    const r = sendmmsg(s.fd, tx.from(sent), out - sent, MSG_DONTWAIT);
-    if (r > 0) sent += r;
-    else if (errno() !== EINTR) sent++; // a full send buffer or a vanished client: dropped, as UDP may (the client retries)
-  }
+  sendBatch(s.fd, tx, out); // what the kernel refuses is dropped, as UDP may: the client retries
+  if (passed.length > 0 || (tallied > 0 && Date.now() - tallySince >= TALLY_MS)) report();
 }
 
-/** The reply to a query for a container name, counted; undefined for anything else. */
+/** The reply to a query for a container name or a cached forwarded name, counted; undefined for anything else. */
 function answer(s: BatchSocket, data: Buffer, sender: number): Buffer | undefined {
   const decoded = decodeQuery(data, MAX_UDP_BYTES);
   if (decoded.kind !== 'query') return undefined;
   const query = decoded.query;
   try {
-    const records = localAnswer(directory, s, query, s.client ?? formatIpv4(sender));
-    if (!records) return undefined;
-    const { bytes, truncated } = buildReply(query, RCODE.NOERROR, records, query.udpLimit);
-    tally.queries++;
-    tally.answeredLocally++;
-    if (truncated) tally.truncated++;
-    const outcome = outcomeOf(bytes, 'local');
-    tally.outcomes[outcome] = (tally.outcomes[outcome] ?? 0) + 1;
-    return bytes;
+    const clientIp = s.client ?? formatIpv4(sender);
+    const records = localAnswer(directory, s, query, clientIp);
+    if (records) {
+      const { bytes, truncated } = buildReply(query, RCODE.NOERROR, records, query.udpLimit);
+      shared[ANSWERED_LOCALLY]!++;
+      return counted(bytes, truncated, 'local');
+    }
+    return cached(s, query, clientIp);
   } catch {
     return undefined; // the main thread answers it, and logs why
   }
 }
 
+/** A forwarded name's answer from the cache, fitted to the client as the main thread fits it. */
+function cached(s: BatchSocket, query: Query, clientIp: string): Buffer | undefined {
+  const scope = scopes.get(scopeKey(s.socket, clientIp));
+  const hit = scope === undefined ? undefined : cache?.get(scope, query);
+  if (!hit) return undefined;
+  shared[CACHE_HITS]!++;
+  const fits = hit.length <= query.udpLimit;
+  return counted(fits ? hit : truncateForwarded(hit, query), !fits, 'forwarded');
+}
+
+function counted(reply: Buffer, truncated: boolean, answered: 'local' | 'forwarded'): Buffer {
+  if (tallied++ === 0) tallySince = Date.now();
+  shared[QUERIES]!++;
+  if (truncated) shared[TRUNCATED]!++;
+  const outcome = outcomeOf(reply, answered);
+  tally.outcomes[outcome] = (tally.outcomes[outcome] ?? 0) + 1;
+  return reply;
+}
+
 function report(): void {
-  if (tally.queries === 0 && passed.length === 0) return;
-  const message: BatchReport = { kind: 'batch', passed, ...(tally.queries > 0 && { tally }) };
+  if (tallied === 0 && passed.length === 0) return;
+  const message: BatchReport = { kind: 'batch', passed, ...(tallied > 0 && { tally }) };
   port.postMessage(message);
   tally = emptyTally();
   passed = [];
@@ -145,7 +186,13 @@ function loop(): void {
   const wake = Buffer.alloc(8);
   repoll();
   while (!stopping) {
-    const ready = poll(pollFds, polled.length + 1, POLL_TIMEOUT_MS);
+    // A tally waits for a quiet millisecond, so a client asking one query after another does not
+    // wake the main thread for each.
+    let ready = tallied > 0 ? poll(pollFds, polled.length + 1, 1) : -2;
+    if (ready === 0 || ready === -2) {
+      report();
+      ready = poll(pollFds, polled.length + 1, POLL_TIMEOUT_MS);
+    }
     if (ready < 0 && errno() !== EINTR && errno() !== EAGAIN) throw new Error(`poll failed: errno ${errno()}`);
     if (ready <= 0) continue;
     if (pollFds.readInt16LE(6) !== 0) {

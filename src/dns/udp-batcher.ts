@@ -8,7 +8,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { BerthError } from '../errors.js';
 import { eventfd } from '../kernel/tun-io.js';
 import type { MemoryDirectory } from './directory.js';
-import type { BatchCommand, BatchReport, BatchSocket, BatchStart, BatchTally, PassedQuery } from './udp-batch-protocol.js';
+import { SHARED_COUNTERS, type BatchCommand, type BatchReport, type BatchSocket, type BatchStart, type BatchTally, type PassedQuery } from './udp-batch-protocol.js';
 
 const COMMAND_TIMEOUT_MS = 5000;
 const ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
@@ -36,6 +36,7 @@ export class UdpBatcher {
     private readonly worker: Worker,
     private readonly port: MessagePort,
     private readonly wakeFd: number,
+    private readonly shared: Float64Array,
     directory: MemoryDirectory,
     events: BatcherEvents,
   ) {
@@ -64,12 +65,13 @@ export class UdpBatcher {
   }
 
   /** Starts the thread; resolves once it runs, else rejects with nothing left behind. */
-  static async start(directory: MemoryDirectory, events: BatcherEvents): Promise<UdpBatcher> {
+  static async start(directory: MemoryDirectory, events: BatcherEvents, cacheEntries?: number): Promise<UdpBatcher> {
     // The mmsghdr layout built in tun-io.ts is that of 64-bit Linux.
     if (process.arch !== 'x64' && process.arch !== 'arm64') throw new BerthError('unavailable', `batched DNS I/O supports 64-bit x86 and ARM Linux, not ${process.arch}`);
     const wakeFd = eventfd();
     const { port1, port2 } = new MessageChannel();
-    const workerData: BatchStart = { port: port2, wakeFd, batch: BATCH };
+    const counters = new SharedArrayBuffer(SHARED_COUNTERS.length * Float64Array.BYTES_PER_ELEMENT);
+    const workerData: BatchStart = { port: port2, wakeFd, batch: BATCH, counters, ...(cacheEntries !== undefined && { cacheEntries }) };
     let worker: Worker;
     try {
       worker = new Worker(new URL('./udp-batch-worker.js', import.meta.url), { workerData, transferList: [port2] });
@@ -89,7 +91,7 @@ export class UdpBatcher {
       fs.closeSync(wakeFd);
       throw new BerthError('unavailable', ready);
     }
-    return new UdpBatcher(worker, port1, wakeFd, directory, events);
+    return new UdpBatcher(worker, port1, wakeFd, new Float64Array(counters), directory, events);
   }
 
   /** Hands the thread a bound IPv4 UDP socket; from now on it owns the descriptor (remove() closes it). */
@@ -100,6 +102,21 @@ export class UdpBatcher {
   /** Stops serving the socket and closes its descriptor. */
   remove(socket: string): Promise<void> {
     return this.command({ op: 'remove', socket });
+  }
+
+  /** What the thread has counted so far (exact for every answer it has sent). */
+  counters(): Record<(typeof SHARED_COUNTERS)[number], number> {
+    return Object.fromEntries(SHARED_COUNTERS.map((name, i) => [name, this.shared[i]!])) as Record<(typeof SHARED_COUNTERS)[number], number>;
+  }
+
+  /** A client's cache scope, and an answer just cached in it (see the 'cached' command). */
+  teach(cached: Omit<Extract<BatchCommand, { op: 'cached' }>, 'op'>): void {
+    this.send({ op: 'cached', ...cached });
+  }
+
+  /** The main thread's routes changed: the scopes taught so far may be wrong now. */
+  forgetScopes(): void {
+    this.send({ op: 'forgetScopes' });
   }
 
   /** Ends the thread (it closes any socket still its own) and waits for it; again: waits for that. */

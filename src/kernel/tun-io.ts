@@ -75,6 +75,25 @@ const SOCKADDR_IN = 16;
 const SOCKADDR_IN6 = 28;
 const AF_INET = 2;
 
+/**
+ * Sends the first `n` messages of `batch` on `fd`, never blocking: one sendmmsg, more only if it
+ * sent part. A message the kernel refuses (a full buffer, an unreachable client) is dropped, as UDP
+ * may drop it; returns how many were.
+ */
+export function sendBatch(fd: number, batch: Batch, n: number): number {
+  let sent = 0;
+  let dropped = 0;
+  while (sent < n) {
+    const r = sendmmsg(fd, batch.from(sent), n - sent, MSG_DONTWAIT);
+    if (r > 0) sent += r;
+    else if (errno() !== EINTR) {
+      sent++;
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
 /** A `struct sockaddr_in` for `ip:port` (family in host order, the rest in network order). */
 export function sockaddrIn(ip: number, port: number): Buffer {
   const sa = Buffer.alloc(SOCKADDR_IN);
