@@ -1,11 +1,13 @@
 /**
  * The resolver's batch thread: it owns the resolver's IPv4 UDP sockets, waits in poll(2) on them
  * and on an eventfd, reads each ready socket's queries in one recvmmsg, answers the container names
- * among them itself from a replica of the directory, and sends those answers in one sendmmsg. Every
- * other datagram (forwarded names, malformed packets, anything it cannot answer) goes to the main
- * thread as it came, in one message per batch. The tally of what this thread answered goes with
- * such a message, or on its own after a millisecond with nothing to read (at the latest every
- * TALLY_MS under continuous load): the main thread counts it as its own answers, that much later.
+ * among them itself from a replica of the directory, and forwarded names its cache holds (the main
+ * thread copies in what it caches), and sends those answers in one sendmmsg. Every other datagram
+ * (forwarded names it lacks, malformed packets, anything it cannot answer) goes to the main
+ * thread as it came, in one message per batch. What this thread answered is counted in shared
+ * memory before the answers leave; the outcomes (for metrics and events) go with such a message, or
+ * on their own after a millisecond with nothing to read (at the latest every TALLY_MS under
+ * continuous load), so a client asking one query after another does not wake the main thread each time.
  *
  * The replica is the directory's changes replayed in order. Commands are drained after every
  * recvmmsg as well as on the eventfd, so a query sent after a change was made (the engine made it,
