@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # has no WireGuard), tcpdump (the encryption test captures the underlay) and chromium (the topology
 # page is tested in a real browser, driven by puppeteer-core).
 PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base
-  containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump chromium bird2)
+  containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump chromium bird2 dnsperf)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -49,11 +49,24 @@ export interface NetworkRecords {
   records: readonly DnsRecord[];
 }
 
+/**
+ * One change to a `MemoryDirectory`, as its method was called: a replica that applies the same
+ * changes in the same order answers the same (the resolver's batch thread keeps one).
+ */
+export type DirectoryChange =
+  | { op: 'setNetwork'; networkId: string; network: NetworkRecords }
+  | { op: 'removeNetwork'; networkId: string }
+  | { op: 'upsertRecord'; networkId: string; key: string; record: DnsRecord }
+  | { op: 'removeRecord'; networkId: string; key: string }
+  | { op: 'setHostUpstreams'; upstreams: readonly Upstream[] };
+
 /** A network's records indexed for O(1) answers; rebuilt whole on every `setNetwork`. */
 interface NetworkIndex {
   internal: boolean;
+  /** What setNetwork was given, for snapshots. */
+  base: NetworkRecords;
   /** Records added one at a time (upsertRecord), so they can be removed one at a time. */
-  byKey: Map<string, { ips: string[]; names: string[]; weakNames: string[] }>;
+  byKey: Map<string, { ips: string[]; names: string[]; weakNames: string[]; record: DnsRecord }>;
   byName: Map<string, readonly string[]>;
   byWeakName: Map<string, readonly string[]>;
   byIp: Map<string, string>;
@@ -74,17 +87,57 @@ export class MemoryDirectory implements DnsDirectory {
   /** The networks each record key (a container) has a record on. */
   private readonly networksByKey = new Map<string, Set<string>>();
   private hostUpstreams: readonly Upstream[] = NO_UPSTREAMS;
+  private readonly watchers = new Set<(change: DirectoryChange) => void>();
+
+  /**
+   * Calls `fn` after every change that took effect. Returns the function that stops it.
+   */
+  watch(fn: (change: DirectoryChange) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** The changes that rebuild what is known now, for a replica that starts empty. */
+  snapshot(): DirectoryChange[] {
+    const changes: DirectoryChange[] = [{ op: 'setHostUpstreams', upstreams: this.hostUpstreams }];
+    for (const [networkId, index] of this.networks) {
+      changes.push({ op: 'setNetwork', networkId, network: index.base });
+      for (const [key, { record }] of index.byKey) changes.push({ op: 'upsertRecord', networkId, key, record });
+    }
+    return changes;
+  }
+
+  /** Applies a change as its method would (a replica's side of watch()). */
+  apply(change: DirectoryChange): void {
+    switch (change.op) {
+      case 'setNetwork':
+        return this.setNetwork(change.networkId, change.network);
+      case 'removeNetwork':
+        return this.removeNetwork(change.networkId);
+      case 'upsertRecord':
+        return this.upsertRecord(change.networkId, change.key, change.record);
+      case 'removeRecord':
+        return this.removeRecord(change.networkId, change.key);
+      case 'setHostUpstreams':
+        return this.setHostUpstreams(change.upstreams);
+    }
+  }
+
+  private changed(change: DirectoryChange): void {
+    for (const fn of this.watchers) fn(change);
+  }
 
   /** Replaces everything known about `networkId`. Throws `invalid` and changes nothing on bad input. */
   setNetwork(networkId: string, network: NetworkRecords): void {
     const index = buildIndex(networkId, network);
     for (const key of this.networks.get(networkId)?.byKey.keys() ?? []) this.forgetMembership(key, networkId);
     this.networks.set(networkId, index);
+    this.changed({ op: 'setNetwork', networkId, network });
   }
 
   removeNetwork(networkId: string): void {
     for (const key of this.networks.get(networkId)?.byKey.keys() ?? []) this.forgetMembership(key, networkId);
-    this.networks.delete(networkId);
+    if (this.networks.delete(networkId)) this.changed({ op: 'removeNetwork', networkId });
   }
 
   private forgetMembership(key: string, networkId: string): void {
@@ -102,7 +155,7 @@ export class MemoryDirectory implements DnsDirectory {
     if (!index) throw invalid(`DNS: network ${networkId} is not known`);
     validateRecord(networkId, record);
     const upstreams = record.upstreams?.length ? freezeUpstreams(record.upstreams, `upstreams of ${record.ip} on network ${networkId}`) : undefined;
-    this.removeRecord(networkId, key);
+    this.dropRecord(networkId, key);
     const names = [...new Set(record.names.map(normalizeName))];
     const weakNames = [...new Set((record.weakNames ?? []).map(normalizeName))].filter((n) => !names.includes(n));
     const ips = addressesOf(record);
@@ -111,15 +164,21 @@ export class MemoryDirectory implements DnsDirectory {
     for (const ip of ips) if (names[0] && !index.byIp.has(ip)) index.byIp.set(ip, names[0]);
     if (upstreams) for (const ip of ips) index.upstreamsByIp.set(ip, upstreams);
     for (const ip of ips) index.keyByIp.set(ip, key);
-    index.byKey.set(key, { ips, names, weakNames });
+    index.byKey.set(key, { ips, names, weakNames, record });
     this.networksByKey.set(key, (this.networksByKey.get(key) ?? new Set()).add(networkId));
+    this.changed({ op: 'upsertRecord', networkId, key, record });
   }
 
   /** Forgets one endpoint's record; nothing happens if it is not there. */
   removeRecord(networkId: string, key: string): void {
+    if (this.dropRecord(networkId, key)) this.changed({ op: 'removeRecord', networkId, key });
+  }
+
+  /** removeRecord's work, unannounced (upsertRecord's replacement is announced as itself); false if there was none. */
+  private dropRecord(networkId: string, key: string): boolean {
     const index = this.networks.get(networkId);
     const old = index?.byKey.get(key);
-    if (!index || !old) return;
+    if (!index || !old) return false;
     for (const [map, names] of [[index.byName, old.names], [index.byWeakName, old.weakNames]] as const) {
       for (const name of names) {
         const left = (map.get(name) ?? []).filter((ip) => !old.ips.includes(ip));
@@ -134,11 +193,13 @@ export class MemoryDirectory implements DnsDirectory {
     }
     index.byKey.delete(key);
     this.forgetMembership(key, networkId);
+    return true;
   }
 
   /** The host's resolvers (from its resolv.conf), used when a container has no `--dns` of its own. */
   setHostUpstreams(upstreams: readonly Upstream[]): void {
     this.hostUpstreams = freezeUpstreams(upstreams, 'host upstreams');
+    this.changed({ op: 'setHostUpstreams', upstreams: this.hostUpstreams });
   }
 
   /** A container's own names and aliases win; hostnames answer only for names nobody holds. */
@@ -188,7 +249,7 @@ function buildIndex(networkId: string, network: NetworkRecords): NetworkIndex {
     }
   }
   for (const addresses of [...byName.values(), ...byWeakName.values()]) Object.freeze(addresses);
-  return { internal: network.internal, byKey: new Map(), byName, byWeakName, byIp, keyByIp: new Map(), upstreamsByIp };
+  return { internal: network.internal, base: network, byKey: new Map(), byName, byWeakName, byIp, keyByIp: new Map(), upstreamsByIp };
 }
 
 function addAddress(byName: Map<string, string[]>, name: string, ip: string): void {

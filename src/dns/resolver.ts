@@ -10,34 +10,31 @@
  *
  * When there is nowhere to forward (internal networks, or no upstream configured) the answer is
  * SERVFAIL, which is what Docker's resolver answers when it has no external server.
+ *
+ * IPv4 UDP sockets are served by a batch thread (udp-batcher.ts) when the directory is a
+ * MemoryDirectory it can replicate: it reads queries a batch per recvmmsg and answers container
+ * names itself, a batch per sendmmsg, and passes everything else here, where it is answered as
+ * any query and sent back through the same socket. TCP, IPv6 and other directories stay on the
+ * event loop (dgram).
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { setMaxListeners } from 'node:events';
 import { createServer, isIP, type Server, type Socket as TcpSocket } from 'node:net';
 import { BerthError, conflict, invalid, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { type DnsDirectory, type Upstream } from './directory.js';
+import { MemoryDirectory, type DnsDirectory, type Upstream } from './directory.js';
+import { bind, close as closeFd, socket, AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from '../kernel/libc.js';
+import { Batch, sendBatch, sendto, sockaddrIn, socketName } from '../kernel/tun-io.js';
+import { formatIpv4, parseIpv4 } from '../ipam/ipv4.js';
+import { localAnswer, outcomeOf, type DnsOutcome } from './local-answer.js';
+import { UdpBatcher } from './udp-batcher.js';
+import type { BatchTally, PassedQuery } from './udp-batch-protocol.js';
 import { AnswerCache } from './answer-cache.js';
 import { forward, type Transport } from './forwarder.js';
 import { UpstreamPool } from './upstream-pool.js';
-import {
-  CLASS_IN,
-  FrameReader,
-  MAX_TCP_BYTES,
-  MAX_UDP_BYTES,
-  RCODE,
-  TYPE_A,
-  TYPE_AAAA,
-  TYPE_PTR,
-  buildReply,
-  decodeQuery,
-  frame,
-  reverseAddress,
-  truncateForwarded,
-  type LocalRecord,
-  type Query,
-  type Rcode,
-} from './packet.js';
+import { FrameReader, MAX_TCP_BYTES, MAX_UDP_BYTES, RCODE, buildReply, decodeQuery, frame, truncateForwarded, type LocalRecord, type Query, type Rcode } from './packet.js';
+
+export type { DnsOutcome } from './local-answer.js';
 
 export interface DnsResolverOptions {
   directory: DnsDirectory;
@@ -55,6 +52,8 @@ export interface DnsResolverOptions {
   cacheEntries?: number;
   /** Reuse a pool of connected UDP sockets per upstream instead of a socket per forward. */
   pooledUpstreams?: boolean;
+  /** Serve IPv4 UDP from the batch thread (default, with a MemoryDirectory); false keeps it on the event loop. */
+  batchedUdp?: boolean;
   log?: Logger;
 }
 
@@ -76,9 +75,6 @@ export interface DnsCounters {
   cacheHits: number;
 }
 
-/** What became of one query, for metrics; every query has exactly one. */
-export type DnsOutcome = 'local' | 'forwarded' | 'nxdomain' | 'refused' | 'failed' | 'malformed';
-
 
 export interface ListenResult {
   udpPort: number;
@@ -88,10 +84,14 @@ export interface ListenResult {
 const DEFAULTS = { forwardTimeoutMs: 2000, maxInFlight: 1024, tcpIdleMs: 10_000, maxTcpConnections: 256 };
 /** Upstreams tried per query, like Docker and glibc. */
 const MAX_UPSTREAMS = 3;
+/** Replies sent in one sendmmsg: as many as the batch thread passes in one message. */
+const REPLY_BATCH = 64;
 /** A TCP client that stops reading its answers is cut off once this much is queued for it. */
 const MAX_TCP_BACKLOG_BYTES = 1 << 20;
 
 interface Listener {
+  /** Its key in the resolver's listeners (and the batch thread's name for its socket). */
+  id: string;
   networkId: string;
   address: string;
   /**
@@ -101,7 +101,8 @@ interface Listener {
   client?: string;
   /** Further networks whose names it answers, after `networkId`'s (a container's other networks). */
   alsoNetworks?: string[];
-  udp: UdpSocket;
+  /** The UDP socket: on the event loop, or a descriptor the batch thread owns. */
+  udp: { dgram: UdpSocket } | { fd: number };
   tcp: Server;
   udpPort: number;
   tcpPort: number;
@@ -133,6 +134,16 @@ export class DnsResolver {
   private routes = new WeakMap<readonly Upstream[], Route>();
   private inFlight = 0;
   private closed = false;
+  /** The batch thread, started with the first UDP socket it can serve; undefined: none (dgram). */
+  private batcher: Promise<UdpBatcher | undefined> | undefined;
+  private readonly batchedUdp: boolean;
+  /** The batch thread once it runs (batcher settled). */
+  private batcherNow: UdpBatcher | undefined;
+  /** Clients (listener id, address) whose cache scope the batch thread has been told. */
+  private readonly taught = new Set<string>();
+  private readonly cacheEntries: number | undefined;
+  /** Replies to the batch thread's passed queries that are ready at once, sent together. */
+  private replyBatch: Batch | undefined;
 
   constructor(options: DnsResolverOptions) {
     this.directory = options.directory;
@@ -148,13 +159,18 @@ export class DnsResolver {
     // Every forward in flight listens for close(); that many listeners is expected, not a leak.
     setMaxListeners(this.settings.maxInFlight + 1, this.aborter.signal);
     this.onOutcome = options.onOutcome ?? (() => undefined);
+    this.batchedUdp = options.batchedUdp !== false;
+    this.cacheEntries = options.cacheEntries;
   }
 
   /** Queries by outcome: answered from records, forwarded (or cached) answers, upstream NXDOMAIN, REFUSED, SERVFAIL, malformed. */
 
   /** A snapshot of the counters, for metrics. */
   get counters(): Readonly<DnsCounters> {
-    return { ...this.stats };
+    const counters = { ...this.stats };
+    const thread = this.batcherNow?.counters();
+    if (thread) for (const [name, n] of Object.entries(thread)) counters[name as keyof typeof thread] += n;
+    return counters;
   }
 
   /** Serves `networkId` on `address`; port 0 picks one free port for both UDP and TCP. */
@@ -165,13 +181,14 @@ export class DnsResolver {
     if (this.listeners.has(networkId) || this.starting.has(networkId)) throw conflict(`DNS resolver already listening for network ${networkId}`);
     this.starting.add(networkId);
     try {
-      const listener = await this.open(networkId, address, port);
+      const batcher = isIP(address) === 4 ? await this.batcherFor() : undefined;
+      const listener = batcher ? await this.openBatched(batcher, networkId, address, port) : await this.open(networkId, address, port);
       if (this.closed) {
-        await closeListener(listener);
+        await this.closeListener(listener);
         throw new BerthError('unavailable', 'DNS resolver closed while it was starting to listen');
       }
       this.listeners.set(networkId, listener);
-      this.routes = new WeakMap();
+      this.routesChanged();
       return { udpPort: listener.udpPort, tcpPort: listener.tcpPort };
     } finally {
       this.starting.delete(networkId);
@@ -190,16 +207,30 @@ export class DnsResolver {
     if (this.listeners.has(listenerId) || this.starting.has(listenerId)) throw conflict(`DNS resolver already listening as ${listenerId}`);
     this.starting.add(listenerId);
     try {
-      const udp = await bindUdp({ fd: fds.udp });
-      const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
-        udp.close();
-        throw err;
-      });
-      const listener = this.listenerFor(networkId, udp.address().address, udp, tcp);
-      listener.client = client;
-      listener.alsoNetworks = alsoNetworks;
+      const name = socketName(fds.udp);
+      const batcher = name ? await this.batcherFor() : undefined;
+      let listener: Listener;
+      if (batcher && name) {
+        const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
+          closeFd(fds.udp);
+          throw err;
+        });
+        listener = this.listenerFor(listenerId, networkId, formatIpv4(name.ip), { fd: fds.udp }, name.port, tcp);
+        listener.client = client;
+        listener.alsoNetworks = alsoNetworks;
+        await this.handOver(batcher, listener, fds.udp);
+      } else {
+        const udp = await bindUdp({ fd: fds.udp });
+        const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
+          udp.close();
+          throw err;
+        });
+        listener = this.listenerFor(listenerId, networkId, udp.address().address, { dgram: udp }, udp.address().port, tcp);
+        listener.client = client;
+        listener.alsoNetworks = alsoNetworks;
+      }
       this.listeners.set(listenerId, listener);
-      this.routes = new WeakMap();
+      this.routesChanged();
     } finally {
       this.starting.delete(listenerId);
     }
@@ -210,8 +241,8 @@ export class DnsResolver {
     const listener = this.listeners.get(networkId);
     if (!listener) return;
     this.listeners.delete(networkId);
-    this.routes = new WeakMap();
-    await closeListener(listener);
+    this.routesChanged();
+    await this.closeListener(listener);
   }
 
   /** Stops everything: every listener, every connection and every forward in flight. */
@@ -220,6 +251,123 @@ export class DnsResolver {
     this.aborter.abort();
     this.pool?.close();
     await Promise.all([...this.listeners.keys()].map((id) => this.unlisten(id)));
+    // Stopped, its counters stay readable (shared memory): counters keeps counting them.
+    await (await this.batcher?.catch(() => undefined))?.stop();
+  }
+
+  /** Our own sockets changed, so may every client's route: forget them, here and in the batch thread. */
+  private routesChanged(): void {
+    this.routes = new WeakMap();
+    this.taught.clear();
+    this.batcherNow?.forgetScopes();
+  }
+
+  /** The batch thread, started on first use; undefined when UDP stays on the event loop. */
+  private batcherFor(): Promise<UdpBatcher | undefined> {
+    if (!this.batchedUdp || !(this.directory instanceof MemoryDirectory)) return Promise.resolve(undefined);
+    this.batcher ??= UdpBatcher.start(this.directory, {
+      onTally: (tally) => this.count(tally),
+      onPassed: (queries) => this.onPassed(queries),
+      onLost: (reason) => this.log.error('dns batch thread lost: its UDP sockets no longer answer', { reason }),
+    }, this.cache ? this.cacheEntries : 0).then((batcher) => (this.batcherNow = batcher)).catch((err: unknown) => {
+      this.log.warn('dns batch thread did not start: UDP is served on the event loop', { error: messageOf(err) });
+      return undefined;
+    });
+    return this.batcher;
+  }
+
+  /** Binds a UDP socket (and TCP on its port) for the batch thread; port 0 as open() picks it. */
+  private async openBatched(batcher: UdpBatcher, networkId: string, address: string, port: number): Promise<Listener> {
+    const fail = (proto: string, at: number) => (err: unknown) => {
+      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${at}/${proto} for network ${networkId}: ${messageOf(err)}`, { cause: err });
+    };
+    for (let attempt = 1; ; attempt++) {
+      let fd: number;
+      try {
+        fd = bindUdpFd(address, port);
+      } catch (err) {
+        return fail('udp', port)(err);
+      }
+      const udpPort = socketName(fd)!.port;
+      let tcp: Server;
+      try {
+        tcp = await listenTcp({ address, port: udpPort }, this.settings.maxTcpConnections);
+      } catch (err) {
+        closeFd(fd);
+        if (port === 0 && attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') continue;
+        return fail('tcp', udpPort)(err);
+      }
+      const listener = this.listenerFor(networkId, networkId, address, { fd }, udpPort, tcp);
+      await this.handOver(batcher, listener, fd);
+      return listener;
+    }
+  }
+
+  /** Gives the batch thread the listener's UDP descriptor; on failure closes the listener whole. */
+  private async handOver(batcher: UdpBatcher, listener: Listener, fd: number): Promise<void> {
+    try {
+      await batcher.add({ socket: listener.id, fd, networkId: listener.networkId, alsoNetworks: listener.alsoNetworks ?? [], ...(listener.client !== undefined && { client: listener.client }) });
+    } catch (err) {
+      // The thread may have taken the descriptor before it failed: take it back before closing it.
+      await batcher.remove(listener.id).catch(() => closeFd(fd));
+      listener.closed = true;
+      await new Promise<void>((resolve) => listener.tcp.close(() => resolve()));
+      throw err;
+    }
+  }
+
+  /** Tells onOutcome what the batch thread answered (its counters are read from shared memory). */
+  private count(tally: BatchTally): void {
+    for (const [outcome, n] of Object.entries(tally.outcomes) as [DnsOutcome, number][]) for (let i = 0; i < n; i++) this.onOutcome(outcome);
+  }
+
+  /**
+   * Queries the batch thread left to us, answered here and sent back through the socket they came
+   * on: those answered at once (cache hits, errors) together in one sendmmsg, forwards when they
+   * complete.
+   */
+  private onPassed(queries: PassedQuery[]): void {
+    const batch = (this.replyBatch ??= new Batch(REPLY_BATCH, MAX_UDP_BYTES));
+    let n = 0;
+    let fd = -1;
+    const flush = (): void => {
+      if (n > 0) sendBatch(fd, batch, n);
+      n = 0;
+    };
+    for (const q of queries) {
+      const listener = this.listeners.get(q.socket);
+      if (!listener || listener.closed || !('fd' in listener.udp)) continue;
+      const msg = Buffer.from(q.data.buffer, q.data.byteOffset, q.data.byteLength);
+      const answer = this.answer(listener, msg, 'udp', listener.client ?? formatIpv4(q.ip));
+      if (answer instanceof Promise) {
+        const { fd: socketFd } = listener.udp;
+        answer.then(
+          // Closed: the batch thread has closed (or is closing) the descriptor.
+          (reply) => reply && !listener.closed && sendto(socketFd, reply, sockaddrIn(q.ip, q.port)),
+          (err: unknown) => this.log.warn('dns query failed', { error: messageOf(err) }),
+        );
+        continue;
+      }
+      if (!answer) continue;
+      if (listener.udp.fd !== fd) flush();
+      fd = listener.udp.fd;
+      answer.copy(batch.slots[n]!);
+      batch.setLength(n, answer.length);
+      batch.setDestination(n, sockaddrIn(q.ip, q.port));
+      if (++n === batch.count) flush();
+    }
+    flush();
+  }
+
+  private async closeListener(listener: Listener): Promise<void> {
+    listener.closed = true;
+    for (const socket of listener.connections) socket.destroy();
+    const udp = listener.udp;
+    const closeUdp =
+      'dgram' in udp
+        ? new Promise<void>((resolve) => udp.dgram.close(() => resolve()))
+        : (this.batcher ?? Promise.resolve(undefined)).then((b) => b?.remove(listener.id)).catch((err: unknown) => this.log.warn('dns udp socket not closed', { error: messageOf(err) }));
+    await Promise.all([closeUdp, new Promise<void>((resolve) => listener.tcp.close(() => resolve()))]);
   }
 
   private async open(networkId: string, address: string, port: number): Promise<Listener> {
@@ -231,7 +379,7 @@ export class DnsResolver {
       const udp = await bindUdp({ address, port }).catch(fail('udp', port));
       const udpPort = udp.address().port;
       try {
-        return this.listenerFor(networkId, address, udp, await listenTcp({ address, port: udpPort }, this.settings.maxTcpConnections));
+        return this.listenerFor(networkId, networkId, address, { dgram: udp }, udpPort, await listenTcp({ address, port: udpPort }, this.settings.maxTcpConnections));
       } catch (err) {
         udp.close();
         if (port === 0 && attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') continue;
@@ -240,30 +388,33 @@ export class DnsResolver {
     }
   }
 
-  private listenerFor(networkId: string, address: string, udp: UdpSocket, tcp: Server): Listener {
+  private listenerFor(id: string, networkId: string, address: string, udp: Listener['udp'], udpPort: number, tcp: Server): Listener {
     const listener: Listener = {
+      id,
       networkId,
       address,
       udp,
       tcp,
-      udpPort: udp.address().port,
+      udpPort,
       tcpPort: tcpPortOf(tcp),
       connections: new Set(),
       closed: false,
     };
-    udp.on('message', (msg, from) => this.onDatagram(listener, msg, from));
-    udp.on('error', (err) => this.log.warn('dns udp socket error', { network: networkId, error: err.message }));
+    if ('dgram' in udp) {
+      udp.dgram.on('message', (msg, from) => this.onDatagram(listener, udp.dgram, msg, from));
+      udp.dgram.on('error', (err) => this.log.warn('dns udp socket error', { network: networkId, error: err.message }));
+    }
     tcp.on('connection', (socket) => this.onConnection(listener, socket));
     tcp.on('error', (err) => this.log.warn('dns tcp listener error', { network: networkId, error: err.message }));
     return listener;
   }
 
   /** UDP answers go out as soon as they are ready; no callback, as nothing is done on failure (the client retries). */
-  private onDatagram(listener: Listener, msg: Buffer, from: RemoteInfo): void {
+  private onDatagram(listener: Listener, udp: UdpSocket, msg: Buffer, from: RemoteInfo): void {
     const send = (answer: Reply): void => {
       if (!answer || listener.closed) return;
       try {
-        listener.udp.send(answer, from.port, from.address);
+        udp.send(answer, from.port, from.address);
       } catch (err) {
         this.log.debug('dns udp send failed', { network: listener.networkId, error: messageOf(err) });
       }
@@ -309,18 +460,7 @@ export class DnsResolver {
 
   /** Counts a query's outcome by its answer's rcode (no answer: a packet dropped as malformed). */
   private tally(reply: Reply, answered: 'local' | 'forwarded'): Reply {
-    const rcode = reply && reply.length >= 4 ? reply[3]! & 0x0f : undefined;
-    const outcome: DnsOutcome =
-      rcode === undefined || rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP
-        ? 'malformed'
-        : rcode === RCODE.NXDOMAIN
-          ? 'nxdomain'
-          : rcode === RCODE.REFUSED
-            ? 'refused'
-            : rcode === RCODE.SERVFAIL
-              ? 'failed'
-              : answered;
-    this.onOutcome(outcome);
+    this.onOutcome(outcomeOf(reply, answered));
     return reply;
   }
 
@@ -338,10 +478,7 @@ export class DnsResolver {
     const query = decoded.query;
     const limit = transport === 'udp' ? query.udpLimit : MAX_TCP_BYTES;
     try {
-      let records = this.localRecords(listener.networkId, query);
-      for (const other of listener.alsoNetworks ?? []) records ??= this.localRecords(other, query);
-      // Then the names of the client's other networks, as Docker's per-container resolver answers them.
-      for (const other of records ? [] : (this.directory.otherNetworksOf?.(listener.networkId, clientIp) ?? [])) records ??= this.localRecords(other, query);
+      const records = localAnswer(this.directory, listener, query, clientIp);
       if (records) {
         this.stats.answeredLocally++;
         return this.tally(this.build(query, RCODE.NOERROR, records, limit), 'local');
@@ -352,23 +489,6 @@ export class DnsResolver {
       this.stats.failures++;
       return this.tally(this.build(query, RCODE.SERVFAIL, [], limit), 'local');
     }
-  }
-
-  /** The answer for a name the directory knows on this network, or undefined when it is not ours. */
-  private localRecords(networkId: string, query: Query): LocalRecord[] | undefined {
-    if (query.qclass !== CLASS_IN) return undefined;
-    const ip = query.qtype === TYPE_PTR ? reverseAddress(query.name) : undefined;
-    if (ip !== undefined) {
-      const target = this.directory.reverse(networkId, ip);
-      return target === undefined ? undefined : [{ type: 'PTR', target }];
-    }
-    const addresses = this.directory.lookup(networkId, query.key);
-    if (addresses.length === 0) return undefined;
-    // The name exists: A and AAAA get the addresses of their family (none: NOERROR with no
-    // records, e.g. AAAA for an IPv4-only container), other types NOERROR with none.
-    if (query.qtype === TYPE_A) return shuffled(addresses.filter((a) => !a.includes(':'))).map((address): LocalRecord => ({ type: 'A', address }));
-    if (query.qtype === TYPE_AAAA) return shuffled(addresses.filter((a) => a.includes(':'))).map((address): LocalRecord => ({ type: 'AAAA', address }));
-    return [];
   }
 
   /** A cached answer at once; otherwise a forward upstream, refused past the cap on forwards in flight. */
@@ -382,16 +502,29 @@ export class DnsResolver {
     const cached = this.cache?.get(route.scope, query);
     if (cached) {
       this.stats.cacheHits++;
+      this.teachScope(listener, clientIp, route.scope);
       return this.tally(this.fit(cached, query, limit), 'forwarded');
     }
     if (this.inFlight >= this.settings.maxInFlight) {
       this.stats.refused++;
       return this.tally(this.build(query, RCODE.REFUSED, [], limit), 'forwarded');
     }
-    return this.forwardUpstream(query, route, transport, limit).then((reply) => this.tally(reply, 'forwarded'));
+    return this.forwardUpstream(listener, clientIp, query, route, transport, limit).then((reply) => this.tally(reply, 'forwarded'));
   }
 
-  private async forwardUpstream(query: Query, route: Route, transport: Transport, limit: number): Promise<Reply> {
+  /**
+   * Tells the batch thread which cache scope a client of a batched socket forwards in (once per
+   * client until routes change), and the answer just cached, so it answers the repeats itself.
+   */
+  private teachScope(listener: Listener, clientIp: string, scope: string, query?: Query, answer?: Buffer): void {
+    if (!this.batcherNow || !('fd' in listener.udp) || !this.cache) return;
+    const key = `${listener.id}\n${clientIp}`;
+    if (!answer && this.taught.has(key)) return;
+    this.taught.add(key);
+    this.batcherNow.teach({ socket: listener.id, clientIp, scope, ...(query && answer && { query: query.raw, answer }) });
+  }
+
+  private async forwardUpstream(listener: Listener, clientIp: string, query: Query, route: Route, transport: Transport, limit: number): Promise<Reply> {
     this.inFlight++;
     this.stats.forwarded++;
     let answer: Buffer | undefined;
@@ -405,6 +538,7 @@ export class DnsResolver {
       return this.build(query, RCODE.SERVFAIL, [], limit);
     }
     this.cache?.put(route.scope, query, answer);
+    this.teachScope(listener, clientIp, route.scope, query, answer);
     return this.fit(answer, query, limit);
   }
 
@@ -440,16 +574,6 @@ export class DnsResolver {
   }
 }
 
-/** A fresh random order per answer, like Docker: clients that take the first address spread out. */
-function shuffled(addresses: readonly string[]): string[] {
-  const out = [...addresses];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 /** Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; the directory knows them as a.b.c.d. */
 function unmapped(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
@@ -457,6 +581,18 @@ function unmapped(ip: string): string {
 
 /** Where a socket binds: an address and port, or a descriptor already bound (adopt()). */
 type BindTarget = { address: string; port: number } | { fd: number };
+
+/** A bound IPv4 UDP socket's descriptor, for the batch thread (no SO_REUSEADDR: exclusive, as dgram's). */
+function bindUdpFd(address: string, port: number): number {
+  const fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  try {
+    bind(fd, sockaddrIn(parseIpv4(address), port), `bind ${address}:${port}/udp`);
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+  return fd;
+}
 
 function bindUdp(target: BindTarget): Promise<UdpSocket> {
   return new Promise((resolve, reject) => {
@@ -489,13 +625,4 @@ function tcpPortOf(server: Server): number {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new BerthError('internal', 'DNS TCP listener has no port');
   return address.port;
-}
-
-async function closeListener(listener: Listener): Promise<void> {
-  listener.closed = true;
-  for (const socket of listener.connections) socket.destroy();
-  await Promise.all([
-    new Promise<void>((resolve) => listener.udp.close(() => resolve())),
-    new Promise<void>((resolve) => listener.tcp.close(() => resolve())),
-  ]);
 }

@@ -89,3 +89,34 @@ test("a container's other networks: found by its address on the asking network, 
   dir.setNetwork('c', { internal: false, records: [] });
   assert.deepEqual(dir.otherNetworksOf('a', '10.1.0.2'), [], 'gone when its network is replaced');
 });
+
+test('a replica built from snapshot() and fed by watch() answers as the original; rejected changes are not announced', () => {
+  const dir = new MemoryDirectory();
+  dir.setNetwork('n', { internal: false, records: [{ ip: '10.0.0.2', names: ['base', 'shared'] }] });
+  dir.setNetwork('m', { internal: true, records: [] });
+  dir.upsertRecord('n', 'c1', { ip: '10.0.0.3', names: ['c1', 'shared'], weakNames: ['host1'] });
+  dir.upsertRecord('m', 'c1', { ip: '10.9.0.3', names: ['c1m'] });
+  const replica = new MemoryDirectory();
+  for (const change of dir.snapshot()) replica.apply(change);
+  const seen: string[] = [];
+  dir.watch((change) => {
+    seen.push(change.op);
+    replica.apply(change);
+  });
+  dir.upsertRecord('n', 'c2', { ip: '10.0.0.4', ip6: 'fd00::4', names: ['c2'] });
+  dir.upsertRecord('n', 'c1', { ip: '10.0.0.3', names: ['c1-renamed'] });
+  dir.removeRecord('n', 'c2');
+  dir.removeRecord('n', 'nobody');
+  assert.throws(() => dir.upsertRecord('n', 'bad', { ip: 'not-an-ip', names: ['x'] }));
+  assert.throws(() => dir.upsertRecord('nowhere', 'c9', { ip: '10.0.0.9', names: ['x'] }));
+  dir.setNetwork('o', { internal: false, records: [{ ip: '10.1.0.2', names: ['other'] }] });
+  dir.removeNetwork('o');
+  dir.removeNetwork('never-there');
+  assert.deepEqual(seen, ['upsertRecord', 'upsertRecord', 'removeRecord', 'setNetwork', 'removeNetwork'], 'only changes that took effect');
+  for (const name of ['base', 'shared', 'c1', 'c1-renamed', 'host1', 'c2', 'c1m', 'other']) {
+    for (const net of ['n', 'm', 'o']) assert.deepEqual(replica.lookup(net, name), dir.lookup(net, name), `${name} on ${net}`);
+  }
+  for (const ip of ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.9.0.3']) assert.equal(replica.reverse('n', ip), dir.reverse('n', ip), ip);
+  assert.deepEqual(replica.otherNetworksOf('n', '10.0.0.3'), ['m']);
+  assert.deepEqual(replica.otherNetworksOf('n', '10.0.0.3'), dir.otherNetworksOf('n', '10.0.0.3'));
+});

@@ -421,3 +421,47 @@ test('listen/unlisten: one listener per network, the port goes away, close() end
   assert.equal(await pending, 'no answer');
   await assert.rejects(resolver.listen('net-a', LOOPBACK, 0), { kind: 'unavailable' });
 });
+
+/** Polls `check` every 10 ms for up to 2 s. */
+async function eventually(check: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return true;
+    await sleep(10);
+  }
+  return check();
+}
+
+test('the batch thread and the event loop answer UDP alike, byte for byte, and count alike', async (t) => {
+  const batched = await fixture(t);
+  const plain = await fixture(t, { batchedUdp: false });
+  const queries: [string, 'A' | 'AAAA' | 'PTR' | 'MX', { edns?: number }][] = [
+    ['WeB1', 'A', {}],
+    ['web2.net-a', 'AAAA', {}],
+    ['abcdef123456', 'MX', { edns: 1232 }],
+    ['2.0.1.10.in-addr.arpa', 'PTR', {}],
+  ];
+  for (const [name, type, opts] of queries) {
+    const query = makeQuery(name, type, { id: 7, ...opts });
+    assert.deepEqual(await udpQuery(batched.ports.udpPort, query), await udpQuery(plain.ports.udpPort, query), `${type} ${name}`);
+  }
+  const counted = (f: Fixture) => ({ ...f.resolver.counters });
+  assert.ok(await eventually(() => batched.resolver.counters.queries === queries.length), 'the batch thread reported its tally');
+  assert.deepEqual(counted(batched), counted(plain));
+  assert.equal(counted(batched).answeredLocally, queries.length);
+});
+
+test('a directory change is seen by the batch thread for the very next query, and a removed listener frees its port', async (t) => {
+  const { dir, resolver, ports } = await fixture(t);
+  assert.equal(rcodeOf(await udpQuery(ports.udpPort, makeQuery('newcomer'))), SERVFAIL, 'control: not a container name (no upstream)');
+  dir.upsertRecord('net-a', 'n1', { ip: '10.1.0.9', names: ['newcomer'] });
+  assert.deepEqual(addressesOf(await udpQuery(ports.udpPort, makeQuery('newcomer'))), ['10.1.0.9']);
+  dir.removeRecord('net-a', 'n1');
+  assert.equal(rcodeOf(await udpQuery(ports.udpPort, makeQuery('newcomer'))), SERVFAIL, 'gone again');
+  await resolver.unlisten('net-a');
+  const again = createSocket('udp4');
+  t.after(() => again.close());
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.bind({ address: LOOPBACK, port: ports.udpPort, exclusive: true }, () => resolve());
+  });
+});
