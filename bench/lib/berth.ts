@@ -120,11 +120,20 @@ export class BerthHost {
     return { id: Id, ms: msSince(t0) };
   }
 
-  /** rm -f as the caller sees it. */
+  /**
+   * rm -f as the caller sees it. The daemon answers before the kernel side of the teardown ends
+   * (it logs `container rm settled` when it has); untimed, this then waits for that line, so the
+   * next system's operation does not start behind berth's leftover work, as it never starts
+   * behind a peer's (their teardown returns when their process has exited).
+   */
   async teardown(id: string): Promise<number> {
+    const from = this.sb.daemonLog.length;
     const t0 = process.hrtime.bigint();
     await this.api.request('DELETE', `/containers/${id}?force=1`);
-    return msSince(t0);
+    const ms = msSince(t0);
+    const settled = `"msg":"container rm settled","container":"${id}"`;
+    for (let i = 0; i < 400 && this.sb.daemonLog.indexOf(settled, from) < 0; i++) await sleep(1);
+    return ms;
   }
 
   async info(id: string): Promise<ContainerInfo> {
