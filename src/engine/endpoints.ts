@@ -41,7 +41,7 @@ export function poolOf(net: NetworkRecord): PoolSpec {
 
 function chooseAddress(ctx: EngineContext, net: NetworkRecord, requested: string | undefined): string {
   const pool = poolOf(net);
-  const inUse = new Set(ctx.store.addressesInUse(net.id).map((ip) => parseIpv4(ip)));
+  const inUse = ctx.store.ipv4InUse(net.id);
   if (requested === undefined) return formatIpv4(allocateAddress(pool, inUse, net.name));
   if (isDefaultBridge(net)) {
     throw invalid(`user specified IP address is not supported on the default bridge network: create a network with --subnet and use it`);

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseIpv4 } from '../ipam/ipv4.js';
 
 /** A link a network uses: its bridge (owned: berth made it), a parent it hangs children off (not owned). */
 export interface NetworkLink {
@@ -339,6 +340,8 @@ function toPort(r: Row): PortRecord {
 
 export class Store {
   private readonly db: Database.Database;
+  /** ipv4InUse()'s sets, by network id. */
+  private readonly ipv4InUseCache = new Map<string, Set<number>>();
 
   constructor(root: string) {
     fs.mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -366,7 +369,13 @@ export class Store {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      // Rolled back: what the cache learnt from its writes may not have happened.
+      this.ipv4InUseCache.clear();
+      throw err;
+    }
   }
 
   /* networks */
@@ -404,6 +413,7 @@ export class Store {
   }
 
   deleteNetwork(id: string): void {
+    this.ipv4InUseCache.delete(id);
     this.transaction(() => {
       this.stmt('DELETE FROM network_links WHERE network_id = ?').run(id);
       this.stmt('DELETE FROM networks WHERE id = ?').run(id);
@@ -457,7 +467,10 @@ export class Store {
   }
 
   deleteContainer(id: string): void {
+    // Its endpoints go with it (ON DELETE CASCADE): the address cache forgets them first.
+    const rows = this.stmt('SELECT network_id, ip FROM endpoints WHERE container_id = ?').all(id) as { network_id: string; ip: string | null }[];
     this.stmt('DELETE FROM containers WHERE id = ?').run(id);
+    for (const r of rows) if (r.ip) this.ipv4InUseCache.get(r.network_id)?.delete(parseIpv4(r.ip));
   }
 
   /**
@@ -500,6 +513,7 @@ export class Store {
         `INSERT INTO endpoints VALUES (@id, @containerId, @networkId, @ifname, @ip, @mac, @aliases, @hostLink, @state, @ip6)`,
       )
       .run({ ...e, ip6: e.ip6 ?? null, aliases: JSON.stringify(e.aliases) });
+    if (e.ip) this.ipv4InUseCache.get(e.networkId)?.add(parseIpv4(e.ip));
   }
 
   /** Sets the endpoint's state, and its MAC when the kernel chose another (macvlan passthru). */
@@ -514,7 +528,23 @@ export class Store {
   }
 
   deleteEndpoint(id: string): void {
+    const row = this.stmt('SELECT network_id, ip FROM endpoints WHERE id = ?').get(id) as { network_id: string; ip: string | null } | undefined;
     this.stmt('DELETE FROM endpoints WHERE id = ?').run(id);
+    if (row?.ip) this.ipv4InUseCache.get(row.network_id)?.delete(parseIpv4(row.ip));
+  }
+
+  /**
+   * The network's IPv4 addresses in use, as numbers, for the local allocator: read from the table
+   * once, then kept by this store's own endpoint writes (insert, delete, a container's cascade), so
+   * a setup does not read every address of a network of 1,000 containers. Read-only for callers.
+   */
+  ipv4InUse(networkId: string): ReadonlySet<number> {
+    let set = this.ipv4InUseCache.get(networkId);
+    if (!set) {
+      set = new Set(this.addressesInUse(networkId).map((ip) => parseIpv4(ip)));
+      this.ipv4InUseCache.set(networkId, set);
+    }
+    return set;
   }
 
   endpoints(): EndpointRecord[] {
