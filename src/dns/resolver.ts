@@ -182,7 +182,7 @@ export class DnsResolver {
     this.starting.add(networkId);
     try {
       const batcher = isIP(address) === 4 ? await this.batcherFor() : undefined;
-      const listener = batcher ? await this.openBatched(batcher, networkId, address, port) : await this.open(networkId, address, port);
+      const listener = await this.open(networkId, address, port, batcher);
       if (this.closed) {
         await this.closeListener(listener);
         throw new BerthError('unavailable', 'DNS resolver closed while it was starting to listen');
@@ -207,28 +207,17 @@ export class DnsResolver {
     if (this.listeners.has(listenerId) || this.starting.has(listenerId)) throw conflict(`DNS resolver already listening as ${listenerId}`);
     this.starting.add(listenerId);
     try {
-      const name = socketName(fds.udp);
-      const batcher = name ? await this.batcherFor() : undefined;
-      let listener: Listener;
-      if (batcher && name) {
-        const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
-          closeFd(fds.udp);
-          throw err;
-        });
-        listener = this.listenerFor(listenerId, networkId, formatIpv4(name.ip), { fd: fds.udp }, name.port, tcp);
-        listener.client = client;
-        listener.alsoNetworks = alsoNetworks;
-        await this.handOver(batcher, listener, fds.udp);
-      } else {
-        const udp = await bindUdp({ fd: fds.udp });
-        const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
-          udp.close();
-          throw err;
-        });
-        listener = this.listenerFor(listenerId, networkId, udp.address().address, { dgram: udp }, udp.address().port, tcp);
-        listener.client = client;
-        listener.alsoNetworks = alsoNetworks;
-      }
+      // The batch thread serves IPv4 sockets only (socketName knows no other).
+      const batcher = socketName(fds.udp) ? await this.batcherFor() : undefined;
+      const udp = await boundUdp({ fd: fds.udp }, batcher !== undefined);
+      const tcp = await listenTcp({ fd: fds.tcp }, this.settings.maxTcpConnections).catch((err: unknown) => {
+        udp.close();
+        throw err;
+      });
+      const listener = this.listenerFor(listenerId, networkId, udp.address, udp.socket, udp.port, tcp);
+      listener.client = client;
+      listener.alsoNetworks = alsoNetworks;
+      if (batcher) await this.handOver(batcher, listener);
       this.listeners.set(listenerId, listener);
       this.routesChanged();
     } finally {
@@ -276,35 +265,10 @@ export class DnsResolver {
     return this.batcher;
   }
 
-  /** Binds a UDP socket (and TCP on its port) for the batch thread; port 0 as open() picks it. */
-  private async openBatched(batcher: UdpBatcher, networkId: string, address: string, port: number): Promise<Listener> {
-    const fail = (proto: string, at: number) => (err: unknown) => {
-      throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${at}/${proto} for network ${networkId}: ${messageOf(err)}`, { cause: err });
-    };
-    for (let attempt = 1; ; attempt++) {
-      let fd: number;
-      try {
-        fd = bindUdpFd(address, port);
-      } catch (err) {
-        return fail('udp', port)(err);
-      }
-      const udpPort = socketName(fd)!.port;
-      let tcp: Server;
-      try {
-        tcp = await listenTcp({ address, port: udpPort }, this.settings.maxTcpConnections);
-      } catch (err) {
-        closeFd(fd);
-        if (port === 0 && attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') continue;
-        return fail('tcp', udpPort)(err);
-      }
-      const listener = this.listenerFor(networkId, networkId, address, { fd }, udpPort, tcp);
-      await this.handOver(batcher, listener, fd);
-      return listener;
-    }
-  }
-
   /** Gives the batch thread the listener's UDP descriptor; on failure closes the listener whole. */
-  private async handOver(batcher: UdpBatcher, listener: Listener, fd: number): Promise<void> {
+  private async handOver(batcher: UdpBatcher, listener: Listener): Promise<void> {
+    if (!('fd' in listener.udp)) return;
+    const { fd } = listener.udp;
     try {
       await batcher.add({ socket: listener.id, fd, networkId: listener.networkId, alsoNetworks: listener.alsoNetworks ?? [], ...(listener.client !== undefined && { client: listener.client }) });
     } catch (err) {
@@ -370,21 +334,25 @@ export class DnsResolver {
     await Promise.all([closeUdp, new Promise<void>((resolve) => listener.tcp.close(() => resolve()))]);
   }
 
-  private async open(networkId: string, address: string, port: number): Promise<Listener> {
+  /** Binds UDP and TCP for `networkId`; with `batcher`, its UDP descriptor goes to the batch thread. */
+  private async open(networkId: string, address: string, port: number, batcher?: UdpBatcher): Promise<Listener> {
     const fail = (proto: string, at: number) => (err: unknown) => {
       throw new BerthError('unavailable', `cannot listen for DNS on ${address}:${at}/${proto} for network ${networkId}: ${messageOf(err)}`, { cause: err });
     };
     // Port 0: one free port for both UDP and TCP (the firewall redirects :53 to a single port).
     for (let attempt = 1; ; attempt++) {
-      const udp = await bindUdp({ address, port }).catch(fail('udp', port));
-      const udpPort = udp.address().port;
+      const udp = await boundUdp({ address, port }, batcher !== undefined).catch(fail('udp', port));
+      let tcp: Server;
       try {
-        return this.listenerFor(networkId, networkId, address, { dgram: udp }, udpPort, await listenTcp({ address, port: udpPort }, this.settings.maxTcpConnections));
+        tcp = await listenTcp({ address, port: udp.port }, this.settings.maxTcpConnections);
       } catch (err) {
         udp.close();
         if (port === 0 && attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') continue;
-        fail('tcp', udpPort)(err);
+        return fail('tcp', udp.port)(err);
       }
+      const listener = this.listenerFor(networkId, networkId, address, udp.socket, udp.port, tcp);
+      if (batcher) await this.handOver(batcher, listener);
+      return listener;
     }
   }
 
@@ -581,6 +549,25 @@ function unmapped(ip: string): string {
 
 /** Where a socket binds: an address and port, or a descriptor already bound (adopt()). */
 type BindTarget = { address: string; port: number } | { fd: number };
+
+/** A listener's UDP socket once bound: on the event loop (dgram), or a descriptor for the batch thread. */
+interface BoundUdp {
+  socket: Listener['udp'];
+  address: string;
+  port: number;
+  close(): void;
+}
+
+/** Binds (or adopts) a listener's UDP socket; `batched`: as a bare IPv4 descriptor for the batch thread. */
+async function boundUdp(target: BindTarget, batched: boolean): Promise<BoundUdp> {
+  if (batched) {
+    const fd = 'fd' in target ? target.fd : bindUdpFd(target.address, target.port);
+    const name = socketName(fd)!;
+    return { socket: { fd }, address: formatIpv4(name.ip), port: name.port, close: () => closeFd(fd) };
+  }
+  const udp = await bindUdp(target);
+  return { socket: { dgram: udp }, address: udp.address().address, port: udp.address().port, close: () => udp.close() };
+}
 
 /** A bound IPv4 UDP socket's descriptor, for the batch thread (no SO_REUSEADDR: exclusive, as dgram's). */
 function bindUdpFd(address: string, port: number): number {
