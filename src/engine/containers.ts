@@ -266,8 +266,8 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
     // The store says stopped: the kernel teardown happens whatever the firewall says, and a firewall
     // that could not follow is rebuilt from the store (see Engine.flaggingFailures).
     await ctx.hooks.containerChanged(id, before, EMPTY).catch((err) => ctx.log.error('firewall and DNS not updated for a stopped container', { container: c.name, error: String(err) }));
+    await processGone;
     if (ownSandbox) {
-      await processGone;
       // An interface with no host end (a macvlan or ipvlan child) hangs off a parent shared with the
       // next containers: it is deleted before the namespace, whose own teardown the kernel defers,
       // or its MAC (derived from the address) would still be taken when the address is handed out
@@ -289,15 +289,15 @@ export async function stopContainer(ctx: EngineContext, id: string, graceMs: num
   await halt(ctx, c, graceMs);
 }
 
-/** Ends the process, then the network (and so, first, any container sharing it). */
+/**
+ * Ends the process, then the network (and so, first, any container sharing it). With a grace the
+ * process is waited for first; killed at once (rm -f), waiting for it to go is part of the kernel
+ * side of the teardown, which may end after the answer.
+ */
 async function halt(ctx: EngineContext, c: ContainerRecord, graceMs: number): Promise<void> {
-  if (c.pid && graceMs === 0 && ctx.tail) {
-    // Killed at once (rm -f): waiting for it to go is part of the teardown that may end after the answer.
-    await stopNetwork(ctx, c.id, 137, graceMs, terminate(c.pid, c.pidStart, 0));
-    return;
-  }
-  if (c.pid) await terminate(c.pid, c.pidStart, graceMs);
-  await stopNetwork(ctx, c.id, c.pid ? 137 : null, graceMs);
+  const gone = c.pid ? terminate(c.pid, c.pidStart, graceMs) : undefined;
+  if (graceMs > 0) await gone;
+  await stopNetwork(ctx, c.id, c.pid ? 137 : null, graceMs, gone);
 }
 
 export async function removeContainer(ctx: EngineContext, id: string, force: boolean): Promise<void> {

@@ -494,9 +494,8 @@ export class Engine {
     });
   }
 
-  /** Marks containers whose process is gone as exited and frees their network. */
   /**
-   * Each second: containers whose process is gone. A null signal tells whether each PID exists;
+   * Each second: marks containers whose process is gone as exited and frees their network. A null signal tells whether each PID exists;
    * the full check (start time, zombie: /proc reads) runs for a tenth of them per tick, so a PID
    * reused by another process is caught within 10 s, and 1,000 containers cost ~1 ms a tick.
    */
@@ -513,7 +512,7 @@ export class Engine {
       // container started before this daemon came up gets the grace from the daemon's start.
       if (c.pid === null && (this.startedAt.get(c.id) ?? this.openedAt) > graceStart) continue;
       if (c.pid !== null && pidExists(c.pid) && (i % 10 !== tick % 10 || isAlive(c.pid, c.pidStart))) continue;
-      await this.containerExited(c.id, this.ctx.store.container(c.id)?.exitCode ?? 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
+      await this.containerExited(c.id, 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
     }
   }
 }

@@ -572,7 +572,7 @@ export class Store {
 
   /** Addresses in use on a network, for the allocator. */
   addressesInUse(networkId: string): string[] {
-    // Plucked: one string per row, no row objects (every setup reads all of the network's addresses).
+    // Plucked: one string per row, no row objects.
     return this.stmt('SELECT ip AS address FROM endpoints WHERE network_id = ? AND ip IS NOT NULL').pluck().all(networkId) as string[];
   }
 
