@@ -193,6 +193,18 @@ export class Sandbox {
     return `/run/netns/${name}`;
   }
 
+  /**
+   * A resolver standing in for the "internet", a LAN or the host's own: dnsmasq in `nsPath`
+   * answering the hosts-file lines `hosts` and nothing else (no upstream), on `listenAddress`
+   * only, or on every address when it is omitted. Killed (by PID) in destroy().
+   */
+  serveZone(nsPath: string, hosts: string, listenAddress?: string): ChildProcess {
+    const zone = path.join(fs.mkdtempSync(path.join(this.root, 'zone-')), 'hosts');
+    fs.writeFileSync(zone, hosts);
+    const only = listenAddress ? [`--listen-address=${listenAddress}`, '--bind-interfaces'] : [];
+    return this.spawnIn(nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zone}`, '--local=/#/', ...only, '--port=53', '--user=root', '--pid-file=']);
+  }
+
   /** Starts a long-running command in a namespace; it is killed (by PID) in destroy(). */
   spawnIn(nsPath: string, cmd: string, args: string[]): ChildProcess {
     const child = spawn('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], { stdio: 'ignore' });

@@ -124,9 +124,7 @@ describe('CNI plugin', () => {
     lan = await sb.addPeer('l', '10.204.0');
     // A resolver in a test namespace, for the dns capability; the host's resolv.conf names none.
     upstream = await sb.addPeer('u', '10.205.0');
-    const zone = path.join(sb.root, 'cni-zone');
-    fs.writeFileSync(zone, '10.205.0.77 www.example.test\n');
-    sb.spawnIn(upstream.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zone}`, '--local=/#/', `--listen-address=${upstream.address}`, '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    sb.serveZone(upstream.nsPath, '10.205.0.77 www.example.test\n', upstream.address);
     process.env.BERTH_KERNEL_FAULTS = faults;
     await sb.startDaemon();
     delete process.env.BERTH_KERNEL_FAULTS;

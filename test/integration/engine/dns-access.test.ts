@@ -7,7 +7,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BUSYBOX, Sandbox, eventually, must, run, type Peer } from '../../helpers/sandbox.js';
 
 interface DigResult {
@@ -48,9 +47,7 @@ describe('the embedded DNS answers only its own network', () => {
     sb = await Sandbox.create('da', { startDaemon: false });
     upstream = await sb.addPeer('u', '10.214.0');
     lan = await sb.addPeer('l', '10.213.0');
-    const zone = path.join(sb.root, 'zone');
-    fs.writeFileSync(zone, '10.214.0.77 www.example.test\n');
-    sb.spawnIn(upstream.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zone}`, '--local=/#/', '--listen-address=10.214.0.2', '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    sb.serveZone(upstream.nsPath, '10.214.0.77 www.example.test\n', '10.214.0.2');
     fs.writeFileSync(sb.resolvConf, `nameserver ${upstream.address}\n`);
     await sb.startDaemon();
     await sb.berthOk('network', 'create', '--subnet', '10.160.0.0/24', 'named');
@@ -128,10 +125,9 @@ describe('berth beside a host DNS server on *:53', () => {
   before(async () => {
     sb = await Sandbox.create('dh', { startDaemon: false });
     lan = await sb.addPeer('l', '10.215.0');
-    const zone = path.join(sb.root, 'host-zone');
-    fs.writeFileSync(zone, '10.215.0.99 printer.lan.test\n');
+
     // The host's own dnsmasq on the wildcard address, as on many desktops and small routers.
-    sb.spawnIn(sb.hostNs, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zone}`, '--local=/#/', '--port=53', '--user=root', '--pid-file=']);
+    sb.serveZone(sb.hostNs, '10.215.0.99 printer.lan.test\n');
     assert.ok(await eventually(async () => /0\.0\.0\.0:53\s/.test((await sb.inHost('ss', ['-Hlun'])).stdout), 5000), 'host dnsmasq listening on *:53');
     fs.writeFileSync(sb.resolvConf, 'nameserver 127.0.0.1\n');
     await sb.startDaemon();

@@ -36,9 +36,7 @@ describe('DNS batch thread', () => {
   before(async () => {
     sb = await Sandbox.create('q', { startDaemon: false });
     upstream = await sb.addPeer('u', '10.205.0');
-    const zoneDir = fs.mkdtempSync(path.join(sb.root, 'zone-'));
-    fs.writeFileSync(path.join(zoneDir, 'hosts'), '10.205.0.77 www.example.test\n');
-    sb.spawnIn(upstream.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zoneDir}/hosts`, '--local=/#/', '--listen-address=10.205.0.2', '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    sb.serveZone(upstream.nsPath, '10.205.0.77 www.example.test\n', '10.205.0.2');
     fs.writeFileSync(sb.resolvConf, `nameserver ${upstream.address}\n`);
     await sb.startDaemon(['--metrics-addr', METRICS_ADDR]);
     await sb.berthOk('network', 'create', 'neta');

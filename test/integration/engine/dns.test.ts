@@ -6,7 +6,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BUSYBOX, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
 
 /** dig, run in a container's namespace, against `server`; returns the answer section's data. */
@@ -35,9 +34,7 @@ describe('embedded DNS', () => {
     sb = await Sandbox.create('d', { startDaemon: false });
     // The "internet" resolver: a peer namespace answering example.test from a zone file.
     upstream = await sb.addPeer('u', '10.203.0');
-    const zoneDir = fs.mkdtempSync(path.join(sb.root, 'zone-'));
-    fs.writeFileSync(path.join(zoneDir, 'hosts'), '10.203.0.77 www.example.test\n');
-    sb.spawnIn(upstream.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${zoneDir}/hosts`, '--local=/#/', '--listen-address=10.203.0.2', '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    sb.serveZone(upstream.nsPath, '10.203.0.77 www.example.test\n', '10.203.0.2');
     fs.writeFileSync(sb.resolvConf, `nameserver ${upstream.address}\nsearch sandbox.test\n`);
     await sb.startDaemon();
     await sb.berthOk('network', 'create', 'dnsnet');

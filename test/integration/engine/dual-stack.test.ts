@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BUSYBOX, Sandbox, eventually, must, run, type Peer } from '../../helpers/sandbox.js';
 import { webRoot } from '../../helpers/net-probes.js';
@@ -237,8 +236,7 @@ describe('dual-stack bridge networks', () => {
   });
 
   test('DNS forwards over an IPv6 upstream (a resolver on the IPv6 WAN)', async () => {
-    fs.writeFileSync(path.join(sb.root, 'wan-hosts'), '2001:db8::77 far.example\n');
-    sb.spawnIn(wan.nsPath, 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${path.join(sb.root, 'wan-hosts')}`, '--local=/#/', `--listen-address=${WAN_PEER}`, '--bind-interfaces', '--port=53', '--user=root', '--pid-file=']);
+    sb.serveZone(wan.nsPath, '2001:db8::77 far.example\n', WAN_PEER);
     await sb.berthOk('run', '-d', '--name', 'asker', '--network', 'dual', '--dns', WAN_PEER, '--', BUSYBOX, 'sleep', '3600');
     const c = await ns('asker');
     const answer = async () => (await sb.inNs(c, 'dig', ['@10.60.0.1', '+tries=1', '+time=2', '+short', 'AAAA', 'far.example'], 10_000)).stdout.trim();
