@@ -57,6 +57,8 @@ export interface Peer {
   hostAddress: string;
 }
 
+const DAEMON_START_MS = 40_000;
+
 export class Sandbox {
   readonly name: string;
   readonly hostNs: string;
@@ -105,10 +107,12 @@ export class Sandbox {
     this.daemon = child;
     child.stdout!.on('data', (d) => (this.daemonLog += d));
     child.stderr!.on('data', (d) => (this.daemonLog += d));
-    const deadline = Date.now() + 15_000;
+    // Generous: in CI two suites share 2 cores, and a start beside a heavy one (concurrency's
+    // parallel CLIs) has been seen to pass 15 s on a clean clone.
+    const deadline = Date.now() + DAEMON_START_MS;
     while (!fs.existsSync(this.socket)) {
       if (child.exitCode !== null) throw new Error(`daemon exited (${child.exitCode}): ${this.daemonLog}`);
-      if (Date.now() > deadline) throw new Error(`daemon did not start within 15 s: ${this.daemonLog}`);
+      if (Date.now() > deadline) throw new Error(`daemon did not start within ${DAEMON_START_MS / 1000} s: ${this.daemonLog}`);
       await sleep(20);
     }
   }
