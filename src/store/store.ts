@@ -275,6 +275,12 @@ const NETWORK_ROWS = `SELECT n.*, (SELECT json_group_array(json_object('role', l
   FROM network_links l WHERE l.network_id = n.id) AS links FROM networks n`;
 const json = <T>(v: unknown) => JSON.parse(String(v)) as T;
 
+/**
+ * The id range a hex prefix covers, [prefix, prefix + 'g'): ids are lowercase hex, all below 'g'.
+ * A range on the primary key is an index seek; `LIKE 'prefix%'` scanned every row.
+ */
+const idPrefixRange = (prefix: string): [string, string] => [prefix, `${prefix}g`];
+
 function toNetwork(r: Row): NetworkRecord {
   return {
     id: String(r.id),
@@ -435,8 +441,9 @@ export class Store {
   }
 
   /** Networks whose id starts with `prefix` (Docker accepts any unique id prefix). */
+  /** At most two: enough to tell a unique prefix from an ambiguous one. */
   networksByIdPrefix(prefix: string): NetworkRecord[] {
-    return (this.stmt(`${NETWORK_ROWS} WHERE id LIKE ? || '%'`).all(prefix) as Row[]).map(toNetwork);
+    return (this.stmt(`${NETWORK_ROWS} WHERE id >= ? AND id < ? LIMIT 2`).all(...idPrefixRange(prefix)) as Row[]).map(toNetwork);
   }
 
   /* containers */
@@ -499,8 +506,9 @@ export class Store {
     return r ? toContainer(r) : undefined;
   }
 
+  /** At most two: enough to tell a unique prefix from an ambiguous one. */
   containersByIdPrefix(prefix: string): ContainerRecord[] {
-    return (this.stmt("SELECT * FROM containers WHERE id LIKE ? || '%'").all(prefix) as Row[]).map(toContainer);
+    return (this.stmt('SELECT * FROM containers WHERE id >= ? AND id < ? LIMIT 2').all(...idPrefixRange(prefix)) as Row[]).map(toContainer);
   }
 
   containersSharing(id: string): ContainerRecord[] {
