@@ -1,12 +1,16 @@
 /**
  * The daemon's held host ports (see kernel/port-hold.ts): one bound socket per published binding,
- * so no host process can take a published port. The store is the truth; the held set follows it:
+ * so no host process can take a published port. They are bound on the daemon's own thread, which
+ * never leaves the host namespace: a bind is a couple of system calls, where a round trip to the
+ * kernel thread costs more and would wait behind whatever that thread is doing (a setup's veth).
+ * The store is the truth; the held set follows it:
  * bindings are held when they are chosen, released when their container lets them go, and
  * `sync` (start-up, reconcile) makes the held set equal the store's bindings again, which also
  * releases any hold a failed operation left behind.
  */
 import type { PortRecord } from '../store/store.js';
 import type { HostBinding } from '../firewall/port-clash.js';
+import { releasePort, tryHoldPort } from '../kernel/port-hold.js';
 import type { EngineContext } from './context.js';
 
 const key = (b: HostBinding) => `${b.protocol}/${b.hostIp}/${b.hostPort}`;
@@ -14,17 +18,15 @@ const key = (b: HostBinding) => `${b.protocol}/${b.hostIp}/${b.hostPort}`;
 export class PortHolds {
   private readonly held = new Map<string, number>();
 
-  constructor(private readonly ctx: EngineContext) {}
-
   /**
    * Holds the binding; false when another process has the port bound. A binding already held
    * here (a failed operation's leftover the store no longer has) is simply kept.
    */
   async acquire(b: HostBinding): Promise<boolean> {
     if (this.held.has(key(b))) return true;
-    const r = await this.ctx.kernel.call('holdPort', { protocol: b.protocol, hostIp: b.hostIp, hostPort: b.hostPort });
-    if ('busy' in r) return false;
-    this.held.set(key(b), r.fd);
+    const fd = tryHoldPort(b.protocol, b.hostIp, b.hostPort);
+    if (fd === 'busy') return false;
+    this.held.set(key(b), fd);
     return true;
   }
 
@@ -36,7 +38,7 @@ export class PortHolds {
       this.held.delete(key(b));
       fds.push(fd);
     }
-    if (fds.length > 0) await this.ctx.kernel.call('releasePorts', { fds });
+    for (const fd of fds) releasePort(fd);
   }
 
   /** Makes the held set the store's bindings; returns the bindings another process holds. */
@@ -45,7 +47,7 @@ export class PortHolds {
     const stale = [...this.held.keys()].filter((k) => !wanted.has(k));
     const fds = stale.map((k) => this.held.get(k)!);
     stale.forEach((k) => this.held.delete(k));
-    if (fds.length > 0) await this.ctx.kernel.call('releasePorts', { fds });
+    for (const fd of fds) releasePort(fd);
     const taken: PortRecord[] = [];
     for (const p of ports) if (!(await this.acquire(p))) taken.push(p);
     return taken;
@@ -57,6 +59,6 @@ const registry = new WeakMap<EngineContext, PortHolds>();
 /** The held ports of one engine (one daemon). */
 export function portHolds(ctx: EngineContext): PortHolds {
   let holds = registry.get(ctx);
-  if (!holds) registry.set(ctx, (holds = new PortHolds(ctx)));
+  if (!holds) registry.set(ctx, (holds = new PortHolds()));
   return holds;
 }

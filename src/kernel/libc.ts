@@ -1,8 +1,9 @@
 /**
  * The few libc calls berth needs that Node does not offer (netlink sockets, setns, unshare,
- * mount), bound through koffi. Only the kernel worker thread calls these: setns and unshare
- * change the calling thread's namespace, so they must never run on the main thread or on a
- * thread pool.
+ * mount), bound through koffi. setns, unshare and mount run only on the kernel worker thread:
+ * they change the calling thread's namespace, so they must never run on the main thread or on a
+ * thread pool. Plain socket calls (held ports, the nftables monitor) also run on the main thread,
+ * which stays in the host namespace.
  */
 import koffi from 'koffi';
 

@@ -55,3 +55,13 @@ export function holdPort(protocol: 'tcp' | 'udp', ip: string, port: number, opts
 export function releasePort(fd: number): void {
   libc.close(fd);
 }
+
+/** Holds a host port; its fd, or `busy` when another socket has the port bound. */
+export function tryHoldPort(protocol: 'tcp' | 'udp', ip: string, port: number): number | 'busy' {
+  try {
+    return holdPort(protocol, ip, port);
+  } catch (err) {
+    if ((err as { errno?: number }).errno === EADDRINUSE) return 'busy';
+    throw err;
+  }
+}
