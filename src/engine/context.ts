@@ -77,7 +77,9 @@ export interface EngineContext {
  * and left to the reconciler, which removes berth's objects that nothing in the store references.
  */
 export async function afterAnswer(ctx: EngineContext, what: string, work: () => Promise<void>): Promise<void> {
-  const done = work().catch((err) => ctx.log.warn(`${what}: left for the reconciler`, { error: String(err) }));
-  if (ctx.tail) ctx.tail.push(done);
-  else await done;
+  const leftOver = (err: unknown) => ctx.log.warn(`${what}: left for the reconciler`, { error: String(err) });
+  // In a tail, the work starts on the next turn of the event loop, once the answer is written:
+  // its synchronous part (the firewall's nft transaction) does not delay it.
+  if (ctx.tail) ctx.tail.push(new Promise((resolve) => setImmediate(resolve)).then(work).catch(leftOver));
+  else await work().catch(leftOver);
 }

@@ -14,6 +14,7 @@ import { cidrsOverlap } from '../ipam/ipv4.js';
 import { cidrs6Overlap } from '../ipam/ipv6.js';
 import type { NetworkRecord, PortRecord } from '../store/store.js';
 import type { EngineContext } from './context.js';
+import { runHostNft } from '../kernel/host-nft.js';
 import { driverOf } from '../drivers/registry.js';
 
 /** The network's facts for the firewall, from its driver; undefined if it takes no part. */
@@ -108,7 +109,7 @@ export class FirewallSync {
     const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
     const recreateSets = this.setsChecked ? [] : await this.setsToRecreate();
     const counters = await this.countersNow();
-    await this.ctx.kernel.call('nft', { script: buildRuleset({ ...state, dns, iccOffPorts }, { recreateSets, counters }) });
+    runHostNft(buildRuleset({ ...state, dns, iccOffPorts }, { recreateSets, counters }));
     this.setsChecked = true;
     this.forgetDnsFlows(dns);
   }
@@ -135,7 +136,7 @@ export class FirewallSync {
 
   private async setsToRecreate(): Promise<string[]> {
     let listing = '';
-    for (const script of ['list sets ip', 'list maps ip', 'list sets ip6', 'list maps ip6']) listing += await this.ctx.kernel.call('nft', { script });
+    for (const script of ['list sets ip', 'list maps ip', 'list sets ip6', 'list maps ip6']) listing += runHostNft(script);
     return setsToRedeclare(listing, declaredSets());
   }
 
@@ -225,7 +226,7 @@ export class FirewallSync {
    */
   private async run(script: string): Promise<void> {
     try {
-      await this.ctx.kernel.call('nft', { script });
+      runHostNft(script);
     } catch (err) {
       this.ctx.log.warn('firewall drifted from the store; rebuilding it', { error: (err as Error).message });
       await this.applyAll();
