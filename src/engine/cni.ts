@@ -13,12 +13,13 @@ import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.
 import { CniCode, CniError, portRequests, type Attachment, type CniEnv, type PluginConfig } from '../cni/protocol.js';
 import { hasDriver } from './networks.js';
 import { driverOf } from '../drivers/registry.js';
-import type { EngineContext } from './context.js';
+import type { ContainerNetState, EngineContext } from './context.js';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers } from './container-input.js';
 import { netState } from './containers.js';
-import { joinNetwork, leaveNetwork } from './endpoints.js';
+import { leaveNetwork, startJoin } from './endpoints.js';
 import { newId } from './ids.js';
 import { findNetwork } from './lookup.js';
+import { portHolds } from './port-holds.js';
 import { bindingsTo, checkPublishable, resolveBindings } from './ports.js';
 
 export function cniContainerName(containerId: string): string {
@@ -68,21 +69,28 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
     }
     try {
       const before = netState(ctx, container.id);
-      const endpoint = await joinNetwork(ctx, container, net, { ...requested, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
+      // The interface is made on the kernel thread while this thread does the ports, firewall and DNS.
+      const join = await startJoin(ctx, container, net, { ...requested, aliases: rc.aliases?.[net.name] ?? [], mac: rc.mac, ifname: env.ifname }, env.netns);
+      let endpoint = join.endpoint;
       let ports: PortRecord[] = [];
+      let hooked: ContainerNetState | undefined;
       try {
         const requests = portRequests(config);
         if (requests.length > 0) checkPublishable(ctx, endpoint);
         ports = await resolveBindings(ctx, container.id, requests, endpoint);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
-        await ctx.hooks.containerChanged(container.id, before, netState(ctx, container.id));
+        hooked = netState(ctx, container.id);
+        await ctx.hooks.containerChanged(container.id, before, hooked);
+        endpoint = await join.applied;
       } catch (err) {
         // Undo this interface only (a second interface must not take the first one with it):
-        // its ports, its endpoint and veth, and whatever the hooks already applied for them.
-        const during = netState(ctx, container.id);
+        // its ports, its endpoint and veth (a failed join already dropped its own), and whatever
+        // the hooks already applied for them.
+        const joined = await join.applied.then(() => true, () => false);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.deletePort(p)));
-        leaveNetwork(ctx, endpoint, env.netns)();
-        await ctx.hooks.containerChanged(container.id, during, netState(ctx, container.id)).catch((e) => ctx.log.warn('CNI ADD rollback: could not update the firewall and DNS', { error: String(e) }));
+        if (joined) leaveNetwork(ctx, endpoint, env.netns)();
+        if (hooked) await ctx.hooks.containerChanged(container.id, hooked, netState(ctx, container.id)).catch((e) => ctx.log.warn('CNI ADD rollback: could not update the firewall and DNS', { error: String(e) }));
+        else await portHolds(ctx).release(ports);
         throw err;
       }
       const resolver = driverOf(net)?.dns(net)?.address;

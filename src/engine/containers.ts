@@ -11,16 +11,17 @@ import { DEFAULT_NETWORK, NAME_PATTERN } from '../constants.js';
 import { BerthError, conflict, invalid } from '../errors.js';
 import { parseIpv4, parseMac } from '../ipam/ipv4.js';
 import { parseIpv6 } from '../ipam/ipv6.js';
-import type { ContainerConfig, ContainerRecord, EndpointRecord } from '../store/store.js';
+import type { ContainerConfig, ContainerRecord, EndpointRecord, PortRecord } from '../store/store.js';
 import { launchArgv } from '../runtime/launch.js';
 import { isAlive, processStartTime, terminate } from '../runtime/process.js';
 import { checkContainerInput } from './container-input.js';
 import { driverOf, isClusterScoped } from '../drivers/registry.js';
 import { afterAnswer, type ContainerNetState, type EngineContext } from './context.js';
-import { joinNetwork } from './endpoints.js';
+import { startJoin } from './endpoints.js';
 import { etcFilePaths, writeEtcFiles } from './etc-files.js';
 import { newId, shortId } from './ids.js';
 import { getContainer, getNetwork } from './lookup.js';
+import { portHolds } from './port-holds.js';
 import { checkPublishable, resolveBindings } from './ports.js';
 
 export interface CreateContainerRequest {
@@ -133,7 +134,11 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
   let netnsPath: string;
   let sharesWith: string | null = null;
   let ownSandbox = false;
-  const joined: EndpointRecord[] = [];
+  // Endpoints reserved in the store, and their kernel side under way (see startJoin).
+  const reserved: EndpointRecord[] = [];
+  const applying: Promise<EndpointRecord>[] = [];
+  let held: PortRecord[] = [];
+  let hooked: ContainerNetState | undefined;
   try {
     if (mode.kind === 'host') {
       netnsPath = ctx.hostNetns;
@@ -152,30 +157,43 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
         const net = getNetwork(ctx.store, want.network);
         // The first join also creates the namespace, in the same call to the kernel thread.
         const join = { ip: want.ip, ip6: want.ip6, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 };
-        joined.push(await joinNetwork(ctx, c, net, join, netnsPath));
+        const pending = await startJoin(ctx, c, net, join, netnsPath);
+        reserved.push(pending.endpoint);
+        applying.push(pending.applied);
       }
-      const first = joined[0];
+      // While the kernel thread makes the interfaces, this thread does the rest: ports, the
+      // store, /etc files, and the firewall and DNS, whose kernel work queues behind them.
+      const first = reserved[0];
       if (c.config.ports.length > 0 && first) {
         checkPublishable(ctx, first);
-        const ports = await resolveBindings(ctx, c.id, c.config.ports, first);
-        ctx.store.transaction(() => ports.forEach((p) => ctx.store.insertPort(p)));
+        held = await resolveBindings(ctx, c.id, c.config.ports, first);
+        ctx.store.transaction(() => held.forEach((p) => ctx.store.insertPort(p)));
       }
     }
     ctx.store.updateContainer(c.id, { state: 'running', netnsPath, sharesWith, exitCode: null, pid: null, pidStart: null });
     const started = getContainer(ctx.store, c.id);
     writeEtcFiles(ctx, started);
-    await ctx.hooks.containerChanged(c.id, EMPTY, netState(ctx, c.id));
+    hooked = netState(ctx, c.id);
+    await ctx.hooks.containerChanged(c.id, EMPTY, hooked);
+    await Promise.all(applying);
     return started;
   } catch (err) {
+    // Every join has ended (a failed one undid its own reservation) before anything is undone.
+    const outcomes = await Promise.allSettled(applying);
     ctx.store.deletePortsOfContainer(c.id);
+    const joined = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     for (const e of joined) ctx.store.deleteEndpoint(e.id);
     // What a cluster holds for them (addresses, announcements) goes too; the namespace takes the rest.
     for (const e of joined) {
       const net = ctx.store.network(e.networkId);
       if (net && isClusterScoped(net)) driverOf(net)?.leave(ctx, net, e, null)();
     }
-    if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: path.join(ctx.paths.netns, c.id) }).catch(() => undefined);
     ctx.store.updateContainer(c.id, { state: 'created', netnsPath: null });
+    // The firewall and DNS follow the store back (which also lets the held ports go); short of
+    // that, the held ports are let go here.
+    if (hooked) await ctx.hooks.containerChanged(c.id, hooked, EMPTY).catch((e) => ctx.log.warn('could not undo the firewall and DNS of a failed start', { container: c.name, error: String(e) }));
+    else await portHolds(ctx).release(held);
+    if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: path.join(ctx.paths.netns, c.id) }).catch(() => undefined);
     throw err;
   }
 }

@@ -90,6 +90,29 @@ export async function joinNetwork(
   req: JoinRequest,
   netnsPath: string,
 ): Promise<EndpointRecord> {
+  return (await startJoin(ctx, container, net, req, netnsPath)).applied;
+}
+
+/** An endpoint reserved in the store whose kernel side is under way (see startJoin). */
+export interface PendingJoin {
+  /** The reservation: its addresses and interface name are final (a driver may still pick the MAC). */
+  endpoint: EndpointRecord;
+  /** The active endpoint, once the driver's kernel work is done; on failure the reservation is already undone. */
+  applied: Promise<EndpointRecord>;
+}
+
+/**
+ * Reserves the endpoint and asks its driver for the kernel side without waiting for it, so the
+ * caller can do its own part (ports, files, firewall elements) meanwhile. The kernel thread runs
+ * requests in order: what the caller asks of it next runs after this join's interface is made.
+ */
+export async function startJoin(
+  ctx: EngineContext,
+  container: ContainerRecord,
+  net: NetworkRecord,
+  req: JoinRequest,
+  netnsPath: string,
+): Promise<PendingJoin> {
   const driver = driverOf(net);
   if (!driver) {
     throw invalid(`container cannot be disconnected from ${net.name} network or connected to ${net.name} network`);
@@ -135,14 +158,29 @@ export async function joinNetwork(
     if (String(err).includes('UNIQUE')) throw conflict(`Address already in use: ${String(err).includes('ip6') ? ip6 : ip} on network ${net.name}`);
     throw err;
   }
+  // The first interface carries the default route; later ones only reach their own subnet.
+  const spec = { netnsPath, defaultRoute: ctx.store.endpointsOfContainer(container.id).length === 1, createSandbox: req.createSandbox };
+  const applied = applyJoin(ctx, container, net, endpoint, spec, release);
+  // Awaited by the caller; this only keeps a failure the caller meets later from counting as unhandled meanwhile.
+  applied.catch(() => undefined);
+  return { endpoint, applied };
+}
+
+async function applyJoin(
+  ctx: EngineContext,
+  container: ContainerRecord,
+  net: NetworkRecord,
+  endpoint: EndpointRecord,
+  spec: { netnsPath: string; defaultRoute: boolean; createSandbox?: boolean },
+  release: () => Promise<void> | undefined,
+): Promise<EndpointRecord> {
+  const driver = driverOf(net)!;
+  const { id } = endpoint;
+  const { netnsPath } = spec;
+  const cluster = isClusterScoped(net) ? ctx.cluster : undefined;
   let joined: { mac?: string } | void;
   try {
-    joined = await driver.join(ctx, net, endpoint, {
-      netnsPath,
-      // The first interface carries the default route; later ones only reach their own subnet.
-      defaultRoute: ctx.store.endpointsOfContainer(container.id).length === 1,
-      createSandbox: req.createSandbox,
-    });
+    joined = await driver.join(ctx, net, endpoint, spec);
   } catch (err) {
     ctx.store.deleteEndpoint(id);
     await release();
