@@ -1,8 +1,10 @@
 /**
  * Issue 10 item 15: rollback when a late step fails. Faults are injected into the daemon's kernel
  * calls through BERTH_KERNEL_FAULTS (src/kernel/faults.ts): a failed network create leaves no
- * firewall elements, a failed connect leaves no endpoint, and a stop whose firewall update fails
- * still tears the container down, with the firewall rebuilt from the store once nft works again.
+ * firewall elements, a failed connect leaves no endpoint, a start whose veth cannot be made
+ * (after its ports, firewall and DNS were applied beside it) leaves none of them, and a stop whose
+ * firewall update fails still tears the container down, with the firewall rebuilt from the store
+ * once nft works again.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +60,33 @@ describe('rollback of late failures', () => {
     // Positive control: without the fault the same connect works.
     await sb.berthOk('network', 'connect', 'strict', 'joiner');
     assert.match((await sb.inNs(ns, 'ip', ['-br', 'addr', 'show', 'eth1'])).stdout, /10\.67\.0\.2\/24/);
+  });
+
+  test('start: a veth that cannot be made leaves no published port, held port, DNS name or endpoint', async () => {
+    await sb.berthOk('run', '-d', '--name', 'asker', '--network', 'roomy', '--', BUSYBOX, 'sleep', '3600');
+    const asker = await sb.netnsOf('asker');
+    const resolves = async (name: string) => (await sb.inNs(asker, BUSYBOX, ['nslookup', name, '10.66.0.1'])).code === 0;
+    // A host process can bind the port (nc then waits until `timeout` ends it: 124) unless berth holds it.
+    const hostCanBind = async () => (await sb.inHost('timeout', ['1', BUSYBOX, 'nc', '-l', '-p', '8401'])).code === 124;
+    assert.ok(await hostCanBind(), 'the port is free before');
+    inject('attach\n');
+    const r = await sb.berth('run', '-d', '--name', 'unmade', '--network', 'roomy', '-p', '8401:80', '--', BUSYBOX, 'sleep', '3600');
+    inject('');
+    assert.notEqual(r.code, 0, 'the run fails');
+    assert.match(r.stderr, /injected failure/);
+    assert.doesNotMatch(await sb.berthOk('ps', '-a'), /\bunmade\b/, 'no container is left');
+    assert.doesNotMatch(await ruleset(), /\b8401\b/, 'no published-port element');
+    assert.ok(await hostCanBind(), 'the port is not held');
+    assert.equal(await resolves('unmade'), false, 'the name does not resolve');
+    const onRoomy = async () => Object.values(JSON.parse(await sb.berthOk('network', 'inspect', 'roomy'))[0].Containers as Record<string, { Name: string }>).map((c) => c.Name);
+    assert.ok(!(await onRoomy()).includes('unmade'), 'no endpoint on the network');
+    // Positive control: the same run without the fault publishes, holds and names it.
+    await sb.berthOk('run', '-d', '--name', 'unmade', '--network', 'roomy', '-p', '8401:80', '--', BUSYBOX, 'sleep', '3600');
+    assert.match(await ruleset(), /\b8401\b/);
+    assert.equal(await hostCanBind(), false, 'the port is held');
+    assert.ok(await resolves('unmade'), 'the name resolves');
+    assert.ok((await onRoomy()).includes('unmade'));
+    await sb.berthOk('rm', '-f', 'unmade', 'asker');
   });
 
   test('stop: a failed firewall update still tears the container down; the firewall follows once nft works', async () => {
