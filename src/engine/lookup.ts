@@ -1,14 +1,19 @@
-/** Finding networks and containers the way Docker does: by exact name, full id, or unique id prefix. */
+/** Finding networks and containers the way Docker does: by full id, exact name, or unique id prefix (in that order). */
 import { notFound, invalid } from '../errors.js';
 import type { ContainerRecord, NetworkRecord, Store } from '../store/store.js';
 
+/** A full id: 64 hex digits (engine/ids.ts). */
+const ID_LENGTH = 64;
+
 export function findNetwork(store: Store, ref: string): NetworkRecord | undefined {
+  const byId = ref.length === ID_LENGTH ? store.network(ref) : undefined;
+  if (byId) return byId;
   const byName = store.networkByName(ref);
   if (byName) return byName;
   if (!/^[0-9a-f]+$/.test(ref)) return undefined;
-  const byId = store.networksByIdPrefix(ref);
-  if (byId.length > 1) throw invalid(`network id prefix ${ref} is ambiguous: it matches ${byId.map((n) => n.name).join(', ')}`);
-  return byId[0];
+  const byPrefix = store.networksByIdPrefix(ref);
+  if (byPrefix.length > 1) throw invalid(`network id prefix ${ref} is ambiguous: it matches ${byPrefix.map((n) => n.name).join(', ')}`);
+  return byPrefix[0];
 }
 
 export function getNetwork(store: Store, ref: string): NetworkRecord {
@@ -18,12 +23,14 @@ export function getNetwork(store: Store, ref: string): NetworkRecord {
 }
 
 export function findContainer(store: Store, ref: string): ContainerRecord | undefined {
+  const byId = ref.length === ID_LENGTH ? store.container(ref) : undefined;
+  if (byId) return byId;
   const byName = store.containerByName(ref.replace(/^\//, ''));
   if (byName) return byName;
   if (!/^[0-9a-f]+$/.test(ref)) return undefined;
-  const byId = store.containersByIdPrefix(ref);
-  if (byId.length > 1) throw invalid(`container id prefix ${ref} is ambiguous`);
-  return byId[0];
+  const byPrefix = store.containersByIdPrefix(ref);
+  if (byPrefix.length > 1) throw invalid(`container id prefix ${ref} is ambiguous`);
+  return byPrefix[0];
 }
 
 export function getContainer(store: Store, ref: string): ContainerRecord {
