@@ -97,6 +97,16 @@ async function repair(ctx: EngineContext): Promise<ReconcileReport> {
   // Containers whose process died (or whose namespace vanished) while no daemon watched.
   for (const c of store.containers()) {
     if (c.state !== 'running') continue;
+    // A daemon killed in the middle of a start: the store says running (a start records that while
+    // its interfaces are being made) but none of its endpoints became active and nothing was
+    // spawned. The start is undone, ports and all, as a start that fails is. (A CNI container's
+    // attachments are the runtime's to retry or DEL: its pending endpoint alone goes, below.)
+    const endpoints = store.endpointsOfContainer(c.id);
+    if (c.pid === null && !c.config.cni && endpoints.length > 0 && endpoints.every((e) => e.state === 'pending')) {
+      await stopNetwork(ctx, c.id, null);
+      report.containersExited.push(c.name);
+      continue;
+    }
     // A daemon killed between spawning the process and recording its PID: find it in the namespace.
     if (c.pid === null && c.sharesWith !== null && c.netnsPath?.startsWith(ctx.paths.netns)) {
       adoptSharer(ctx, c, report);
