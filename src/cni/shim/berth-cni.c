@@ -21,11 +21,13 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define SUPPORTED "\"0.4.0\",\"1.0.0\",\"1.1.0\""
-#define NEWEST "1.1.0"
 #define DEFAULT_HOST "unix:///run/berth/berth.sock"
 #define TIMEOUT_S 60
 #define READ_CHUNK 65536
+
+/* The CNI versions the daemon speaks, oldest first: the last is the newest. */
+static const char *const versions[] = {"0.4.0", "1.0.0", "1.1.0"};
+#define VERSIONS (sizeof versions / sizeof versions[0])
 
 /* A growable byte string: configs, requests and answers have no size limit here. */
 struct buf {
@@ -145,6 +147,7 @@ static struct buf unreachable_json(const char *why) {
 }
 
 static void unreachable(const char *why) {
+  alarm(0); /* so that the timeout's answer cannot follow this one */
   struct buf out = unreachable_json(why);
   write_all(1, out.p, out.len);
   exit(1);
@@ -194,8 +197,7 @@ static void put_header(struct buf *req, const char *name, const char *var) {
 
 /* Whether asked is exactly one of the supported versions. */
 static int supported(struct span asked) {
-  static const char *const versions[] = {"0.4.0", "1.0.0", "1.1.0"};
-  for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+  for (size_t i = 0; i < VERSIONS; i++) {
     if (strlen(versions[i]) == asked.len && memcmp(versions[i], asked.p, asked.len) == 0) return 1;
   }
   return 0;
@@ -213,11 +215,17 @@ int main(void) {
   if (strcmp(command, "VERSION") == 0) {
     /* Answered here, without the daemon, in the version the runtime asked in (newest if none or unknown). */
     struct span asked = string_key(&conf, "cniVersion");
-    if (asked.len == 0 || !supported(asked)) asked = (struct span){NEWEST, strlen(NEWEST)};
+    if (asked.len == 0 || !supported(asked)) asked = (struct span){versions[VERSIONS - 1], strlen(versions[VERSIONS - 1])};
     struct buf out = {0};
     put_str(&out, "{\"cniVersion\":\"");
     put_span(&out, asked);
-    put_str(&out, "\",\"supportedVersions\":[" SUPPORTED "]}\n");
+    put_str(&out, "\",\"supportedVersions\":[");
+    for (size_t i = 0; i < VERSIONS; i++) {
+      put_str(&out, i ? ",\"" : "\"");
+      put_str(&out, versions[i]);
+      put_str(&out, "\"");
+    }
+    put_str(&out, "]}\n");
     write_all(1, out.p, out.len);
     return 0;
   }
