@@ -67,7 +67,7 @@ export function goals(r: BenchResults): Goal[] {
   out.push({ goal: 'teardown ≤ 1 ms as the caller sees it (network only)', figure: `${f(t50(net))} ms p50`, met: le(t50(net), 1) });
   out.push({ goal: 'teardown ≤ 1 ms as the caller sees it (rm -f with a process)', figure: `${f(t50(proc))} ms p50`, met: le(t50(proc), 1) });
   const viaCni = sys(r, 'berthCni');
-  out.push({ goal: 'CNI ADD ≤ 15 ms end to end (bin/berth-cni exec\'d → daemon → result)', figure: viaCni?.setup ? `${f(p50(viaCni))} ms p50 (DEL ${f(t50(viaCni))})` : '–', met: le(p50(viaCni), 15) });
+  out.push({ goal: 'CNI ADD ≤ 15 ms end to end (dist/bin/berth-cni exec\'d → daemon → result)', figure: viaCni?.setup ? `${f(p50(viaCni))} ms p50 (DEL ${f(t50(viaCni))})` : '–', met: le(p50(viaCni), 15) });
 
   const b = r.scale?.berth;
   if (b) {

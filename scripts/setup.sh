@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 # end-to-end test; berth never starts its daemon), etcd-server (the cluster store: tests and the demo
 # start their own members inside sandbox namespaces), wireguard-go (encrypted overlays: this kernel
 # has no WireGuard), tcpdump (the encryption test captures the underlay) and chromium (the topology
-# page is tested in a real browser, driven by puppeteer-core).
+# page is tested in a real browser, driven by puppeteer-core), gcc and libc6-dev (the compiled CNI
+# shim, scripts/build-cni.sh; better-sqlite3 needs a compiler too when it builds from source).
 PACKAGES=(iproute2 nftables libnftables1 util-linux busybox-static curl dnsutils socat dnsmasq-base
-  containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump chromium bird2 dnsperf)
+  containernetworking-plugins iptables docker.io etcd-server wireguard-go tcpdump chromium bird2 dnsperf
+  gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,3 +40,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npx tsc -p tsconfig.json
+bash scripts/build-cni.sh

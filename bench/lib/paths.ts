@@ -9,7 +9,8 @@ export const TOOLS = path.join(DIST, 'bench/tools');
 export const RESULTS_DIR = path.join(REPO, 'bench/results');
 export const REPORT = path.join(REPO, 'BENCHMARKS.md');
 
-export const BERTH_CNI = path.join(REPO, 'bin/berth-cni');
+/** The compiled CNI shim (scripts/build-cni.sh, run by setup.sh); the Perl one where no compiler was found. */
+export const BERTH_CNI = path.join(DIST, 'bin/berth-cni');
 export const NETAVARK = '/usr/lib/podman/netavark';
 export const AARDVARK = '/usr/lib/podman/aardvark-dns';
 export const CNI_PATH = '/usr/lib/cni';

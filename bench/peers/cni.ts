@@ -7,8 +7,8 @@
  *
  * Three chains use this: the reference chain bridge + host-local + portmap + firewall (the anchors'
  * cni-full.conflist, with its own bridge, subnet and host-local dataDir), the macvlan plugin with
- * host-local, and berth's own plugin (bin/berth-cni, a shim that forwards to the daemon) once it
- * exists.
+ * host-local, and berth's own plugin (dist/bin/berth-cni, a compiled shim that forwards to the daemon) once
+ * it is built.
  */
 import * as path from 'node:path';
 import { Agent } from '../lib/agent-client.js';

@@ -114,7 +114,7 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   const results = new Map<string, SystemResult>();
   const berthCni = await maybeBerthCni(ctx, scope, berth);
   if (berthCni.system) systems.push(berthCni.system);
-  else results.set('berthCni', { key: 'berthCni', label: 'berth via CNI (bin/berth-cni)', extra: {}, note: berthCni.note });
+  else results.set('berthCni', { key: 'berthCni', label: 'berth via CNI (dist/bin/berth-cni)', extra: {}, note: berthCni.note });
 
   const warmup = ctx.quick ? 1 : 3;
   // At least 30 recorded rounds in a full run, unless the whole budget is gone.
@@ -153,9 +153,9 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   return { rounds, warmup, systems: [...results.values()], daemonSide };
 }
 
-/** berth's CNI plugin, if bin/berth-cni exists and answers one ADD/DEL; else why not. */
+/** berth's CNI plugin, if dist/bin/berth-cni exists and answers one ADD/DEL; else why not. */
 async function maybeBerthCni(ctx: BenchContext, scope: Scope, berth: BerthHost): Promise<{ system?: System; note?: string }> {
-  if (!fs.existsSync(BERTH_CNI)) return { note: 'not yet measured (plugin not built: bin/berth-cni is missing)' };
+  if (!fs.existsSync(BERTH_CNI)) return { note: 'not measured (plugin not built: dist/bin/berth-cni is missing; bash scripts/build-cni.sh makes it)' };
   try {
     await berth.createNetwork('bb-cninet', '10.81.0.0/16');
     const chain = new CniChain(scope, berthChain('bc1', berth.sb.socket, 'bb-cninet'));
@@ -165,7 +165,7 @@ async function maybeBerthCni(ctx: BenchContext, scope: Scope, berth: BerthHost):
     return {
       system: {
         key: 'berthCni',
-        label: 'berth via CNI (bin/berth-cni ADD / DEL, shim → daemon)',
+        label: 'berth via CNI (dist/bin/berth-cni ADD / DEL, shim → daemon)',
         async setup(i) {
           const netnsAddMs = await chain.createNetns(i);
           return { ms: (await chain.add(i, PORT)).ms, extra: { netnsAddMs } };
@@ -179,6 +179,6 @@ async function maybeBerthCni(ctx: BenchContext, scope: Scope, berth: BerthHost):
     };
   } catch (err) {
     ctx.log(`§1 berth-cni not usable: ${(err as Error).message}`);
-    return { note: `not measured: bin/berth-cni exists but its first ADD failed: ${(err as Error).message.slice(0, 300)}` };
+    return { note: `not measured: dist/bin/berth-cni exists but its first ADD failed: ${(err as Error).message.slice(0, 300)}` };
   }
 }

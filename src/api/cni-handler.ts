@@ -1,7 +1,9 @@
 /**
- * The daemon side of the CNI plugin: bin/berth-cni forwards the runtime's CNI_* variables (as
- * headers) and the plugin config (as the body) to POST /cni, and prints what this answers. A CNI
- * error comes back as HTTP 400 with the spec's error JSON, so the shim just exits 1 and prints it.
+ * The daemon side of the CNI plugin: the shim (dist/bin/berth-cni, compiled from
+ * src/cni/shim/berth-cni.c at build; bin/berth-cni, its Perl twin, where there is no C compiler)
+ * forwards the runtime's CNI_* variables (as headers) and the plugin config (as the body) to
+ * POST /cni, and prints what this answers. A CNI error comes back as HTTP 400 with the spec's error
+ * JSON, so the shim just exits 1 and prints it.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';

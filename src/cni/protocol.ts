@@ -1,7 +1,8 @@
 /**
  * The CNI protocol (spec 1.1.0, also 1.0.0 and 0.4.0): the plugin's configuration and
  * environment, validated at the boundary, and the result and error shapes it answers with.
- * Pure code; the daemon does the work (see engine/cni.ts) and bin/berth-cni forwards to it.
+ * Pure code; the daemon does the work (see engine/cni.ts) and the shim forwards to it: dist/bin/berth-cni,
+ * compiled from cni/shim/berth-cni.c at build (bin/berth-cni is the Perl fallback without a compiler).
  */
 import { z } from 'zod';
 import { MAX_IFNAME } from '../constants.js';

@@ -5,15 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BUSYBOX, REPO, eventually, must, run, type Sandbox } from '../../helpers/sandbox.js';
+import { BUSYBOX, eventually, must, run, type Sandbox } from '../../helpers/sandbox.js';
+import { runCni } from '../../helpers/cni.js';
 import { Cluster } from '../../helpers/cluster.js';
 
 const DOCKER = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => fs.existsSync(p));
-const PLUGIN = path.join(REPO, 'bin/berth-cni');
 
 describe('cluster doors: docker CLI and CNI', () => {
   let c: Cluster;
@@ -51,30 +50,20 @@ describe('cluster doors: docker CLI and CNI', () => {
   test('the CNI plugin attaches namespaces on two hosts to one overlay; they reach each other; DEL withdraws', async () => {
     await c.hosts[0]!.berthOk('network', 'create', '-d', 'overlay', '--subnet', '10.97.0.0/24', 'cni-ov');
     assert.ok(await eventually(async () => (await c.hosts[1]!.berth('network', 'inspect', 'cni-ov')).code === 0, 5000));
-    const cni = (i: number, command: string, id: string, netns: string) =>
-      new Promise<{ code: number; out: string }>((resolve) => {
-        const h = c.hosts[i]!;
-        const child = spawn('nsenter', [`--net=${h.hostNs}`, '--', PLUGIN], {
-          env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: path.dirname(PLUGIN) },
-          stdio: ['pipe', 'pipe', 'inherit'],
-        });
-        let out = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.on('exit', (code) => resolve({ code: code ?? 1, out }));
-        child.stdin.end(JSON.stringify({ cniVersion: '1.0.0', name: 'cni-ov', type: 'berth', host: `unix://${h.socket}` }));
-      });
+    const cni = (i: number, command: string, containerId: string, netns: string) =>
+      runCni(c.hosts[i]!, { command, containerId, netns, config: { cniVersion: '1.0.0', name: 'cni-ov', type: 'berth', host: `unix://${c.hosts[i]!.socket}` } });
     const ns = [await c.hosts[0]!.makeNetns('rt0'), await c.hosts[1]!.makeNetns('rt1')];
     const ips: string[] = [];
     for (let i = 0; i < 2; i++) {
       const r = await cni(i, 'ADD', `runtime-${i}`, ns[i]!);
-      assert.equal(r.code, 0, r.out);
-      ips.push((JSON.parse(r.out).ips[0].address as string).split('/')[0]!);
+      assert.equal(r.code, 0, r.raw);
+      ips.push((JSON.parse(r.raw).ips[0].address as string).split('/')[0]!);
     }
     assert.notEqual(ips[0], ips[1]);
     assert.ok(await eventually(async () => (await c.hosts[0]!.inNs(ns[0]!, BUSYBOX, ['ping', '-c', '1', '-W', '1', ips[1]!])).code === 0, 5000), 'runtime container on host 0 reaches the one on host 1');
     assert.match(must(await c.hosts[0]!.inNs(ns[0]!, 'ip', ['-o', 'link', 'show', 'eth0']), 'link'), / mtu 1450 /);
     const del = await cni(1, 'DEL', 'runtime-1', ns[1]!);
-    assert.equal(del.code, 0, del.out);
+    assert.equal(del.code, 0, del.raw);
     assert.ok(await eventually(async () => !(await c.etcdList('/berth/v1/endpoints/')).some((kv) => kv.value.includes(ips[1]!)), 3000), 'DEL withdrew the endpoint');
     assert.ok(!(await c.etcdList('/berth/v1/ipam/')).some((kv) => kv.key.endsWith(`/${ips[1]}`)), 'and freed its address');
     assert.equal((await cni(0, 'DEL', 'runtime-0', ns[0]!)).code, 0);

@@ -5,29 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BUSYBOX, REPO, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
-
-const PLUGIN = path.join(REPO, 'bin/berth-cni');
-const REFERENCE_PLUGINS = '/usr/lib/cni';
-
-interface Invocation {
-  command: string;
-  containerId?: string;
-  netns?: string;
-  ifname?: string;
-  config: unknown;
-  plugin?: string;
-}
-
-interface Outcome {
-  code: number;
-  json: Record<string, unknown> | undefined;
-  raw: string;
-}
+import { BUSYBOX, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
+import { REFERENCE_PLUGINS, cniPlugin, runCni, type Invocation } from '../../helpers/cni.js';
 
 describe('CNI plugin', () => {
   let sb: Sandbox;
@@ -37,39 +19,7 @@ describe('CNI plugin', () => {
   // Kernel fault injection for the rollback test (empty: no faults); see src/kernel/faults.ts.
   const faults = path.join(os.tmpdir(), `berth-cni-faults-${process.pid}`);
 
-  /** Runs one plugin in the sandbox host namespace, as a runtime does. */
-  function cni(inv: Invocation): Promise<Outcome> {
-    const text = typeof inv.config === 'string' ? inv.config : JSON.stringify(inv.config);
-    return new Promise((resolve) => {
-      const child = spawn('nsenter', [`--net=${sb.hostNs}`, '--', inv.plugin ?? PLUGIN], {
-        env: {
-          PATH: process.env.PATH,
-          // Used when the config cannot even be read for its "host" key (malformed JSON).
-          BERTH_HOST: `unix://${sb.socket}`,
-          CNI_COMMAND: inv.command,
-          CNI_CONTAINERID: inv.containerId ?? '',
-          CNI_NETNS: inv.netns ?? '',
-          CNI_IFNAME: inv.ifname ?? 'eth0',
-          CNI_PATH: `${REFERENCE_PLUGINS}:${path.dirname(PLUGIN)}`,
-        },
-        stdio: ['pipe', 'pipe', 'inherit'],
-      });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        let json: Record<string, unknown> | undefined;
-        try {
-          json = out.trim() ? JSON.parse(out) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ code: code ?? 1, json, raw: out });
-      });
-      child.stdin.end(text);
-    });
-  }
+  const cni = (inv: Invocation) => runCni(sb, inv);
 
   const conf = (version: string, extra: Record<string, unknown> = {}) => ({ cniVersion: version, name: 'cninet', type: 'berth', host, ...extra });
 
@@ -411,7 +361,7 @@ describe('CNI plugin', () => {
     let prevResult: Record<string, unknown> | undefined;
     for (const plugin of list.plugins) {
       const config = { cniVersion: list.cniVersion, name: list.name, ...plugin, ...(prevResult ? { prevResult } : {}) };
-      const bin = plugin.type === 'berth' ? PLUGIN : path.join(REFERENCE_PLUGINS, plugin.type);
+      const bin = plugin.type === 'berth' ? cniPlugin() : path.join(REFERENCE_PLUGINS, plugin.type);
       const r = await cni({ command: 'ADD', containerId: 'chained', netns, config, plugin: bin });
       assert.equal(r.code, 0, `${plugin.type} ADD: ${r.raw}`);
       prevResult = r.json;
@@ -424,7 +374,7 @@ describe('CNI plugin', () => {
     assert.doesNotMatch((await sb.inHost('nft', ['list', 'map', 'ip', 'berth', 'dnat_any'])).stdout, /8282/, 'berth did not publish it: portmap did');
     for (const plugin of [...list.plugins].reverse()) {
       const config = { cniVersion: list.cniVersion, name: list.name, ...plugin, prevResult };
-      const bin = plugin.type === 'berth' ? PLUGIN : path.join(REFERENCE_PLUGINS, plugin.type);
+      const bin = plugin.type === 'berth' ? cniPlugin() : path.join(REFERENCE_PLUGINS, plugin.type);
       const r = await cni({ command: 'DEL', containerId: 'chained', netns, config, plugin: bin });
       assert.equal(r.code, 0, `${plugin.type} DEL: ${r.raw}`);
     }

@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX, REPO, Sandbox, eventually, run } from '../../helpers/sandbox.js';
+import { BUSYBOX, Sandbox, eventually, run } from '../../helpers/sandbox.js';
+import { cniPlugin } from '../../helpers/cni.js';
 import { Lan, type LanHost } from '../../helpers/lan.js';
 
 describe('macvlan networks', () => {
@@ -226,7 +227,7 @@ describe('macvlan networks', () => {
 
     const netns = await sb.makeNetns('cnimv');
     const cni = (command: string) =>
-      run('nsenter', [`--net=${sb.hostNs}`, '--', path.join(REPO, 'bin/berth-cni')], {
+      run('nsenter', [`--net=${sb.hostNs}`, '--', cniPlugin()], {
         env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: 'mvcni', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
         input: JSON.stringify({ cniVersion: '1.1.0', name: 'dmv', type: 'berth', host: `unix://${sb.socket}` }),
       });

@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUSYBOX, REPO, Sandbox, eventually, run, type Peer } from '../../helpers/sandbox.js';
+import { BUSYBOX, Sandbox, eventually, run, type Peer } from '../../helpers/sandbox.js';
+import { cniPlugin } from '../../helpers/cni.js';
 
 describe('ptp networks', () => {
   let sb: Sandbox;
@@ -93,7 +94,7 @@ describe('ptp networks', () => {
   test('the CNI plugin attaches a runtime\'s namespace to a ptp network', async () => {
     const netns = await sb.makeNetns('cnip');
     const cni = (command: string) =>
-      run('nsenter', [`--net=${sb.hostNs}`, '--', path.join(REPO, 'bin/berth-cni')], {
+      run('nsenter', [`--net=${sb.hostNs}`, '--', cniPlugin()], {
         env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: 'ptpcni', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
         input: JSON.stringify({ cniVersion: '1.1.0', name: 'pnet', type: 'berth', host: `unix://${sb.socket}` }),
       });

@@ -59,7 +59,7 @@ const bridgePair = (net: NetworkInspect) => `${bridgeOf(net)} . ${bridgeOf(net)}
 const isSharer = (c: ContainerInspect | Summary) => ('HostConfig' in c ? (c as Summary).HostConfig.NetworkMode : '').startsWith('container:');
 const isCni = (name: string) => name.replace(/^\//, '').startsWith('cni-');
 
-/** One CNI call to the daemon, as bin/berth-cni makes it; resolves true on success. */
+/** One CNI call to the daemon, as the CNI shim (dist/bin/berth-cni) makes it; resolves true on success. */
 function cniCall(socketPath: string, command: 'ADD' | 'DEL', containerId: string, netns: string): Promise<boolean> {
   const body = JSON.stringify({ cniVersion: '1.1.0', name: 'crash-a', type: 'berth', network: 'crash-a' });
   return new Promise((resolve) => {
