@@ -11,8 +11,11 @@ for c in "${CC:-}" cc gcc clang; do
   if [ -n "$c" ] && command -v "$c" >/dev/null 2>&1; then compiler=$c; break; fi
 done
 # Built beside and renamed over, so a shim that is running (a runtime's call, a test) is never rewritten.
+# Linked statically when libc.a is there (libc6-dev): no dynamic loader at each call, ~0.5-1 ms
+# less per CNI call on this machine; else dynamically.
 if [ -n "$compiler" ]; then
-  "$compiler" -std=c11 -O2 -Wall -Wextra -Werror -o "$out.tmp" src/cni/shim/berth-cni.c
+  flags=(-std=c11 -O2 -Wall -Wextra -Werror -o "$out.tmp" src/cni/shim/berth-cni.c)
+  "$compiler" -static "${flags[@]}" 2>/dev/null || "$compiler" "${flags[@]}"
 else
   echo "build-cni: no C compiler (cc, gcc or clang; set CC for another): $out is the Perl shim bin/berth-cni, which costs a Perl start-up per CNI call (install gcc and libc6-dev for the compiled one)" >&2
   cp bin/berth-cni "$out.tmp"
