@@ -103,6 +103,11 @@ interface Listener {
   alsoNetworks?: string[];
   /** The UDP socket: on the event loop, or a descriptor the batch thread owns. */
   udp: { dgram: UdpSocket } | { fd: number };
+  /** The batch thread serving the descriptor, once handed over; `handing` while that is under way. */
+  handedTo?: UdpBatcher;
+  handing?: Promise<void>;
+  /** The descriptor has been closed (or given back to be closed): never again. */
+  udpReleased?: boolean;
   tcp: Server;
   udpPort: number;
   tcpPort: number;
@@ -111,6 +116,10 @@ interface Listener {
 }
 
 type Reply = Buffer | undefined;
+
+/** Batch threads started anew after a fault, at most, within RESTART_WINDOW_MS. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
 
 /** Upstreams a query may go to, and the cache scope of their answers. */
 interface Route {
@@ -139,6 +148,10 @@ export class DnsResolver {
   private readonly batchedUdp: boolean;
   /** The batch thread once it runs (batcher settled). */
   private batcherNow: UdpBatcher | undefined;
+  /** What batch threads lost since counted (their shared counters), so the totals never go back. */
+  private lostCounts: Partial<Record<keyof DnsCounters, number>> = {};
+  /** When the batch thread was restarted, within the last RESTART_WINDOW_MS. */
+  private restarts: number[] = [];
   /** Clients (listener id, address) whose cache scope the batch thread has been told. */
   private readonly taught = new Set<string>();
   private readonly cacheEntries: number | undefined;
@@ -170,6 +183,7 @@ export class DnsResolver {
     const counters = { ...this.stats };
     const thread = this.batcherNow?.counters();
     if (thread) for (const [name, n] of Object.entries(thread)) counters[name as keyof typeof thread] += n;
+    for (const [name, n] of Object.entries(this.lostCounts)) counters[name as keyof DnsCounters] += n;
     return counters;
   }
 
@@ -257,7 +271,7 @@ export class DnsResolver {
     this.batcher ??= UdpBatcher.start(this.directory, {
       onTally: (tally) => this.count(tally),
       onPassed: (queries) => this.onPassed(queries),
-      onLost: (reason) => this.log.error('dns batch thread lost: its UDP sockets no longer answer', { reason }),
+      onLost: (reason) => void this.batcherLost(reason),
     }, this.cache ? this.cacheEntries : 0).then((batcher) => (this.batcherNow = batcher)).catch((err: unknown) => {
       this.log.warn('dns batch thread did not start: UDP is served on the event loop', { error: messageOf(err) });
       return undefined;
@@ -269,15 +283,57 @@ export class DnsResolver {
   private async handOver(batcher: UdpBatcher, listener: Listener): Promise<void> {
     if (!('fd' in listener.udp)) return;
     const { fd } = listener.udp;
+    listener.handing = batcher.add({ socket: listener.id, fd, networkId: listener.networkId, alsoNetworks: listener.alsoNetworks ?? [], ...(listener.client !== undefined && { client: listener.client }) });
     try {
-      await batcher.add({ socket: listener.id, fd, networkId: listener.networkId, alsoNetworks: listener.alsoNetworks ?? [], ...(listener.client !== undefined && { client: listener.client }) });
+      await listener.handing;
+      listener.handedTo = batcher;
     } catch (err) {
       // The thread may have taken the descriptor before it failed: take it back before closing it.
+      listener.udpReleased = true;
       await batcher.remove(listener.id).catch(() => closeFd(fd));
       listener.closed = true;
       await new Promise<void>((resolve) => listener.tcp.close(() => resolve()));
       throw err;
+    } finally {
+      listener.handing = undefined;
     }
+  }
+
+  /**
+   * The batch thread ended unasked (a fault in its own code): its sockets are still open, so a new
+   * thread takes them over, with a replica of the directory as it is now. At most MAX_RESTARTS in
+   * RESTART_WINDOW_MS; past that (a thread that fails at once every time) UDP stays unanswered,
+   * as does it when no thread can start, and the descriptors are closed with their listeners.
+   */
+  private async batcherLost(reason: string): Promise<void> {
+    const lost = this.batcherNow;
+    if (!lost) return;
+    for (const [name, n] of Object.entries(lost.counters())) this.lostCounts[name as keyof DnsCounters] = (this.lostCounts[name as keyof DnsCounters] ?? 0) + n;
+    this.batcher = undefined;
+    this.batcherNow = undefined;
+    this.taught.clear();
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    if (this.closed) return;
+    if (this.restarts.length >= MAX_RESTARTS) {
+      this.log.error('dns batch thread lost again: its UDP sockets no longer answer until the daemon restarts', { reason, restartsInWindow: this.restarts.length });
+      return;
+    }
+    this.restarts.push(now);
+    this.log.error('dns batch thread lost: a new one takes over its sockets', { reason });
+    const batcher = await this.batcherFor();
+    if (!batcher) return;
+    for (const listener of [...this.listeners.values()]) {
+      if (listener.closed || listener.udpReleased || listener.handedTo !== lost) continue;
+      try {
+        await this.handOver(batcher, listener);
+      } catch (err) {
+        // handOver closed it whole: it no longer listens.
+        this.listeners.delete(listener.id);
+        this.log.error('dns listener lost with the batch thread', { listener: listener.id, error: messageOf(err) });
+      }
+    }
+    this.routesChanged();
   }
 
   /** Tells onOutcome what the batch thread answered (its counters are read from shared memory). */
@@ -327,11 +383,18 @@ export class DnsResolver {
     listener.closed = true;
     for (const socket of listener.connections) socket.destroy();
     const udp = listener.udp;
-    const closeUdp =
-      'dgram' in udp
-        ? new Promise<void>((resolve) => udp.dgram.close(() => resolve()))
-        : (this.batcher ?? Promise.resolve(undefined)).then((b) => b?.remove(listener.id)).catch((err: unknown) => this.log.warn('dns udp socket not closed', { error: messageOf(err) }));
+    const closeUdp = 'dgram' in udp ? new Promise<void>((resolve) => udp.dgram.close(() => resolve())) : this.releaseUdp(listener, udp.fd);
     await Promise.all([closeUdp, new Promise<void>((resolve) => listener.tcp.close(() => resolve()))]);
+  }
+
+  /** Closes a batched listener's descriptor once: through the thread that serves it, else here. */
+  private async releaseUdp(listener: Listener, fd: number): Promise<void> {
+    await listener.handing?.catch(() => undefined);
+    if (listener.udpReleased) return;
+    listener.udpReleased = true;
+    const thread = listener.handedTo;
+    if (thread?.running) await thread.remove(listener.id).catch((err: unknown) => this.log.warn('dns udp socket not closed', { error: messageOf(err) }));
+    else closeFd(fd);
   }
 
   /** Binds UDP and TCP for `networkId`; with `batcher`, its UDP descriptor goes to the batch thread. */

@@ -15,6 +15,7 @@
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { close } from '../kernel/libc.js';
+import { injectedFault } from '../kernel/faults.js';
 import { Batch, EAGAIN, EINTR, MSG_TRUNC, POLLIN, errno, poll, read, recvmmsg, sendBatch } from '../kernel/tun-io.js';
 import { formatIpv4 } from '../ipam/ipv4.js';
 import { AnswerCache } from './answer-cache.js';
@@ -116,6 +117,9 @@ function takeCommands(): void {
 function serve(s: BatchSocket & { removed: boolean }): void {
   const n = recvmmsg(s.fd, rx.msgs, rx.count);
   if (n <= 0) return;
+  // Tests end the thread here as a fault in its own code would (BERTH_KERNEL_FAULTS: `dnsBatch`).
+  const fault = injectedFault('dnsBatch');
+  if (fault) throw fault;
   takeCommands();
   let out = 0;
   if (!s.removed) {
@@ -213,7 +217,8 @@ port.postMessage({ kind: 'ready' } satisfies BatchReport);
 try {
   loop();
 } finally {
-  // Stopped with sockets still open (the resolver closes each first; this is the fallback).
-  for (const s of sockets.values()) close(s.fd);
+  // Asked to stop: the sockets still open are closed here (the resolver closes each first; this is
+  // the fallback). Ended by a fault: they stay open, and the resolver hands them to a new thread.
+  if (stopping) for (const s of sockets.values()) close(s.fd);
   port.close();
 }

@@ -18,7 +18,7 @@ const BATCH = 64;
 export interface BatcherEvents {
   onTally(tally: BatchTally): void;
   onPassed(queries: PassedQuery[]): void;
-  /** The thread ended without being asked to: its sockets are closed. */
+  /** The thread ended without being asked to (once per thread): its sockets are still open, unserved. */
   onLost(reason: string): void;
 }
 
@@ -28,6 +28,7 @@ export class UdpBatcher {
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   private nextId = 1;
   private dead = false;
+  private released = false;
   private stopping: Promise<void> | undefined;
   private readonly exited: Promise<void>;
   private readonly unwatch: () => void;
@@ -41,10 +42,13 @@ export class UdpBatcher {
     events: BatcherEvents,
   ) {
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    worker.on('error', (err) => events.onLost(`the DNS batch thread failed: ${err.message}`));
+    let failure: string | undefined;
+    worker.on('error', (err) => (failure = `the DNS batch thread failed: ${err.message}`));
     void this.exited.then(() => {
-      if (!this.stopping) events.onLost('the DNS batch thread exited');
       this.fail('the DNS batch thread exited');
+      if (this.stopping) return;
+      this.release();
+      events.onLost(failure ?? 'the DNS batch thread exited');
     });
     port.on('message', (report: BatchReport) => {
       if (report.kind === 'batch') {
@@ -94,6 +98,11 @@ export class UdpBatcher {
     return new UdpBatcher(worker, port1, wakeFd, new Float64Array(counters), directory, events);
   }
 
+  /** Whether the thread still runs (false once it ended, asked or not). */
+  get running(): boolean {
+    return !this.dead;
+  }
+
   /** Hands the thread a bound IPv4 UDP socket; from now on it owns the descriptor (remove() closes it). */
   add(socket: BatchSocket): Promise<void> {
     return this.command({ op: 'add', ...socket });
@@ -126,7 +135,6 @@ export class UdpBatcher {
   }
 
   private async end(): Promise<void> {
-    this.unwatch();
     try {
       if (!this.dead) await this.command({ op: 'stop' });
     } catch {
@@ -135,9 +143,17 @@ export class UdpBatcher {
       this.dead = true;
       await this.worker.terminate();
       await this.exited;
-      this.port.close();
-      fs.closeSync(this.wakeFd);
+      this.release();
     }
+  }
+
+  /** What this handle holds besides the thread: the directory watch, the port and the eventfd. Once. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.unwatch();
+    this.port.close();
+    fs.closeSync(this.wakeFd);
   }
 
   private send(cmd: BatchCommand): void {

@@ -51,7 +51,7 @@ export class DnsSync {
   private readonly sandboxes = new Map<string, string>();
 
   constructor(private readonly ctx: EngineContext) {
-    this.resolver = new DnsResolver({ directory: this.directory, onOutcome: (outcome) => ctx.events.dnsQuery(outcome) });
+    this.resolver = new DnsResolver({ directory: this.directory, log: ctx.log, onOutcome: (outcome) => ctx.events.dnsQuery(outcome) });
   }
 
   /** The host's resolvers, re-read at each start (the file may change under us). */

@@ -3,7 +3,8 @@
  * kernel call first reads FILE, whose lines name operations to fail: `nft` fails every nft call,
  * `nft after 2` lets two more pass, then fails the rest. Counting restarts whenever the file's
  * content changes; an empty or missing file injects nothing. Lets integration tests make a late
- * step of an operation fail on a live daemon, to check what is rolled back.
+ * step of an operation fail on a live daemon, to check what is rolled back. Besides kernel calls,
+ * `dnsBatch` ends the DNS batch thread at the next batch it reads (dns/udp-batch-worker.ts).
  */
 import * as fs from 'node:fs';
 
