@@ -90,7 +90,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.deletePort(p)));
         if (joined) leaveNetwork(ctx, endpoint, env.netns)();
         if (hooked) await ctx.hooks.containerChanged(container.id, hooked, netState(ctx, container.id)).catch((e) => ctx.log.warn('CNI ADD rollback: could not update the firewall and DNS', { error: String(e) }));
-        else await portHolds(ctx).release(ports);
+        else portHolds(ctx).release(ports);
         throw err;
       }
       const resolver = driverOf(net)?.dns(net)?.address;

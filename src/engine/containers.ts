@@ -192,7 +192,7 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
     // The firewall and DNS follow the store back (which also lets the held ports go); short of
     // that, the held ports are let go here.
     if (hooked) await ctx.hooks.containerChanged(c.id, hooked, EMPTY).catch((e) => ctx.log.warn('could not undo the firewall and DNS of a failed start', { container: c.name, error: String(e) }));
-    else await portHolds(ctx).release(held);
+    else portHolds(ctx).release(held);
     if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: path.join(ctx.paths.netns, c.id) }).catch(() => undefined);
     throw err;
   }

@@ -29,8 +29,8 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
   const watch = new FirewallWatch(ctx, () => firewall.applyAll(), besideDocker);
   // Ports published before a restart are held again; one a host process took meanwhile still
   // works for remote clients (DNAT comes first) but a local client may reach that process.
-  const holdStoredPorts = async () => {
-    for (const p of await holds.sync(ctx.store.ports())) {
+  const holdStoredPorts = () => {
+    for (const p of holds.sync(ctx.store.ports())) {
       ctx.log.warn('a host process has bound a published port', { binding: `${p.hostIp}:${p.hostPort}/${p.protocol}`, container: p.containerId });
     }
   };
@@ -39,7 +39,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       // Resolvers first: the ruleset redirects to the ports they listen on.
       await dns.start();
       await firewall.applyAll();
-      await holdStoredPorts();
+      holdStoredPorts();
       await besideDocker();
       watch.start();
     },
@@ -49,7 +49,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
     },
     async resync() {
       await firewall.applyAll();
-      await holdStoredPorts();
+      holdStoredPorts();
       await besideDocker();
     },
     async networkAdded(id) {
@@ -72,7 +72,7 @@ export function createHooks(ctx: EngineContext): DaemonHooks {
       } finally {
         // The store already says so: held ports and names follow it even when nft failed.
         const kept = new Set(after.ports.map((p) => `${p.protocol}/${p.hostIp}/${p.hostPort}`));
-        await holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
+        holds.release(before.ports.filter((p) => !kept.has(`${p.protocol}/${p.hostIp}/${p.hostPort}`)));
         dns.containerChanged(id, before.networkIds, after.networkIds);
         await dns.syncSandbox(id).catch((err) => ctx.log.warn('could not update the resolver inside a container', { container: id, error: String(err) }));
       }

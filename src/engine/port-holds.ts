@@ -22,7 +22,7 @@ export class PortHolds {
    * Holds the binding; false when another process has the port bound. A binding already held
    * here (a failed operation's leftover the store no longer has) is simply kept.
    */
-  async acquire(b: HostBinding): Promise<boolean> {
+  acquire(b: HostBinding): boolean {
     if (this.held.has(key(b))) return true;
     const fd = tryHoldPort(b.protocol, b.hostIp, b.hostPort);
     if (fd === 'busy') return false;
@@ -30,27 +30,24 @@ export class PortHolds {
     return true;
   }
 
-  async release(bindings: HostBinding[]): Promise<void> {
-    const fds: number[] = [];
+  release(bindings: HostBinding[]): void {
     for (const b of bindings) {
       const fd = this.held.get(key(b));
       if (fd === undefined) continue;
       this.held.delete(key(b));
-      fds.push(fd);
+      releasePort(fd);
     }
-    for (const fd of fds) releasePort(fd);
   }
 
   /** Makes the held set the store's bindings; returns the bindings another process holds. */
-  async sync(ports: PortRecord[]): Promise<PortRecord[]> {
+  sync(ports: PortRecord[]): PortRecord[] {
     const wanted = new Set(ports.map(key));
-    const stale = [...this.held.keys()].filter((k) => !wanted.has(k));
-    const fds = stale.map((k) => this.held.get(k)!);
-    stale.forEach((k) => this.held.delete(k));
-    for (const fd of fds) releasePort(fd);
-    const taken: PortRecord[] = [];
-    for (const p of ports) if (!(await this.acquire(p))) taken.push(p);
-    return taken;
+    for (const [k, fd] of this.held) {
+      if (wanted.has(k)) continue;
+      this.held.delete(k);
+      releasePort(fd);
+    }
+    return ports.filter((p) => !this.acquire(p));
   }
 }
 

@@ -95,7 +95,7 @@ export async function resolveBindings(
       // On a dual-stack network a port published with no address is published on every IPv6
       // address too, on the same host port (as Docker ≥ 27 does); an explicit 0.0.0.0 is IPv4 only.
       const twin = req.hostIp === ANY_HOST_IP && !req.ipv4Only && target.ip6 ? ANY_HOST_IP6 : undefined;
-      const binding = req.hostPort === 0 ? await ephemeral(ctx, req, claimed, twin) : await fixed(ctx, req, claimed, twin);
+      const binding = req.hostPort === 0 ? ephemeral(ctx, req, claimed, twin) : fixed(ctx, req, claimed, twin);
       claimed.add(binding);
       const containerIp = req.hostIp.includes(':') ? target.ip6! : target.ip!;
       out.push({ containerId, protocol: req.protocol, hostIp: req.hostIp, hostPort: binding.hostPort, containerPort: req.containerPort, containerIp });
@@ -105,7 +105,7 @@ export async function resolveBindings(
       }
     }
   } catch (err) {
-    await holds.release(out);
+    holds.release(out);
     throw err;
   }
   return out;
@@ -116,7 +116,7 @@ export async function resolveBindings(
  * range's stored bindings are read in one query, so the search costs the same at 1 or 10,000
  * published ports.
  */
-async function ephemeral(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>, twin?: string): Promise<HostBinding> {
+function ephemeral(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>, twin?: string): HostBinding {
   const [first, last] = req.hostPortRange ?? [EPHEMERAL_FIRST, EPHEMERAL_LAST];
   const stored = new BindingIndex<HostBinding>();
   for (const p of ctx.store.portsInRange(req.protocol, first, last)) stored.add({ protocol: req.protocol, ...p });
@@ -125,14 +125,14 @@ async function ephemeral(ctx: EngineContext, req: Requested, claimed: BindingInd
     const b: HostBinding = { protocol: req.protocol, hostIp: req.hostIp, hostPort: port };
     const t: HostBinding | undefined = twin ? { ...b, hostIp: twin } : undefined;
     if (claimed.clashWith(b) || stored.clashWith(b) || (t && (claimed.clashWith(t) || stored.clashWith(t)))) continue;
-    if (!(await holds.acquire(b))) continue;
-    if (!t || (await holds.acquire(t))) return b;
-    await holds.release([b]);
+    if (!holds.acquire(b)) continue;
+    if (!t || holds.acquire(t)) return b;
+    holds.release([b]);
   }
   throw conflict(`no free host port in ${first}-${last} for ${req.containerPort}/${req.protocol}`);
 }
 
-async function fixed(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>, twin?: string): Promise<HostBinding> {
+function fixed(ctx: EngineContext, req: Requested, claimed: BindingIndex<HostBinding>, twin?: string): HostBinding {
   const b: HostBinding = { protocol: req.protocol, hostIp: req.hostIp, hostPort: req.hostPort };
   const bindings = twin ? [b, { ...b, hostIp: twin }] : [b];
   for (const x of bindings) {
@@ -143,8 +143,8 @@ async function fixed(ctx: EngineContext, req: Requested, claimed: BindingIndex<H
   }
   const holds = portHolds(ctx);
   for (const [i, x] of bindings.entries()) {
-    if (!(await holds.acquire(x))) {
-      await holds.release(bindings.slice(0, i));
+    if (!holds.acquire(x)) {
+      holds.release(bindings.slice(0, i));
       const what = x.hostIp.includes(':') ? `[${x.hostIp}]:${x.hostPort}` : `${x.hostIp}:${x.hostPort}`;
       throw conflict(`cannot publish ${what}/${req.protocol}: a host process is already listening there (bind: address already in use)`);
     }
