@@ -15,11 +15,10 @@ import { hasDriver } from './networks.js';
 import { driverOf } from '../drivers/registry.js';
 import type { ContainerNetState, EngineContext } from './context.js';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers } from './container-input.js';
-import { netState } from './containers.js';
+import { netState, undoHooks } from './containers.js';
 import { leaveNetwork, startJoin } from './endpoints.js';
 import { newId } from './ids.js';
 import { findNetwork } from './lookup.js';
-import { portHolds } from './port-holds.js';
 import { bindingsTo, checkPublishable, resolveBindings } from './ports.js';
 
 export function cniContainerName(containerId: string): string {
@@ -89,8 +88,7 @@ export async function cniAdd(ctx: EngineContext, env: CniEnv, config: PluginConf
         const joined = await join.applied.then(() => true, () => false);
         ctx.store.transaction(() => ports.forEach((p) => ctx.store.deletePort(p)));
         if (joined) leaveNetwork(ctx, endpoint, env.netns)();
-        if (hooked) await ctx.hooks.containerChanged(container.id, hooked, netState(ctx, container.id)).catch((e) => ctx.log.warn('CNI ADD rollback: could not update the firewall and DNS', { error: String(e) }));
-        else portHolds(ctx).release(ports);
+        await undoHooks(ctx, container.id, hooked, netState(ctx, container.id), ports, 'a failed CNI ADD');
         throw err;
       }
       const resolver = driverOf(net)?.dns(net)?.address;

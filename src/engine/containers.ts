@@ -134,8 +134,7 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
   let netnsPath: string;
   let sharesWith: string | null = null;
   let ownSandbox = false;
-  // Endpoints reserved in the store, and their kernel side under way (see startJoin).
-  const reserved: EndpointRecord[] = [];
+  // The endpoints' kernel side under way (see startJoin).
   const applying: Promise<EndpointRecord>[] = [];
   let held: PortRecord[] = [];
   let hooked: ContainerNetState | undefined;
@@ -153,17 +152,18 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
       netnsPath = path.join(ctx.paths.netns, c.id);
       ownSandbox = true;
       if (c.config.networks.length === 0) await ctx.kernel.call('createSandbox', { path: netnsPath });
+      // The endpoint the ports lead to, as reserved (its addresses are final).
+      let first: EndpointRecord | undefined;
       for (const [i, want] of c.config.networks.entries()) {
         const net = getNetwork(ctx.store, want.network);
         // The first join also creates the namespace, in the same call to the kernel thread.
         const join = { ip: want.ip, ip6: want.ip6, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 };
         const pending = await startJoin(ctx, c, net, join, netnsPath);
-        reserved.push(pending.endpoint);
+        first ??= pending.endpoint;
         applying.push(pending.applied);
       }
       // While the kernel thread makes the interfaces, this thread does the rest: ports, the
       // store, /etc files, and the firewall and DNS, whose kernel work queues behind them.
-      const first = reserved[0];
       if (c.config.ports.length > 0 && first) {
         checkPublishable(ctx, first);
         held = await resolveBindings(ctx, c.id, c.config.ports, first);
@@ -189,13 +189,20 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
       if (net && isClusterScoped(net)) driverOf(net)?.leave(ctx, net, e, null)();
     }
     ctx.store.updateContainer(c.id, { state: 'created', netnsPath: null });
-    // The firewall and DNS follow the store back (which also lets the held ports go); short of
-    // that, the held ports are let go here.
-    if (hooked) await ctx.hooks.containerChanged(c.id, hooked, EMPTY).catch((e) => ctx.log.warn('could not undo the firewall and DNS of a failed start', { container: c.name, error: String(e) }));
-    else portHolds(ctx).release(held);
+    await undoHooks(ctx, c.id, hooked, EMPTY, held, 'a failed start');
     if (ownSandbox) await ctx.kernel.call('deleteSandbox', { path: path.join(ctx.paths.netns, c.id) }).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * After a failed start (or CNI ADD): the firewall and DNS follow the store back from what the
+ * hooks applied (`hooked`) to `now`, which also lets the held ports go; if the hooks never ran,
+ * only the ports it held go.
+ */
+export async function undoHooks(ctx: EngineContext, containerId: string, hooked: ContainerNetState | undefined, now: ContainerNetState, held: PortRecord[], what: string): Promise<void> {
+  if (!hooked) return portHolds(ctx).release(held);
+  await ctx.hooks.containerChanged(containerId, hooked, now).catch((err) => ctx.log.warn(`could not undo the firewall and DNS of ${what}`, { container: containerId, error: String(err) }));
 }
 
 /** Spawns the container's process in the background (`berth run -d`), its output in a log file. */
