@@ -107,7 +107,7 @@ export class FirewallSync {
     for (const c of this.ctx.store.containers()) this.track(c.id);
     const iccOffPorts = [...this.tracked].flatMap(([containerId, t]) => t.iccPorts.map((port) => ({ containerId, port })));
     const dns = this.dnsListeners().filter((l) => known.has(l.networkId));
-    const recreateSets = this.setsChecked ? [] : await this.setsToRecreate();
+    const recreateSets = this.setsChecked ? [] : this.setsToRecreate();
     const counters = await this.countersNow();
     runHostNft(buildRuleset({ ...state, dns, iccOffPorts }, { recreateSets, counters }));
     this.setsChecked = true;
@@ -134,7 +134,7 @@ export class FirewallSync {
   /** Whether berth's sets were checked for flags an older berth gave them (once per daemon). */
   private setsChecked = false;
 
-  private async setsToRecreate(): Promise<string[]> {
+  private setsToRecreate(): string[] {
     let listing = '';
     for (const script of ['list sets ip', 'list maps ip', 'list sets ip6', 'list maps ip6']) listing += runHostNft(script);
     return setsToRedeclare(listing, declaredSets());

@@ -440,8 +440,7 @@ export class Store {
     return r ? toNetwork(r) : undefined;
   }
 
-  /** Networks whose id starts with `prefix` (Docker accepts any unique id prefix). */
-  /** At most two: enough to tell a unique prefix from an ambiguous one. */
+  /** Networks whose id starts with `prefix` (Docker accepts any unique id prefix); at most two, enough to tell a unique prefix from an ambiguous one. */
   networksByIdPrefix(prefix: string): NetworkRecord[] {
     return (this.stmt(`${NETWORK_ROWS} WHERE id >= ? AND id < ? LIMIT 2`).all(...idPrefixRange(prefix)) as Row[]).map(toNetwork);
   }
@@ -506,7 +505,7 @@ export class Store {
     return r ? toContainer(r) : undefined;
   }
 
-  /** At most two: enough to tell a unique prefix from an ambiguous one. */
+  /** Containers whose id starts with `prefix`; at most two, enough to tell a unique prefix from an ambiguous one. */
   containersByIdPrefix(prefix: string): ContainerRecord[] {
     return (this.stmt('SELECT * FROM containers WHERE id >= ? AND id < ? LIMIT 2').all(...idPrefixRange(prefix)) as Row[]).map(toContainer);
   }
