@@ -496,8 +496,9 @@ export class Engine {
 
   /**
    * Each second: marks containers whose process is gone as exited and frees their network. A
-   * null signal tells whether each PID exists; the full check (start time, zombie: /proc reads) runs for a tenth of them per tick, so a PID
-   * reused by another process is caught within 10 s, and 1,000 containers cost ~1 ms a tick.
+   * null signal tells whether each PID exists; the full check (start time, zombie: /proc reads)
+   * runs for a tenth of them per tick, so a PID reused by another process is caught within 10 s,
+   * and 1,000 containers cost ~1 ms a tick.
    */
   private async reapDeadContainers(): Promise<void> {
     const graceStart = Date.now() - this.reapGraceMs;
