@@ -94,6 +94,9 @@ async function repair(ctx: EngineContext): Promise<ReconcileReport> {
     }
   }
 
+  // Containers with endpoints, and whether every one of them is still pending (one read of all).
+  const onlyPending = new Map<string, boolean>();
+  for (const e of store.endpoints()) onlyPending.set(e.containerId, (onlyPending.get(e.containerId) ?? true) && e.state === 'pending');
   // Containers whose process died (or whose namespace vanished) while no daemon watched.
   for (const c of store.containers()) {
     if (c.state !== 'running') continue;
@@ -101,8 +104,7 @@ async function repair(ctx: EngineContext): Promise<ReconcileReport> {
     // its interfaces are being made) but none of its endpoints became active and nothing was
     // spawned. The start is undone, ports and all, as a start that fails is. (A CNI container's
     // attachments are the runtime's to retry or DEL: its pending endpoint alone goes, below.)
-    const endpoints = store.endpointsOfContainer(c.id);
-    if (c.pid === null && !c.config.cni && endpoints.length > 0 && endpoints.every((e) => e.state === 'pending')) {
+    if (c.pid === null && !c.config.cni && onlyPending.get(c.id)) {
       await stopNetwork(ctx, c.id, null);
       report.containersExited.push(c.name);
       continue;
