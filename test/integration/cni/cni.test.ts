@@ -5,9 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { KernelFaults } from '../../helpers/kernel-faults.js';
 import { BUSYBOX, Sandbox, eventually, type Peer } from '../../helpers/sandbox.js';
 import { REFERENCE_PLUGINS, cniPlugin, runCni, type Invocation } from '../../helpers/cni.js';
 
@@ -17,7 +16,7 @@ describe('CNI plugin', () => {
   let upstream: Peer;
   let host: string;
   // Kernel fault injection for the rollback test (empty: no faults); see src/kernel/faults.ts.
-  const faults = path.join(os.tmpdir(), `berth-cni-faults-${process.pid}`);
+  const faults = new KernelFaults('cni');
 
   const cni = (inv: Invocation) => runCni(sb, inv);
 
@@ -66,24 +65,23 @@ describe('CNI plugin', () => {
   const inet6Of = async (netns: string) => (await sb.inNs(netns, 'ip', ['-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])).stdout;
 
   before(async () => {
-    fs.writeFileSync(faults, '');
-    process.env.BERTH_KERNEL_FAULTS = faults;
+    faults.arm();
     sb = await Sandbox.create('n', { startDaemon: false });
-    delete process.env.BERTH_KERNEL_FAULTS;
+    faults.unsetEnv();
     host = `unix://${sb.socket}`;
     lan = await sb.addPeer('l', '10.204.0');
     // A resolver in a test namespace, for the dns capability; the host's resolv.conf names none.
     upstream = await sb.addPeer('u', '10.205.0');
     sb.serveZone(upstream.nsPath, '10.205.0.77 www.example.test\n', upstream.address);
-    process.env.BERTH_KERNEL_FAULTS = faults;
+    faults.arm();
     await sb.startDaemon();
-    delete process.env.BERTH_KERNEL_FAULTS;
+    faults.unsetEnv();
     await sb.berthOk('network', 'create', '--subnet', '10.140.0.0/24', 'cninet');
     await sb.berthOk('network', 'create', '--ipv6', '--subnet', '10.142.0.0/24', '--subnet', 'fd8c::/64', 'cnidual');
   });
   after(async () => {
     await sb?.destroy();
-    fs.rmSync(faults, { force: true });
+    faults.remove();
   });
 
   test('VERSION lists the supported versions, answering in the version the runtime asked in', async () => {
@@ -240,12 +238,12 @@ describe('CNI plugin', () => {
     await sb.berthOk('network', 'create', '--subnet', '10.141.0.0/24', 'cninet2');
     assert.equal((await cni({ command: 'ADD', containerId: 'second', netns, config: conf('1.1.0') })).code, 0);
     const withPort = { ...conf('1.1.0'), name: 'cninet2', runtimeConfig: { portMappings: [{ hostPort: 8383, containerPort: 80, protocol: 'tcp' }] } };
-    fs.writeFileSync(faults, 'nft\n');
+    faults.inject('nft\n');
     let failed;
     try {
       failed = await cni({ command: 'ADD', containerId: 'second', netns, ifname: 'eth1', config: withPort });
     } finally {
-      fs.writeFileSync(faults, '');
+      faults.inject('');
     }
     assert.notEqual(failed.code, 0, 'the firewall step failed');
     assert.match(String(failed.json?.msg), /injected failure/);

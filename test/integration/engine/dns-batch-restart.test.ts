@@ -8,8 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { KernelFaults } from '../../helpers/kernel-faults.js';
 import { BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
 
 describe('DNS batch thread restart', () => {
@@ -17,8 +16,7 @@ describe('DNS batch thread restart', () => {
   let gw: string;
   let askerNs: string;
   let target: string;
-  const faults = path.join(os.tmpdir(), `berth-dns-faults-${process.pid}`);
-  const inject = (text: string) => fs.writeFileSync(faults, text);
+  const faults = new KernelFaults('dns');
   const threads = () => fs.readdirSync(`/proc/${sb.daemonPid}/task`).length;
   const fds = () => fs.readdirSync(`/proc/${sb.daemonPid}/fd`).length;
   /** One UDP (or TCP) query from inside the asker container, one try of one second: the address answered, or ''. */
@@ -28,8 +26,7 @@ describe('DNS batch thread restart', () => {
   };
 
   before(async () => {
-    inject('');
-    process.env.BERTH_KERNEL_FAULTS = faults;
+    faults.arm();
     sb = await Sandbox.create('dr');
     await sb.berthOk('network', 'create', 'rsnet');
     gw = JSON.parse(await sb.berthOk('network', 'inspect', 'rsnet'))[0].IPAM.Config[0].Gateway;
@@ -39,18 +36,17 @@ describe('DNS batch thread restart', () => {
     target = (await sb.inspect('target')).NetworkSettings.Networks.rsnet!.IPAddress;
   });
   after(async () => {
-    delete process.env.BERTH_KERNEL_FAULTS;
     await sb?.destroy();
-    fs.rmSync(faults, { force: true });
+    faults.remove();
   });
 
   test('a new thread takes over the sockets; nothing is left behind', async () => {
     assert.equal(await ask(), target, 'answered before the fault');
     const threadsBefore = threads();
     const fdsBefore = fds();
-    inject('dnsBatch\n');
+    faults.inject('dnsBatch\n');
     assert.equal(await ask(), '', 'the query that meets the fault is lost with the thread');
-    inject('');
+    faults.inject('');
     assert.ok(await eventually(async () => (await ask()) === target, 5000, 100), 'a new thread answers on the same socket');
     assert.match(sb.daemonLog, /dns batch thread lost: a new one takes over its sockets/);
     assert.match(sb.daemonLog, /injected failure of kernel operation dnsBatch/);
@@ -58,13 +54,13 @@ describe('DNS batch thread restart', () => {
   });
 
   test('a thread that keeps failing is given up after three restarts a minute; TCP still answers', async () => {
-    inject('dnsBatch\n');
+    faults.inject('dnsBatch\n');
     // One restart was spent above: two more, then the fourth loss within the minute is final.
     for (let i = 0; i < 3; i++) {
       await ask();
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    inject('');
+    faults.inject('');
     assert.ok(await eventually(() => /dns batch thread lost again/.test(sb.daemonLog), 5000, 100), 'the final loss is logged');
     assert.equal(await ask(), '', 'UDP is no longer answered');
     assert.equal(await ask(true), target, 'TCP still answers (positive control through the same resolver)');

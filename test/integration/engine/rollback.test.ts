@@ -9,35 +9,31 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { KernelFaults } from '../../helpers/kernel-faults.js';
 import { BUSYBOX, Sandbox, eventually, must } from '../../helpers/sandbox.js';
 
 describe('rollback of late failures', () => {
   let sb: Sandbox;
-  const faults = path.join(os.tmpdir(), `berth-faults-${process.pid}`);
-  const inject = (text: string) => fs.writeFileSync(faults, text);
+  const faults = new KernelFaults('rollback');
 
   before(async () => {
-    inject('');
-    process.env.BERTH_KERNEL_FAULTS = faults;
+    faults.arm();
     sb = await Sandbox.create('q');
     await sb.berthOk('network', 'create', '--subnet', '10.66.0.0/24', 'roomy');
     await sb.berthOk('network', 'create', '--subnet', '10.67.0.0/24', '-o', 'com.docker.network.bridge.enable_icc=false', 'strict');
   });
   after(async () => {
-    delete process.env.BERTH_KERNEL_FAULTS;
     await sb?.destroy();
-    fs.rmSync(faults, { force: true });
+    faults.remove();
   });
 
   const ruleset = async () => must(await sb.inHost('nft', ['list', 'ruleset']), 'nft list ruleset');
 
   test('network create: a failure after the firewall step leaves no firewall elements, no bridge, no network', async () => {
-    inject('nft after 1\n');
+    faults.inject('nft after 1\n');
     const r = await sb.berth('network', 'create', '--subnet', '10.65.0.0/24', '-o', 'com.docker.network.bridge.name=rbk0', 'rbk');
     assert.notEqual(r.code, 0, 'the create fails');
-    inject('');
+    faults.inject('');
     assert.doesNotMatch(await sb.berthOk('network', 'ls'), /\brbk\b/);
     assert.notEqual((await sb.inHost('ip', ['link', 'show', 'rbk0'])).code, 0, 'no bridge');
     assert.ok(await eventually(async () => !/rbk0|10\.65\.0\./.test(await ruleset()), 5000, 200), 'no firewall element of the network is left');
@@ -50,9 +46,9 @@ describe('rollback of late failures', () => {
   test('network connect: a failed firewall update leaves no endpoint behind', async () => {
     await sb.berthOk('run', '-d', '--name', 'joiner', '--network', 'roomy', '--', BUSYBOX, 'sleep', '3600');
     const ns = await sb.netnsOf('joiner');
-    inject('nft\n');
+    faults.inject('nft\n');
     const r = await sb.berth('network', 'connect', 'strict', 'joiner');
-    inject('');
+    faults.inject('');
     assert.notEqual(r.code, 0, 'the connect fails');
     assert.equal((await sb.inspect('joiner')).NetworkSettings.Networks.strict, undefined, 'no endpoint in the store');
     assert.ok(await eventually(async () => (await sb.inNs(ns, 'ip', ['link', 'show', 'eth1'])).code !== 0, 3000), 'no eth1 in the container');
@@ -69,9 +65,9 @@ describe('rollback of late failures', () => {
     // A host process can bind the port (nc then waits until `timeout` ends it: 124) unless berth holds it.
     const hostCanBind = async () => (await sb.inHost('timeout', ['1', BUSYBOX, 'nc', '-l', '-p', '8401'])).code === 124;
     assert.ok(await hostCanBind(), 'the port is free before');
-    inject('attach\n');
+    faults.inject('attach\n');
     const r = await sb.berth('run', '-d', '--name', 'unmade', '--network', 'roomy', '-p', '8401:80', '--', BUSYBOX, 'sleep', '3600');
-    inject('');
+    faults.inject('');
     assert.notEqual(r.code, 0, 'the run fails');
     assert.match(r.stderr, /injected failure/);
     assert.doesNotMatch(await sb.berthOk('ps', '-a'), /\bunmade\b/, 'no container is left');
@@ -94,13 +90,13 @@ describe('rollback of late failures', () => {
     const pub = await sb.inspect('pub');
     const ip = pub.NetworkSettings.Networks.roomy!.IPAddress;
     assert.match(await ruleset(), /\b8400\b/, 'the published port is in the ruleset');
-    inject('nft\n');
+    faults.inject('nft\n');
     const r = await sb.berth('stop', 'pub');
     assert.equal(r.code, 0, `stop succeeds: ${r.stderr}`);
     assert.equal((await sb.inspect('pub')).State.Status, 'exited');
     assert.ok(!fs.existsSync(pub.NetworkSettings.SandboxKey), 'its namespace is gone');
     assert.doesNotMatch((await sb.inHost('ip', ['neigh', 'show', ip])).stdout, /PERMANENT/, 'its neighbour entry is gone');
-    inject('');
+    faults.inject('');
     assert.ok(await eventually(async () => !/\b8400\b/.test(await ruleset()), 5000, 200), 'the published port leaves the ruleset');
   });
 });

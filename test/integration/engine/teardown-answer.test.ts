@@ -8,8 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { KernelFaults } from '../../helpers/kernel-faults.js';
 import { BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
 import { call } from '../api/http.js';
 
@@ -17,17 +16,15 @@ const PORT = 9300;
 
 describe('container rm answers before its kernel side ends', () => {
   let sb: Sandbox;
-  let faults: string;
+  const faults = new KernelFaults('teardown');
   before(async () => {
-    faults = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'berth-faults-')), 'faults');
-    process.env.BERTH_KERNEL_FAULTS = faults;
+    faults.arm();
     sb = await Sandbox.create('ta');
     await sb.berthOk('network', 'create', '--subnet', '10.93.0.0/24', 'tnet');
   });
   after(async () => {
-    delete process.env.BERTH_KERNEL_FAULTS;
     await sb?.destroy();
-    fs.rmSync(path.dirname(faults), { recursive: true, force: true });
+    faults.remove();
   });
 
   /** create?start=1&detach=0 through the API, with one published port; returns the id. */
@@ -79,12 +76,12 @@ describe('container rm answers before its kernel side ends', () => {
     await start('t2');
     const netns = await sb.netnsOf('t2');
     const id = (await sb.inspect('t2')).Id;
-    fs.writeFileSync(faults, 'deleteSandbox\n');
+    faults.inject('deleteSandbox\n');
     try {
       const rm = await call(sb.socket, 'DELETE', `/containers/${id}?force=1&settle=1`);
       assert.equal(rm.status, 204, 'the store is the truth: the rm itself succeeds');
     } finally {
-      fs.writeFileSync(faults, '');
+      faults.inject('');
     }
     assert.ok(fs.existsSync(netns), 'the injected failure left the namespace (the control: it is really there)');
     // The daemon writes its log after the answer (lines are batched per event-loop turn).
