@@ -4,7 +4,8 @@
  * it reports: the tally of the queries it answered, and the datagrams it left to the main thread.
  */
 import * as fs from 'node:fs';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../kernel/daemon-memory.js';
 import { BerthError } from '../errors.js';
 import { eventfd } from '../kernel/tun-io.js';
 import type { MemoryDirectory } from './directory.js';
@@ -78,7 +79,7 @@ export class UdpBatcher {
     const workerData: BatchStart = { port: port2, wakeFd, batch: BATCH, counters, ...(cacheEntries !== undefined && { cacheEntries }) };
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./udp-batch-worker.js', import.meta.url), { workerData, transferList: [port2] });
+      worker = startWorker(new URL('./udp-batch-worker.js', import.meta.url), { workerData, transferList: [port2] });
     } catch (err) {
       port1.close();
       fs.closeSync(wakeFd);

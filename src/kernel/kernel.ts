@@ -6,7 +6,8 @@
  * rejected with an error saying so, and the next call starts a fresh worker: nothing waits
  * forever on a thread that is gone. What a dead call half-did is the reconciler's to repair.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './daemon-memory.js';
 import { injectedFault } from './faults.js';
 import type * as ops from './ops.js';
 import type { KernelReply } from './worker.js';
@@ -68,7 +69,7 @@ export class Kernel {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.workerUrl, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = startWorker(this.workerUrl, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     worker.on('message', (reply: KernelReply) => {
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;

@@ -44,6 +44,7 @@ const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
 const flockFn = libc.func('int flock(int fd, int operation)');
 const mallocTrimFn = libc.func('int malloc_trim(uintptr_t pad)');
+const malloptFn = libc.func('int mallopt(int param, int value)');
 // syscall(2) is variadic; its integer arguments travel as a fixed-arity call's would (x86-64, arm64).
 const syscall3Fn = libc.func('long syscall(long number, long a, void *b, unsigned long c)');
 
@@ -123,4 +124,11 @@ export function flock(fd: number, operation: number): void {
 /** Returns the C heap's free pages to the kernel (glibc); true if any were released. */
 export function mallocTrim(): boolean {
   return mallocTrimFn(0) === 1;
+}
+
+const M_ARENA_MAX = -8;
+
+/** Caps how many heaps glibc's malloc keeps (one per thread by default, up to 8 per core). */
+export function setMallocArenaMax(arenas: number): void {
+  if (malloptFn(M_ARENA_MAX, arenas) !== 1) throw new Error(`mallopt(M_ARENA_MAX, ${arenas}) was refused`);
 }

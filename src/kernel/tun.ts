@@ -6,7 +6,8 @@
  * timeout bounds the wait even so).
  */
 import * as fs from 'node:fs';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
+import { startWorker } from './daemon-memory.js';
 import { eventfd } from './tun-io.js';
 import type { TunDeviceSpec } from './tun-device.js';
 import { COUNTERS, type Counters, type PumpCommand, type PumpHello, type PumpReply, type PumpStart } from './tun-protocol.js';
@@ -63,7 +64,7 @@ export class TunProxy {
     const workerData: PumpStart = { ...spec, batch: spec.batch ?? 64, port: port2, wakeFd, counters };
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./tun-worker.js', import.meta.url), { workerData, transferList: [port2] });
+      worker = startWorker(new URL('./tun-worker.js', import.meta.url), { workerData, transferList: [port2] });
     } catch (err) {
       fs.closeSync(wakeFd);
       throw err;

@@ -97,11 +97,12 @@ export class Sandbox {
     return { ...process.env, BERTH_HOST: `unix://${this.socket}` };
   }
 
-  async startDaemon(extraArgs: string[] = []): Promise<void> {
+  /** `entry`: the script node runs, bin/berth as a user would (a test may bypass what it does first). */
+  async startDaemon(extraArgs: string[] = [], entry = BERTH): Promise<void> {
     fs.rmSync(this.socket, { force: true });
     const child = spawn(
       'nsenter',
-      [`--net=${this.hostNs}`, '--', process.execPath, BERTH, 'daemon', '--root', path.join(this.root, 'state'), '--host', `unix://${this.socket}`, '--resolv-conf', this.resolvConf, ...extraArgs],
+      [`--net=${this.hostNs}`, '--', process.execPath, entry, 'daemon', '--root', path.join(this.root, 'state'), '--host', `unix://${this.socket}`, '--resolv-conf', this.resolvConf, ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.daemon = child;
