@@ -68,10 +68,10 @@ export class BerthHost {
   }
 
   /** A sandbox whose daemon starts after `beforeStart` (e.g. writing sb.resolvConf). */
-  static async create(scope: Scope, tag: string, beforeStart?: (sb: Sandbox) => Promise<void>): Promise<BerthHost> {
+  static async create(scope: Scope, tag: string, beforeStart?: (sb: Sandbox) => Promise<void>, daemonArgs: string[] = []): Promise<BerthHost> {
     const host = await BerthHost.createStopped(scope, tag);
     await beforeStart?.(host.sb);
-    await host.sb.startDaemon();
+    await host.sb.startDaemon(daemonArgs);
     return host;
   }
 

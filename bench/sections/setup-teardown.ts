@@ -22,6 +22,8 @@ export interface SetupTeardownResult {
   systems: SystemResult[];
   /** Daemon-side durations of the same operations (from the daemon's per-operation log). */
   daemonSide: Record<string, Summary>;
+  /** Starts on the berth daemon (all three berth systems, warm-up included) by whether a namespace made ahead of time was ready. */
+  netnsPool?: { hits: number; misses: number };
 }
 
 const PORT = 9000;
@@ -42,6 +44,9 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   await berth.createNetwork('bb-net', '10.80.0.0/16');
   // The same setup on a dual-stack network: the cost of the IPv6 side (issue 13's ≤ 1.2× goal).
   await berth.createNetwork('bb-net6', '10.79.0.0/16', { subnet6: 'fd79::/64' });
+  // The same daemon without namespaces made ahead of time: every start makes its own, as the floor does.
+  const berthNoPool = await BerthHost.create(scope, 'bbp', undefined, ['--netns-pool', '0']);
+  await berthNoPool.createNetwork('bb-net', '10.76.0.0/16');
 
   const nv = new Netavark(scope, { tag: 'nv1', prefix2: '10.78', dns: true });
   await nv.init();
@@ -60,23 +65,26 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   await floorNft.init();
 
   const ids = new Map<string, string>();
-  const berthSystem = (key: string, label: string, netOnly: boolean, network = 'bb-net'): System => ({
+  const berthSystem = (key: string, label: string, netOnly: boolean, network = 'bb-net', host = berth): System => ({
     key,
     label,
     async setup(i) {
-      const t = await berth.setup({ network, ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
-      ids.set(`${key}${i}`, t.id);
+      const t = await host.setup({ network, ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
+      if (host === berth) ids.set(`${key}${i}`, t.id);
+      else noPoolIds.set(`${key}${i}`, t.id);
       return { ms: t.ms };
     },
     async teardown(i) {
-      const id = ids.get(`${key}${i}`)!;
-      return { ms: await berth.teardown(id) };
+      const id = (host === berth ? ids : noPoolIds).get(`${key}${i}`)!;
+      return { ms: await host.teardown(id) };
     },
   });
+  const noPoolIds = new Map<string, string>();
   const systems: System[] = [
     berthSystem('berth', 'berth API: create + start (spawns the process)', false),
     berthSystem('berthNet', 'berth API: create + start?detach=0 (network only)', true),
     berthSystem('berthNet6', 'berth API: the same on a dual-stack network (IPv4 + IPv6, the port on both)', true, 'bb-net6'),
+    berthSystem('berthNetNoPool', 'berth API: network only, --netns-pool 0 (each start makes its namespace)', true, 'bb-net', berthNoPool),
     peerSystem('netavark', 'netavark 1.4 + aardvark-dns (setup / teardown)', nv, async (i) => ({ ms: await nv.setup(i, PORT) }), async (i) => ({ ms: await nv.teardown(i, PORT) })),
     peerSystem(
       'cni',
@@ -150,7 +158,9 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
     if (list.length) daemonSide[label] = summarize(list);
   }
 
-  return { rounds, warmup, systems: [...results.values()], daemonSide };
+  const metrics = await berth.api.request<string>('GET', '/metrics');
+  const takes = (outcome: string) => Number(new RegExp(`^berth_netns_pool_takes_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  return { rounds, warmup, systems: [...results.values()], daemonSide, netnsPool: { hits: takes('hit'), misses: takes('miss') } };
 }
 
 /** berth's CNI plugin, if dist/bin/berth-cni exists and answers one ADD/DEL; else why not. */

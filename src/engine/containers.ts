@@ -136,6 +136,8 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
   let ownSandbox = false;
   // The endpoints' kernel side under way (see startJoin).
   const applying: Promise<EndpointRecord>[] = [];
+  // A pooled namespace's rename, under way in the kernel thread's queue ahead of the joins.
+  let sandbox: Promise<unknown> | undefined;
   let held: PortRecord[] = [];
   let hooked: ContainerNetState | undefined;
   try {
@@ -151,13 +153,18 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
     } else {
       netnsPath = path.join(ctx.paths.netns, c.id);
       ownSandbox = true;
-      if (c.config.networks.length === 0) await ctx.kernel.call('createSandbox', { path: netnsPath });
+      // A namespace made ahead of time, renamed first in the kernel thread's queue; else the first
+      // join makes it.
+      const pooled = ctx.netnsPool?.take();
+      sandbox = pooled ? ctx.kernel.call('adoptSandbox', { from: pooled, path: netnsPath }) : undefined;
+      sandbox?.catch(() => undefined);
+      if (c.config.networks.length === 0) await (sandbox ?? ctx.kernel.call('createSandbox', { path: netnsPath }));
       // The endpoint the ports lead to, as reserved (its addresses are final).
       let first: EndpointRecord | undefined;
       for (const [i, want] of c.config.networks.entries()) {
         const net = getNetwork(ctx.store, want.network);
         // The first join also creates the namespace, in the same call to the kernel thread.
-        const join = { ip: want.ip, ip6: want.ip6, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 };
+        const join = { ip: want.ip, ip6: want.ip6, aliases: want.aliases, mac: want.mac, createSandbox: i === 0 && !sandbox };
         const pending = await startJoin(ctx, c, net, join, netnsPath);
         first ??= pending.endpoint;
         applying.push(pending.applied);
@@ -175,10 +182,11 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
     writeEtcFiles(ctx, started);
     hooked = netState(ctx, c.id);
     await ctx.hooks.containerChanged(c.id, EMPTY, hooked);
-    await Promise.all(applying);
+    await Promise.all([sandbox, ...applying]);
     return started;
   } catch (err) {
     // Every join has ended (a failed one undid its own reservation) before anything is undone.
+    await sandbox?.catch(() => undefined);
     const outcomes = await Promise.allSettled(applying);
     ctx.store.deletePortsOfContainer(c.id);
     const joined = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));

@@ -20,13 +20,15 @@ export interface Paths {
   owner: string;
   /** Bind mounts of container network namespaces; a shared mount point. */
   netns: string;
+  /** Namespaces made ahead of time (engine/netns-pool.ts), apart from containers'. */
+  netnsPool: string;
   containers: string;
 }
 
 export function pathsUnder(root: string): Paths {
   const owner = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 8);
   const run = path.join(root, 'run');
-  return { root, owner, run, netns: path.join(run, 'netns'), containers: path.join(run, 'containers') };
+  return { root, owner, run, netns: path.join(run, 'netns'), netnsPool: path.join(run, 'netns-pool'), containers: path.join(run, 'containers') };
 }
 
 /** Side effects that follow changes of the store: firewall elements and DNS records. */
@@ -57,6 +59,8 @@ export interface EngineContext {
   resolvConfPath: string;
   /** Lifecycle events and operation records, for the event stream, metrics and the topology page. */
   events: import('./events.js').EngineEvents;
+  /** Container namespaces made ahead of time; undefined until the daemon is up (or with --netns-pool 0). */
+  netnsPool?: import('./netns-pool.js').NetnsPool;
   /** This host's membership in a cluster (--cluster-store); undefined on a single host. */
   cluster?: import('../cluster/agent.js').ClusterAgent;
   /** This host's leased subnet of the cluster CIDR (--cluster-cidr); undefined without one. */

@@ -9,6 +9,7 @@ import { Store, type NetworkRecord } from '../store/store.js';
 import { conflict, invalid } from '../errors.js';
 import { logged, type Logger } from '../log.js';
 import { pathsUnder, type EngineContext, type StateHooks } from './context.js';
+import { DEFAULT_NETNS_POOL, NetnsPool } from './netns-pool.js';
 import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { writeEtcFiles } from './etc-files.js';
 import { findContainer, getContainer, getNetwork } from './lookup.js';
@@ -45,6 +46,8 @@ export interface EngineOptions {
   bgp?: BgpOptions;
   /** Lease a subnet of a cluster CIDR for the default bridge (--cluster-cidr; needs `cluster`). */
   hostSubnets?: HostSubnetOptions;
+  /** How many container namespaces to keep made ahead of time (--netns-pool; default 2, 0 for none). */
+  netnsPool?: number;
 }
 
 const REAP_GRACE_MS = 30_000;
@@ -121,6 +124,12 @@ export class Engine {
     await ctx.kernel.call('writeSysctl', { key: 'net/ipv4/ip_forward', value: '1' });
     await networks.ensurePredefinedNetworks(ctx);
     await engine.mutex.run(() => reconcile(ctx));
+    const poolSize = opts.netnsPool ?? DEFAULT_NETNS_POOL;
+    if (poolSize > 0) {
+      const pool = new NetnsPool(ctx.kernel, ctx.paths.netnsPool, poolSize, ctx.log);
+      await pool.open();
+      ctx.netnsPool = pool;
+    }
     await engine.lifecycle.start?.();
     if (ctx.cluster) await engine.startCluster(ctx.cluster);
     // After the cluster is listed: the first configuration already has every host and block.
@@ -155,6 +164,7 @@ export class Engine {
     await this.ctx.cluster?.close();
     await this.ctx.hostSubnets?.close();
     await this.mutex.run(async () => {
+      await this.ctx.netnsPool?.close();
       await this.lifecycle.stop?.();
       await this.ctx.kernel.close();
       this.ctx.store.close();

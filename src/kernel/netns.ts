@@ -73,6 +73,21 @@ export function deleteNetns(path: string): void {
   fs.rmSync(path, { force: true });
 }
 
+/**
+ * Gives the namespace bound at `from` the path `to` instead: a second bind mount, then the first
+ * one dropped (a move, MS_MOVE, is refused under a shared mount such as berth's run directory).
+ */
+export function renameNetns(from: string, to: string): void {
+  fs.writeFileSync(to, '', { mode: 0o444, flag: 'wx' });
+  try {
+    libc.mount(from, to, null, libc.MS_BIND);
+  } catch (err) {
+    fs.rmSync(to, { force: true });
+    throw err;
+  }
+  deleteNetns(from);
+}
+
 export function isMountPoint(path: string): boolean {
   const target = fs.realpathSync(path);
   return fs

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { bridgeMac, foreignBridgeMessage, isOwnBridge } from './own-bridge.js';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
-import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
+import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, renameNetns, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
 import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
@@ -186,6 +186,26 @@ export function createSandbox(spec: SandboxSpec): void {
       sock.close();
     }
   });
+}
+
+/**
+ * A container's namespace from the pool (engine/netns-pool.ts): the one made ahead of time at
+ * `from` takes the container's path. Should that fail (the pool's file gone), the namespace is made
+ * here instead, so the calls queued behind this one find it either way; `pooled` says which.
+ */
+export function adoptSandbox(spec: SandboxSpec & { from: string }): { pooled: boolean } {
+  try {
+    renameNetns(spec.from, spec.path);
+    return { pooled: true };
+  } catch {
+    try {
+      deleteNetns(spec.from);
+    } catch {
+      /* the pool's leftovers go at the next daemon start */
+    }
+    createSandbox({ path: spec.path });
+    return { pooled: false };
+  }
 }
 
 /**

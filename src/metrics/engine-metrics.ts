@@ -59,6 +59,7 @@ export class EngineMetrics {
     this.traffic();
     this.dns();
     this.reconcile();
+    this.netnsPool();
     const etcd = engine.ctx.cluster?.etcd;
     if (etcd) this.clusterStore(etcd);
   }
@@ -92,6 +93,23 @@ export class EngineMetrics {
         duration.observe({ kind: op.kind, outcome: op.outcome }, op.ms / 1000);
       }),
     );
+  }
+
+  /** Starts that found a namespace made ahead of time, and starts that made their own. */
+  private netnsPool(): void {
+    const pool = this.engine.ctx.netnsPool;
+    if (!pool) return;
+    new Counter({
+      name: 'berth_netns_pool_takes_total',
+      help: 'Container starts by whether a namespace made ahead of time was ready (hit) or the start made its own (miss)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+      collect(this: Counter) {
+        this.reset();
+        this.inc({ outcome: 'hit' }, pool.hits);
+        this.inc({ outcome: 'miss' }, pool.misses);
+      },
+    });
   }
 
   private traffic(): void {

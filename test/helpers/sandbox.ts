@@ -258,10 +258,13 @@ export class Sandbox {
     await attempt(() => this.killProcessesInOurNamespaces());
     const netnsDir = this.netnsDir;
     await attempt(() => {
-      if (!fs.existsSync(netnsDir)) return;
       // Only what is still mounted: a daemon killed mid-teardown may leave a file it had unmounted.
       const mounted = new Set(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]));
-      for (const f of fs.readdirSync(netnsDir)) if (mounted.has(path.join(netnsDir, f))) execFileSync('umount', ['-l', path.join(netnsDir, f)], { stdio: 'ignore' });
+      // Containers' namespaces, and those the daemon made ahead of time (engine/netns-pool.ts).
+      for (const dir of [netnsDir, path.join(path.dirname(netnsDir), 'netns-pool')]) {
+        if (!fs.existsSync(dir)) continue;
+        for (const f of fs.readdirSync(dir)) if (mounted.has(path.join(dir, f))) execFileSync('umount', ['-l', path.join(dir, f)], { stdio: 'ignore' });
+      }
     });
     await attempt(() => {
       const runDir = path.dirname(netnsDir);

@@ -22,6 +22,7 @@ import { startPluginServer } from '../../plugin/server.js';
 import { findBird, type BgpOptions } from '../../cluster/bgp/bgp-speaker.js';
 import { parseAsn, parsePeer } from '../../cluster/bgp/bird-config.js';
 import { DEFAULT_DOCKER_HOST, dockerSocketOf } from '../../plugin/docker-api.js';
+import { DEFAULT_NETNS_POOL, parseNetnsPool } from '../../engine/netns-pool.js';
 
 /** --cluster-cidr and its companions, checked before anything starts; undefined without it. */
 function hostSubnetOptions(o: Record<string, string | undefined>, cluster: ClusterOptions | undefined): HostSubnetOptions | undefined {
@@ -102,6 +103,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--bgp-peer <ip:asn>', 'also peer with this router (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--docker-host <unix://path>', `dockerd's API, where berth learns the container names of the plugin's endpoints so other hosts find them by name (with --plugin-socket; default ${DEFAULT_DOCKER_HOST})`)
     .option('--metrics-addr <ip:port>', 'also serve Prometheus metrics (GET /metrics) over TCP on this address')
+    .option('--netns-pool <n>', 'container network namespaces kept made ahead of time, taken by starts (0 to make each at its start)', String(DEFAULT_NETNS_POOL))
     .action(async (o) => {
       const log = createLogger(o.logLevel as Level);
       try {
@@ -109,6 +111,7 @@ export function registerDaemonCommand(program: Command): void {
         const hostSubnets = hostSubnetOptions(o, cluster);
         const bgp = bgpOptions(o, cluster);
         const metricsAddr = o.metricsAddr === undefined ? undefined : parseMetricsAddr(o.metricsAddr);
+        const netnsPool = parseNetnsPool(o.netnsPool);
         const socketPath = socketPathOf(o.host);
         const dockerHost = o.pluginSocket ? dockerSocketOf(o.dockerHost ?? DEFAULT_DOCKER_HOST) : undefined;
         if (o.dockerHost !== undefined && !o.pluginSocket) throw invalid('--docker-host is read for the Docker plugin only: add --plugin-socket PATH, or drop --docker-host');
@@ -120,7 +123,7 @@ export function registerDaemonCommand(program: Command): void {
         const metricsServer = metricsAddr && (await serveMetrics(metricsAddr, () => metrics));
         // BERTH_REAP_GRACE_MS shortens the reaper's grace for an unreported PID: a test hook only.
         const reapGraceMs = process.env.BERTH_REAP_GRACE_MS ? Number(process.env.BERTH_REAP_GRACE_MS) : undefined;
-        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets, bgp });
+        const engine = await Engine.open({ root: o.root, log, resolvConfPath: o.resolvConf, hooks: createHooks, reapGraceMs, cluster, hostSubnets, bgp, netnsPool });
         metrics = metricsOf(engine);
         const server = await startServer(engine, { socketPath, log, group: o.group === undefined ? undefined : Number(o.group) });
         const pluginServer = o.pluginSocket ? await startPluginServer(engine, { socketPath: o.pluginSocket, log, dockerHost }) : undefined;
