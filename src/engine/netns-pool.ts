@@ -18,7 +18,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { Logger } from '../log.js';
 import { invalid } from '../errors.js';
 
-export const DEFAULT_NETNS_POOL = 2;
+export const DEFAULT_NETNS_POOL = 4;
 export const MAX_NETNS_POOL = 64;
 const REFILL_AFTER_MS = 50;
 
@@ -48,7 +48,10 @@ export class NetnsPool {
   /** Removes an earlier daemon's leftovers, then fills the pool once the daemon is idle. */
   async open(): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    for (const name of fs.readdirSync(this.dir)) await this.kernel.call('deleteSandbox', { path: path.join(this.dir, name) });
+    for (const name of fs.readdirSync(this.dir)) {
+      // A leftover that cannot go now is no reason to refuse to start; the next start tries again.
+      await this.kernel.call('deleteSandbox', { path: path.join(this.dir, name) }).catch((err) => this.log.warn('could not remove a namespace an earlier daemon made ahead of time', { name, error: String(err) }));
+    }
     this.scheduleRefill();
   }
 

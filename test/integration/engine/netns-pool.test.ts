@@ -1,7 +1,7 @@
 /**
  * Issue 18: container namespaces made ahead of time (engine/netns-pool.ts). A start takes one
  * (the container's namespace is the very namespace the pool held: same nsfs inode) and it works
- * like a fresh one; the pool refills; a daemon killed mid-life leaves its pool to the next daemon,
+ * like a fresh one; the pool refills; a burst larger than the pool makes the rest itself; a daemon killed mid-life leaves its pool to the next daemon,
  * which removes it; a daemon that stops leaves nothing. The control is a daemon with
  * --netns-pool 0: no pool, starts make their own namespaces, through the same start path.
  */
@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApiClient } from '../../../src/api/client.js';
 import { BERTH, BUSYBOX, Sandbox, eventually, must, run } from '../../helpers/sandbox.js';
+import { DEFAULT_NETNS_POOL as POOL } from '../../../src/engine/netns-pool.js';
 
 /** The pool's namespaces: file name → namespace inode (a bind-mounted nsfs file stats as its namespace). */
 function poolOf(sb: Sandbox): Map<string, number> {
@@ -38,6 +39,9 @@ async function scrape(sb: Sandbox): Promise<string> {
 
 const takes = (text: string, outcome: string) => Number(new RegExp(`^berth_netns_pool_takes_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
 
+/** More starts back to back than the pool holds. */
+const BURST = POOL + 2;
+
 describe('namespaces made ahead of time', () => {
   let sb: Sandbox;
 
@@ -59,13 +63,13 @@ describe('namespaces made ahead of time', () => {
   };
 
   test('a start takes a pooled namespace, which works like a fresh one, and the pool refills', async () => {
-    assert.ok(await eventually(() => poolOf(sb).size === 2, 10_000), `the pool fills to 2: ${[...poolOf(sb).keys()]}`);
+    assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), `the pool fills to ${POOL}: ${[...poolOf(sb).keys()]}`);
     const held = new Set(poolOf(sb).values());
     await sb.berthOk('run', '-d', '--name', 'a', '--', BUSYBOX, 'sleep', '3600');
     const a = await check('a');
     assert.ok(held.has(a.ino), `a's namespace (inode ${a.ino}) is one the pool held (${[...held]})`);
     assert.deepEqual({ reaches: a.reaches, v6off: a.v6off, loUp: a.loUp }, { reaches: true, v6off: '1', loUp: true });
-    assert.ok(await eventually(() => poolOf(sb).size === 2, 10_000), 'the pool refills to 2');
+    assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), `the pool refills to ${POOL}`);
     assert.ok(![...poolOf(sb).values()].includes(a.ino), 'the taken namespace is no longer in the pool');
     const text = await scrape(sb);
     assert.ok(takes(text, 'hit') >= 1, `a hit is counted:\n${text.match(/^berth_netns_pool.*$/gm)}`);
@@ -75,28 +79,28 @@ describe('namespaces made ahead of time', () => {
     const before = await scrape(sb);
     const api = new ApiClient(`unix://${sb.socket}`);
     try {
-      for (let i = 0; i < 4; i++) await api.request('POST', '/containers/create?start=1&detach=1', { name: `b${i}`, cmd: [BUSYBOX, 'sleep', '3600'], networkMode: 'bridge' });
+      for (let i = 0; i < BURST; i++) await api.request('POST', '/containers/create?start=1&detach=1', { name: `b${i}`, cmd: [BUSYBOX, 'sleep', '3600'], networkMode: 'bridge' });
     } finally {
       api.close();
     }
     const after = await scrape(sb);
     const delta = (o: string) => takes(after, o) - takes(before, o);
-    assert.equal(delta('hit') + delta('miss'), 4, 'every start is counted once');
+    assert.equal(delta('hit') + delta('miss'), BURST, 'every start is counted once');
     assert.ok(delta('hit') >= 1, 'the first start of the burst found one ready');
-    for (let i = 0; i < 4; i++) assert.equal((await check(`b${i}`)).reaches, true, `b${i} reaches its gateway`);
+    for (let i = 0; i < BURST; i++) assert.equal((await check(`b${i}`)).reaches, true, `b${i} reaches its gateway`);
   });
 
   test('a killed daemon leaves its pool to the next one, which removes it; a stopped one leaves nothing', async () => {
-    assert.ok(await eventually(() => poolOf(sb).size === 2, 10_000));
+    assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000));
     const left = poolOf(sb);
     const aIno = (await check('a')).ino;
     await sb.stopDaemon('SIGKILL');
-    assert.equal(poolOf(sb).size, 2, 'a killed daemon cannot clean up');
+    assert.equal(poolOf(sb).size, POOL, 'a killed daemon cannot clean up');
     await sb.startDaemon();
     assert.ok(
       await eventually(() => {
         const now = poolOf(sb);
-        return now.size === 2 && [...left.keys()].every((name) => !now.has(name));
+        return now.size === POOL && [...left.keys()].every((name) => !now.has(name));
       }, 10_000),
       'the new daemon removed the old pool and made its own',
     );
