@@ -23,7 +23,7 @@ cleanup() {
   # Daemons first (started last), then the etcd members they talk to.
   for ((k = ${#PIDS[@]} - 1; k >= 0; k--)); do kill "${PIDS[k]}" 2>/dev/null; wait "${PIDS[k]}" 2>/dev/null; done
   for i in 1 2 3; do
-    for m in "$ROOT"/h$i/run/netns/*; do [ -e "$m" ] && umount -l "$m"; done
+    for m in "$ROOT"/h$i/run/netns/* "$ROOT"/h$i/run/netns-pool/*; do [ -e "$m" ] && umount -l "$m"; done
     mountpoint -q "$ROOT/h$i/run" 2>/dev/null && umount -l "$ROOT/h$i/run"
     ip netns del "$TAG-h$i" 2>/dev/null
   done

@@ -25,7 +25,7 @@ cleanup() {
     $BERTH rm -f $($BERTH ps -aq 2>/dev/null) >/dev/null 2>&1
     kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null
   fi
-  for m in "$ROOT"/state/run/netns/*; do [ -e "$m" ] && umount -l "$m"; done
+  for m in "$ROOT"/state/run/netns/* "$ROOT"/state/run/netns-pool/*; do [ -e "$m" ] && umount -l "$m"; done
   mountpoint -q "$ROOT/state/run" 2>/dev/null && umount -l "$ROOT/state/run"
   ip netns del "$LAN" 2>/dev/null
   ip netns del "$HOST" 2>/dev/null
