@@ -306,9 +306,11 @@ export async function stopNetwork(ctx: EngineContext, id: string, exitCode: numb
       // or its MAC (derived from the address) would still be taken when the address is handed out
       // again. The kernel thread runs the delete first.
       for (const { e, net } of endpoints) if (net && e.hostLink === null) driverOf(net)?.leave(ctx, net, e, { netnsPath: c.netnsPath! })();
-      // With no PID on record (a daemon killed between spawn and record, an attached client that
-      // never reported it), whatever runs in the namespace is the container's and would outlive it.
-      await ctx.kernel.call('deleteSandbox', { path: c.netnsPath!, killProcesses: c.pid === null });
+      // Whatever still runs in the container's own namespace is the container's (sharers were
+      // stopped first) and would outlive it: a child that daemonized out of the process's tree (a
+      // `httpd` without -f), or, with no PID on record, the process itself. Docker's cgroup takes
+      // them all down with the container; here the /proc scan does.
+      await ctx.kernel.call('deleteSandbox', { path: c.netnsPath!, killProcesses: true });
     }
     // The interfaces went with the namespace; what the host side kept for them (neighbour entries) goes now.
     for (const { e, net } of endpoints) if (net) driverOf(net)?.leave(ctx, net, e, null)();

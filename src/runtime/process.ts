@@ -122,9 +122,10 @@ function parentOf(pid: number): number {
 
 /**
  * SIGKILLs every process in the network namespace bound at `nsPath` (a container's own, under
- * berth's run directory), so none outlives the namespace being dropped: a daemon killed between
- * spawning a container's process and recording its PID leaves a process berth cannot name
- * otherwise. Scans /proc: call it only where the PID is not known. Returns the PIDs killed.
+ * berth's run directory), so none outlives the namespace being dropped: a child that daemonized
+ * out of the container's process tree, or a process whose PID was never recorded (a daemon killed
+ * between spawn and record). Scans /proc, so it runs on the kernel thread, after a teardown's
+ * answer. Returns the PIDs killed.
  */
 export function killProcessesInNetns(nsPath: string): number[] {
   const killed: number[] = [];

@@ -2,14 +2,15 @@
  * A daemon killed between spawning a container's process and recording its PID must not leave that
  * process running once the container's namespace goes (found by the crash-safety test): processes
  * left in a berth container namespace die with it, whether the container is reaped later (no PID
- * on record) or its record is gone and the reconciler drops the namespace.
+ * on record) or its record is gone and the reconciler drops the namespace. Nor may a child that
+ * daemonized out of the container's process tree outlive `rm -f` or `stop`.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { Sandbox, eventually } from '../../helpers/sandbox.js';
+import { BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
 
 const alive = (pid: number) => {
   try {
@@ -51,6 +52,39 @@ describe('no process outlives its container namespace', () => {
     await sb.berthOk('stop', 'unrecorded');
     assert.ok(await eventually(() => !alive(State.Pid), 5000, 100), 'and berth stop ends it');
   });
+
+  /** The PID of the busybox httpd that daemonized out of `name`'s process tree, once it serves. */
+  const escapedHttpd = async (name: string, www: string): Promise<number> => {
+    const netns = await sb.netnsOf(name);
+    const ino = fs.statSync(netns).ino;
+    assert.ok(await eventually(async () => (await sb.inNs(netns, 'curl', ['-s', '--max-time', '2', 'http://127.0.0.1/'])).stdout.includes('escaped'), 5000), `${name}'s daemonized httpd serves`);
+    const pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+      try {
+        return fs.statSync(`/proc/${pid}/ns/net`).ino === ino && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('httpd') && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(www);
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(pids.length, 1, `one httpd in ${name}'s namespace: ${pids}`);
+    return pids[0]!;
+  };
+
+  for (const how of [['rm', '-f'], ['stop']]) {
+    test(`a child that daemonized out of the container's process tree dies with it (berth ${how.join(' ')})`, async () => {
+      const name = `escaper-${how[0]}`;
+      const www = path.join(sb.root, `www-${name}`);
+      fs.mkdirSync(www, { recursive: true });
+      fs.writeFileSync(path.join(www, 'index.html'), 'escaped\n');
+      // httpd without -f forks into the background, in a session of its own, and its parent exits.
+      await sb.berthOk('run', '-d', '--name', name, '--network', 'spnet', '--', '/bin/sh', '-c', `${BUSYBOX} httpd -p 80 -h ${www}; exec sleep 3600`);
+      const { State } = await sb.inspect(name);
+      const httpd = await escapedHttpd(name, www);
+      assert.notEqual(httpd, State.Pid, 'control: the httpd is not the container\'s recorded process');
+      await sb.berthOk(...how, name);
+      assert.ok(await eventually(() => !alive(httpd), 5000, 100), `the daemonized httpd (pid ${httpd}) is gone after berth ${how.join(' ')}`);
+      assert.ok(!alive(State.Pid));
+    });
+  }
 
   test('a namespace no container record claims: dropped by the reconciler, its process killed', async () => {
     await sb.berthOk('run', '-d', '--name', 'forgotten', '--network', 'spnet', '--', 'sleep', '3600');
