@@ -8,17 +8,18 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ApiClient } from '../../../src/api/client.js';
-import { REPO, Sandbox, must, run } from '../../helpers/sandbox.js';
+import { REPO, Sandbox } from '../../helpers/sandbox.js';
+import { sample, scrapeSocket } from '../../helpers/metrics.js';
 
 const BURST = 150;
 const MB = 1024 * 1024;
 
 /** The main isolate's new space (both semi-spaces), from the daemon's own /metrics. */
 async function newSpaceBytes(sb: Sandbox): Promise<number> {
-  const text = must(await run('curl', ['-s', '--max-time', '5', '--unix-socket', sb.socket, 'http://berth/metrics']), 'scrape /metrics');
-  const m = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text);
-  assert.ok(m, `no new-space series in /metrics:\n${text.slice(0, 500)}`);
-  return Number(m[1]);
+  const text = await scrapeSocket(sb);
+  const bytes = sample(text, 'nodejs_heap_space_size_total_bytes', { space: 'new' });
+  assert.ok(bytes !== undefined, `no new-space series in /metrics:\n${text.slice(0, 500)}`);
+  return bytes;
 }
 
 /** A network, then BURST network-only containers with a published port each, through the API. */

@@ -10,19 +10,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BERTH, BUSYBOX, Sandbox, eventually, run, type Peer } from '../../helpers/sandbox.js';
+import { sample } from '../../helpers/metrics.js';
 
 const METRICS_ADDR = '127.0.0.1:9323';
-
-/** One sample's value from Prometheus text: the first line of `name` whose labels include `labels`. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k, v]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 /** curl -D - output: the response headers, then the body. */
 function splitHeaders(out: string): { headers: string; text: string } {

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApiClient } from '../../../src/api/client.js';
-import { BERTH, BUSYBOX, Sandbox, eventually, must, run } from '../../helpers/sandbox.js';
+import { BERTH, BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
+import { sample, scrapeSocket } from '../../helpers/metrics.js';
 import { DEFAULT_NETNS_POOL as POOL } from '../../../src/engine/netns-pool.js';
 
 /** The pool's namespaces: file name → namespace inode (a bind-mounted nsfs file stats as its namespace). */
@@ -33,11 +34,7 @@ const poolMounts = (sb: Sandbox) =>
     .split('\n')
     .filter((l) => l.includes(path.join(sb.root, 'state', 'run', 'netns-pool') + '/')).length;
 
-async function scrape(sb: Sandbox): Promise<string> {
-  return must(await run('curl', ['-s', '--max-time', '5', '--unix-socket', sb.socket, 'http://berth/metrics']), 'scrape /metrics');
-}
-
-const takes = (text: string, outcome: string) => Number(new RegExp(`^berth_netns_pool_takes_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+const takes = (text: string, outcome: string) => sample(text, 'berth_netns_pool_takes_total', { outcome }) ?? NaN;
 
 /** More starts back to back than the pool holds. */
 const BURST = POOL + 2;
@@ -71,19 +68,19 @@ describe('namespaces made ahead of time', () => {
     assert.deepEqual({ reaches: a.reaches, v6off: a.v6off, loUp: a.loUp }, { reaches: true, v6off: '1', loUp: true });
     assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), `the pool refills to ${POOL}`);
     assert.ok(![...poolOf(sb).values()].includes(a.ino), 'the taken namespace is no longer in the pool');
-    const text = await scrape(sb);
+    const text = await scrapeSocket(sb);
     assert.ok(takes(text, 'hit') >= 1, `a hit is counted:\n${text.match(/^berth_netns_pool.*$/gm)}`);
   });
 
   test('a burst of starts: each one either took a pooled namespace or made its own', async () => {
-    const before = await scrape(sb);
+    const before = await scrapeSocket(sb);
     const api = new ApiClient(`unix://${sb.socket}`);
     try {
       for (let i = 0; i < BURST; i++) await api.request('POST', '/containers/create?start=1&detach=1', { name: `b${i}`, cmd: [BUSYBOX, 'sleep', '3600'], networkMode: 'bridge' });
     } finally {
       api.close();
     }
-    const after = await scrape(sb);
+    const after = await scrapeSocket(sb);
     const delta = (o: string) => takes(after, o) - takes(before, o);
     assert.equal(delta('hit') + delta('miss'), BURST, 'every start is counted once');
     assert.ok(delta('hit') >= 1, 'the first start of the burst found one ready');
@@ -120,7 +117,7 @@ describe('namespaces made ahead of time', () => {
     const c = await check('c');
     assert.equal(c.reaches, true);
     assert.equal(poolOf(sb).size, 0, 'no pool');
-    assert.doesNotMatch(await scrape(sb), /^berth_netns_pool_takes_total/m);
+    assert.doesNotMatch(await scrapeSocket(sb), /^berth_netns_pool_takes_total/m);
     await sb.stopDaemon('SIGTERM');
     await sb.startDaemon();
   });
