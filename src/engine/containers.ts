@@ -154,11 +154,12 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
       netnsPath = path.join(ctx.paths.netns, c.id);
       ownSandbox = true;
       // A namespace made ahead of time, renamed first in the kernel thread's queue; else the first
-      // join makes it.
+      // join makes it (or, with no network, this call).
       const pooled = ctx.netnsPool?.take();
-      sandbox = pooled ? ctx.kernel.call('adoptSandbox', { from: pooled, path: netnsPath }) : undefined;
+      if (pooled) sandbox = ctx.kernel.call('adoptSandbox', { from: pooled, path: netnsPath });
+      else if (c.config.networks.length === 0) sandbox = ctx.kernel.call('createSandbox', { path: netnsPath });
       sandbox?.catch(() => undefined);
-      if (c.config.networks.length === 0) await (sandbox ?? ctx.kernel.call('createSandbox', { path: netnsPath }));
+      if (c.config.networks.length === 0) await sandbox;
       // The endpoint the ports lead to, as reserved (its addresses are final).
       let first: EndpointRecord | undefined;
       for (const [i, want] of c.config.networks.entries()) {

@@ -46,7 +46,7 @@ export interface EngineOptions {
   bgp?: BgpOptions;
   /** Lease a subnet of a cluster CIDR for the default bridge (--cluster-cidr; needs `cluster`). */
   hostSubnets?: HostSubnetOptions;
-  /** How many container namespaces to keep made ahead of time (--netns-pool; default 2, 0 for none). */
+  /** How many container namespaces to keep made ahead of time (--netns-pool; DEFAULT_NETNS_POOL if unset, 0 for none). */
   netnsPool?: number;
 }
 

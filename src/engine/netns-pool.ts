@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { invalid } from '../errors.js';
 
 export const DEFAULT_NETNS_POOL = 4;
-export const MAX_NETNS_POOL = 64;
+const MAX_NETNS_POOL = 64;
 const REFILL_AFTER_MS = 50;
 
 /** --netns-pool: a whole number from 0 (none) to MAX_NETNS_POOL. */

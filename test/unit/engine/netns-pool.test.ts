@@ -27,33 +27,39 @@ function fakeKernel() {
 
 const made = (calls: { op: string }[]) => calls.filter((c) => c.op === 'createSandbox').length;
 
-test('leftovers go at open; the pool fills when quiet; takes hit until it is empty', async () => {
+/** A pool of `size` over a kernel stand-in, in a temporary directory removed after `fn`. */
+async function withPool(size: number, fn: (t: { dir: string; pool: NetnsPool; calls: { op: string; path: string }[] }) => Promise<void>, before?: (dir: string) => void): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
   try {
-    fs.writeFileSync(path.join(dir, 'left-by-a-crash'), '');
+    before?.(dir);
     const { calls, kernel } = fakeKernel();
-    const pool = new NetnsPool(kernel, dir, 2, createLogger('error'));
-    await pool.open();
-    assert.deepEqual(calls[0], { op: 'deleteSandbox', path: path.join(dir, 'left-by-a-crash') });
-    assert.equal(pool.take(), undefined, 'nothing ready before the first fill');
-    await sleep(200);
-    assert.equal(made(calls), 2);
-    const a = pool.take();
-    const b = pool.take();
-    assert.ok(a && b && a !== b && a.startsWith(dir) && b.startsWith(dir));
-    assert.equal(pool.take(), undefined);
-    assert.deepEqual({ hits: pool.hits, misses: pool.misses }, { hits: 2, misses: 2 });
-    await pool.close();
+    await fn({ dir, pool: new NetnsPool(kernel, dir, size, createLogger('error')), calls });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-});
+}
 
-test('a burst of takes refills only once the burst is over', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
-  try {
-    const { calls, kernel } = fakeKernel();
-    const pool = new NetnsPool(kernel, dir, 2, createLogger('error'));
+test('leftovers go at open; the pool fills when quiet; takes hit until it is empty', () =>
+  withPool(
+    2,
+    async ({ dir, pool, calls }) => {
+      await pool.open();
+      assert.deepEqual(calls[0], { op: 'deleteSandbox', path: path.join(dir, 'left-by-a-crash') });
+      assert.equal(pool.take(), undefined, 'nothing ready before the first fill');
+      await sleep(200);
+      assert.equal(made(calls), 2);
+      const a = pool.take();
+      const b = pool.take();
+      assert.ok(a && b && a !== b && a.startsWith(dir) && b.startsWith(dir));
+      assert.equal(pool.take(), undefined);
+      assert.deepEqual({ hits: pool.hits, misses: pool.misses }, { hits: 2, misses: 2 });
+      await pool.close();
+    },
+    (dir) => fs.writeFileSync(path.join(dir, 'left-by-a-crash'), ''),
+  ));
+
+test('a burst of takes refills only once the burst is over', () =>
+  withPool(2, async ({ pool, calls }) => {
     await pool.open();
     await sleep(200);
     assert.equal(made(calls), 2);
@@ -68,25 +74,16 @@ test('a burst of takes refills only once the burst is over', async () => {
     await pool.close();
     const deleted = calls.filter((c) => c.op === 'deleteSandbox').map((c) => c.path);
     assert.equal(deleted.length, 2, 'closing removes the two still ready');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a pool of 0 makes nothing and counts nothing', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
-  try {
-    const { calls, kernel } = fakeKernel();
-    const pool = new NetnsPool(kernel, dir, 0, createLogger('error'));
+test('a pool of 0 makes nothing and counts nothing', () =>
+  withPool(0, async ({ pool, calls }) => {
     await pool.open();
     await sleep(100);
     assert.equal(pool.take(), undefined);
     assert.equal(made(calls), 0);
     assert.deepEqual({ hits: pool.hits, misses: pool.misses }, { hits: 0, misses: 0 });
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('--netns-pool takes a whole number from 0 to 64', () => {
   for (const ok of ['0', '2', '64']) assert.equal(parseNetnsPool(ok), Number(ok));
