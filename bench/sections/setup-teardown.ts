@@ -70,16 +70,13 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
     label,
     async setup(i) {
       const t = await host.setup({ network, ports: [{ hostPort: PORT, containerPort: 80 }], netOnly });
-      if (host === berth) ids.set(`${key}${i}`, t.id);
-      else noPoolIds.set(`${key}${i}`, t.id);
+      ids.set(`${key}${i}`, t.id);
       return { ms: t.ms };
     },
     async teardown(i) {
-      const id = (host === berth ? ids : noPoolIds).get(`${key}${i}`)!;
-      return { ms: await host.teardown(id) };
+      return { ms: await host.teardown(ids.get(`${key}${i}`)!) };
     },
   });
-  const noPoolIds = new Map<string, string>();
   const systems: System[] = [
     berthSystem('berth', 'berth API: create + start (spawns the process)', false),
     berthSystem('berthNet', 'berth API: create + start?detach=0 (network only)', true),
@@ -138,6 +135,7 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   // The daemon's own view of the same operations: the difference is HTTP and client overhead.
   const withProcess = new Set<string>();
   const netOnly = new Set<string>();
+  // (The --netns-pool 0 daemon's containers never appear in this daemon's log.)
   for (const [k, id] of ids) (k.startsWith('berthNet') ? netOnly : withProcess).add(id);
   const ops = daemonOps(berth.sb.daemonLog);
   const pick = (msg: string, set: Set<string>) => ops.filter((o) => o.msg === msg && o.container !== undefined && set.has(o.container)).map((o) => o.ms);
