@@ -136,7 +136,7 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
   let ownSandbox = false;
   // The endpoints' kernel side under way (see startJoin).
   const applying: Promise<EndpointRecord>[] = [];
-  // A pooled namespace's rename, under way in the kernel thread's queue ahead of the joins.
+  // A pooled namespace's bind, under way in the kernel thread's queue ahead of the joins.
   let sandbox: Promise<unknown> | undefined;
   let held: PortRecord[] = [];
   let hooked: ContainerNetState | undefined;
@@ -153,10 +153,10 @@ export async function startNetwork(ctx: EngineContext, id: string): Promise<Cont
     } else {
       netnsPath = path.join(ctx.paths.netns, c.id);
       ownSandbox = true;
-      // A namespace made ahead of time, renamed first in the kernel thread's queue; else the first
+      // A namespace made ahead of time, bound first in the kernel thread's queue; else the first
       // join makes it (or, with no network, this call).
       const pooled = ctx.netnsPool?.take();
-      if (pooled) sandbox = ctx.kernel.call('adoptSandbox', { from: pooled, path: netnsPath });
+      if (pooled !== undefined) sandbox = ctx.kernel.call('adoptSandbox', { fd: pooled, path: netnsPath });
       else if (c.config.networks.length === 0) sandbox = ctx.kernel.call('createSandbox', { path: netnsPath });
       sandbox?.catch(() => undefined);
       if (c.config.networks.length === 0) await sandbox;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { bridgeMac, foreignBridgeMessage, isOwnBridge } from './own-bridge.js';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
-import { createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, renameNetns, withNetns } from './netns.js';
+import { bindHeldNetns, closeHeldNetns, createHeldNetns, createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
 import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
@@ -176,36 +176,45 @@ export interface SandboxSpec {
 
 /** A container's network namespace with its loopback up (what `--network none` is). */
 export function createSandbox(spec: SandboxSpec): void {
-  createNetns(spec.path, () => {
-    // Interfaces made in this namespace from now on (its veth peers) start without IPv6; lo keeps ::1.
-    disableIpv6('default');
-    const sock = new NetlinkSocket();
-    try {
-      sock.transact([nl.setLinkUp({ index: 1 })], ['bring lo up']);
-    } finally {
-      sock.close();
-    }
-  });
+  createNetns(spec.path, initSandbox);
+}
+
+/** Run inside a new container namespace. */
+function initSandbox(): void {
+  // Interfaces made in this namespace from now on (its veth peers) start without IPv6; lo keeps ::1.
+  disableIpv6('default');
+  const sock = new NetlinkSocket();
+  try {
+    sock.transact([nl.setLinkUp({ index: 1 })], ['bring lo up']);
+  } finally {
+    sock.close();
+  }
 }
 
 /**
- * A container's namespace from the pool (engine/netns-pool.ts): the one made ahead of time at
- * `from` takes the container's path. Should that fail (the pool's file gone), the namespace is made
- * here instead, so the calls queued behind this one find it either way; `pooled` says which.
+ * A container namespace made ahead of time for the pool (engine/netns-pool.ts), held by the
+ * descriptor returned until adoptSandbox binds it or releasePooledSandbox drops it.
  */
-export function adoptSandbox(spec: SandboxSpec & { from: string }): { pooled: boolean } {
+export function createPooledSandbox(): number {
+  return createHeldNetns(initSandbox);
+}
+
+/**
+ * A pooled namespace takes the container's path. Should that fail, the namespace is made here
+ * instead, so the calls queued behind this one find it either way; `pooled` says which.
+ */
+export function adoptSandbox(spec: SandboxSpec & { fd: number }): { pooled: boolean } {
   try {
-    renameNetns(spec.from, spec.path);
+    bindHeldNetns(spec.fd, spec.path);
     return { pooled: true };
   } catch {
-    try {
-      deleteNetns(spec.from);
-    } catch {
-      /* the pool's leftovers go at the next daemon start */
-    }
     createSandbox({ path: spec.path });
     return { pooled: false };
   }
+}
+
+export function releasePooledSandbox(spec: { fd: number }): void {
+  closeHeldNetns(spec.fd);
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * Issue 18: container namespaces made ahead of time (engine/netns-pool.ts). A start takes one
  * (the container's namespace is the very namespace the pool held: same nsfs inode) and it works
- * like a fresh one; the pool refills; a burst larger than the pool makes the rest itself; a daemon killed mid-life leaves its pool to the next daemon,
- * which removes it; a daemon that stops leaves nothing. The control is a daemon with
- * --netns-pool 0: no pool, starts make their own namespaces, through the same start path.
+ * like a fresh one; the pool refills; a burst larger than the pool makes the rest itself. The pool
+ * is held by the daemon's descriptors only, so a daemon killed mid-life leaves no trace of it; the
+ * bind mounts an earlier build kept its pool in are removed at start. The control is a daemon
+ * with --netns-pool 0: no pool, starts make their own namespaces, through the same start path.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,25 +15,51 @@ import { BERTH, BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
 import { sample, scrapeSocket } from '../../helpers/metrics.js';
 import { DEFAULT_NETNS_POOL as POOL } from '../../../src/engine/netns-pool.js';
 
-/** The pool's namespaces: file name → namespace inode (a bind-mounted nsfs file stats as its namespace). */
-function poolOf(sb: Sandbox): Map<string, number> {
-  const dir = path.join(sb.root, 'state', 'run', 'netns-pool');
-  const out = new Map<string, number>();
-  for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+/** Inodes of the network namespaces a process holds open (`net:[ino]` descriptors). */
+function heldNetns(pid: number): Set<number> {
+  const out = new Set<number>();
+  let fds: string[] = [];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out; // gone
+  }
+  for (const fd of fds) {
     try {
-      out.set(name, fs.statSync(path.join(dir, name)).ino);
+      const m = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.add(Number(m[1]));
     } catch {
-      /* taken meanwhile */
+      /* closed meanwhile */
     }
   }
   return out;
 }
 
-const poolMounts = (sb: Sandbox) =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(path.join(sb.root, 'state', 'run', 'netns-pool') + '/')).length;
+/** The daemon's pool: the namespaces it holds open that are neither its own nor a container's. */
+function poolOf(sb: Sandbox): Set<number> {
+  const own = new Set([fs.statSync(sb.hostNs).ino]);
+  for (const name of fs.existsSync(sb.netnsDir) ? fs.readdirSync(sb.netnsDir) : []) {
+    try {
+      own.add(fs.statSync(path.join(sb.netnsDir, name)).ino);
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  return new Set([...heldNetns(sb.daemonPid!)].filter((ino) => !own.has(ino)));
+}
+
+/** Whether any process or mount of this machine still holds one of these namespaces. */
+function anyoneHolds(inodes: Set<number>): number[] {
+  const found = new Set<number>();
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const m = /net:\[(\d+)\]/.exec(line);
+    if (m && inodes.has(Number(m[1]))) found.add(Number(m[1]));
+  }
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) for (const ino of heldNetns(Number(pid))) if (inodes.has(ino)) found.add(ino);
+  return [...found];
+}
+
+const legacyDir = (sb: Sandbox) => path.join(sb.root, 'state', 'run', 'netns-pool');
 
 const takes = (text: string, outcome: string) => sample(text, 'berth_netns_pool_takes_total', { outcome }) ?? NaN;
 
@@ -61,13 +88,13 @@ describe('namespaces made ahead of time', () => {
 
   test('a start takes a pooled namespace, which works like a fresh one, and the pool refills', async () => {
     assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), `the pool fills to ${POOL}: ${[...poolOf(sb).keys()]}`);
-    const held = new Set(poolOf(sb).values());
+    const held = poolOf(sb);
     await sb.berthOk('run', '-d', '--name', 'a', '--', BUSYBOX, 'sleep', '3600');
     const a = await check('a');
     assert.ok(held.has(a.ino), `a's namespace (inode ${a.ino}) is one the pool held (${[...held]})`);
     assert.deepEqual({ reaches: a.reaches, v6off: a.v6off, loUp: a.loUp }, { reaches: true, v6off: '1', loUp: true });
     assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), `the pool refills to ${POOL}`);
-    assert.ok(![...poolOf(sb).values()].includes(a.ino), 'the taken namespace is no longer in the pool');
+    assert.ok(!poolOf(sb).has(a.ino), 'the taken namespace is no longer in the pool');
     const text = await scrapeSocket(sb);
     assert.ok(takes(text, 'hit') >= 1, `a hit is counted:\n${text.match(/^berth_netns_pool.*$/gm)}`);
   });
@@ -87,27 +114,27 @@ describe('namespaces made ahead of time', () => {
     for (let i = 0; i < BURST; i++) assert.equal((await check(`b${i}`)).reaches, true, `b${i} reaches its gateway`);
   });
 
-  test('a killed daemon leaves its pool to the next one, which removes it; a stopped one leaves nothing', async () => {
+  test("a killed daemon leaves nothing of its pool; an earlier build's pool files go at start", async () => {
     assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000));
-    const left = poolOf(sb);
+    const pooled = poolOf(sb);
+    assert.deepEqual(anyoneHolds(pooled).sort(), [...pooled].sort(), 'positive control: the scan finds the pool in the daemon');
     const aIno = (await check('a')).ino;
     await sb.stopDaemon('SIGKILL');
-    assert.equal(poolOf(sb).size, POOL, 'a killed daemon cannot clean up');
+    assert.deepEqual(anyoneHolds(pooled), [], 'no process and no mount holds a pooled namespace after the kill');
+    // What a crashed daemon of an earlier build left: a namespace bind-mounted in its pool directory.
+    fs.mkdirSync(legacyDir(sb), { recursive: true });
+    const leftover = path.join(legacyDir(sb), 'left-by-a-crash');
+    fs.writeFileSync(leftover, '');
+    await sb.inHost('unshare', [`--net=${leftover}`, 'true'], 10_000);
+    const leftIno = fs.statSync(leftover).ino;
+    assert.deepEqual(anyoneHolds(new Set([leftIno])), [leftIno], 'the leftover is mounted');
     await sb.startDaemon();
-    assert.ok(
-      await eventually(() => {
-        const now = poolOf(sb);
-        return now.size === POOL && [...left.keys()].every((name) => !now.has(name));
-      }, 10_000),
-      'the new daemon removed the old pool and made its own',
-    );
+    assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), 'the new daemon fills its own pool');
+    assert.equal(fs.existsSync(legacyDir(sb)), false, "the earlier build's pool directory is gone");
+    assert.deepEqual(anyoneHolds(new Set([leftIno])), [], 'and its namespace with it');
     const a = await check('a');
     assert.equal(a.ino, aIno, "a running container's namespace is untouched");
     assert.equal(a.reaches, true);
-    await sb.stopDaemon('SIGTERM');
-    assert.equal(poolOf(sb).size, 0, 'a stopped daemon leaves no pooled namespace');
-    assert.equal(poolMounts(sb), 0, 'nor a mount under the pool directory');
-    await sb.startDaemon();
   });
 
   test('--netns-pool 0 keeps none, and starts make their own namespaces (control)', async () => {
@@ -117,6 +144,7 @@ describe('namespaces made ahead of time', () => {
     const c = await check('c');
     assert.equal(c.reaches, true);
     assert.equal(poolOf(sb).size, 0, 'no pool');
+    assert.equal(fs.existsSync(legacyDir(sb)), false, 'and no pool directory');
     assert.doesNotMatch(await scrapeSocket(sb), /^berth_netns_pool_takes_total/m);
     await sb.stopDaemon('SIGTERM');
     await sb.startDaemon();
