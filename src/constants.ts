@@ -6,6 +6,16 @@ export const DEFAULT_HOST = 'unix:///run/berth/berth.sock';
 export const API_VERSION = '1.41';
 export const BERTH_VERSION = '0.1.0';
 
+/* Daemon flags' defaults, here so `berth daemon --help` needs none of the modules that use them. */
+/** Container network namespaces kept made ahead of time (--netns-pool; engine/netns-pool.ts). */
+export const DEFAULT_NETNS_POOL = 4;
+/** How long a host may be silent before the other hosts drop it (--cluster-ttl). */
+export const DEFAULT_TTL_SECONDS = 10;
+/** Where dockerd looks for the berth network plugin's socket (--plugin-socket). */
+export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/berth.sock';
+/** dockerd's API (--docker-host). */
+export const DEFAULT_DOCKER_HOST = 'unix:///run/docker.sock';
+
 export const DEFAULT_NETWORK = 'bridge';
 export const DEFAULT_BRIDGE = 'berth0';
 export const DEFAULT_MTU = 1500;

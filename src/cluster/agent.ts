@@ -19,6 +19,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import { EtcdClient, parseClusterStore, type EtcdTls, type KeyValue, type WatchEvent } from './etcd.js';
 import * as K from './keys.js';
 import type { NetworkRecord } from '../store/store.js';
+import { DEFAULT_TTL_SECONDS } from '../constants.js';
 
 export interface ClusterOptions {
   /** `etcd://IP:PORT[,IP:PORT…]`. */
@@ -49,7 +50,6 @@ export interface ClusterSink {
   hostsChanged(): Promise<void>;
 }
 
-export const DEFAULT_TTL_SECONDS = 10;
 const RELIST_BACKOFF_MS = 500;
 
 /**

@@ -9,7 +9,7 @@ import { Store, type NetworkRecord } from '../store/store.js';
 import { conflict, invalid } from '../errors.js';
 import { logged, type Logger } from '../log.js';
 import { pathsUnder, type EngineContext, type StateHooks } from './context.js';
-import { DEFAULT_NETNS_POOL, NetnsPool } from './netns-pool.js';
+import { NetnsPool } from './netns-pool.js';
 import { joinNetwork, leaveNetwork } from './endpoints.js';
 import { writeEtcFiles } from './etc-files.js';
 import { findContainer, getContainer, getNetwork } from './lookup.js';
@@ -31,6 +31,7 @@ import { announceLocalEndpoints, clusterSink, orphanedMirrors } from './cluster-
 import { EngineEvents } from './events.js';
 import { HostSubnets, type HostSubnetOptions } from '../cluster/host-subnets/subnet-lease.js';
 import { backendFor } from '../cluster/host-subnets/backends.js';
+import { DEFAULT_NETNS_POOL } from '../constants.js';
 
 export interface EngineOptions {
   root: string;

@@ -19,7 +19,6 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { Logger } from '../log.js';
 import { invalid } from '../errors.js';
 
-export const DEFAULT_NETNS_POOL = 4;
 const MAX_NETNS_POOL = 64;
 const REFILL_AFTER_MS = 50;
 

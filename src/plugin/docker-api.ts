@@ -6,9 +6,8 @@
 import * as http from 'node:http';
 import { z } from 'zod';
 import { invalid } from '../errors.js';
+import { DEFAULT_DOCKER_HOST } from '../constants.js';
 
-/** Where dockerd listens unless told otherwise (its `-H` default). */
-export const DEFAULT_DOCKER_HOST = 'unix:///run/docker.sock';
 
 /** One request's bound: dockerd answers a list in milliseconds unless it is stuck. */
 const REQUEST_TIMEOUT_MS = 5000;

@@ -6,8 +6,6 @@
  */
 import { z } from 'zod';
 
-/** Where dockerd looks for plugins by name (`-d berth`, `--ipam-driver berth`). */
-export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/berth.sock';
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json';
 
 /** Docker's keys in a network's Options. */

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { ApiClient } from '../../api/client.js';
 import { messageOf } from '../../errors.js';
 import { DEFAULT_LISTEN, parseListen } from '../../ui/listen-address.js';
-import { startUiServer } from '../../ui/ui-server.js';
+import type { startUiServer } from '../../ui/ui-server.js';
 import { fail } from '../output.js';
 
 export function registerUiCommand(program: Command, api: () => ApiClient): void {
@@ -24,6 +24,8 @@ export function registerUiCommand(program: Command, api: () => ApiClient): void 
             `warning: --listen ${opts.listen} is not a loopback address: anyone who reaches it sees this host's networks and containers and can run traces, with no authentication\n`,
           );
         }
+        // Loaded here: the page's server is not needed by any other command.
+        const { startUiServer } = await import('../../ui/ui-server.js');
         server = await startUiServer(listen, client.socketPath);
       } catch (err) {
         const busy = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';

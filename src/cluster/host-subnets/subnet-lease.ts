@@ -18,10 +18,11 @@ import type { Kernel } from '../../kernel/kernel.js';
 import type { Logger } from '../../log.js';
 import { RTPROT_BERTH } from '../../kernel/netlink/peer-routes.js';
 import { EtcdClient, parseClusterStore, type KeyValue, type WatchEvent } from '../etcd.js';
-import { DEFAULT_TTL_SECONDS, findUnderlay, type ClusterOptions } from '../agent.js';
+import { findUnderlay, type ClusterOptions } from '../agent.js';
 import type { BackendType, HostSubnetBackend, LocalHost, PeerLease } from './backend.js';
 import { pathsUnder } from '../../engine/context.js';
 import * as F from './flannel-keys.js';
+import { DEFAULT_TTL_SECONDS } from '../../constants.js';
 
 export interface HostSubnetOptions {
   /** --cluster-cidr */

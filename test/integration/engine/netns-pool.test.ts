@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { ApiClient } from '../../../src/api/client.js';
 import { BERTH, BUSYBOX, Sandbox, eventually } from '../../helpers/sandbox.js';
 import { sample, scrapeSocket } from '../../helpers/metrics.js';
-import { DEFAULT_NETNS_POOL as POOL } from '../../../src/engine/netns-pool.js';
+import { DEFAULT_NETNS_POOL as POOL } from '../../../src/constants.js';
 
 /** Inodes of the network namespaces a process holds open (`net:[ino]` descriptors). */
 function heldNetns(pid: number): Set<number> {
