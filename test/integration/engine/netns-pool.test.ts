@@ -48,16 +48,37 @@ function poolOf(sb: Sandbox): Set<number> {
   return new Set([...heldNetns(sb.daemonPid!)].filter((ino) => !own.has(ino)));
 }
 
-/** Whether any process or mount of this machine still holds one of these namespaces. */
-function anyoneHolds(inodes: Set<number>): number[] {
+/**
+ * Which of these namespaces something of this sandbox still holds: a mount under its root, or a
+ * descriptor of one of its processes (those in its host namespace or a container's, where the
+ * daemon and its children run). Nothing wider: the kernel reuses a freed namespace's inode number
+ * at once, so a namespace another test makes meanwhile may carry one of these numbers.
+ */
+function sandboxHolds(sb: Sandbox, inodes: Set<number>): number[] {
   const found = new Set<number>();
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const m = /net:\[(\d+)\]/.exec(line);
-    if (m && inodes.has(Number(m[1]))) found.add(Number(m[1]));
+    const [, , , root, mountPoint] = line.split(' ');
+    const m = /^net:\[(\d+)\]$/.exec(root ?? '');
+    if (m && mountPoint?.startsWith(sb.root + '/') && inodes.has(Number(m[1]))) found.add(Number(m[1]));
   }
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) for (const ino of heldNetns(Number(pid))) if (inodes.has(ino)) found.add(ino);
+  const places = new Set([fs.statSync(sb.hostNs).ino, ...fs.readdirSync(sb.netnsDir).map((n) => fs.statSync(path.join(sb.netnsDir, n)).ino)]);
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!places.has(fs.statSync(`/proc/${pid}/ns/net`).ino)) continue;
+    } catch {
+      continue; // gone
+    }
+    for (const ino of heldNetns(Number(pid))) if (inodes.has(ino)) found.add(ino);
+  }
   return [...found];
 }
+
+/** Mounts under a directory. */
+const mountsUnder = (dir: string) =>
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.split(' ')[4]?.startsWith(dir + '/')).length;
 
 const legacyDir = (sb: Sandbox) => path.join(sb.root, 'state', 'run', 'netns-pool');
 
@@ -117,21 +138,20 @@ describe('namespaces made ahead of time', () => {
   test("a killed daemon leaves nothing of its pool; an earlier build's pool files go at start", async () => {
     assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000));
     const pooled = poolOf(sb);
-    assert.deepEqual(anyoneHolds(pooled).sort(), [...pooled].sort(), 'positive control: the scan finds the pool in the daemon');
+    assert.deepEqual(sandboxHolds(sb, pooled).sort(), [...pooled].sort(), 'positive control: the scan finds the pool in the daemon');
     const aIno = (await check('a')).ino;
     await sb.stopDaemon('SIGKILL');
-    assert.deepEqual(anyoneHolds(pooled), [], 'no process and no mount holds a pooled namespace after the kill');
+    assert.deepEqual(sandboxHolds(sb, pooled), [], 'no process and no mount holds a pooled namespace after the kill');
     // What a crashed daemon of an earlier build left: a namespace bind-mounted in its pool directory.
     fs.mkdirSync(legacyDir(sb), { recursive: true });
     const leftover = path.join(legacyDir(sb), 'left-by-a-crash');
     fs.writeFileSync(leftover, '');
     await sb.inHost('unshare', [`--net=${leftover}`, 'true'], 10_000);
-    const leftIno = fs.statSync(leftover).ino;
-    assert.deepEqual(anyoneHolds(new Set([leftIno])), [leftIno], 'the leftover is mounted');
+    assert.equal(mountsUnder(legacyDir(sb)), 1, 'the leftover is mounted');
     await sb.startDaemon();
     assert.ok(await eventually(() => poolOf(sb).size === POOL, 10_000), 'the new daemon fills its own pool');
     assert.equal(fs.existsSync(legacyDir(sb)), false, "the earlier build's pool directory is gone");
-    assert.deepEqual(anyoneHolds(new Set([leftIno])), [], 'and its namespace with it');
+    assert.equal(mountsUnder(legacyDir(sb)), 0, 'and its mount with it');
     const a = await check('a');
     assert.equal(a.ino, aIno, "a running container's namespace is untouched");
     assert.equal(a.reaches, true);
