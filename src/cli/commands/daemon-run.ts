@@ -13,7 +13,7 @@ import { lockRoot } from '../../kernel/root-lock.js';
 import { createHooks } from '../../engine/hooks.js';
 import { createLogger, type Level } from '../../log.js';
 import { fail } from '../output.js';
-import { invalid } from '../../errors.js';
+import { invalid, messageOf } from '../../errors.js';
 import type { ClusterOptions } from '../../cluster/agent.js';
 import { metricsOf, type EngineMetrics } from '../../metrics/engine-metrics.js';
 import { parseMetricsAddr } from '../../metrics/metrics-addr.js';
@@ -122,6 +122,7 @@ export async function runDaemon(o: OptionValues): Promise<void> {
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
   } catch (err) {
-    fail(err);
+    // The daemon's own refusal (a flag, the root, the socket): "Error:", not "Error response from daemon:".
+    fail(new Error(messageOf(err)));
   }
 }
