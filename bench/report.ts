@@ -352,7 +352,7 @@ function publishedTable(r: BenchResults): string[] {
   const row = (label: string, runs: ConnRate[]) =>
     `| ${label} | ${f(rate(runs), 0)} | ${runs.map((x1) => x1.perSecond).join(', ')} | ${f(median(runs.map((x1) => x1.p50us)), 0)} | ${runs.reduce((a, x1) => a + x1.errors, 0)}${runs.find((x1) => x1.lastError)?.lastError ? ` (${runs.find((x1) => x1.lastError)!.lastError})` : ''} |`;
   const lines = [
-    'Sequential connect + 1-byte echo + close, one client process per run (Node on both ends), median of the runs. The server runs in a berth container; the LAN peer connects to the sandbox host\'s address. ' +
+    'Sequential connect + 1-byte echo + close for 1 s, one client process per run (Node on both ends); published and direct runs alternate, the order flipping each pair; median of the runs. The server runs in a berth container; the LAN peer connects to the sandbox host\'s address. ' +
       'The IPv6 rows run on a dual-stack network (the port published on [::] as well) in a daemon of their own, before §2 starts; the LAN peer connects to the host\'s IPv6 address.',
     '',
     '| path | conn/s (median) | runs | connection p50 µs | errors |',
