@@ -10,9 +10,9 @@
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST } from './netlink/socket.js';
-import { createSandbox, deleteLink, writeSysctl } from './ops.js';
-import { openNetns, withNetns } from './netns.js';
+import { writeSysctl } from './ops.js';
 import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
+import { attachL3Veth, type L3Family } from './l3-veth.js';
 
 export interface PtpAnchorSpec {
   name: string;
@@ -81,23 +81,14 @@ export interface PtpAttachSpec {
 }
 
 /**
- * One NEWLINK makes the pair with its peer inside the sandbox; the host end gets the gateway /32,
- * a /32 route to the container and route_localnet (the host reaches ports published on 127.0.0.1);
- * the container end gets its /32, the route to the gateway and the routes via it. On failure the
- * host end is deleted, which takes the peer with it.
+ * The pair (l3-veth.ts); the host end gets the gateway /32 (and /128), a /32 route to the container
+ * and route_localnet (the host reaches ports published on 127.0.0.1); the container end gets its
+ * /32, the route to the gateway and the routes via it, in each family.
  */
 export function attachPtp(spec: PtpAttachSpec): void {
-  if (spec.createSandbox) createSandbox({ path: spec.netnsPath });
-  const sock = host();
-  const nsFd = openNetns(spec.netnsPath);
-  try {
-    sock.transact([nl.newVeth({ name: spec.hostVeth, up: true, mtu: spec.mtu, peerName: spec.ifname, peerNetnsFd: nsFd, peerMac: spec.mac })], [`create veth ${spec.hostVeth} for ${spec.ifname}`]);
-  } finally {
-    fs.closeSync(nsFd);
-  }
-  try {
-    const hostEnd = linkByName(sock, spec.hostVeth);
-    if (!hostEnd) throw new Error(`veth ${spec.hostVeth} did not appear`);
+  const families: L3Family[] = [{ ip: spec.ip, hostPrefix: 32, subnet: spec.subnet, prefix: spec.subnetPrefix, gateway: spec.gateway }];
+  if (spec.ip6) families.push({ ip: spec.ip6.ip, hostPrefix: 128, subnet: spec.ip6.subnet, prefix: spec.ip6.prefix, gateway: spec.ip6.gateway });
+  attachL3Veth(spec, families, (sock, hostEnd) => {
     hostSide6(sock, hostEnd, spec.ip6?.gateway);
     writeSysctl({ key: `net/ipv4/conf/${spec.hostVeth}/route_localnet`, value: '1' });
     sock.transact([nl.setAlias(hostEnd.index, spec.alias)], [`mark ${spec.hostVeth}`]);
@@ -106,47 +97,7 @@ export function attachPtp(spec: PtpAttachSpec): void {
     if (spec.ip6) {
       sock.transact([nl.newRoute({ dst: spec.ip6.ip, prefix: 128, oifIndex: hostEnd.index, src: spec.ip6.gateway })], [`route ${spec.ip6.ip}/128 via ${spec.hostVeth}`]);
     }
-    const hostMac = hostEnd.mac;
-    withNetns(spec.netnsPath, () => configureInside(spec, hostMac));
-  } catch (err) {
-    deleteLink(spec.hostVeth);
-    throw err;
-  }
-}
-
-function configureInside(spec: PtpAttachSpec, hostMac: string | undefined): void {
-  const sock = new NetlinkSocket();
-  try {
-    const peer = linkByName(sock, spec.ifname);
-    if (!peer) throw new Error(`interface ${spec.ifname} did not appear in the sandbox`);
-    // Before it goes up: a runtime's namespace may have IPv6 on, and no interface takes an RA.
-    if (spec.ip6) enableIpv6(spec.ifname);
-    else disableIpv6(spec.ifname);
-    const steps = [nl.setLinkUp({ index: peer.index })];
-    const labels = [`bring ${spec.ifname} up`];
-    const families = [{ ip: spec.ip, hostPrefix: 32, subnet: spec.subnet, prefix: spec.subnetPrefix, gateway: spec.gateway }];
-    if (spec.ip6) families.push({ ip: spec.ip6.ip, hostPrefix: 128, subnet: spec.ip6.subnet, prefix: spec.ip6.prefix, gateway: spec.ip6.gateway });
-    for (const f of families) {
-      steps.push(
-        nl.newAddress(peer.index, f.ip, f.hostPrefix),
-        nl.newRoute({ dst: f.gateway, prefix: f.hostPrefix, oifIndex: peer.index, src: f.ip }),
-        nl.newRoute({ dst: f.subnet, prefix: f.prefix, oifIndex: peer.index, gateway: f.gateway, src: f.ip }),
-      );
-      labels.push(`add ${f.ip}/${f.hostPrefix} to ${spec.ifname}`, `route to the gateway ${f.gateway}`, `route ${f.subnet}/${f.prefix} via the gateway`);
-      // The host end's MAC never changes while the pair lives: the container need not ARP for it.
-      if (hostMac) {
-        steps.push(nl.newNeighbour(peer.index, f.gateway, hostMac));
-        labels.push(`neighbour ${f.gateway} (the gateway) on ${spec.ifname}`);
-      }
-      if (spec.defaultRoute) {
-        steps.push(nl.newDefaultRoute(f.gateway, peer.index));
-        labels.push(`add default route via ${f.gateway}`);
-      }
-    }
-    sock.transact(steps, labels);
-  } finally {
-    sock.close();
-  }
+  });
 }
 
 /** Whether the host still routes to the container (each of its addresses) through its veth (the reconciler restores it). */
