@@ -16,7 +16,7 @@ import { findContainer, getContainer, getNetwork } from './lookup.js';
 import { Mutex } from './mutex.js';
 import { bindingsTo } from './ports.js';
 import * as containers from './containers.js';
-import { isAlive, pidExists } from '../runtime/process.js';
+import { ProcessWatch } from '../runtime/process-watch.js';
 import * as networks from './networks.js';
 import * as cni from './cni.js';
 import type { CniEnv, PluginConfig } from '../cni/protocol.js';
@@ -74,6 +74,10 @@ export class Engine {
   private readonly openedAt = Date.now();
   private reapTicks = 0;
   private readonly reapGraceMs: number;
+  /** The processes the reaper watches (pidfds). */
+  private readonly processes = new ProcessWatch();
+  /** The reaper's list of running containers, read again after any operation (one could have changed it). */
+  private watched: ReturnType<Store['watchedProcesses']> | undefined;
   /** A hook failed part-way: the firewall may hold elements the store does not (or lack some). */
   private firewallStale = false;
 
@@ -161,6 +165,7 @@ export class Engine {
   async close(): Promise<void> {
     clearInterval(this.watcher);
     clearInterval(this.reconciler);
+    this.processes.close();
     await this.ctx.bgp?.stop();
     await this.ctx.cluster?.close();
     await this.ctx.hostSubnets?.close();
@@ -194,6 +199,7 @@ export class Engine {
         settle = () => answer.reject(err);
       } finally {
         this.ctx.tail = undefined;
+        this.watched = undefined;
         this.ctx.events.operation({ kind: name, ms: performance.now() - start, outcome });
       }
       if (opts.answerEarly) settle();
@@ -506,25 +512,35 @@ export class Engine {
   }
 
   /**
-   * Each second: marks containers whose process is gone as exited and frees their network. A
-   * null signal tells whether each PID exists; the full check (start time, zombie: /proc reads)
-   * runs for a tenth of them per tick, so a PID reused by another process is caught within 10 s,
-   * and 1,000 containers cost ~1 ms a tick.
+   * Each second: marks containers whose process is gone as exited and frees their network. Each
+   * process is watched through a pidfd (runtime/process-watch.ts): one poll(2) a tick says which
+   * exited, and a reused PID cannot be mistaken for the container's. The list of running
+   * containers is read from the store again only after an operation (or every 10 ticks).
    */
   private async reapDeadContainers(): Promise<void> {
     const graceStart = Date.now() - this.reapGraceMs;
     const tick = this.reapTicks++;
-    const running = this.ctx.store.watchedProcesses();
+    if (tick % 10 === 0) this.watched = undefined;
+    const running = (this.watched ??= this.ctx.store.watchedProcesses());
     const live = new Set(running.map((c) => c.id));
     // Not running for longer than the grace: stopped, removed, or a start that failed.
     for (const [id, at] of this.startedAt) if (!live.has(id) && at < graceStart) this.startedAt.delete(id);
+    this.processes.retain(new Set(running.filter((c) => !this.children.has(c.id) && c.pid !== null).map((c) => c.id)));
+    this.processes.beginTick();
+    const dead: string[] = [];
     for (const [i, c] of running.entries()) {
       if (this.children.has(c.id)) continue;
-      // An attached client reports its PID right after start; give it time before judging. A
-      // container started before this daemon came up gets the grace from the daemon's start.
-      if (c.pid === null && (this.startedAt.get(c.id) ?? this.openedAt) > graceStart) continue;
-      if (c.pid !== null && pidExists(c.pid) && (i % 10 !== tick % 10 || isAlive(c.pid, c.pidStart))) continue;
-      await this.containerExited(c.id, 0).catch((err) => this.ctx.log.warn('reap failed', { container: c.name, error: String(err) }));
+      if (c.pid === null) {
+        // An attached client reports its PID right after start; give it time before judging. A
+        // container started before this daemon came up gets the grace from the daemon's start.
+        if ((this.startedAt.get(c.id) ?? this.openedAt) <= graceStart) dead.push(c.id);
+      } else if (!this.processes.track(c.id, c.pid, c.pidStart, i % 10 === tick % 10)) {
+        dead.push(c.id);
+      }
+    }
+    dead.push(...this.processes.exited());
+    for (const id of dead) {
+      await this.containerExited(id, 0).catch((err) => this.ctx.log.warn('reap failed', { container: running.find((c) => c.id === id)?.name ?? id, error: String(err) }));
     }
   }
 }

@@ -117,6 +117,17 @@ export function syscall3(what: string, number: number, a: number, b: Buffer, c: 
   return check(what, syscall3Fn(number, a, b, c));
 }
 
+// New system calls have one number on every architecture; pidfd_open came with Linux 5.3.
+const SYS_PIDFD_OPEN = 434;
+
+/**
+ * A descriptor for process `pid` (close-on-exec, as every pidfd): it becomes readable once the
+ * process exits, and the PID is not given to another process while it is open.
+ */
+export function pidfdOpen(pid: number): number {
+  return check(`pidfd_open ${pid}`, syscall3Fn(SYS_PIDFD_OPEN, pid, null, 0));
+}
+
 export function flock(fd: number, operation: number): void {
   check('flock', flockFn(fd, operation));
 }
