@@ -43,6 +43,7 @@ const mountFn = libc.func('int mount(const char *src, const char *target, const 
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
 const flockFn = libc.func('int flock(int fd, int operation)');
+const openatFn = libc.func('int openat(int dirfd, const char *path, int flags, ...)');
 const mallocTrimFn = libc.func('int malloc_trim(uintptr_t pad)');
 const malloptFn = libc.func('int mallopt(int param, int value)');
 // syscall(2) is variadic; its integer arguments travel as a fixed-arity call's would (x86-64, arm64).
@@ -126,6 +127,11 @@ const SYS_PIDFD_OPEN = 434;
  */
 export function pidfdOpen(pid: number): number {
   return check(`pidfd_open ${pid}`, syscall3Fn(SYS_PIDFD_OPEN, pid, null, 0));
+}
+
+/** openat(2) without O_CREAT: a path relative to directory descriptor `dirfd`. */
+export function openat(dirfd: number, path: string, flags: number, what = path): number {
+  return check(`open ${what}`, openatFn(dirfd, path, flags));
 }
 
 export function flock(fd: number, operation: number): void {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV } from './netlink/socket.js';
+import { writeNetSysctl } from './net-sysctl.js';
 
 let hostSocket: NetlinkSocket | undefined;
 /** The kernel thread's socket in the host namespace, made once. */
@@ -38,10 +39,10 @@ export function addAddress(sock: NetlinkSocket, index: number, ip: string, prefi
 export function enableIpv6(conf: string): void {
   // No duplicate address detection for the link-local address either: it would sit `tentative`
   // for a second after start (berth's global addresses are added with NODAD).
-  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/accept_dad`, '0');
-  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/disable_ipv6`, '0');
-  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/accept_ra`, '0');
-  fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/autoconf`, '0');
+  writeNetSysctl('ipv6', `conf/${conf}/accept_dad`, '0');
+  writeNetSysctl('ipv6', `conf/${conf}/disable_ipv6`, '0');
+  writeNetSysctl('ipv6', `conf/${conf}/accept_ra`, '0');
+  writeNetSysctl('ipv6', `conf/${conf}/autoconf`, '0');
 }
 
 /**
@@ -53,7 +54,7 @@ export function enableIpv6(conf: string): void {
  */
 export function disableIpv6(conf: string): void {
   try {
-    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${conf}/disable_ipv6`, '1');
+    writeNetSysctl('ipv6', `conf/${conf}/disable_ipv6`, '1');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || fs.existsSync('/proc/sys/net/ipv6/conf/lo')) throw err;
   }

@@ -10,6 +10,7 @@ import * as nl from './netlink/codec.js';
 import { NetlinkSocket, EEXIST, ENODEV, ENOENT } from './netlink/socket.js';
 import { bindHeldNetns, closeHeldNetns, createHeldNetns, createNetns, deleteNetns, ensureSharedMountDir, openNetns, releaseSharedMountDir, withNetns } from './netns.js';
 import { NftContext } from './nft.js';
+import { writeNetSysctl } from './net-sysctl.js';
 import { addAddress, disableIpv6, enableIpv6, host, linkByName } from './link-steps.js';
 
 // Firewall-side kernel work (conntrack, held host ports, nftables notifications) lives apart.
@@ -339,7 +340,7 @@ function configureInside(spec: AttachSpec, gatewayMac: string | undefined): void
     // dual-stack interface must never take a router advertisement.
     if (spec.ip6) enableIpv6(spec.ifname);
     else disableIpv6(spec.ifname);
-    if (spec.arpRetransMs) fs.writeFileSync(`/proc/sys/net/ipv4/neigh/${spec.ifname}/retrans_time_ms`, String(spec.arpRetransMs));
+    if (spec.arpRetransMs) writeNetSysctl('ipv4', `neigh/${spec.ifname}/retrans_time_ms`, String(spec.arpRetransMs));
     const steps = [nl.setLinkUp({ index: peer.index })];
     const labels = [`bring ${spec.ifname} up`];
     if (spec.ip) {
@@ -491,7 +492,9 @@ export function addresses(spec: { ipv6?: boolean }): nl.AddressInfo[] {
 }
 
 export function writeSysctl(spec: { key: string; value: string }): void {
-  fs.writeFileSync(`/proc/sys/${spec.key}`, spec.value);
+  const net = /^net\/(ipv4|ipv6)\/(.+)$/.exec(spec.key);
+  if (net) writeNetSysctl(net[1] as 'ipv4' | 'ipv6', net[2]!, spec.value);
+  else fs.writeFileSync(`/proc/sys/${spec.key}`, spec.value);
 }
 
 export function readSysctl(spec: { key: string }): string {
