@@ -522,11 +522,11 @@ export class Engine {
     const tick = this.reapTicks++;
     if (tick % 10 === 0) this.watched = undefined;
     const running = (this.watched ??= this.ctx.store.watchedProcesses());
-    const live = new Set(running.map((c) => c.id));
+    const byId = new Map(running.map((c) => [c.id, c]));
     // Not running for longer than the grace: stopped, removed, or a start that failed.
-    for (const [id, at] of this.startedAt) if (!live.has(id) && at < graceStart) this.startedAt.delete(id);
-    this.processes.retain(new Set(running.filter((c) => !this.children.has(c.id) && c.pid !== null).map((c) => c.id)));
+    for (const [id, at] of this.startedAt) if (!byId.has(id) && at < graceStart) this.startedAt.delete(id);
     this.processes.beginTick();
+    const tracked = new Set<string>();
     const dead: string[] = [];
     for (const [i, c] of running.entries()) {
       if (this.children.has(c.id)) continue;
@@ -534,13 +534,17 @@ export class Engine {
         // An attached client reports its PID right after start; give it time before judging. A
         // container started before this daemon came up gets the grace from the daemon's start.
         if ((this.startedAt.get(c.id) ?? this.openedAt) <= graceStart) dead.push(c.id);
-      } else if (!this.processes.track(c.id, c.pid, c.pidStart, i % 10 === tick % 10)) {
+      } else if (this.processes.track(c.id, c.pid, c.pidStart, i % 10 === tick % 10)) {
+        tracked.add(c.id);
+      } else {
         dead.push(c.id);
       }
     }
+    // Containers stopped, removed or now the daemon's own children are watched no more.
+    this.processes.retain(tracked);
     dead.push(...this.processes.exited());
     for (const id of dead) {
-      await this.containerExited(id, 0).catch((err) => this.ctx.log.warn('reap failed', { container: running.find((c) => c.id === id)?.name ?? id, error: String(err) }));
+      await this.containerExited(id, 0).catch((err) => this.ctx.log.warn('reap failed', { container: byId.get(id)?.name ?? id, error: String(err) }));
     }
   }
 }

@@ -82,7 +82,7 @@ export class ProcessWatch {
     return gone;
   }
 
-  /** Stops watching the containers not in `ids` (stopped, removed, or now the daemon's own children). */
+  /** Stops watching the containers not in `ids`. */
   retain(ids: Set<string>): void {
     for (const id of this.held.keys()) if (!ids.has(id)) this.drop(id);
   }
