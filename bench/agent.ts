@@ -5,7 +5,9 @@
  * `{id, op, args}` in, `{id, ok, value | error}` out.
  *
  * Ops:
- * - `exec`: spawn a command here and time it from spawn to exit (what a runtime pays per plugin).
+ * - `exec`: run a command here and time it from spawn to exit (what a runtime pays per plugin),
+ *   started as Go runtimes start plugins (lib/spawn-exec.ts); `via: "node"` uses Node's
+ *   child_process instead, to show what its fork costs on top.
  * - `floor*`: the kernel floor, i.e. the same kernel objects berth makes for a container (netns,
  *   veth with its peer inside, bridge port, address, routes) made by berth's own kernel worker
  *   with nothing else around it: no store, no HTTP, no firewall, no DNS.
@@ -14,6 +16,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Kernel } from '../src/kernel/kernel.js';
 import { run } from './lib/exec.js';
+import { spawnExec } from './lib/spawn-exec.js';
 
 interface Request {
   id: number;
@@ -118,12 +121,14 @@ async function handle(req: Request): Promise<unknown> {
   switch (req.op) {
     case 'ping':
       return 'pong';
-    case 'exec':
-      return run(a.cmd as string, a.args as string[], {
+    case 'exec': {
+      const opts = {
         input: a.input as string | undefined,
         env: a.env ? { ...process.env, ...(a.env as Record<string, string>) } : process.env,
         timeoutMs: (a.timeoutMs as number | undefined) ?? 60_000,
-      });
+      };
+      return a.via === 'node' ? run(a.cmd as string, a.args as string[], opts) : spawnExec(a.cmd as string, a.args as string[], opts);
+    }
     case 'floorInit':
       return floorInit(a as unknown as FloorConfig);
     case 'floorSetup':

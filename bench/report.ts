@@ -459,7 +459,7 @@ export function renderReport(r: BenchResults): string {
     ...(r.rerun ?? []).flatMap((rr) => [`Re-run since with \`--only ${rr.sections.join(',')}\`${rr.mode === 'quick' ? ' --quick' : ''} on ${rr.started} (load average at start ${rr.loadAvgAtStart.join(' / ')}): those sections' figures are from that run.`, '']),
     'Peers: ' + Object.entries(m.peers).map(([k, v]) => `${k} ${v}`).join('; ') + '.',
     '',
-    'Everything runs inside sandbox network namespaces; nothing touches the machine\'s own namespace. berth runs as its daemon in a test Sandbox, driven through its HTTP API on the unix socket from the bench process (no CLI start-up measured). netavark and the CNI plugins run in their own sandbox host namespaces, exec\'d by a helper process already inside that namespace, timed from spawn to exit as a runtime sees them.',
+    'Everything runs inside sandbox network namespaces; nothing touches the machine\'s own namespace. berth runs as its daemon in a test Sandbox, driven through its HTTP API on the unix socket from the bench process (no CLI start-up measured). netavark, the CNI plugins and berth\'s CNI shim run in their own sandbox host namespaces, exec\'d by a helper process already inside that namespace as Go runtimes (containerd, CRI-O, Podman) start plugins (posix_spawn: a vfork-style start that copies none of the parent), timed from spawn to exit as a runtime sees them. Runs up to 2026-12-06 22:14 UTC started them through Node\'s child_process, whose fork cost ~5 ms more per exec here; §1 shows both for /bin/true in every round (`execTrueMs`, `execTrueNodeMs`).',
     '',
     '## Goals',
     '',

@@ -74,7 +74,8 @@ export class Agent {
     });
   }
 
-  exec(cmd: string, args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Ran> {
+  /** `via: 'node'`: Node's child_process instead of a runtime's vfork-style start (agent.ts). */
+  exec(cmd: string, args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number; via?: 'node' } = {}): Promise<Ran> {
     return this.call<Ran>('exec', { cmd, args, ...opts }, (opts.timeoutMs ?? 60_000) + 5_000);
   }
 

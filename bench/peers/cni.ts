@@ -137,6 +137,16 @@ export class CniChain {
     return JSON.stringify(conf);
   }
 
+  /**
+   * The process start every plugin pays, from the same agent: /bin/true started and reaped as the
+   * plugins are, and through Node's child_process (what the bench's exec cost before).
+   */
+  async execFloor(): Promise<{ execTrueMs: number; execTrueNodeMs: number }> {
+    const [vfork, node] = [await this.agent.exec('/bin/true', []), await this.agent.exec('/bin/true', [], { via: 'node' })];
+    if (vfork.code !== 0 || node.code !== 0) throw new Error(`/bin/true failed: ${vfork.stderr}${node.stderr}`);
+    return { execTrueMs: vfork.ms, execTrueNodeMs: node.ms };
+  }
+
   async add(i: number, hostPort?: number): Promise<ChainTiming> {
     let prev: unknown;
     const perPlugin: Record<string, number> = {};

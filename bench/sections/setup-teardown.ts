@@ -176,7 +176,8 @@ async function maybeBerthCni(ctx: BenchContext, scope: Scope, berth: BerthHost):
         label: 'berth via CNI (dist/bin/berth-cni ADD / DEL, shim → daemon)',
         async setup(i) {
           const netnsAddMs = await chain.createNetns(i);
-          return { ms: (await chain.add(i, PORT)).ms, extra: { netnsAddMs } };
+          const floor = await chain.execFloor();
+          return { ms: (await chain.add(i, PORT)).ms, extra: { netnsAddMs, ...floor } };
         },
         async teardown(i) {
           const t = await chain.del(i, PORT);
