@@ -22,11 +22,14 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
 
 export class BerthError extends Error {
   readonly kind: ErrorKind;
+  /** The daemon's answer to a request (the CLI says "Error response from daemon:"), not the client's own refusal. */
+  readonly fromDaemon: boolean;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown; fromDaemon?: boolean }) {
     super(message, options);
     this.name = 'BerthError';
     this.kind = kind;
+    this.fromDaemon = options?.fromDaemon ?? false;
   }
 
   get httpStatus(): number {
@@ -38,6 +41,11 @@ export const invalid = (message: string, cause?: unknown) => new BerthError('inv
 export const notFound = (message: string) => new BerthError('not-found', message);
 export const conflict = (message: string) => new BerthError('conflict', message);
 export const forbidden = (message: string) => new BerthError('forbidden', message);
+
+/** A refusal the daemon answered with (an HTTP status of 400 or more), as a client receives it. */
+export function daemonError(status: number, message: string): BerthError {
+  return new BerthError(kindFromHttpStatus(status), message, { fromDaemon: true });
+}
 
 export function kindFromHttpStatus(status: number): ErrorKind {
   for (const [kind, code] of Object.entries(HTTP_STATUS)) if (code === status) return kind as ErrorKind;

@@ -1,7 +1,7 @@
 /** A small client for the daemon's API over its unix socket, used by the CLI. */
 import * as http from 'node:http';
 import { DEFAULT_HOST } from '../constants.js';
-import { BerthError, kindFromHttpStatus } from '../errors.js';
+import { BerthError, daemonError } from '../errors.js';
 
 export function socketPathOf(host: string): string {
   if (!host.startsWith('unix://')) throw new BerthError('invalid', `unsupported host ${host}: use unix:///path/to/berth.sock`);
@@ -47,7 +47,7 @@ export class ApiClient {
             }
             if (status >= 400) {
               const message = (parsed as { message?: string } | undefined)?.message ?? text ?? `HTTP ${status}`;
-              reject(new BerthError(kindFromHttpStatus(status), message));
+              reject(daemonError(status, message));
             } else resolve(parsed as T);
           });
         },

@@ -3,7 +3,7 @@
  * comes. ApiClient.request waits for the whole body, which for a stream never ends.
  */
 import * as http from 'node:http';
-import { BerthError, kindFromHttpStatus } from '../errors.js';
+import { BerthError, daemonError } from '../errors.js';
 import type { ApiClient } from './client.js';
 
 export interface LineStream {
@@ -36,7 +36,7 @@ export function streamLines(client: ApiClient, path: string, onLine: (line: stri
           } catch {
             // Not JSON: the text itself is the message.
           }
-          reject(new BerthError(kindFromHttpStatus(status), message));
+          reject(daemonError(status, message));
         });
         return;
       }

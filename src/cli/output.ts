@@ -11,10 +11,14 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 4)}\n`);
 }
 
+/** How a failure is introduced: Docker's prefix only for what the daemon answered, not for the CLI's own checks. */
+function errorLine(err: unknown): string {
+  return `${isBerthError(err) && err.fromDaemon ? 'Error response from daemon: ' : 'Error: '}${messageOf(err)}\n`;
+}
+
 /** Exit codes: 1 for a refused request, 125 when `run` itself failed (as Docker does). */
 export function fail(err: unknown, exitCode = 1): never {
-  const prefix = isBerthError(err) && err.kind !== 'unavailable' ? 'Error response from daemon: ' : 'Error: ';
-  process.stderr.write(`${prefix}${messageOf(err)}\n`);
+  process.stderr.write(errorLine(err));
   process.exit(exitCode);
 }
 
@@ -33,7 +37,7 @@ export async function forEachRef(refs: string[], act: (ref: string) => Promise<u
       console.log(ref);
     } catch (err) {
       failed = true;
-      process.stderr.write(`Error response from daemon: ${messageOf(err)}\n`);
+      process.stderr.write(errorLine(err));
     }
   }
   if (failed) process.exit(1);

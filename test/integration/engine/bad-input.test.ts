@@ -58,6 +58,13 @@ describe('bad input', () => {
     assert.equal((await sb.berth('inspect', 'overflow')).code, 1, 'the refused container is not kept');
   });
 
+  test("the CLI's own refusals say Error:, the daemon's say Error response from daemon:", async () => {
+    // Refused by the CLI before any request: a filter without "=".
+    await refused(['network', 'ls', '--filter', 'bogus'], /^Error: invalid filter "bogus": expected key=value$/m);
+    // Through the same command, a filter the daemon does not know.
+    await refused(['network', 'ls', '--filter', 'bogus=1'], /^Error response from daemon: invalid filter 'bogus'$/m);
+  });
+
   test('the CLI says clearly when no daemon answers', async () => {
     const r = await sb.berth('--host', 'unix:///tmp/berth-nonexistent.sock', 'network', 'ls');
     assert.notEqual(r.code, 0);
