@@ -226,18 +226,7 @@ export const overlayDriver: NetworkDriver = {
         ctx.log.info('removed stale remote endpoints', { network: net.name, entries: stale.map((r) => r.ip) });
       }
     }
-    const bridge = bridgeOf(net);
-    if (report.unrestorable.includes(bridge)) return;
-    const byName = new Map(view.links.map((l) => [l.name, l]));
-    const byIndex = new Map(view.links.map((l) => [l.index, l]));
-    for (const e of endpoints) {
-      const veth = e.hostLink ? byName.get(e.hostLink) : undefined;
-      if (!veth || byIndex.get(veth.master ?? -1)?.name === bridge) continue;
-      const netnsPath = ctx.store.container(e.containerId)?.netnsPath;
-      const gateway6 = e.ip6 && net.gateway6 ? net.gateway6 : undefined;
-      const sandbox = netnsPath && net.gateway ? { netnsPath, ifname: e.ifname, gateway: net.gateway, gateway6 } : undefined;
-      await ctx.kernel.call('reattach', { hostVeth: e.hostLink!, bridge, bridgeMark: mark(ctx, net), ip: e.ip!, ip6: e.ip6 ?? undefined, mac: e.mac, sandbox });
-      report.reattached.push(e.hostLink!);
-    }
+    // Veths that lost their bridge go back on it, as on a bridge network (same bridge and mark).
+    await bridgeDriver.repair(ctx, net, endpoints, view, report);
   },
 };

@@ -104,6 +104,19 @@ describe('overlay networks across hosts', () => {
     assert.ok(await ping(0, 'c0', c1.IPAddress));
   });
 
+  test('a deleted overlay bridge comes back with its VXLAN port and the container veth on it, and traffic crosses again', async () => {
+    const ip1 = (await host(1).inspect('c1')).NetworkSettings.Networks.ov!.IPAddress;
+    assert.ok(await ping(0, 'c0', ip1), 'positive control: c0 → c1 before the deletion');
+    const bridge = /\d+: (bov\w+):/.exec(must(await host(0).inHost('ip', ['-o', 'link', 'show', 'type', 'bridge']), 'bridges'))![1]!;
+    must(await host(0).inHost('ip', ['link', 'del', bridge]), 'delete the overlay bridge');
+    assert.ok(!(await ping(0, 'c0', ip1)), 'c0 is cut off while its bridge is gone');
+    await host(0).berthOk('system', 'reconcile');
+    const ports = must(await host(0).inHost('ip', ['-o', 'link', 'show', 'master', bridge]), 'ports');
+    assert.match(ports, /bvx\w+/, 'the VXLAN device is a port again');
+    assert.equal(ports.split('\n').filter((l) => l.trim() && !/bvx/.test(l)).length, 1, `the container veth is a port again: ${ports}`);
+    assert.ok(await eventually(() => ping(0, 'c0', ip1), 3000), 'c0 → c1 crosses again');
+  });
+
   test('concurrent starts on every host get distinct addresses', async () => {
     const names = (i: number) => [0, 1, 2, 3].map((k) => `p${i}${k}`);
     await Promise.all([0, 1, 2].flatMap((i) => names(i).map((n) => host(i).berthOk('run', '-d', '--name', n, '--network', 'ov', '--', BUSYBOX, 'sleep', '3600'))));
