@@ -4,8 +4,8 @@
  * of the cluster's networks and endpoints fed by one watch on berth's prefix, and tells the engine
  * (a ClusterSink) what changed: networks to mirror or drop, remote endpoints to program or forget.
  *
- * A lost watch (a member went away, quorum lost, the revision compacted) is re-listed and the
- * difference applied: nothing already programmed is dropped while etcd is unreachable, so traffic
+ * A lost watch (a member went away, quorum lost) resumes where it stopped; one compacted past
+ * what was seen is re-listed and the difference applied (prefix-follower.ts): nothing already programmed is dropped while etcd is unreachable, so traffic
  * on existing overlays keeps flowing. The lease ID is kept on disk, so a daemon restart shorter
  * than the TTL keeps the host's keys, and peers see no change at all.
  */
@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { EtcdClient, parseClusterStore, type EtcdTls, type KeyValue, type WatchEvent } from './etcd.js';
 import * as K from './keys.js';
+import { PrefixFollower } from './prefix-follower.js';
 import type { NetworkRecord } from '../store/store.js';
 import { DEFAULT_TTL_SECONDS } from '../constants.js';
 
@@ -50,15 +51,6 @@ export interface ClusterSink {
   hostsChanged(): Promise<void>;
 }
 
-const RELIST_BACKOFF_MS = 500;
-
-/**
- * When a watch ends, every host of the cluster sees it end at once (a member restarts): each
- * waits a random 0.5–2.5 s, so a thousand hosts do not come back in the same instant
- * (docs/scale.md: a relist storm at 1,000 hosts did not converge).
- */
-const backoff = () => RELIST_BACKOFF_MS * (1 + Math.random() * 4);
-
 interface Persisted {
   hostId: string;
   leaseId?: string;
@@ -81,7 +73,7 @@ export class ClusterAgent {
   private sink: ClusterSink | undefined;
   /** What this host announces beyond its address (its tunnel, once it has one). */
   private hostExtra: Partial<K.AnnouncedHost> = {};
-  private watcher: { cancel(): void } | undefined;
+  private readonly follower: PrefixFollower;
   private keepalive: NodeJS.Timeout | undefined;
   private closed = false;
   /** Sink calls run in event order, one at a time. */
@@ -100,6 +92,7 @@ export class ClusterAgent {
     this.leaseId = persisted.leaseId ?? '0';
     this.underlay = underlay;
     this.ttlSeconds = ttlSeconds;
+    this.follower = new PrefixFollower({ etcd, prefix: K.ROOT, watchName: 'the cluster watch', listName: 'the cluster store', log, apply: (events) => this.apply(events), relist: () => this.relist() });
   }
 
   /**
@@ -134,7 +127,7 @@ export class ClusterAgent {
     const revision = await this.relist();
     this.listed = true;
     await this.enqueue(() => sink.hostsChanged());
-    this.follow(revision + 1);
+    this.follower.follow(revision + 1);
     this.keepalive = setInterval(() => void this.renew(), Math.max(500, (this.ttlSeconds * 1000) / 3)).unref();
   }
 
@@ -142,7 +135,7 @@ export class ClusterAgent {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.keepalive);
-    this.watcher?.cancel();
+    this.follower.close();
     await this.queue.catch(() => undefined);
     this.etcd.close();
   }
@@ -246,47 +239,6 @@ export class ClusterAgent {
 
   /* watch */
 
-  private follow(fromRevision: number): void {
-    if (this.closed) return;
-    this.watcher = this.etcd.watch(
-      K.ROOT,
-      fromRevision,
-      (events) => {
-        // The last event's own revision: everything up to it has been seen (a response's header
-        // may be ahead of what it carries).
-        for (const ev of events) this.revision = Math.max(this.revision, ev.kv.modRevision);
-        this.apply(events);
-      },
-      (reason) => {
-        if (this.closed) return;
-        // Compacted past what the cache has seen: only a full list can catch up. Otherwise the
-        // watch resumes where it stopped, on the next member, with no list at all.
-        if (reason.compacted) {
-          this.log.warn('the cluster watch was compacted: listing again', reason);
-          setTimeout(() => void this.resume(), backoff()).unref();
-        } else {
-          this.log.warn('the cluster watch ended: resuming it', { ...reason, fromRevision: this.revision + 1 });
-          setTimeout(() => this.follow(this.revision + 1), backoff()).unref();
-        }
-      },
-    );
-  }
-
-  /** The store revision the cache reflects (from the last list or watch message). */
-  private revision = 0;
-
-  private async resume(): Promise<void> {
-    if (this.closed) return;
-    try {
-      // After compaction (or any gap) the cache is rebuilt from a full list and the difference applied.
-      const revision = await this.relist();
-      this.follow(revision + 1);
-    } catch (err) {
-      this.log.warn('could not list the cluster store; retrying', { error: (err as Error).message });
-      setTimeout(() => void this.resume(), backoff()).unref();
-    }
-  }
-
   /**
    * Lists again and applies the difference (the periodic reconcile): a watch that went silent
    * without ending (a member cut off behind a live TCP connection) cannot leave the cache behind
@@ -303,7 +255,7 @@ export class ClusterAgent {
     const events: WatchEvent[] = kvs.map((kv) => ({ type: 'put', kv }));
     for (const key of this.cachedKeys()) if (!seen.has(key)) events.push({ type: 'delete', kv: { key, value: '', createRevision: 0, modRevision: 0, lease: '0' } });
     this.apply(events);
-    this.revision = Math.max(this.revision, revision);
+    this.follower.listed(revision);
     await this.queue;
     return revision;
   }

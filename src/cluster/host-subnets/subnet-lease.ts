@@ -22,6 +22,7 @@ import { findUnderlay, type ClusterOptions } from '../agent.js';
 import type { BackendType, HostSubnetBackend, LocalHost, PeerLease } from './backend.js';
 import { pathsUnder } from '../../engine/context.js';
 import * as F from './flannel-keys.js';
+import { PrefixFollower } from '../prefix-follower.js';
 import { DEFAULT_TTL_SECONDS } from '../../constants.js';
 
 export interface HostSubnetOptions {
@@ -41,18 +42,15 @@ export interface ClaimDeps {
   vet?: (subnet: string) => void;
 }
 
-const RELIST_BACKOFF_MS = 500;
 const CLAIM_ATTEMPTS = 5;
-const backoff = () => RELIST_BACKOFF_MS * (1 + Math.random() * 4);
 
 export class HostSubnets {
   /** Other hosts' leases, by subnet: what the backend has programmed. */
   private readonly peers = new Map<string, PeerLease>();
-  private watcher: { cancel(): void } | undefined;
+  private readonly follower: PrefixFollower;
   private keepalive: NodeJS.Timeout | undefined;
   private closed = false;
   private renewing = false;
-  private revision = 0;
   private queue: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -65,7 +63,21 @@ export class HostSubnets {
     readonly mtu: number,
     private readonly envPath: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.follower = new PrefixFollower({
+      etcd,
+      prefix: F.SUBNETS,
+      watchName: 'the subnet watch',
+      listName: 'the subnet leases',
+      log,
+      apply: (events) => this.apply(events),
+      relist: async () => {
+        const { kvs, revision } = await this.etcd.list(F.SUBNETS);
+        await this.enqueue(() => this.programAll(kvs, false));
+        return revision;
+      },
+    });
+  }
 
   get subnet(): string {
     return this.local.subnet;
@@ -119,7 +131,7 @@ export class HostSubnets {
           // reach refuses the start (host-gw across segments), naming it.
           await lease.programAll(kvs, true);
           // Watched from the list on: a host that leased between the list and the txn is seen too.
-          lease.revision = revision;
+          lease.follower.listed(revision);
           writeEnv(envPath, { network: cidr.text, subnet: pick.subnet, mtu, ipMasq: true, backend: opts.backend, leaseId });
           deps.log.info(pick.ours ? 'kept this host’s subnet lease' : 'leased a subnet for this host', { subnet: pick.subnet, cluster: cidr.text, backend: opts.backend, lease: leaseId });
           return lease;
@@ -140,7 +152,7 @@ export class HostSubnets {
 
   /** Follows other hosts' leases from the claim on, and renews this host's. */
   follow(): void {
-    this.watch(this.revision + 1);
+    this.follower.follow(this.follower.revision + 1);
     this.keepalive = setInterval(() => void this.renew(), Math.max(500, (this.ttlSeconds * 1000) / 3)).unref();
   }
 
@@ -148,7 +160,7 @@ export class HostSubnets {
   async close(opts: { release?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearInterval(this.keepalive);
-    this.watcher?.cancel();
+    this.follower.close();
     await this.queue.catch(() => undefined);
     if (opts.release) await this.etcd.revokeLease(this.leaseId).catch(() => undefined);
     await this.backend.stop({ remove: opts.release === true }).catch((err) => this.log.warn('could not stop the host-subnet backend', { error: String(err) }));
@@ -229,43 +241,6 @@ export class HostSubnets {
       (err) => this.log.warn('applying a host-subnet change failed', { error: (err as Error).message }),
     );
     return next;
-  }
-
-  /* watch */
-
-  private watch(fromRevision: number): void {
-    if (this.closed) return;
-    this.watcher = this.etcd.watch(
-      F.SUBNETS,
-      fromRevision,
-      (events) => {
-        for (const ev of events) this.revision = Math.max(this.revision, ev.kv.modRevision);
-        this.apply(events);
-      },
-      (reason) => {
-        if (this.closed) return;
-        if (reason.compacted) {
-          this.log.warn('the subnet watch was compacted: listing again', reason);
-          setTimeout(() => void this.relist(), backoff()).unref();
-        } else {
-          this.log.warn('the subnet watch ended: resuming it', { ...reason, fromRevision: this.revision + 1 });
-          setTimeout(() => this.watch(this.revision + 1), backoff()).unref();
-        }
-      },
-    );
-  }
-
-  private async relist(): Promise<void> {
-    if (this.closed) return;
-    try {
-      const { kvs, revision } = await this.etcd.list(F.SUBNETS);
-      await this.enqueue(() => this.programAll(kvs, false));
-      this.revision = Math.max(this.revision, revision);
-      this.watch(revision + 1);
-    } catch (err) {
-      this.log.warn('could not list the subnet leases; retrying', { error: (err as Error).message });
-      setTimeout(() => void this.relist(), backoff()).unref();
-    }
   }
 
   /* lease */
