@@ -5,7 +5,8 @@
  */
 import { OPT_ICC } from '../constants.js';
 import { setsToRedeclare } from '../firewall/legacy-sets.js';
-import { buildRuleset, counterKey, declaredSets, dnsElements, iccOffPortElements, networkElements, portElements, type ElementCounter, type ElementOp } from '../firewall/ruleset.js';
+import { buildRuleset, counterKey, declaredSets, dnsElements, iccOffPortElements, networkElements, portElementChanges, type ElementCounter, type ElementOp } from '../firewall/ruleset.js';
+import { applySetElements } from '../kernel/nft-elements.js';
 import type { TableFamily } from '../firewall/names.js';
 import { checkNetwork, checkPublishedPort, networkHolds, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
 import { BindingIndex } from '../firewall/port-clash.js';
@@ -210,11 +211,13 @@ export class FirewallSync {
     const afterKeys = new Set(after.map(key));
     const beforeKeys = new Set(before.map(key));
     const added = after.filter((p) => !beforeKeys.has(key(p)));
-    const script = [
-      ...before.filter((p) => !afterKeys.has(key(p))).map((p) => portElements(publishedPort(p), 'delete')),
-      ...added.map((p) => portElements(publishedPort(p), 'add')),
-    ].join('\n');
-    if (script.trim()) await this.run(script);
+    // Straight to the kernel as set elements: a published port's change costs the same whatever
+    // else the host's nftables hold (libnftables would read every table first).
+    const changes = [
+      ...before.filter((p) => !afterKeys.has(key(p))).flatMap((p) => portElementChanges(publishedPort(p), 'delete')),
+      ...added.flatMap((p) => portElementChanges(publishedPort(p), 'add')),
+    ];
+    if (changes.length > 0) await this.applyOrRebuild(() => applySetElements(changes));
     // Flows tracked to a newly published port before it existed would never be DNAT'd (see conntrack.ts).
     if (added.length > 0) this.forget([], added.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort })));
   }
@@ -225,8 +228,12 @@ export class FirewallSync {
    * rebuilt from the store, which is the truth, instead of failing the operation.
    */
   private async run(script: string): Promise<void> {
+    await this.applyOrRebuild(() => runHostNft(script));
+  }
+
+  private async applyOrRebuild(apply: () => unknown): Promise<void> {
     try {
-      runHostNft(script);
+      apply();
     } catch (err) {
       this.ctx.log.warn('firewall drifted from the store; rebuilding it', { error: (err as Error).message });
       await this.applyAll();

@@ -19,6 +19,7 @@ import { conflict, invalid } from '../errors.js';
 import { cidrsOverlap } from '../ipam/ipv4.js';
 import { cidrs6Overlap } from '../ipam/ipv6.js';
 import { BindingIndex } from './port-clash.js';
+import type { Field, SetElementChange } from '../kernel/netlink/nftables.js';
 import type { DeclaredSet } from './legacy-sets.js';
 import {
   ANY_HOST_IP,
@@ -677,6 +678,26 @@ export function networkElements(net: FirewallNetwork, op: ElementOp): string {
  */
 export function portElements(port: PublishedPort, op: ElementOp): string {
   return renderIncremental(portElementList(checkPublishedPort(port)), op);
+}
+
+/**
+ * The same change as portElements, as set elements for the kernel (kernel/nft-elements.ts): the
+ * DNAT map element and the counter element under one key, removed in the reverse order.
+ */
+export function portElementChanges(port: PublishedPort, op: ElementOp): SetElementChange[] {
+  const p = checkPublishedPort(port);
+  const v6 = p.containerIp.includes(':');
+  const addr = (ip: string): Field => (v6 ? { ipv6: ip } : { ipv4: ip });
+  const service: Field[] = [{ proto: p.protocol }, { port: p.hostPort }];
+  const anyHost = p.hostIp === ANY_HOST_IP || p.hostIp === ANY_HOST_IP6;
+  const key = anyHost ? service : [addr(p.hostIp), ...service];
+  const comment = `container ${p.containerId}`;
+  const family = v6 ? IP6_FAMILY : IP_FAMILY;
+  const changes: SetElementChange[] = [
+    { op, family, table: TABLE, set: anyHost ? S.dnatAny : S.dnatIp, elements: [{ key, data: [addr(p.containerIp), { port: p.containerPort }], comment }] },
+    { op, family, table: TABLE, set: anyHost ? S.portTrafficAny : S.portTrafficIp, elements: [{ key, comment }] },
+  ];
+  return op === 'add' ? changes : changes.reverse();
 }
 
 /** Element adds (or deletes) for one network's resolver. */
