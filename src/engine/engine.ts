@@ -38,7 +38,7 @@ export interface EngineOptions {
   log: Logger;
   resolvConfPath?: string;
   /** Builds the firewall/DNS hooks once the context exists; tests may pass none. */
-  hooks?: (ctx: EngineContext) => StateHooks & { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
+  hooks?: (ctx: EngineContext) => StateHooks & { start?(): Promise<void>; stop?(): Promise<void>; resync?(opts?: { periodic?: boolean }): Promise<void> };
   /** How long a started container may go without a reported PID before it counts as dead (default 30 s). */
   reapGraceMs?: number;
   /** Join a cluster (--cluster-store): overlay networks across hosts. */
@@ -64,7 +64,7 @@ const NO_HOOKS: StateHooks = {
 export class Engine {
   readonly ctx: EngineContext;
   private readonly mutex = new Mutex();
-  private readonly lifecycle: { start?(): Promise<void>; stop?(): Promise<void>; resync?(): Promise<void> };
+  private readonly lifecycle: { start?(): Promise<void>; stop?(): Promise<void>; resync?(opts?: { periodic?: boolean }): Promise<void> };
   private watcher: NodeJS.Timeout | undefined;
   /** Containers whose process this daemon spawned: their exit event tells us, no polling needed. */
   private readonly children = new Set<string>();
@@ -144,7 +144,7 @@ export class Engine {
       void engine.reapDeadContainers();
       if (engine.firewallStale) void engine.rebuildFirewall();
     }, 1000).unref();
-    engine.reconciler = setInterval(() => void engine.reconcile().catch((err) => ctx.log.warn('periodic reconcile failed', { error: String(err) })), RECONCILE_EVERY_MS).unref();
+    engine.reconciler = setInterval(() => void engine.reconcile({ periodic: true }).catch((err) => ctx.log.warn('periodic reconcile failed', { error: String(err) })), RECONCILE_EVERY_MS).unref();
     return engine;
   }
 
@@ -437,11 +437,14 @@ export class Engine {
 
   /* maintenance */
 
-  /** Repairs drift between store and kernel, then rewrites the firewall from the store. */
-  reconcile(): Promise<ReconcileReport> {
-    return this.op('reconcile', {}, async () => {
+  /**
+   * Repairs drift between store and kernel, then rewrites the firewall from the store; the
+   * periodic one leaves the firewall alone while its watch sees every change (firewall-watch.ts).
+   */
+  reconcile(opts: { periodic?: boolean } = {}): Promise<ReconcileReport> {
+    return this.op('reconcile', opts.periodic ? { periodic: true } : {}, async () => {
       const report = await reconcile(this.ctx);
-      await this.lifecycle.resync?.();
+      await this.lifecycle.resync?.(opts);
       // Endpoints the reconcile rolled back leave the cluster too; lost announcements come back.
       if (this.ctx.cluster) {
         const cluster = this.ctx.cluster;

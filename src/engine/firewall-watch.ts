@@ -9,7 +9,10 @@ import { IP_CHAINS, TABLE } from '../firewall/names.js';
 import type { EngineContext } from './context.js';
 
 const NFPROTO_IPV4 = 2;
+const NFPROTO_IPV6 = 10;
 const NFPROTO_BRIDGE = 7;
+/** berth's tables: `ip berth`, its IPv6 twin `ip6 berth`, and `bridge berth`. */
+const BERTH_FAMILIES = new Set([NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_BRIDGE]);
 
 /** True when a transaction touched iptables-nft's filter table, where Docker keeps DOCKER-USER. */
 export function touchesIptablesFilter(t: ForeignTransaction): boolean {
@@ -20,7 +23,7 @@ export function touchesIptablesFilter(t: ForeignTransaction): boolean {
 export function touchesBerth(t: ForeignTransaction): boolean {
   if (t.overflow) return true;
   return t.changes.some(
-    (c) => c.table === TABLE && (c.family === NFPROTO_IPV4 || c.family === NFPROTO_BRIDGE) && !(c.family === NFPROTO_IPV4 && c.chain === IP_CHAINS.userForward),
+    (c) => c.table === TABLE && BERTH_FAMILIES.has(c.family) && !(c.family !== NFPROTO_BRIDGE && c.chain === IP_CHAINS.userForward),
   );
 }
 
@@ -66,7 +69,18 @@ export class FirewallWatch {
     this.docker = new Coalesced(checkDocker, (err) => ctx.log.error("could not add berth's rule to Docker's DOCKER-USER chain", { error: err.message }));
   }
 
+  /**
+   * True while every change to nftables is seen: then berth's tables hold what berth last wrote,
+   * or a restore is already under way, and a periodic rewrite has nothing to repair.
+   */
+  get watching(): boolean {
+    return this.live;
+  }
+
+  private live = false;
+
   start(): void {
+    this.live = true;
     this.monitor.start(
       (t) => {
         if (touchesBerth(t)) {
@@ -75,11 +89,15 @@ export class FirewallWatch {
         }
         if (touchesIptablesFilter(t)) this.docker.request();
       },
-      (err) => this.ctx.log.error('stopped watching nftables changes', { error: err.message }),
+      (err) => {
+        this.live = false;
+        this.ctx.log.error('stopped watching nftables changes; the periodic reconcile rewrites the firewall from now on', { error: err.message });
+      },
     );
   }
 
   stop(): void {
+    this.live = false;
     this.monitor.stop();
   }
 }

@@ -72,11 +72,25 @@ describe('berth restores its firewall after someone else changes it', () => {
     assert.equal(await crossNetwork(), '');
   });
 
+  test('a change to the IPv6 twin (ip6 berth) is seen and repaired the same way', async () => {
+    const expected = await ruleset();
+    assert.match(expected, /table ip6 berth/, 'positive control: berth has an ip6 table here');
+    const logBefore = sb.daemonLog.length;
+    must(await sb.inHost('nft', ['flush', 'chain', 'ip6', 'berth', 'forward']), 'flush the IPv6 forward chain');
+    assert.ok((await restoredAfter(Date.now(), expected)) <= RESTORE_WITHIN_MS + 500);
+    assert.match(sb.daemonLog.slice(logBefore), /changed by another process/);
+  });
+
   test("rules the user adds to user-forward stay, and do not make berth rebuild", async () => {
     const logBefore = sb.daemonLog.length;
     must(await sb.inHost('nft', ['add', 'rule', 'ip', 'berth', 'user-forward', 'ip', 'daddr', '10.9.9.9', 'drop']), 'user rule');
     await new Promise((r) => setTimeout(r, 500));
     assert.match(await ruleset(), /ip daddr 10\.9\.9\.9 drop/);
+    assert.doesNotMatch(sb.daemonLog.slice(logBefore), /changed by another process/);
+    // The same for the IPv6 twin's user chain.
+    must(await sb.inHost('nft', ['add', 'rule', 'ip6', 'berth', 'user-forward', 'ip6', 'daddr', 'fd09::9', 'drop']), 'user rule (IPv6)');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.match(await ruleset(), /ip6 daddr fd09::9 drop/);
     assert.doesNotMatch(sb.daemonLog.slice(logBefore), /changed by another process/);
   });
 });

@@ -47,7 +47,9 @@ test("only changes to berth's own tables, outside the user's chain, count", () =
   assert.equal(touchesBerth(t([{ family: 2, table: 'berth', msg: 2 }])), true, 'ip berth deleted');
   assert.equal(touchesBerth(t([{ family: 7, table: 'berth', msg: 14 }])), true, 'bridge berth elements deleted');
   assert.equal(touchesBerth(t([{ family: 2, table: 'filter', msg: 6 }])), false, "someone else's table");
-  assert.equal(touchesBerth(t([{ family: 10, table: 'berth', msg: 2 }])), false, 'an ip6 table that happens to be called berth');
+  assert.equal(touchesBerth(t([{ family: 10, table: 'berth', msg: 2 }])), true, 'ip6 berth (the IPv6 twin) deleted');
+  assert.equal(touchesBerth(t([{ family: 10, table: 'berth', msg: 6, chain: 'user-forward' }])), false, "the user's IPv6 chain");
+  assert.equal(touchesBerth(t([{ family: 1, table: 'berth', msg: 2 }])), false, 'an inet table that happens to be called berth');
   assert.equal(touchesBerth(t([{ family: 2, table: 'berth', msg: 6, chain: 'user-forward' }])), false, "the user's chain");
   assert.equal(touchesBerth({ pid: 0, process: '', overflow: true, changes: [] }), true, 'lost notifications');
 });
