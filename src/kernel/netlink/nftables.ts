@@ -8,7 +8,7 @@
  * linux/netfilter/nfnetlink.h, linux/netfilter/nf_tables.h and libnftnl's udata.
  */
 import { ipv6Bytes, parseIpv6 } from '../../ipam/ipv6.js';
-import { ipv4Bytes } from './codec.js';
+import { encodeMessage, ipv4Bytes } from './codec.js';
 import { nest, str, tlv } from './tlv.js';
 
 export const NETLINK_NETFILTER = 12;
@@ -100,16 +100,7 @@ function nfgenmsg(family: number, resId: number): Buffer {
   return b;
 }
 
-function message(type: number, flags: number, seq: number, body: Buffer): Buffer {
-  const len = 16 + body.length;
-  const buf = Buffer.alloc((len + 3) & ~3);
-  buf.writeUInt32LE(len, 0);
-  buf.writeUInt16LE(type, 4);
-  buf.writeUInt16LE(flags, 6);
-  buf.writeUInt32LE(seq >>> 0, 8);
-  body.copy(buf, 16);
-  return buf;
-}
+const message = (type: number, flags: number, seq: number, body: Buffer) => encodeMessage({ type, flags, body }, seq);
 
 function elementAttrs(e: SetElement, op: SetElementChange['op']): Buffer {
   const attrs = [nest(NFTA_SET_ELEM_KEY, [tlv(NFTA_DATA_VALUE, concat(e.key))])];
