@@ -7,13 +7,22 @@
 import * as libc from './libc.js';
 import { injectedFault } from './faults.js';
 import { NLMSG_ERROR, parseError, splitMessages, type Message } from './netlink/codec.js';
-import { NETLINK_NETFILTER, setElementsBatch, type SetElementChange } from './netlink/nftables.js';
+import { NETLINK_NETFILTER, groupBySet, setElementsBatch, type SetElementChange } from './netlink/nftables.js';
 import { NftError } from './nft.js';
 
 const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
+const SO_SNDBUF = 7;
+const SO_SNDBUFFORCE = 32;
+/**
+ * A batch is sent in one write, which netlink refuses beyond the socket's send buffer (208 KiB by
+ * default): ~1,000 published ports of one container (`-p 20000-20999:…`) need more. Raised like
+ * nft does, past wmem_max where root may.
+ */
+const MIN_SNDBUF = 1 << 20;
 
 let fd: number | undefined;
+let sndbuf = 0;
 let seq = Math.floor(Math.random() * 1e6);
 const buf = Buffer.alloc(64 * 1024);
 
@@ -27,7 +36,19 @@ function socket(): number {
     libc.close(s);
     throw err;
   }
-  return (fd = s);
+  fd = s;
+  ensureSndbuf(s, MIN_SNDBUF);
+  return s;
+}
+
+function ensureSndbuf(s: number, bytes: number): void {
+  if (bytes <= sndbuf) return;
+  try {
+    libc.setsockoptInt(s, libc.SOL_SOCKET, SO_SNDBUFFORCE, bytes);
+  } catch {
+    libc.setsockoptInt(s, libc.SOL_SOCKET, SO_SNDBUF, bytes); // capped at wmem_max
+  }
+  sndbuf = bytes;
 }
 
 /** What is queued on the socket now, without waiting. */
@@ -49,23 +70,23 @@ function drain(s: number): Message[] {
  * Applies `changes` as one transaction, or throws NftError naming the first change refused (then
  * nothing was applied).
  */
-export function applySetElements(changes: readonly SetElementChange[]): void {
-  if (changes.length === 0) return;
+export function applySetElements(requested: readonly SetElementChange[]): void {
+  if (requested.length === 0) return;
+  const changes = groupBySet(requested);
   const fault = injectedFault('nft');
   if (fault) throw fault;
   const s = socket();
   drain(s); // answers left by an earlier batch that failed half-way
-  const first = seq;
-  const { bytes, seqs } = setElementsBatch(changes, first);
-  seq += changes.length + 2;
+  const { bytes, messages } = setElementsBatch(changes, seq);
+  seq += messages.length + 2;
+  ensureSndbuf(s, 2 * bytes.length);
   libc.send(s, bytes);
   const answered = new Map<number, { errno: number; detail?: string }>();
   for (const msg of drain(s)) if (msg.type === NLMSG_ERROR) answered.set(msg.seq, parseError(msg));
-  seqs.forEach((n, i) => {
+  for (const { seq: n, change: c } of messages) {
     const a = answered.get(n);
-    const c = changes[i]!;
     const what = `${c.op} element ${c.family} ${c.table} ${c.set}`;
-    if (!a) throw new NftError(`nftables did not answer ${what} (${answered.size} of ${seqs.length} answers)`);
+    if (!a) throw new NftError(`nftables did not answer ${what} (${answered.size} of ${messages.length} answers)`);
     if (a.errno !== 0) throw new NftError(`nftables rejected the change: ${what}: ${a.detail ? `${a.detail} (${libc.strerror(a.errno)})` : libc.strerror(a.errno)}`);
-  });
+  }
 }

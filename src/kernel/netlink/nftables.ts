@@ -92,6 +92,22 @@ export interface SetElementChange {
   elements: readonly SetElement[];
 }
 
+/**
+ * One change per set and operation, in the order each first appears: a message per element would
+ * cost an ACK each (a container publishing a range of 1,000 ports is 2,000 elements). Callers put
+ * every delete before every add, so a key deleted and added again keeps that order.
+ */
+export function groupBySet(changes: readonly SetElementChange[]): SetElementChange[] {
+  const groups = new Map<string, SetElementChange & { elements: SetElement[] }>();
+  for (const c of changes) {
+    const key = `${c.op}\n${c.family}\n${c.table}\n${c.set}`;
+    const g = groups.get(key);
+    if (g) g.elements.push(...c.elements);
+    else groups.set(key, { ...c, elements: [...c.elements] });
+  }
+  return [...groups.values()];
+}
+
 function nfgenmsg(family: number, resId: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt8(family, 0);
@@ -110,26 +126,43 @@ function elementAttrs(e: SetElement, op: SetElementChange['op']): Buffer {
   return nest(NFTA_LIST_ELEM, attrs);
 }
 
+/** A nested attribute's length is 16 bits: a set's elements go in messages of at most this much. */
+const MAX_ELEMENTS_BYTES = 60_000;
+
 /**
- * The batch for `changes`, applied in order as one transaction: begin, one message per change
- * (each asking for an ACK, numbered from `firstSeq`), end. Adds are `add element` (no error for an
- * element already there as is); deleting an element that is not there fails the whole batch.
+ * The batch for `changes`, applied in order as one transaction: begin, the changes' messages (each
+ * asking for an ACK, numbered from `firstSeq` + 1; a change with more elements than one attribute
+ * holds takes several), end. Adds are `add element` (no error for an element already there as
+ * is); deleting an element that is not there fails the whole batch. `messages` says which change
+ * each numbered message carries.
  */
-export function setElementsBatch(changes: readonly SetElementChange[], firstSeq: number): { bytes: Buffer; seqs: number[] } {
-  const seqs = changes.map((_, i) => firstSeq + 1 + i);
+export function setElementsBatch(changes: readonly SetElementChange[], firstSeq: number): { bytes: Buffer; messages: { seq: number; change: SetElementChange }[] } {
   const batchHeader = nfgenmsg(0, NFNL_SUBSYS_NFTABLES);
   const parts = [message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, firstSeq, batchHeader)];
-  changes.forEach((c, i) => {
+  const messages: { seq: number; change: SetElementChange }[] = [];
+  for (const c of changes) {
     const type = (NFNL_SUBSYS_NFTABLES << 8) | (c.op === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
     const flags = NLM_F_REQUEST | NLM_F_ACK | (c.op === 'add' ? NLM_F_CREATE : 0);
-    const body = Buffer.concat([
-      nfgenmsg(NFPROTO[c.family], 0),
-      str(NFTA_SET_ELEM_LIST_TABLE, c.table),
-      str(NFTA_SET_ELEM_LIST_SET, c.set),
-      nest(NFTA_SET_ELEM_LIST_ELEMENTS, c.elements.map((e) => elementAttrs(e, c.op))),
-    ]);
-    parts.push(message(type, flags, seqs[i]!, body));
-  });
-  parts.push(message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, firstSeq + changes.length + 1, batchHeader));
-  return { bytes: Buffer.concat(parts), seqs };
+    const send = (elements: Buffer[]) => {
+      const seq = firstSeq + 1 + messages.length;
+      const body = Buffer.concat([nfgenmsg(NFPROTO[c.family], 0), str(NFTA_SET_ELEM_LIST_TABLE, c.table), str(NFTA_SET_ELEM_LIST_SET, c.set), nest(NFTA_SET_ELEM_LIST_ELEMENTS, elements)]);
+      parts.push(message(type, flags, seq, body));
+      messages.push({ seq, change: c });
+    };
+    let chunk: Buffer[] = [];
+    let size = 0;
+    for (const e of c.elements) {
+      const encoded = elementAttrs(e, c.op);
+      if (size + encoded.length > MAX_ELEMENTS_BYTES && chunk.length > 0) {
+        send(chunk);
+        chunk = [];
+        size = 0;
+      }
+      chunk.push(encoded);
+      size += encoded.length;
+    }
+    if (chunk.length > 0) send(chunk);
+  }
+  parts.push(message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, firstSeq + messages.length + 1, batchHeader));
+  return { bytes: Buffer.concat(parts), messages };
 }
