@@ -65,19 +65,29 @@ export class FirewallWatch {
     restore: () => Promise<void>,
     checkDocker: () => Promise<void>,
   ) {
-    this.restore = new Coalesced(restore, (err) => ctx.log.error('could not restore the firewall', { error: err.message }));
+    this.restore = new Coalesced(
+      async () => {
+        await restore();
+        this.restoreFailed = false;
+      },
+      (err) => {
+        this.restoreFailed = true;
+        ctx.log.error('could not restore the firewall', { error: err.message });
+      },
+    );
     this.docker = new Coalesced(checkDocker, (err) => ctx.log.error("could not add berth's rule to Docker's DOCKER-USER chain", { error: err.message }));
   }
 
   /**
-   * True while every change to nftables is seen: then berth's tables hold what berth last wrote,
-   * or a restore is already under way, and a periodic rewrite has nothing to repair.
+   * True while every change to nftables is seen and the last restore worked: then berth's tables
+   * hold what berth last wrote, or a restore is under way, and a periodic rewrite has nothing to repair.
    */
   get watching(): boolean {
-    return this.live;
+    return this.live && !this.restoreFailed;
   }
 
   private live = false;
+  private restoreFailed = false;
 
   start(): void {
     this.live = true;
