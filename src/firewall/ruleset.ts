@@ -615,18 +615,36 @@ function network6ElementList(net: CheckedNetwork, bridge: string, comment: strin
   return out;
 }
 
-/** The two elements of one published port: its DNAT map element and its counter, under the same key. */
+/**
+ * The two elements of one published port, its DNAT map element and its counter, under the same
+ * key, as typed fields: rendered as nft text for a ruleset (portElementList) and as bytes for the
+ * kernel (portElementChanges), from this one decision.
+ */
+function portElementParts(port: PublishedPort) {
+  const v6 = port.containerIp.includes(':');
+  const addr = (ip: string): Field => (v6 ? { ipv6: ip } : { ipv4: ip });
+  const anyHost = port.hostIp === ANY_HOST_IP || port.hostIp === ANY_HOST_IP6;
+  const service: Field[] = [{ proto: port.protocol }, { port: port.hostPort }];
+  const family: TableFamily = v6 ? IP6_FAMILY : IP_FAMILY;
+  return {
+    family,
+    dnat: anyHost ? S.dnatAny : S.dnatIp,
+    counted: anyHost ? S.portTrafficAny : S.portTrafficIp,
+    key: anyHost ? service : [addr(port.hostIp), ...service],
+    value: [addr(port.containerIp), { port: port.containerPort }],
+    comment: `container ${port.containerId}`,
+  };
+}
+
+/** A concatenation as nft writes it: `tcp . 8080`. */
+const fieldsText = (fields: readonly Field[]) =>
+  fields.map((f) => ('ipv4' in f ? f.ipv4 : 'ipv6' in f ? f.ipv6 : 'proto' in f ? f.proto : String(f.port))).join(' . ');
+
 function portElementList(port: PublishedPort): Element[] {
-  const comment = `container ${port.containerId}`;
-  const value = `${port.containerIp} . ${port.containerPort}`;
-  const family = port.containerIp.includes(':') ? IP6_FAMILY : IP_FAMILY;
-  const [dnat, counted, key] =
-    port.hostIp === ANY_HOST_IP || port.hostIp === ANY_HOST_IP6
-      ? [S.dnatAny, S.portTrafficAny, `${port.protocol} . ${port.hostPort}`]
-      : [S.dnatIp, S.portTrafficIp, `${port.hostIp} . ${port.protocol} . ${port.hostPort}`];
+  const { family, dnat, counted, key, value, comment } = portElementParts(port);
   return [
-    { family, set: dnat, key, value, comment },
-    { family, set: counted, key, comment },
+    { family, set: dnat, key: fieldsText(key), value: fieldsText(value), comment },
+    { family, set: counted, key: fieldsText(key), comment },
   ];
 }
 
@@ -685,17 +703,10 @@ export function portElements(port: PublishedPort, op: ElementOp): string {
  * DNAT map element and the counter element under one key, removed in the reverse order.
  */
 export function portElementChanges(port: PublishedPort, op: ElementOp): SetElementChange[] {
-  const p = checkPublishedPort(port);
-  const v6 = p.containerIp.includes(':');
-  const addr = (ip: string): Field => (v6 ? { ipv6: ip } : { ipv4: ip });
-  const service: Field[] = [{ proto: p.protocol }, { port: p.hostPort }];
-  const anyHost = p.hostIp === ANY_HOST_IP || p.hostIp === ANY_HOST_IP6;
-  const key = anyHost ? service : [addr(p.hostIp), ...service];
-  const comment = `container ${p.containerId}`;
-  const family = v6 ? IP6_FAMILY : IP_FAMILY;
+  const { family, dnat, counted, key, value, comment } = portElementParts(checkPublishedPort(port));
   const changes: SetElementChange[] = [
-    { op, family, table: TABLE, set: anyHost ? S.dnatAny : S.dnatIp, elements: [{ key, data: [addr(p.containerIp), { port: p.containerPort }], comment }] },
-    { op, family, table: TABLE, set: anyHost ? S.portTrafficAny : S.portTrafficIp, elements: [{ key, comment }] },
+    { op, family, table: TABLE, set: dnat, elements: [{ key, data: value, comment }] },
+    { op, family, table: TABLE, set: counted, elements: [{ key, comment }] },
   ];
   return op === 'add' ? changes : changes.reverse();
 }
