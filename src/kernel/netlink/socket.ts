@@ -33,6 +33,9 @@ export const EEXIST = 17;
 export const ENODEV = 19;
 export const ENOENT = 2;
 export const ESRCH = 3;
+const EAGAIN = 11;
+const SO_SNDBUF = 7;
+const SO_SNDBUFFORCE = 32;
 
 /**
  * One receive buffer per thread, shared by its sockets: a socket is opened per namespace entered
@@ -47,6 +50,8 @@ export class NetlinkSocket {
   private readonly fd: number;
   private seq = Math.floor(Math.random() * 1e6);
   private readonly buf = receiveBuffer();
+  /** What ensureSendBuffer last asked for (0: the kernel's default). */
+  private sendBuffer = 0;
 
   /** Opens a socket in the calling thread's current network namespace. */
   constructor(protocol: number = libc.NETLINK_ROUTE) {
@@ -92,6 +97,42 @@ export class NetlinkSocket {
     const failure = errors.find((e) => e !== undefined);
     if (failure) throw Object.assign(failure, { index: errors.indexOf(failure) });
     return replies;
+  }
+
+  /**
+   * Sends `packet` (a batch: several messages, as nfnetlink takes them) and returns every message
+   * queued in answer, without waiting: for a protocol that answers inside send(). Answers left by
+   * an earlier exchange that failed half-way are read and dropped first.
+   */
+  sendQueued(packet: Buffer): Message[] {
+    this.readQueued();
+    libc.send(this.fd, packet);
+    return this.readQueued();
+  }
+
+  /** Lets a single send carry `bytes` (root may go past wmem_max, as nft does for its batches). */
+  ensureSendBuffer(bytes: number): void {
+    if (bytes <= this.sendBuffer) return;
+    try {
+      libc.setsockoptInt(this.fd, libc.SOL_SOCKET, SO_SNDBUFFORCE, bytes);
+    } catch {
+      libc.setsockoptInt(this.fd, libc.SOL_SOCKET, SO_SNDBUF, bytes); // capped at wmem_max
+    }
+    this.sendBuffer = bytes;
+  }
+
+  private readQueued(): Message[] {
+    const out: Message[] = [];
+    for (;;) {
+      let n: number;
+      try {
+        n = libc.recv(this.fd, this.buf, libc.MSG_DONTWAIT);
+      } catch (err) {
+        if (err instanceof libc.SyscallError && err.errno === EAGAIN) return out;
+        throw err;
+      }
+      out.push(...splitMessages(this.buf, n));
+    }
   }
 
   /** Runs one dump request and returns all its data messages, from a dump that was not interrupted. */
