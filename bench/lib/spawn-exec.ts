@@ -14,17 +14,14 @@
  * child is reaped. Time runs from just before the spawn until the reap.
  */
 import koffi from 'koffi';
-import { pidfdOpen } from '../../src/kernel/libc.js';
+import { close, pidfdOpen } from '../../src/kernel/libc.js';
+import { EINTR, POLLIN, errno, poll, read, write } from '../../src/kernel/tun-io.js';
 import type { Ran } from './exec.js';
 
+// What berth's own libc and tun-io bindings do not have: pipes, waitpid and posix_spawn.
 const libc = koffi.load('libc.so.6');
 const pipe2 = libc.func('int pipe2(int *fds, int flags)');
-const close = libc.func('int close(int fd)');
-const read = libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, uintptr_t n)');
-const write = libc.func('intptr_t write(int fd, const uint8_t *buf, uintptr_t n)');
-const poll = libc.func('int poll(uint8_t *fds, unsigned long n, int timeout)');
 const waitpid = libc.func('int waitpid(int pid, int *status, int options)');
-const errnoLocation = libc.func('int *__errno_location()');
 const faInit = libc.func('int posix_spawn_file_actions_init(uint8_t *fa)');
 const faDup2 = libc.func('int posix_spawn_file_actions_adddup2(uint8_t *fa, int fd, int newfd)');
 const faDestroy = libc.func('int posix_spawn_file_actions_destroy(uint8_t *fa)');
@@ -38,19 +35,13 @@ const sigfillset = libc.func('int sigfillset(uint8_t *set)');
 const spawnp = libc.func('int posix_spawnp(int *pid, const char *file, uint8_t *fa, uint8_t *attr, const char **argv, const char **envp)');
 
 const O_CLOEXEC = 0o2000000;
-const POLLIN = 0x1;
 const POLLHUP = 0x10;
-const EINTR = 4;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 // glibc x86-64 and arm64 sizes, with room to spare: the library only needs the memory.
 const FILE_ACTIONS_BYTES = 128;
 const ATTR_BYTES = 512;
 const SIGSET_BYTES = 128;
-
-function errno(): number {
-  return koffi.decode(errnoLocation(), 'int') as number;
-}
 
 function newPipe(): [number, number] {
   const fds = new Int32Array(2);
