@@ -5,25 +5,23 @@
  * Changes to the user's own chain are the user's and never trigger a rebuild.
  */
 import { NftMonitor, type ForeignTransaction } from '../kernel/nft-monitor.js';
+import { NFPROTO } from '../kernel/netlink/nftables.js';
 import { IP_CHAINS, TABLE } from '../firewall/names.js';
 import type { EngineContext } from './context.js';
 
-const NFPROTO_IPV4 = 2;
-const NFPROTO_IPV6 = 10;
-const NFPROTO_BRIDGE = 7;
 /** berth's tables: `ip berth`, its IPv6 twin `ip6 berth`, and `bridge berth`. */
-const BERTH_FAMILIES = new Set([NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_BRIDGE]);
+const BERTH_FAMILIES = new Set<number>([NFPROTO.ip, NFPROTO.ip6, NFPROTO.bridge]);
 
 /** True when a transaction touched iptables-nft's filter table, where Docker keeps DOCKER-USER. */
 export function touchesIptablesFilter(t: ForeignTransaction): boolean {
-  return t.overflow || t.changes.some((c) => c.table === 'filter' && c.family === NFPROTO_IPV4);
+  return t.overflow || t.changes.some((c) => c.table === 'filter' && c.family === NFPROTO.ip);
 }
 
 /** True when a transaction by someone else touched berth's tables (other than the user's chain). */
 export function touchesBerth(t: ForeignTransaction): boolean {
   if (t.overflow) return true;
   return t.changes.some(
-    (c) => c.table === TABLE && BERTH_FAMILIES.has(c.family) && !(c.family !== NFPROTO_BRIDGE && c.chain === IP_CHAINS.userForward),
+    (c) => c.table === TABLE && BERTH_FAMILIES.has(c.family) && !(c.family !== NFPROTO.bridge && c.chain === IP_CHAINS.userForward),
   );
 }
 
