@@ -8,7 +8,7 @@
  * linux/netfilter/nfnetlink.h, linux/netfilter/nf_tables.h and libnftnl's udata.
  */
 import { ipv6Bytes, parseIpv6 } from '../../ipam/ipv6.js';
-import { encodeMessage, ipv4Bytes } from './codec.js';
+import { NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, encodeMessage, ipv4Bytes } from './codec.js';
 import { nest, str, tlv } from './tlv.js';
 
 export const NETLINK_NETFILTER = 12;
@@ -17,10 +17,6 @@ const NFNL_MSG_BATCH_BEGIN = 0x10;
 const NFNL_MSG_BATCH_END = 0x11;
 const NFT_MSG_NEWSETELEM = 12;
 const NFT_MSG_DELSETELEM = 14;
-
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_CREATE = 0x400;
 
 const NFTA_SET_ELEM_LIST_TABLE = 1;
 const NFTA_SET_ELEM_LIST_SET = 2;
