@@ -6,6 +6,7 @@
 import { OPT_ICC } from '../constants.js';
 import { setsToRedeclare } from '../firewall/legacy-sets.js';
 import { buildRuleset, counterKey, declaredSets, dnsElements, iccOffPortElements, networkElements, portElementChanges, type ElementCounter, type ElementOp } from '../firewall/ruleset.js';
+import { bindingsToForget } from '../kernel/conntrack.js';
 import { applySetElements } from '../kernel/nft-elements.js';
 import type { TableFamily } from '../firewall/names.js';
 import { checkNetwork, checkPublishedPort, networkHolds, type CheckedNetwork, type DnsListener, type FirewallNetwork, type FirewallState, type PublishedPort } from '../firewall/model.js';
@@ -218,8 +219,9 @@ export class FirewallSync {
       ...added.flatMap((p) => portElementChanges(publishedPort(p), 'add')),
     ];
     if (changes.length > 0) await this.applyOrRebuild(() => applySetElements(changes));
-    // Flows tracked to a newly published port before it existed would never be DNAT'd (see conntrack.ts).
-    if (added.length > 0) this.forget([], added.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort })));
+    // Flows tracked to a newly published UDP port before it existed would never be DNAT'd (see conntrack.ts).
+    const stale = bindingsToForget(added);
+    if (stale.length > 0) this.forget([], stale);
   }
 
   /**

@@ -130,6 +130,17 @@ export interface NewBinding {
   hostPort: number;
 }
 
+/**
+ * Of ports just published, those whose earlier flows must be forgotten: UDP only, as libnetwork
+ * and netavark do. A UDP client keeps sending from one port, so its flow's entry (made before the
+ * port existed, without DNAT) lives on; a refused TCP client retries from a new port, a new flow.
+ * Each flush walks the kernel's whole conntrack table (~0.3 ms here with one entry in the
+ * namespace), so a setup with only TCP ports pays none.
+ */
+export function bindingsToForget(published: readonly NewBinding[]): NewBinding[] {
+  return published.filter((p) => p.protocol === 'udp').map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort }));
+}
+
 export interface Doomed {
   /** Released addresses: entries naming them as sender, destination or DNAT target go. */
   ips: ReadonlySet<string>;

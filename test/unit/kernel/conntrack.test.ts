@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { flushRequests, matches, nla, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
+import { bindingsToForget, flushRequests, matches, nla, parseConntrackEntry } from '../../../src/kernel/conntrack.js';
 
 const ip = (s: string) => Buffer.from(s.split('.').map(Number));
 const be16 = (n: number) => {
@@ -64,4 +64,12 @@ test('filtered flushes: replies from and packets from each released address, flo
     Buffer.concat([nla(1, nla(2, Buffer.concat([nla(1, Buffer.from([17])), nla(3, be16(8700))]), true), true), nla(25, nla(1, Buffer.from([0x28, 0, 0, 0])), true)]),
   );
   assert.equal(flushRequests([], [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 80 }])[0]!.body.includes(ip('127.0.0.1')), true, 'a specific host address is matched too');
+});
+
+test('a publication forgets earlier flows to its UDP ports only (a refused TCP client retries from a new port)', () => {
+  const udp = { protocol: 'udp' as const, hostIp: '0.0.0.0', hostPort: 8700 };
+  const udpOnAddress = { protocol: 'udp' as const, hostIp: '10.217.0.1', hostPort: 8701 };
+  const tcp = { protocol: 'tcp' as const, hostIp: '0.0.0.0', hostPort: 8080 };
+  assert.deepEqual(bindingsToForget([tcp, udp, udpOnAddress]), [udp, udpOnAddress]);
+  assert.deepEqual(bindingsToForget([tcp]), [], 'TCP alone: no flush, no walk of the conntrack table');
 });
