@@ -14,7 +14,7 @@ import type { BenchContext } from '../lib/context.js';
 import { BerthHost } from '../lib/berth.js';
 import { inNs } from '../lib/exec.js';
 import { addPeer } from '../lib/links.js';
-import { startNodeServer } from '../lib/procs.js';
+import { runTool, startNodeServer } from '../lib/procs.js';
 import { countRules, type RuleCounts } from '../lib/ruleset.js';
 import { Scope } from '../lib/scope.js';
 import { round, summarize, windowOf, type Summary } from '../lib/stats.js';
@@ -64,6 +64,8 @@ export interface ScaleResult {
   berth: ScaleRun;
   publishedPort?: PublishedPortResult;
   startupWithN?: { n: number; ms: Summary; rssKbAfter?: number };
+  /** The floor under the memory goal: tools/idle-isolates.ts, a Node process with the daemon's threads and no berth code. */
+  idleIsolatesRssKb?: number;
   peers: ScaleRun[];
 }
 
@@ -164,6 +166,8 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
   const seconds = round((Date.now() - t0) / 1000, 1);
   const reached = samples.length;
   ctx.log(`§2 berth reached ${reached} in ${seconds} s`);
+  // Measured now, beside the daemon at its largest: what Node alone takes laid out as the daemon is.
+  const idleIsolates = await runTool<{ rssKb: number }>(berth.hostNs, 'idle-isolates', []);
 
   ctx.log(`§3 connections/s with ${reached + 1} published ports`);
   const large = await measureConns(serverInfo.ip, SERVER_HOST_PORT);
@@ -205,6 +209,7 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
       diagnostics,
     },
     startupWithN: { n: reached + 2, ms: summarize(starts), rssKbAfter: rssAfter },
+    idleIsolatesRssKb: idleIsolates.rssKb,
   };
 }
 

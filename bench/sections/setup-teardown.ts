@@ -6,12 +6,15 @@
  * does) and their cost is reported apart; berth's setup includes making its namespace.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ApiClient } from '../../src/api/client.js';
 import { BerthHost } from '../lib/berth.js';
 import { daemonOps, type BenchContext } from '../lib/context.js';
-import { BERTH_CNI } from '../lib/paths.js';
+import { BERTH_CNI, BUSYBOX } from '../lib/paths.js';
+import { startNodeServer } from '../lib/procs.js';
 import { Scope } from '../lib/scope.js';
 import { peerSystem, roundRobin, type System, type SystemResult } from '../lib/round-robin.js';
-import { summarize, type Summary } from '../lib/stats.js';
+import { msSince, summarize, type Summary } from '../lib/stats.js';
 import { berthChain, CniChain, referenceChain } from '../peers/cni.js';
 import { KernelFloor } from '../peers/kernel-floor.js';
 import { Netavark } from '../peers/netavark.js';
@@ -63,6 +66,7 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   await floor.init();
   const floorNft = new KernelFloor(scope, 'fn1', '10.92', true);
   await floorNft.init();
+  const httpFloor = await startHttpFloor(scope, berth.hostNs);
 
   const ids = new Map<string, string>();
   const berthSystem = (key: string, label: string, netOnly: boolean, network = 'bb-net', host = berth): System => ({
@@ -114,6 +118,12 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
       },
       teardown: async (i) => ({ ms: (await floorNft.teardown(i)).ms }),
     },
+    {
+      key: 'httpFloor',
+      label: 'HTTP floor (a bare Node server on a unix socket answering the same requests, doing nothing)',
+      setup: async () => ({ ms: await httpFloor.create() }),
+      teardown: async () => ({ ms: await httpFloor.remove() }),
+    },
   ];
 
   const results = new Map<string, SystemResult>();
@@ -159,6 +169,34 @@ async function measure(ctx: BenchContext, scope: Scope): Promise<SetupTeardownRe
   const metrics = await berth.api.request<string>('GET', '/metrics');
   const takes = (outcome: string) => Number(new RegExp(`^berth_netns_pool_takes_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   return { rounds, warmup, systems: [...results.values()], daemonSide, netnsPool: { hits: takes('hit'), misses: takes('miss') } };
+}
+
+/**
+ * The floor under "as the caller sees it": tools/http-floor-server.ts behind a unix socket, sent
+ * the requests berth's setup and teardown send, by the same client, in the same rounds.
+ */
+async function startHttpFloor(scope: Scope, nsPath: string): Promise<{ create(): Promise<number>; remove(): Promise<number> }> {
+  const socket = path.join(scope.tempDir('http-floor'), 'floor.sock');
+  await startNodeServer(scope, nsPath, 'http-floor-server', ['--socket', socket]);
+  const api = new ApiClient(`unix://${socket}`);
+  scope.defer('http floor client', () => api.close());
+  let id = '';
+  return {
+    async create() {
+      const t0 = process.hrtime.bigint();
+      ({ Id: id } = await api.request<{ Id: string }>('POST', '/containers/create?start=1&detach=0', {
+        cmd: [BUSYBOX, 'sleep', '3600'],
+        networkMode: 'bb-net',
+        ports: [{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: PORT, containerPort: 80 }],
+      }));
+      return msSince(t0);
+    },
+    async remove() {
+      const t0 = process.hrtime.bigint();
+      await api.request('DELETE', `/containers/${id}?force=1`);
+      return msSince(t0);
+    },
+  };
 }
 
 /** berth's CNI plugin, if dist/bin/berth-cni exists and answers one ADD/DEL; else why not. */

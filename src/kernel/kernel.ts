@@ -7,7 +7,7 @@
  * forever on a thread that is gone. What a dead call half-did is the reconciler's to repair.
  */
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from './daemon-memory.js';
+import { KERNEL_WORKER_YOUNG_GENERATION_MB, startWorker } from './daemon-memory.js';
 import { injectedFault } from './faults.js';
 import type * as ops from './ops.js';
 import type { KernelReply } from './worker.js';
@@ -27,14 +27,6 @@ export class KernelError extends Error {
 }
 
 type Waiter = { resolve: (v: unknown) => void; reject: (e: Error) => void };
-
-/**
- * The worker's young generation, in MB (two 1 MB semi-spaces and a large-object space). Left to
- * itself V8 grows the worker's new space to 8 MB during a burst of setups and never gives the
- * pages back; the worker's objects live for one call, so the small one collects them as well and
- * keeps ~6 MB less resident (measured at 300 containers).
- */
-const WORKER_YOUNG_GENERATION_MB = 3;
 
 export class Kernel {
   private worker: Worker | undefined;
@@ -69,7 +61,7 @@ export class Kernel {
   }
 
   private spawn(): Worker {
-    const worker = startWorker(this.workerUrl, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = startWorker(this.workerUrl, { resourceLimits: { maxYoungGenerationSizeMb: KERNEL_WORKER_YOUNG_GENERATION_MB } });
     worker.on('message', (reply: KernelReply) => {
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
