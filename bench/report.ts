@@ -81,9 +81,14 @@ export function goals(r: BenchResults): Goal[] {
     const first = b.windows[0];
     const last = b.windows[b.windows.length - 1];
     const growth = first && last && last !== first ? ratio(last.setup.p50, first.setup.p50) : NaN;
+    // Beside the kernel floor's own growth over the same N (its bridge, sysctls and namespaces).
+    const fl = r.scale?.floor;
+    const flFirst = fl?.windows[0];
+    const flLast = fl?.windows[fl.windows.length - 1];
+    const floorGrowth = fl && fl.reached === b.target && flFirst && flLast && flLast !== flFirst ? ratio(flLast.setup.p50, flFirst.setup.p50) : NaN;
     out.push({
       goal: `the ${b.target}th container's setup ≤ 1.2× the 10th`,
-      figure: `${x(growth)} (${f(last?.setup.p50)} ms at ${last?.label ?? '–'} vs ${f(first?.setup.p50)} ms at ~10th; reached ${b.reached})`,
+      figure: `${x(growth)} (${f(last?.setup.p50)} ms at ${last?.label ?? '–'} vs ${f(first?.setup.p50)} ms at ~10th; reached ${b.reached}${Number.isFinite(floorGrowth) ? `; the kernel floor ${x(floorGrowth)}` : ''})`,
       met: b.reached < b.target ? false : le(growth, 1.2),
     });
   } else out.push({ goal: "the 1,000th container's setup ≤ 1.2× the 10th", figure: '–', met: undefined });
@@ -333,7 +338,7 @@ function scaleRunRows(run: ScaleRun): string[] {
 function scaleTable(r: BenchResults): string[] {
   const s = r.scale;
   if (!s) return ['Not run.'];
-  const runs = [s.berth, ...s.peers];
+  const runs = [s.berth, ...(s.floor ? [s.floor] : []), ...s.peers];
   const lines = ['| system | window | setup p50 / p95 ms |', '|---|---|---|'];
   for (const run of runs) lines.push(...scaleRunRows(run));
   lines.push('');

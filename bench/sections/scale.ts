@@ -3,7 +3,9 @@
  * containers), which need the same crowded daemon:
  * - berth: network-only containers (start?detach=0), one published port each, on one /16, up to
  *   1,000; setup latency in windows around the 10th, 100th and last; nft rule and element counts,
- *   daemon RSS and processes in the host namespace at checkpoints.
+ *   daemon RSS and processes in the host namespace at checkpoints. Beside it, the kernel floor's
+ *   containers on a bridge of their own, each setup right after berth's; and, at the largest N,
+ *   the RSS of a Node process with the daemon's threads and no berth code.
  * - TCP connections per second through a published port with 1 and with N other ports published,
  *   against container → container; and with 1 port over IPv6, on a dual-stack network of its own.
  * - daemon start-up with N containers.
@@ -19,6 +21,7 @@ import { countRules, type RuleCounts } from '../lib/ruleset.js';
 import { Scope } from '../lib/scope.js';
 import { round, summarize, windowOf, type Summary } from '../lib/stats.js';
 import { CniChain, referenceChain } from '../peers/cni.js';
+import { KernelFloor } from '../peers/kernel-floor.js';
 import { Netavark } from '../peers/netavark.js';
 import { connRate, publishedPortIpv6, publishedVsDirect, tuneClientNs, type ConnRate, type Ipv6ConnRuns } from './published-port.js';
 
@@ -64,6 +67,8 @@ export interface ScaleResult {
   berth: ScaleRun;
   publishedPort?: PublishedPortResult;
   startupWithN?: { n: number; ms: Summary; rssKbAfter?: number };
+  /** The kernel floor (one nftables element each) to the same N, its setups alternating with berth's. */
+  floor?: ScaleRun;
   /** The floor under the memory goal: tools/idle-isolates.ts, a Node process with the daemon's threads and no berth code. */
   idleIsolatesRssKb?: number;
   peers: ScaleRun[];
@@ -141,6 +146,14 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
   const checkpoints: Checkpoint[] = [];
   const checkpointAt = new Set([1, 10, 100, 500, target]);
   const placeholder = berth.placeholderPid();
+  // The kernel floor's containers (namespace, veth, bridge port, address, route, one nftables
+  // element: bench/peers/kernel-floor.ts, no daemon) grow to the same N on a bridge of their own,
+  // each setup right after berth's, so the kernel's own growth is measured in the same conditions.
+  const floor = new KernelFloor(scope, 'fsc', '10.74', true);
+  await floor.init();
+  const floorSamples: number[] = [];
+  let floorMs = 0;
+  let floorError: string | undefined;
   const cap = ctx.quick ? 30_000 : Math.min(240_000, ctx.left() / 3);
   const t0 = Date.now();
   let stoppedBecause: string | undefined;
@@ -162,10 +175,32 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
     if (checkpointAt.has(i)) {
       checkpoints.push({ n: i, rssKb: berth.rssKb(), hostNsProcesses: berth.processesInHostNs(), ...(await countRules(berth.hostNs)) });
     }
+    if (floorError === undefined) {
+      const f0 = Date.now();
+      try {
+        floorSamples.push((await floor.setup(i)).ms);
+      } catch (err) {
+        floorError = (err as Error).message;
+      }
+      floorMs += Date.now() - f0;
+    }
   }
-  const seconds = round((Date.now() - t0) / 1000, 1);
+  // berth's own time: the loop's, less the floor's setups between berth's.
+  const seconds = round((Date.now() - t0 - floorMs) / 1000, 1);
   const reached = samples.length;
-  ctx.log(`§2 berth reached ${reached} in ${seconds} s`);
+  ctx.log(`§2 berth reached ${reached} in ${seconds} s; the kernel floor ${floorSamples.length}`);
+  await floor.close();
+  const floorRun: ScaleRun = {
+    key: 'floor',
+    label: 'kernel floor + 1 nftables map element each (no daemon, no API), alternating with berth',
+    target,
+    reached: floorSamples.length,
+    seconds: round(floorMs / 1000, 1),
+    stoppedBecause: floorError ? `setup #${floorSamples.length + 1} failed` : stoppedBecause,
+    error: floorError,
+    windows: windowsFor(floorSamples, target),
+    checkpoints: [],
+  };
   // Measured now, beside the daemon at its largest: what Node alone takes laid out as the daemon is.
   const idleIsolates = await runTool<{ rssKb: number }>(berth.hostNs, 'idle-isolates', []);
 
@@ -209,6 +244,7 @@ async function berthScale(ctx: BenchContext, scope: Scope): Promise<Omit<ScaleRe
       diagnostics,
     },
     startupWithN: { n: reached + 2, ms: summarize(starts), rssKbAfter: rssAfter },
+    floor: floorRun,
     idleIsolatesRssKb: idleIsolates.rssKb,
   };
 }
