@@ -135,9 +135,14 @@ export function goals(r: BenchResults): Goal[] {
     figure: v6?.error ? `failed: ${oneLine(v6.error)}` : `${x(cr6)} (${f(rate(v6?.published))} vs ${f(rate(v6?.direct))} conn/s)`,
     met: v6?.error ? false : ge(cr6, 0.9),
   });
+  // The floor's qps over aardvark's: the most any resolver could show here beside the same client.
+  const aardvarkNames = r.dns?.cases.find((c) => c.system === 'aardvark' && c.kind === 'container name');
+  const floorRuns = r.dns?.floor?.throughput ?? [];
+  const floorOverAardvark = floorRuns.length && aardvarkNames ? ratio(median(floorRuns.map((x1) => x1.qps)), median(aardvarkNames.throughput.map((x1) => x1.qps))) : NaN;
   for (const kind of ['container name', 'forwarded name']) {
     const q = r.dns?.qpsRatio[kind];
-    out.push({ goal: `DNS ≥ 2× aardvark-dns qps (${kind})`, figure: x(q), met: ge(q, 2) });
+    const floorNote = kind === 'container name' && Number.isFinite(floorOverAardvark) ? ` (a canned-answer C responder on the same path: ${x(floorOverAardvark)})` : '';
+    out.push({ goal: `DNS ≥ 2× aardvark-dns qps (${kind})`, figure: `${x(q)}${floorNote}`, met: ge(q, 2) });
   }
 
   const mv = macvlanSys(r, 'berth');
@@ -413,6 +418,12 @@ function dnsTable(r: BenchResults): string[] {
     const lost = runs.reduce((a, x1) => a + x1.lost, 0);
     const failed = runs.reduce((a, x1) => a + x1.failed, 0);
     lines.push(`| ${c.system} | ${c.kind} | ${f(median(c.throughput.map((x1) => x1.qps)), 0)} | ${f(median((c.throughputNode ?? []).map((x1) => x1.qps)), 0)} | ${f(median(c.latency.map((x1) => x1.p50us)), 0)} / ${f(median(c.latency.map((x1) => x1.p95us)), 0)} | ${lost} / ${failed} |`);
+  }
+  const fl = d.floor;
+  if (fl) {
+    const runs = fl.throughput;
+    const cell = runs.length ? f(median(runs.map((x1) => x1.qps)), 0) : fl.note ?? '–';
+    lines.push(`| floor: a C responder with a canned answer (no lookup), on the gateway's address, port 5353 (no redirect) | container name | ${cell} | – | – | ${runs.reduce((a, x1) => a + x1.lost, 0)} / ${runs.reduce((a, x1) => a + x1.failed, 0)} |`);
   }
   lines.push('', `berth ÷ aardvark qps (dnsperf): ${Object.entries(d.qpsRatio).map(([k, v]) => `${k} ${x(v)}`).join(', ')}${d.qpsRatioNode ? `; with the Node client: ${Object.entries(d.qpsRatioNode).map(([k, v]) => `${k} ${x(v)}`).join(', ')}` : ''}. aardvark ÷ berth p50 latency: ${Object.entries(d.latencyRatio).map(([k, v]) => `${k} ${x(v)}`).join(', ')}.`);
   return lines;

@@ -18,9 +18,9 @@ export function dnsperfInput(dir: string, name: string): string {
   return file;
 }
 
-/** Runs dnsperf inside `nsPath` against `server`:53 with `window` queries in flight for `durationMs`. */
-export async function runDnsperf(nsPath: string, server: string, input: string, window: number, durationMs: number): Promise<DnsRun> {
-  const args = ['-s', server, '-p', '53', '-d', input, '-q', String(window), '-l', String(durationMs / 1000), '-t', '1'];
+/** Runs dnsperf inside `nsPath` against `server`:`port` with `window` queries in flight for `durationMs`. */
+export async function runDnsperf(nsPath: string, server: string, input: string, window: number, durationMs: number, port = 53): Promise<DnsRun> {
+  const args = ['-s', server, '-p', String(port), '-d', input, '-q', String(window), '-l', String(durationMs / 1000), '-t', '1'];
   const r = await inNs(nsPath, DNSPERF, args, { timeoutMs: durationMs + 15_000 });
   if (r.code !== 0) throw new Error(`dnsperf in ${nsPath} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-500)}`);
   return parseDnsperf(r.stdout);

@@ -11,6 +11,8 @@ export const REPORT = path.join(REPO, 'BENCHMARKS.md');
 
 /** The compiled CNI shim (scripts/build-cni.sh, run by setup.sh); the Perl one where no compiler was found. */
 export const BERTH_CNI = path.join(DIST, 'bin/berth-cni');
+/** §5's floor, bench/tools/c/dns-floor.c, compiled by scripts/bench.sh when a C compiler is there. */
+export const DNS_FLOOR = path.join(TOOLS, 'dns-floor');
 export const NETAVARK = '/usr/lib/podman/netavark';
 export const AARDVARK = '/usr/lib/podman/aardvark-dns';
 export const CNI_PATH = '/usr/lib/cni';

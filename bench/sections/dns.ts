@@ -15,7 +15,8 @@ import type { BenchContext } from '../lib/context.js';
 import { BerthHost } from '../lib/berth.js';
 import { dnsperfInput, runDnsperf } from '../lib/dnsperf.js';
 import { addPeer } from '../lib/links.js';
-import { runTool, startNodeServer } from '../lib/procs.js';
+import { DNS_FLOOR } from '../lib/paths.js';
+import { runTool, startNodeServer, startServer } from '../lib/procs.js';
 import { Scope } from '../lib/scope.js';
 import { ratio } from '../lib/stats.js';
 import { Netavark } from '../peers/netavark.js';
@@ -53,9 +54,15 @@ export interface DnsResult {
   qpsRatioNode: Record<string, number>;
   /** aardvark p50 over berth p50 (sequential loop), per kind: >1 means berth answers faster. */
   latencyRatio: Record<string, number>;
+  /**
+   * The floor: bench/tools/c/dns-floor.c (a canned answer, no lookup) in berth's host namespace,
+   * asked by the same dnsperf from the same container over the same bridge, once per round.
+   */
+  floor?: { throughput: DnsRun[]; note?: string };
 }
 
 const FORWARDED = 'fwd.bench.test';
+const FLOOR_PORT = 5353;
 const WINDOW = 32;
 
 const median = (xs: number[]) => {
@@ -91,6 +98,13 @@ export async function dnsBench(ctx: BenchContext): Promise<DnsResult> {
       await nv.setup(i, 9000 + i);
     }
 
+    // The floor listens on the gateway's address beside berth's resolver, on a port of its own
+    // (berth redirects only port 53 to its resolver): the same bridge, veth and conntrack.
+    const floor: NonNullable<DnsResult['floor']> = { throughput: [] };
+    const floorUp = fs.existsSync(DNS_FLOOR)
+      ? await startServer(scope, berth.hostNs, DNS_FLOOR, ['10.83.0.1', String(FLOOR_PORT), '900'], /"listening"/).then(() => true, (err: Error) => ((floor.note = `not measured: ${err.message.slice(0, 200)}`), false))
+      : ((floor.note = `not measured: ${DNS_FLOOR} was not built (scripts/bench.sh compiles it when a C compiler is installed)`), false);
+
     const systems = {
       berth: { clientNs: berthClientNs, server: '10.83.0.1', names: { 'container name': 'bb-dns-target', 'forwarded name': FORWARDED } },
       aardvark: { clientNs: nv.netnsPath(2), server: nv.gateway, names: { 'container name': nv.containerName(1), 'forwarded name': FORWARDED } },
@@ -110,6 +124,8 @@ export async function dnsBench(ctx: BenchContext): Promise<DnsResult> {
       await runTool<DnsRun>(s.clientNs, 'dns-load', ['--server', s.server, '--name', s.names[c.kind], '--window', String(WINDOW), '--duration', '300']);
       await runDnsperf(s.clientNs, s.server, inputs.get(c)!, WINDOW, 300);
     }
+    const floorInput = dnsperfInput(inputDir, systems.berth.names['container name']);
+    if (floorUp) await runDnsperf(berthClientNs, '10.83.0.1', floorInput, WINDOW, 300, FLOOR_PORT);
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? cases : [...cases].reverse();
       for (const c of order) {
@@ -119,6 +135,7 @@ export async function dnsBench(ctx: BenchContext): Promise<DnsResult> {
         c.throughput.push(await runDnsperf(s.clientNs, s.server, inputs.get(c)!, WINDOW, qpsMs));
         c.throughputNode.push(await runTool<DnsRun>(s.clientNs, 'dns-load', args(WINDOW, qpsMs)));
       }
+      if (floorUp) floor.throughput.push(await runDnsperf(berthClientNs, '10.83.0.1', floorInput, WINDOW, qpsMs, FLOOR_PORT));
     }
     const pick = (system: string, kind: string) => cases.find((c) => c.system === system && c.kind === kind)!;
     const qpsRatio: Record<string, number> = {};
@@ -131,7 +148,7 @@ export async function dnsBench(ctx: BenchContext): Promise<DnsResult> {
       qpsRatioNode[kind] = ratio(median(b.throughputNode.map((x) => x.qps)), median(a.throughputNode.map((x) => x.qps)));
       latencyRatio[kind] = ratio(median(a.latency.map((x) => x.p50us)), median(b.latency.map((x) => x.p50us)));
     }
-    return { window: WINDOW, client: 'dnsperf', cases, qpsRatio, qpsRatioNode, latencyRatio };
+    return { window: WINDOW, client: 'dnsperf', cases, qpsRatio, qpsRatioNode, latencyRatio, floor };
   } finally {
     await scope.close();
   }
