@@ -74,13 +74,13 @@ step "db on host 2, web on host 1; web reaches db by name across hosts"
 berth_on 2 run -d --name db --network shop -- $BB nc -ll -p 5432 -e /bin/echo "db on host 2 says: 42 rows" >/dev/null
 berth_on 1 run -d --name web --network shop -- $BB sleep 3600 >/dev/null
 for _ in $(seq 20); do berth_on 1 exec web -- $BB nc -w 2 db 5432 && break; sleep 0.2; done
-berth_on 1 exec web -- $BB ping -c 2 -W 2 db | head -n 3
+berth_on 1 exec web -- $BB ping -c 2 -W 2 db | sed -n 1,3p
 
 step "what host 1 programmed for db (three kernel entries), and the VXLAN device"
 DBMAC=$(berth_on 2 inspect db | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[0].NetworkSettings.Networks.shop.MacAddress))')
 echo "db's MAC is $DBMAC; on host 1:"
 nsenter --net=/run/netns/$TAG-h1 -- bridge fdb show | grep "$DBMAC"
-VX=$(nsenter --net=/run/netns/$TAG-h1 -- ip -o link show type vxlan | awk -F': ' '{print $2}' | head -n 1)
+VX=$(nsenter --net=/run/netns/$TAG-h1 -- ip -o link show type vxlan | awk -F': ' '{print $2}' | sed -n 1p)
 nsenter --net=/run/netns/$TAG-h1 -- ip neigh show dev "$VX"
 nsenter --net=/run/netns/$TAG-h1 -- ip -d link show "$VX" | sed -n '1p;3p'
 echo "web's MTU: $(berth_on 1 exec web -- ip -o link show eth0 | grep -o 'mtu [0-9]*') (the underlay's 1500 − 50 for VXLAN)"

@@ -71,7 +71,7 @@ nsenter --net=/run/netns/$LAN -- curl -s --max-time 3 http://192.168.200.1:8080/
 step "a macvlan network: a container straight on the LAN, reached at its own address (no NAT)"
 $BERTH network create -d macvlan --subnet 192.168.200.0/24 --gateway 192.168.200.2 --ip-range 192.168.200.128/25 -o parent=lan0 lan >/dev/null
 $BERTH run -d --name lanbox --network lan -- $BB httpd -f -p 80 -h "$ROOT/www" >/dev/null
-LANBOX=$($BERTH inspect lanbox | grep -o '"IPAddress": "192\.168\.200\.[0-9]*' | head -n 1 | cut -d'"' -f4)
+LANBOX=$($BERTH inspect lanbox | grep -o '"IPAddress": "192\.168\.200\.[0-9]*' | sed -n 1p | cut -d'"' -f4)
 echo "lanbox is $LANBOX on the LAN (the host's own 192.168.200.1 is reserved, never handed out)"
 for _ in $(seq 20); do nsenter --net=/run/netns/$LAN -- curl -s --max-time 2 "http://$LANBOX/" && break; sleep 0.2; done
 
@@ -80,14 +80,14 @@ $BERTH network create -d ptp --subnet 10.99.0.0/24 p2p >/dev/null
 $BERTH run -d --name p1 --network p2p -- $BB sleep 3600 >/dev/null
 $BERTH run -d --name p2 --network p2p -- $BB sleep 3600 >/dev/null
 $BERTH exec p2 -- ip -4 route
-$BERTH exec p2 -- $BB ping -c 1 -W 2 p1 | head -n 2
+$BERTH exec p2 -- $BB ping -c 1 -W 2 p1 | sed -n 1,2p
 
 step "dual stack: an --ipv6 network; its containers reach each other over IPv6, by name (AAAA)"
 $BERTH network create --ipv6 --subnet 10.98.0.0/24 --subnet fd98::/64 dual >/dev/null
 $BERTH run -d --name v6a --network dual -- $BB sleep 3600 >/dev/null
 $BERTH run -d --name v6b --network dual -- $BB sleep 3600 >/dev/null
 $BERTH exec v6b -- ip -6 -br addr show dev eth0
-$BERTH exec v6b -- $BB ping -6 -c 1 -W 2 v6a | head -n 2
+$BERTH exec v6b -- $BB ping -6 -c 1 -W 2 v6a | sed -n 1,2p
 
 step "berth trace: why can't p1 (ptp network) reach web (shop network)? the first failing hop and its fix"
 $BERTH trace p1 web || true

@@ -42,9 +42,14 @@ export function limitDaemonMemory(): void {
   setMallocArenaMax(MALLOC_ARENAS);
 }
 
-/** A worker thread; in the daemon, the young-generation setting is restored once its isolate runs. */
+/**
+ * A worker thread; in the daemon, the young-generation setting is restored once its isolate runs.
+ * berth's threads hand descriptors to each other and close what they were handed (a listener's
+ * socket, a namespace), which Node's tracking of a worker's own descriptors reports as a warning
+ * on every such close: not tracked.
+ */
 export function startWorker(url: URL, options: WorkerOptions): Worker {
-  const worker = new Worker(url, options);
+  const worker = new Worker(url, { trackUnmanagedFds: false, ...options });
   if (keptSmall) worker.once('online', keepYoungGenerationSmall);
   return worker;
 }

@@ -3,6 +3,7 @@
  * unrelated process after the container exits.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 /** State (field 3) and start time (field 22) from /proc/PID/stat, or undefined if the process is gone. */
 function readStat(pid: number): { state: string; start: string } | undefined {
@@ -43,6 +44,15 @@ export function pidExists(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * A finished process's exit status as a shell (and `docker run` / `docker exec`) reports it: its
+ * exit code, or 128 + the number of the signal that ended it (141 for a SIGPIPE, 137 for a SIGKILL).
+ */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + ((signal && os.constants.signals[signal]) || os.constants.signals.SIGTERM);
 }
 
 /** Sends SIGTERM, waits up to `graceMs`, then SIGKILL; resolves when the process is gone. */

@@ -1,11 +1,11 @@
 /** `berth run|ps|inspect|exec|stop|rm|port`: containers, as far as their networking goes. */
 import { spawn, spawnSync } from 'node:child_process';
-import * as os from 'node:os';
 import type { Command } from 'commander';
 import type { ApiClient } from '../../api/client.js';
 import { invalid } from '../../errors.js';
 import { formatBinding, parseExposeSpec, parsePortSpec, type PortBinding } from '../../ipam/port-spec.js';
 import { execArgv } from '../../runtime/launch.js';
+import { exitStatus } from '../../runtime/process.js';
 import { collect, fail, forEachRef, inspectEach, printJson, table } from '../output.js';
 
 interface Inspect {
@@ -51,7 +51,7 @@ async function runAttached(api: ApiClient, id: string, argv: string[], autoRemov
   // Listen before anything is awaited: a quick command may exit before the PID is reported.
   const exited = new Promise<number>((resolve) => {
     child.on('error', () => resolve(127));
-    child.on('exit', (c, signal) => resolve(c ?? 128 + (os.constants.signals[signal ?? 'SIGTERM'] ?? 15)));
+    child.on('exit', (c, signal) => resolve(exitStatus(c, signal)));
   });
   if (child.pid) await api.request('POST', `/containers/${id}/pid`, { pid: child.pid }).catch(() => undefined);
   const code = await exited;
@@ -183,7 +183,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         if (c.State.Status !== 'running' || !c.State.Pid) throw invalid(`container ${ref} is not running`);
         const argv = execArgv(c.State.Pid, c.NetworkSettings.SandboxKey, c.HostConfig.NetworkMode === 'host', cmd);
         const result = spawnSync(argv[0]!, argv.slice(1), { stdio: 'inherit' });
-        process.exitCode = result.status ?? 126;
+        // A command ended by a signal (a SIGPIPE when its output goes to `head`) reports 128 + its number.
+        process.exitCode = result.error ? 127 : exitStatus(result.status, result.signal);
       } catch (err) {
         fail(err);
       }

@@ -130,6 +130,14 @@ describe('single-host engine', () => {
     assert.equal((await sb.berth('inspect', 'quick')).code, 1);
   });
 
+  test('exec exits with the command status, or 128 + the signal that ended it', async () => {
+    await sb.berthOk('run', '-d', '--name', 'execd', '--network', 'appnet', '--', BUSYBOX, 'sleep', '3600');
+    assert.equal((await sb.berth('exec', 'execd', '--', BUSYBOX, 'sh', '-c', 'exit 4')).code, 4);
+    // A command killed by a signal (as `ping … | head` gets a SIGPIPE) is not "could not run" (126).
+    assert.equal((await sb.berth('exec', 'execd', '--', BUSYBOX, 'sh', '-c', 'kill -PIPE $$')).code, 141);
+    await sb.berthOk('rm', '-f', 'execd');
+  });
+
   test('a daemon restart keeps connectivity and leases', async () => {
     const dbIp = (await sb.inspect('db')).NetworkSettings.Networks.appnet!.IPAddress;
     await sb.stopDaemon('SIGTERM');

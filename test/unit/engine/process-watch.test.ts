@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { ProcessWatch } from '../../../src/runtime/process-watch.js';
-import { processStartTime } from '../../../src/runtime/process.js';
+import { exitStatus, processStartTime } from '../../../src/runtime/process.js';
 
 async function withSleepers(n: number, fn: (children: ChildProcess[]) => Promise<void>): Promise<void> {
   const children = Array.from({ length: n }, () => spawn('sleep', ['30'], { stdio: 'ignore' }));
@@ -88,3 +88,11 @@ test("past the tick's budget of new pidfds a process is probed, and gets its pid
       watch.close();
     }
   }));
+
+test('an exit status is the code, or 128 + the signal that ended the process, as a shell reports it', () => {
+  assert.equal(exitStatus(0, null), 0);
+  assert.equal(exitStatus(3, null), 3);
+  assert.equal(exitStatus(null, 'SIGPIPE'), 141, 'a command whose output went to `head`');
+  assert.equal(exitStatus(null, 'SIGKILL'), 137);
+  assert.equal(exitStatus(null, null), 143, 'no code and no signal: as if terminated');
+});
