@@ -38,6 +38,13 @@ function macvlanSys(r: BenchResults, key: string): SystemResult | undefined {
   return r.macvlan?.systems.find((s) => s.key === key);
 }
 
+/** The last window's setup p50 over the first's (NaN with fewer than two windows). */
+function windowGrowth(run: ScaleRun): number {
+  const first = run.windows[0];
+  const last = run.windows[run.windows.length - 1];
+  return first && last && last !== first ? ratio(last.setup.p50, first.setup.p50) : NaN;
+}
+
 export function goals(r: BenchResults): Goal[] {
   const out: Goal[] = [];
   const net = sys(r, 'berthNet');
@@ -80,15 +87,10 @@ export function goals(r: BenchResults): Goal[] {
   if (b) {
     const first = b.windows[0];
     const last = b.windows[b.windows.length - 1];
-    const growth = first && last && last !== first ? ratio(last.setup.p50, first.setup.p50) : NaN;
+    const growth = windowGrowth(b);
     // Beside the kernel floor's own growth over the same N (its bridge, sysctls and namespaces).
-    const growthOf = (run: ScaleRun | undefined) => {
-      const from = run?.windows[0];
-      const to = run?.windows[run.windows.length - 1];
-      return run && run.reached === b.target && from && to && to !== from ? ratio(to.setup.p50, from.setup.p50) : NaN;
-    };
-    const floorGrowth = growthOf(r.scale?.floor);
-    const attachGrowth = growthOf(r.scale?.floorAttach);
+    const floorGrowth = r.scale?.floor?.reached === b.target ? windowGrowth(r.scale.floor) : NaN;
+    const attachGrowth = r.scale?.floorAttach?.reached === b.target ? windowGrowth(r.scale.floorAttach) : NaN;
     out.push({
       goal: `the ${b.target}th container's setup ≤ 1.2× the 10th`,
       figure: `${x(growth)} (${f(last?.setup.p50)} ms at ${last?.label ?? '–'} vs ${f(first?.setup.p50)} ms at ~10th; reached ${b.reached}${Number.isFinite(floorGrowth) ? `; the kernel floor ${x(floorGrowth)}, ${x(attachGrowth)} less making the namespace` : ''})`,

@@ -56,6 +56,27 @@ class BoundedClient {
   }
 }
 
+export interface SetupOptions {
+  name?: string;
+  network: string;
+  ports?: PortSpec[];
+  netOnly: boolean;
+  cmd?: string[];
+}
+
+/** The one request of a setup: berth's create?start=1 creates and starts (detach=0: network only). */
+export function setupRequest(opts: SetupOptions): { path: string; body: unknown } {
+  return {
+    path: `/containers/create?start=1&detach=${opts.netOnly ? 0 : 1}`,
+    body: {
+      name: opts.name,
+      cmd: opts.cmd ?? [BUSYBOX, 'sleep', '3600'],
+      networkMode: opts.network,
+      ports: (opts.ports ?? []).map((p) => ({ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort })),
+    },
+  };
+}
+
 export class BerthHost {
   readonly api: BoundedClient;
   private placeholder: ChildProcess | undefined;
@@ -108,15 +129,10 @@ export class BerthHost {
   }
 
   /** create + start; `netOnly` starts with ?detach=0 (network set up, no process spawned). */
-  async setup(opts: { name?: string; network: string; ports?: PortSpec[]; netOnly: boolean; cmd?: string[] }): Promise<Timed> {
-    // One request: berth's create?start=1 creates and starts (detach=0: network only).
+  async setup(opts: SetupOptions): Promise<Timed> {
+    const { path, body } = setupRequest(opts);
     const t0 = process.hrtime.bigint();
-    const { Id } = await this.api.request<{ Id: string }>('POST', `/containers/create?start=1&detach=${opts.netOnly ? 0 : 1}`, {
-      name: opts.name,
-      cmd: opts.cmd ?? [BUSYBOX, 'sleep', '3600'],
-      networkMode: opts.network,
-      ports: (opts.ports ?? []).map((p) => ({ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort })),
-    });
+    const { Id } = await this.api.request<{ Id: string }>('POST', path, body);
     return { id: Id, ms: msSince(t0) };
   }
 

@@ -8,9 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
-import { BerthHost } from '../lib/berth.js';
+import { BerthHost, setupRequest } from '../lib/berth.js';
 import { daemonOps, type BenchContext } from '../lib/context.js';
-import { BERTH_CNI, BUSYBOX } from '../lib/paths.js';
+import { BERTH_CNI } from '../lib/paths.js';
 import { startNodeServer } from '../lib/procs.js';
 import { Scope } from '../lib/scope.js';
 import { peerSystem, roundRobin, type System, type SystemResult } from '../lib/round-robin.js';
@@ -180,15 +180,13 @@ async function startHttpFloor(scope: Scope, nsPath: string): Promise<{ create():
   await startNodeServer(scope, nsPath, 'http-floor-server', ['--socket', socket]);
   const api = new ApiClient(`unix://${socket}`);
   scope.defer('http floor client', () => api.close());
+  // The request berth's network-only system sends, built by the same function.
+  const { path: createPath, body } = setupRequest({ network: 'bb-net', ports: [{ hostPort: PORT, containerPort: 80 }], netOnly: true });
   let id = '';
   return {
     async create() {
       const t0 = process.hrtime.bigint();
-      ({ Id: id } = await api.request<{ Id: string }>('POST', '/containers/create?start=1&detach=0', {
-        cmd: [BUSYBOX, 'sleep', '3600'],
-        networkMode: 'bb-net',
-        ports: [{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: PORT, containerPort: 80 }],
-      }));
+      ({ Id: id } = await api.request<{ Id: string }>('POST', createPath, body));
       return msSince(t0);
     },
     async remove() {

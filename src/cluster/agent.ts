@@ -6,8 +6,9 @@
  *
  * A lost watch (a member went away, quorum lost) resumes where it stopped; one compacted past
  * what was seen is re-listed and the difference applied (prefix-follower.ts): nothing already
- * programmed is dropped while etcd is unreachable, so traffic on existing overlays keeps flowing. The lease ID is kept on disk, so a daemon restart shorter
- * than the TTL keeps the host's keys, and peers see no change at all.
+ * programmed is dropped while etcd is unreachable, so traffic on existing overlays keeps flowing.
+ * The lease ID is kept on disk, so a daemon restart shorter than the TTL keeps the host's keys,
+ * and peers see no change at all.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
